@@ -1,0 +1,1 @@
+"""The Housify bundle: ``housify standalone`` runs the three services in one process."""

@@ -1,0 +1,18 @@
+"""piccolo configuration for one process running all three services.
+
+Used by ``housify standalone`` (the embedded default) and by the test suite:
+one database holds the tables of all three apps, whose names do not overlap.
+Production runs each service with its own ``housify_<svc>.piccolo_conf``.
+"""
+
+import os
+
+from piccolo.conf.apps import AppRegistry
+
+from housify_common.db import engine_from_url
+
+DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
+
+APP_REGISTRY = AppRegistry(
+    apps=["housify_api.piccolo_app", "housify_ai.piccolo_app", "housify_soap.piccolo_app"]
+)

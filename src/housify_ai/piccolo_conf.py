@@ -1,0 +1,16 @@
+"""piccolo configuration when housify-ai runs as its own process (production).
+
+The engine comes from ``HOUSIFY_DATABASE_URL`` (the embedded SQLite default
+when unset); the registry holds this service's app only, so its migrations run
+against its own database.
+"""
+
+import os
+
+from piccolo.conf.apps import AppRegistry
+
+from housify_common.db import engine_from_url
+
+DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
+
+APP_REGISTRY = AppRegistry(apps=["housify_ai.piccolo_app"])

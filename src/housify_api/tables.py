@@ -1,0 +1,1 @@
+"""piccolo tables of housify-api."""

@@ -1,0 +1,56 @@
+"""The piccolo engine for a ``HOUSIFY_DATABASE_URL``.
+
+``postgresql://user@host:port/db`` gives a :class:`PostgresEngine` (asyncpg,
+with a connection pool opened in the app's lifespan); ``sqlite:///path`` gives
+a :class:`SQLiteEngine` for the embedded default. piccolo binds tables to the
+engine of the module named by ``PICCOLO_CONF`` when the table module is
+imported, so each service's entry point sets ``PICCOLO_CONF`` first
+(FIELD-NOTES: "Tables bind to the engine named by PICCOLO_CONF at import time").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+
+def default_data_dir() -> Path:
+    """``HOUSIFY_DATA_DIR`` or ``./var``: where the embedded default keeps its files."""
+    return Path(os.environ.get("HOUSIFY_DATA_DIR") or "var").resolve()
+
+
+def default_database_url() -> str:
+    """The embedded default: one SQLite file under the data directory."""
+    return f"sqlite:///{default_data_dir() / 'housify.sqlite'}"
+
+
+def engine_from_url(url: str | None) -> Engine:
+    """An engine for ``url``; the embedded SQLite default when ``url`` is empty.
+
+    Raises:
+        ValueError: for a scheme other than ``postgresql``/``postgres``/``sqlite``.
+    """
+    url = url or default_database_url()
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgresql", "postgres"):
+        return PostgresEngine(config={"dsn": url})
+    if scheme == "sqlite":
+        # SQLAlchemy convention: sqlite:///relative.db, sqlite:////absolute/path.db
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=str(path))
+    raise ValueError(f"HOUSIFY_DATABASE_URL: unsupported scheme {scheme!r}; use postgresql:// or sqlite:///")
+
+
+async def migrate_all() -> None:
+    """Apply every pending piccolo migration of the apps in ``PICCOLO_CONF``'s registry."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    response = await run_forwards(app_name="all", migration_id="all", fake=False)
+    if not response.success:
+        raise RuntimeError(f"migrations failed: {response.message}")

@@ -1,0 +1,147 @@
+"""Shared test infrastructure: a database and Redis key prefix of this run's own.
+
+The environment is set here, at import, before any test module imports a
+Housify table: piccolo binds tables to ``PICCOLO_CONF``'s engine at import
+time. Each run creates the PostgreSQL database ``housify_test_<hex>`` on the
+local server (trust auth, DESIGN.md §10), uses the Redis key prefix
+``housify-test-<hex>:``, and removes both at the end.
+
+Override the servers with ``HOUSIFY_TEST_PG_ADMIN_URL`` (a database the test
+user may ``CREATE DATABASE`` from) and ``HOUSIFY_TEST_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+
+import asyncpg
+import pytest
+
+RUN_ID = secrets.token_hex(4)
+PG_ADMIN_URL = os.environ.get("HOUSIFY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HOUSIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DB_NAME = f"housify_test_{RUN_ID}"
+DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
+REDIS_PREFIX = f"housify-test-{RUN_ID}:"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+asyncio.run(_admin(f'CREATE DATABASE "{DB_NAME}"'))
+
+os.environ["PICCOLO_CONF"] = "housify.piccolo_conf"
+os.environ["HOUSIFY_DATABASE_URL"] = DB_URL
+os.environ["HOUSIFY_REDIS_URL"] = REDIS_URL
+os.environ["HOUSIFY_REDIS_PREFIX"] = REDIS_PREFIX
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop this run's database and delete its Redis keys."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=REDIS_PREFIX + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except redis.RedisError:
+        pass
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """URL of this run's PostgreSQL database (empty until ``migrated_db`` runs)."""
+    return DB_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> str:
+    return REDIS_PREFIX
+
+
+@pytest.fixture(scope="session")
+async def migrated_db() -> str:
+    """Apply all three services' migrations to this run's database once; returns its URL."""
+    from housify_common.db import migrate_all
+
+    await migrate_all()
+    return DB_URL
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        msg = message_from_bytes(envelope.original_content or envelope.content)
+        msg["X-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(msg)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in (m["X-Rcpt-To"] or "")]
+
+    async def wait_for(self, address: str, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        """Wait until ``count`` messages reached ``address``; raises ``TimeoutError``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.to(address)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{count} message(s) to {address} not received in {timeout}s")
+            await asyncio.sleep(0.02)
+        return self.to(address)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    from aiosmtpd.controller import Controller
+
+    server = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = Controller(server, hostname=server.host, port=server.port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[object]:
+    """A real Redis client (bytes responses) on the test server."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -1,0 +1,53 @@
+"""housify_common: settings from the environment and the engine for a URL."""
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from housify_common.db import engine_from_url
+from housify_common.settings import SettingsError, load_settings
+
+
+class _Settings(msgspec.Struct, kw_only=True):
+    database_url: str = ""
+    port: int = 8000
+    debug: bool = False
+    cors_origins: list[str] = []
+    smtp_password: str = ""
+
+
+def test_settings_read_and_convert_environment_values() -> None:
+    env = {"HOUSIFY_PORT": "9001", "HOUSIFY_DEBUG": "true", "HOUSIFY_CORS_ORIGINS": "https://a.example, https://b.example"}
+    settings = load_settings(_Settings, env)
+    assert settings.port == 9001
+    assert settings.debug is True
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_secret_read_from_file_variant(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp"
+    secret.write_text("s3cret\n")
+    settings = load_settings(_Settings, {"HOUSIFY_SMTP_PASSWORD_FILE": str(secret)})
+    assert settings.smtp_password == "s3cret"
+
+
+def test_invalid_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="HOUSIFY_PORT"):
+        load_settings(_Settings, {"HOUSIFY_PORT": "eighty"})
+
+
+def test_unreadable_secret_file_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="HOUSIFY_SMTP_PASSWORD_FILE"):
+        load_settings(_Settings, {"HOUSIFY_SMTP_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+def test_engine_for_each_scheme(tmp_path: Path) -> None:
+    assert isinstance(engine_from_url("postgresql://u@127.0.0.1:5432/db"), PostgresEngine)
+    engine = engine_from_url(f"sqlite:///{tmp_path}/sub/h.sqlite")
+    assert isinstance(engine, SQLiteEngine)
+    assert (tmp_path / "sub").is_dir()
+    with pytest.raises(ValueError, match="HOUSIFY_DATABASE_URL"):
+        engine_from_url("mysql://x/y")
