@@ -51,3 +51,30 @@ def test_engine_for_each_scheme(tmp_path: Path) -> None:
     assert (tmp_path / "sub").is_dir()
     with pytest.raises(ValueError, match="HOUSIFY_DATABASE_URL"):
         engine_from_url("mysql://x/y")
+
+
+async def test_directory_store_round_trip_and_refuses_escaping_keys(tmp_path: Path) -> None:
+    from housify_common.storage import DirectoryStore, StorageKeyError
+
+    store = DirectoryStore(tmp_path)
+    assert await store.put("images/abc.png", b"\x89PNG") == 4
+    assert await store.get("images/abc.png") == b"\x89PNG"
+    await store.delete("images/abc.png")
+    await store.delete("images/abc.png")  # absent is fine
+    with pytest.raises(FileNotFoundError):
+        await store.get("images/abc.png")
+    for bad in ("../etc/passwd", "images/../../x", "/abs", "Images/A.png", ""):
+        with pytest.raises(StorageKeyError):
+            store.local_path(bad)
+
+
+def test_thumbnail_fits_and_keeps_aspect() -> None:
+    import io
+
+    from PIL import Image
+
+    from housify_common.imaging import make_thumbnail
+
+    thumb = Image.open(io.BytesIO(make_thumbnail(Image.new("RGB", (1024, 512), "red"))))
+    assert thumb.format == "WEBP"
+    assert thumb.size == (256, 128)

@@ -14,5 +14,5 @@ from housify_common.db import engine_from_url
 DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
 
 APP_REGISTRY = AppRegistry(
-    apps=["housify_api.piccolo_app", "housify_ai.piccolo_app", "housify_soap.piccolo_app"]
+    apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app", "housify_ai.piccolo_app", "housify_soap.piccolo_app"]
 )

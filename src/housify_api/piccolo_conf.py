@@ -13,4 +13,4 @@ from housify_common.db import engine_from_url
 
 DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
 
-APP_REGISTRY = AppRegistry(apps=["housify_api.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app"])

@@ -1,0 +1,1 @@
+"""Images, generation jobs, ratings and the gallery (the product a user sees)."""

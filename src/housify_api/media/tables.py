@@ -1,0 +1,1 @@
+"""piccolo tables for images, jobs and ratings."""
