@@ -1,0 +1,46 @@
+"""Settings of housify-soap, read from ``HOUSIFY_*`` environment variables (DESIGN.md §8).
+
+Every field is documented in ``docs/soap.md``; the variable is the field name
+upper-cased with the ``HOUSIFY_`` prefix (``soap_binance_url`` <-
+``HOUSIFY_SOAP_BINANCE_URL``), see :func:`housify_common.settings.load_settings`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from housify_common.settings import load_settings
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Configuration of the CryptoRateService process.
+
+    Durations are seconds, sizes bytes.
+    """
+
+    #: ``postgresql://…`` or ``sqlite:///…``; empty = the embedded SQLite file.
+    #: piccolo reads it through ``PICCOLO_CONF``; kept here so it is documented and checked in one place.
+    database_url: str = ""
+    #: Base URL of Binance's REST API (tests point it at a local fake).
+    soap_binance_url: str = "https://api.binance.com"
+    #: Timeout of one upstream request (connect + read).
+    soap_binance_timeout: Seconds = 3.0
+    #: Extra attempts after a timeout, connection error or 5xx (0 = one attempt only).
+    soap_binance_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    #: A fetched price is reused this long, so a burst of calls makes one upstream request.
+    soap_cache_ttl: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+    #: When Binance is unreachable, a stored price at most this old is answered (marked stale).
+    soap_stale_max_age: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    #: Largest accepted SOAP request body; larger ones get a Fault before any parsing.
+    soap_max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65536
+    #: Threads running spyne (a2wsgi's pool): the number of SOAP requests processed at once.
+    soap_threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+
+
+def get_settings() -> SoapSettings:
+    """Settings from the environment; raises ``SettingsError`` naming the bad variable."""
+    return load_settings(SoapSettings)
