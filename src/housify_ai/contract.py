@@ -1,0 +1,366 @@
+"""The protocol between housify-api and housify-ai workers (DESIGN.md §5).
+
+Plain msgspec Structs, constants and Redis key names; this module imports no
+torch and no redis, so the API imports it without the AI stack. Everything
+needed to speak the protocol is here:
+
+* :class:`JobRequest` — one image job (text2img, img2img, inpaint), appended
+  as JSON to the job stream of the user's subscription level
+  (:meth:`StreamKeys.jobs`), read by the workers' consumer group
+  :data:`WORKER_GROUP`.
+* :class:`JobEvent` — progress of one job, appended to its own bounded,
+  expiring event stream (:meth:`StreamKeys.events`) so a WebSocket client that
+  connects late replays what it missed.
+* :class:`JobResult` — the outcome, appended to :meth:`StreamKeys.results`
+  exactly once per job id (the worker publishes it in a transaction guarded by
+  :meth:`StreamKeys.result`); the API reads it with consumer group
+  :data:`RESULTS_GROUP`.
+* Cancellation: set :meth:`StreamKeys.cancel` (``request_cancel``); the worker
+  checks it at every denoising step.
+* Fair share: :meth:`StreamKeys.levels` is a hash ``level name -> its`` (the
+  levels' share of inference capacity, DESIGN.md §4); workers serve the level
+  streams in proportion to it, so Pro-Tier (5.0) gets two jobs for every
+  Free-Tier (2.5) job while both have a backlog.
+
+Stream entries carry one field: ``job``, ``event`` or ``result``, holding the
+Struct's JSON (:func:`encode`). Helpers taking a ``client`` accept any
+redis-py asyncio client (``redis.asyncio.Redis`` or ``fakeredis``).
+
+Validation: msgspec checks ``Meta`` constraints when *decoding or converting*,
+not in ``__init__``; build requests from untrusted data with
+:meth:`JobRequest.parse` (or decode JSON with :func:`decode_request`).
+A ``msgspec.ValidationError`` names the field, e.g.
+``Expected `int` that is a multiple of 8 - at `$.width```.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+PROTOCOL_VERSION = 1
+"""Value of ``v`` in every Struct; bumped only for incompatible changes."""
+
+Task = Literal["text2img", "img2img", "inpaint"]
+TASKS: tuple[str, ...] = ("text2img", "img2img", "inpaint")
+
+EventType = Literal["queued", "started", "progress", "preview", "succeeded", "failed", "cancelled"]
+TERMINAL_EVENTS: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+Status = Literal["succeeded", "failed", "cancelled"]
+
+# Limits. Sides are multiples of 8 because the VAE downsamples by 8 (Stable
+# Diffusion's latent space); 64..1024 keeps a job inside one GPU's memory.
+MIN_SIDE = 64
+MAX_SIDE = 1024
+MAX_STEPS = 100
+MAX_PROMPT_CHARS = 2000
+MAX_GUIDANCE = 30.0
+MAX_SEED = 2**32 - 1
+
+WORKER_GROUP = "housify-ai-workers"
+"""Consumer group of the AI workers on every level's job stream."""
+RESULTS_GROUP = "housify-api"
+"""Consumer group of the API instances on the results stream."""
+
+DEFAULT_LEVELS: dict[str, float] = {"Free-Tier": 2.5, "Pro-Tier": 5.0}
+"""Level name -> ``its`` (DESIGN.md §4, seed 000 5.10.1); used when the levels hash is empty."""
+
+DEFAULT_LEVEL = "Free-Tier"
+
+_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_LEVEL_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$"
+# Same rule as housify_common.storage.KEY_PATTERN (kept here so the contract imports nothing of ours).
+_STORAGE_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_.-]*)*$"
+
+JobId = Annotated[str, Meta(pattern=_ID_PATTERN, description="letters, digits, '-', '_'; at most 64 (a UUID fits)")]
+Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels")]
+StorageKey = Annotated[str, Meta(pattern=_STORAGE_KEY_PATTERN, max_length=255)]
+
+
+class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One image job.
+
+    ``source_key`` (img2img, inpaint) and ``mask_key`` (inpaint; white = repaint)
+    are storage keys of uploaded images, resized by the worker to
+    ``width`` x ``height``. ``strength`` (0 < s <= 1) is how far img2img and
+    inpaint move away from the source. ``seed`` None lets the worker pick one;
+    the seed used comes back in :class:`JobResult`. ``watermark`` is set by the
+    API for levels whose outputs carry a visible watermark (Free-Tier).
+    ``level`` picks the job stream (and so the share of capacity).
+
+    Raises (from :meth:`parse` / :func:`decode_request`):
+        msgspec.ValidationError: naming the field, for a value out of range or
+            a task without the images it needs.
+    """
+
+    v: int = PROTOCOL_VERSION
+    job_id: JobId
+    user_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    task: Task = "text2img"
+    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative_prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
+    width: Side = 512
+    height: Side = 512
+    steps: Annotated[int, Meta(ge=1, le=MAX_STEPS)] = 25
+    guidance_scale: Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE)] = 7.5
+    strength: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.75
+    seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] | None = None
+    source_key: StorageKey | None = None
+    mask_key: StorageKey | None = None
+    watermark: bool = False
+    level: Annotated[str, Meta(pattern=_LEVEL_PATTERN)] = DEFAULT_LEVEL
+    enqueued_at: float = 0.0
+    """Unix seconds; set by :func:`enqueue_job` (dispatch latency is measured from it)."""
+
+    def __post_init__(self) -> None:
+        if not self.prompt.strip():
+            raise ValueError("prompt: must not be blank")
+        if self.task in ("img2img", "inpaint") and self.source_key is None:
+            raise ValueError(f"source_key: required for task {self.task}")
+        if self.task == "inpaint" and self.mask_key is None:
+            raise ValueError("mask_key: required for task inpaint")
+        if self.task == "text2img" and (self.source_key or self.mask_key):
+            raise ValueError("source_key: text2img takes no source or mask image")
+        if self.task == "img2img" and self.mask_key is not None:
+            raise ValueError("mask_key: only inpaint takes a mask")
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> JobRequest:
+        """Validate ``data`` (e.g. a request body merged with job id, user id and level) into a request."""
+        return msgspec.convert(dict(data), cls)
+
+
+class JobEvent(msgspec.Struct, kw_only=True):
+    """One step in a job's life, in order: ``queued``, ``started``, ``progress``
+    (``step`` of ``total``) interleaved with ``preview``, then one of
+    ``succeeded`` / ``failed`` / ``cancelled``.
+
+    ``preview`` is a small WebP (at most 128 px) as base64 text, on ``preview``
+    events every few steps. ``at`` is Unix seconds. ``image_key`` and ``seed``
+    are set on ``succeeded``; ``message`` carries the reason on ``failed``.
+    """
+
+    v: int = PROTOCOL_VERSION
+    job_id: str
+    type: EventType
+    step: int = 0
+    total: int = 0
+    preview: str | None = None
+    message: str = ""
+    at: float = 0.0
+    seed: int | None = None
+    image_key: str | None = None
+    attempt: int = 0
+
+
+class JobResult(msgspec.Struct, kw_only=True):
+    """The outcome of one job, published once per ``job_id``.
+
+    ``image_key`` (PNG) and ``thumb_key`` (WebP) are storage keys, set when
+    ``status`` is ``succeeded``. ``seconds`` is the inference time;
+    ``started_at``/``finished_at`` are Unix seconds. ``device`` is e.g.
+    ``cpu`` or ``cuda:0``; ``error`` says why a job failed.
+    """
+
+    v: int = PROTOCOL_VERSION
+    job_id: str
+    status: Status
+    image_key: str | None = None
+    thumb_key: str | None = None
+    width: int = 0
+    height: int = 0
+    seed: int | None = None
+    error: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    seconds: float = 0.0
+    device: str = ""
+    model: str = ""
+    attempts: int = 1
+    watermarked: bool = False
+
+
+class PromptAssistRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An idea in the user's words, with optional hints; body of ``POST /prompts/assist``."""
+
+    idea: Annotated[str, Meta(min_length=1, max_length=1000)]
+    room: Annotated[str, Meta(max_length=100)] | None = None
+    style: Annotated[str, Meta(max_length=100)] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.idea.strip():
+            raise ValueError("idea: must not be blank")
+
+
+class PromptAssistResponse(msgspec.Struct, kw_only=True):
+    """A prompt for the image model, what to avoid, and a short note for the user."""
+
+    prompt: str
+    negative_prompt: str
+    notes: str
+
+
+class StreamKeys:
+    """Redis key names of the protocol, under a prefix (``HOUSIFY_REDIS_PREFIX``).
+
+    ``StreamKeys("housify:").jobs("Pro-Tier")`` -> ``housify:ai:jobs:Pro-Tier``.
+    """
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str = "housify:") -> None:
+        self.prefix = prefix if prefix.endswith(":") else prefix + ":"
+
+    def jobs(self, level: str) -> str:
+        """Job stream of one subscription level (consumer group :data:`WORKER_GROUP`)."""
+        return f"{self.prefix}ai:jobs:{level}"
+
+    def events(self, job_id: str) -> str:
+        """Event stream of one job (bounded length, expires after the last event)."""
+        return f"{self.prefix}ai:events:{job_id}"
+
+    def results(self) -> str:
+        """Results stream (consumer group :data:`RESULTS_GROUP`)."""
+        return f"{self.prefix}ai:results"
+
+    def result(self, job_id: str) -> str:
+        """The published result of a job: guards against publishing it twice."""
+        return f"{self.prefix}ai:result:{job_id}"
+
+    def cancel(self, job_id: str) -> str:
+        """Cancellation flag of a job (any value; expires)."""
+        return f"{self.prefix}ai:cancel:{job_id}"
+
+    def levels(self) -> str:
+        """Hash ``level name -> its`` read by workers for fair share."""
+        return f"{self.prefix}ai:levels"
+
+    def workers(self) -> str:
+        """Hash ``consumer name -> JSON status`` (model, device, dtype, memory, seen_at)."""
+        return f"{self.prefix}ai:workers"
+
+
+# Field names of stream entries.
+JOB_FIELD = "job"
+EVENT_FIELD = "event"
+RESULT_FIELD = "result"
+
+EVENTS_MAXLEN = 500
+"""Approximate cap of a job's event stream (100 steps + previews + the rest fit)."""
+EVENTS_TTL_SECONDS = 24 * 3600
+CANCEL_TTL_SECONDS = 24 * 3600
+
+_encoder = msgspec.json.Encoder()
+_request_decoder = msgspec.json.Decoder(JobRequest)
+_event_decoder = msgspec.json.Decoder(JobEvent)
+_result_decoder = msgspec.json.Decoder(JobResult)
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    """JSON bytes of any protocol Struct."""
+    return _encoder.encode(value)
+
+
+def decode_request(data: bytes | str) -> JobRequest:
+    """A validated :class:`JobRequest` from JSON; ``msgspec.ValidationError`` names the field."""
+    return _request_decoder.decode(data)
+
+
+def decode_event(data: bytes | str) -> JobEvent:
+    return _event_decoder.decode(data)
+
+
+def decode_result(data: bytes | str) -> JobResult:
+    return _result_decoder.decode(data)
+
+
+def _field(fields: Mapping[Any, Any], name: str) -> Any:
+    return fields.get(name.encode()) if name.encode() in fields else fields[name]
+
+
+def event_from_entry(fields: Mapping[Any, Any]) -> JobEvent:
+    """The :class:`JobEvent` of an event-stream entry (bytes or str keys)."""
+    return decode_event(_field(fields, EVENT_FIELD))
+
+
+def result_from_entry(fields: Mapping[Any, Any]) -> JobResult:
+    """The :class:`JobResult` of a results-stream entry (bytes or str keys)."""
+    return decode_result(_field(fields, RESULT_FIELD))
+
+
+def request_from_entry(fields: Mapping[Any, Any]) -> JobRequest:
+    """The :class:`JobRequest` of a job-stream entry (bytes or str keys)."""
+    return decode_request(_field(fields, JOB_FIELD))
+
+
+async def ensure_groups(client: Any, keys: StreamKeys, levels: Mapping[str, float] | None = None) -> None:
+    """Create the worker group on each level's job stream and the API group on the results stream.
+
+    Idempotent (an existing group is kept). Groups start at ``0`` so jobs
+    enqueued before the first worker started are served.
+    """
+    for level in levels or DEFAULT_LEVELS:
+        await _create_group(client, keys.jobs(level), WORKER_GROUP)
+    await _create_group(client, keys.results(), RESULTS_GROUP)
+
+
+async def _create_group(client: Any, stream: str, group: str) -> None:
+    try:
+        await client.xgroup_create(stream, group, id="0", mkstream=True)
+    except Exception as exc:  # redis.ResponseError; not imported here
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def publish_levels(client: Any, keys: StreamKeys, levels: Mapping[str, float]) -> None:
+    """Write the level -> ``its`` registry (the API calls this at start-up and when an admin edits a level)."""
+    if levels:
+        await client.hset(keys.levels(), mapping={name: repr(float(its)) for name, its in levels.items()})
+        await ensure_groups(client, keys, levels)
+
+
+async def read_levels(client: Any, keys: StreamKeys) -> dict[str, float]:
+    """The level registry, or :data:`DEFAULT_LEVELS` while it is empty."""
+    raw = await client.hgetall(keys.levels())
+    levels = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+    return levels or dict(DEFAULT_LEVELS)
+
+
+async def enqueue_job(client: Any, keys: StreamKeys, request: JobRequest) -> str:
+    """Append ``request`` to its level's job stream and a ``queued`` event to its event stream.
+
+    Returns the job stream entry id. The request is re-validated first, so a
+    Struct built with ``JobRequest(...)`` cannot bypass the constraints.
+    """
+    now = time.time()
+    request = decode_request(encode(msgspec.structs.replace(request, enqueued_at=now)))
+    event = JobEvent(job_id=request.job_id, type="queued", at=now, total=request.steps)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.xadd(keys.jobs(request.level), {JOB_FIELD: encode(request)})
+        pipe.xadd(keys.events(request.job_id), {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
+        pipe.expire(keys.events(request.job_id), EVENTS_TTL_SECONDS)
+        entry_id, *_ = await pipe.execute()
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+async def request_cancel(client: Any, keys: StreamKeys, job_id: str) -> None:
+    """Flag ``job_id`` for cancellation: a queued job is dropped when claimed, a running one stops at its next step."""
+    await client.set(keys.cancel(job_id), b"1", ex=CANCEL_TTL_SECONDS)
+
+
+async def read_events(client: Any, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, JobEvent]]:
+    """Events of ``job_id`` after entry id ``after`` (``"0-0"``: from the start), as ``(entry id, event)``.
+
+    With ``block_ms`` waits up to that long for new ones (XREAD BLOCK).
+    """
+    reply = await client.xread({keys.events(job_id): after}, block=block_ms)
+    out: list[tuple[str, JobEvent]] = []
+    for _stream, entries in reply or []:
+        for entry_id, fields in entries:
+            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, event_from_entry(fields)))
+    return out
