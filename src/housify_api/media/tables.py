@@ -23,10 +23,9 @@ from piccolo.columns import (
 )
 from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
-from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
-USERS = LazyTableReference("User", module_path="housify_api.tables")
+from housify_api.tables import User
 
 
 class ImageKind(str, Enum):
@@ -56,7 +55,7 @@ class Image(Table, tablename="media_images"):
     """
 
     id = UUID(primary_key=True)
-    owner = ForeignKey(references=USERS, null=False, index=True)
+    owner = ForeignKey(references=User, null=False, index=True)
     kind = Varchar(length=16, choices=ImageKind)
     storage_key = Varchar(length=200)
     thumb_key = Varchar(length=200)
@@ -80,7 +79,7 @@ class Job(Table, tablename="media_jobs"):
     """
 
     id = UUID(primary_key=True)
-    owner = ForeignKey(references=USERS, null=False, index=True)
+    owner = ForeignKey(references=User, null=False, index=True)
     task = Varchar(length=16)
     params = JSON()
     status = Varchar(length=16, choices=JobStatus, default=JobStatus.queued.value, index=True)
@@ -103,7 +102,7 @@ class Rating(Table, tablename="media_ratings"):
 
     id = UUID(primary_key=True)
     image = ForeignKey(references=Image, null=False, on_delete=OnDelete.cascade, index=True)
-    rater = ForeignKey(references=USERS, null=False, on_delete=OnDelete.cascade)
+    rater = ForeignKey(references=User, null=False, on_delete=OnDelete.cascade)
     stars = SmallInt()
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
@@ -115,5 +114,5 @@ class StorageUse(Table, tablename="media_storage_use"):
     so concurrent uploads cannot pass the quota together.
     """
 
-    owner = ForeignKey(references=USERS, null=False, unique=True, primary_key=False)
+    owner = ForeignKey(references=User, null=False, unique=True)
     bytes_used = BigInt(default=0)
