@@ -1,0 +1,135 @@
+"""The housify-soap ASGI app: ``/soap`` (spyne via a2wsgi, WSDL at ``/soap?wsdl``) and ``/health``.
+
+spyne is WSGI-only; a2wsgi runs it in a thread pool of ``soap_threads``
+workers, so XML work and the waits of a cold cache happen off the event loop
+while httpx and piccolo run on it (see ``rates.py``). FIELD-NOTES measured
+this design at ~600 calls/s; ``bench/soap_throughput.py`` measures ours.
+
+``create_app(settings)`` returns an ASGI callable usable by uvicorn directly or
+by another process (``housify standalone``) as a mount: it honours
+``root_path``, answers ASGI lifespan itself and, when the host does not forward
+lifespan (e.g. a Litestar mount), starts lazily on its first request; the host
+may also ``await app.startup()`` / ``await app.shutdown()`` explicitly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from a2wsgi import WSGIMiddleware
+from piccolo.engine.postgres import PostgresEngine
+from spyne.server.wsgi import WsgiApplication
+
+from housify_soap.binance import BinanceClient
+from housify_soap.guard import Receive, Scope, Send, XmlGuard
+from housify_soap.rates import RateService
+from housify_soap.service import build_application
+from housify_soap.settings import SoapSettings, get_settings
+
+log = logging.getLogger(__name__)
+
+SOAP_PATH = "/soap"
+_JSON = [(b"content-type", b"application/json")]
+
+
+class SoapApp:
+    """ASGI app of the CryptoRateService.
+
+    Args:
+        settings: see :class:`SoapSettings`.
+        own_db_pool: open and close the PostgreSQL connection pool of
+            ``binance_data``'s engine; pass False when the hosting process
+            already manages that engine's pool (one shared database).
+    """
+
+    def __init__(self, settings: SoapSettings, *, own_db_pool: bool = True) -> None:
+        os.environ.setdefault("PICCOLO_CONF", "housify_soap.piccolo_conf")
+        from housify_soap.tables import BinanceData  # binds to PICCOLO_CONF's engine
+
+        self.settings = settings
+        self._table = BinanceData
+        self._own_db_pool = own_db_pool
+        self.binance = BinanceClient(settings.soap_binance_url, settings.soap_binance_timeout, settings.soap_binance_retries)
+        backoff = sum(0.1 * 2**i for i in range(settings.soap_binance_retries))
+        self.rates = RateService(
+            self.binance,
+            cache_ttl=settings.soap_cache_ttl,
+            stale_max_age=settings.soap_stale_max_age,
+            store=BinanceData,
+            # two upstream fetches (direct + inverse pair) with all retries, plus database time
+            call_budget=2 * (settings.soap_binance_timeout * (settings.soap_binance_retries + 1) + backoff) + 5.0,
+        )
+        self.spyne_app = build_application(self.rates)
+        wsgi = WsgiApplication(self.spyne_app)
+        self._soap = XmlGuard(WSGIMiddleware(wsgi, workers=settings.soap_threads), settings.soap_max_request_bytes)
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    async def startup(self) -> None:
+        """Bind the rate service to the running loop and open the database pool (idempotent)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            self.rates.bind_loop(asyncio.get_running_loop())
+            engine = self._table._meta.db
+            if self._own_db_pool and isinstance(engine, PostgresEngine):
+                await engine.start_connection_pool()
+            self._started = True
+            log.info("housify-soap ready; Binance at %s", self.settings.soap_binance_url)
+
+    async def shutdown(self) -> None:
+        """Close the upstream client and the pool opened by :meth:`startup`."""
+        if not self._started:
+            return
+        self._started = False
+        await self.binance.aclose()
+        engine = self._table._meta.db
+        if self._own_db_pool and isinstance(engine, PostgresEngine):
+            await engine.close_connection_pool()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if not self._started:
+            await self.startup()
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if path == SOAP_PATH:
+            await self._soap(scope, receive, send)
+        elif path == "/health":
+            await _respond(send, 200, b'{"status":"ok"}', _JSON)
+        else:
+            await _respond(send, 404, f'{{"status_code":404,"detail":"not found; SOAP is at {SOAP_PATH}"}}'.encode(), _JSON)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # e.g. the database is down: say so and let uvicorn exit
+                    log.exception("housify-soap start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: SoapSettings | None = None, *, own_db_pool: bool = True) -> SoapApp:
+    """The ASGI app; settings from the environment when not given. SOAP at ``/soap``, WSDL at ``/soap?wsdl``."""
+    return SoapApp(settings or get_settings(), own_db_pool=own_db_pool)

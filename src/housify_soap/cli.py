@@ -1,0 +1,45 @@
+"""``housify-soap serve [--host --port]`` and ``housify-soap migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PICCOLO_CONF", "housify_soap.piccolo_conf")  # before any tables import
+    parser = argparse.ArgumentParser(prog="housify-soap", description="Housify CryptoRateService (SOAP 1.1).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve SOAP at /soap (WSDL at /soap?wsdl) and /health with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8003)
+    serve.add_argument("--log-level", default="info")
+    sub.add_parser("migrate", help="apply pending piccolo migrations of PICCOLO_CONF's apps")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from housify_common.settings import SettingsError
+
+    try:
+        if args.command == "migrate":
+            from housify_common.db import migrate_all
+
+            asyncio.run(migrate_all())
+            return 0
+        import uvicorn
+
+        from housify_soap.app import create_app
+
+        app = create_app()
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+        return 0
+    except SettingsError as exc:
+        print(f"housify-soap: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

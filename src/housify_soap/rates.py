@@ -1,0 +1,251 @@
+"""Crypto rates: cached, coalesced Binance fetches, stored in ``binance_data``, stale fallback.
+
+The rules live here; ``service.py`` only maps them onto SOAP. The async
+methods run on the server's event loop (httpx and piccolo are async); spyne
+runs in a2wsgi's worker threads and reaches them through the ``*_blocking``
+methods, which answer a warm cache in the thread itself and otherwise hand the
+coroutine to the loop (``run_coroutine_threadsafe``), so neither the loop nor
+other requests wait on Binance or the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Coroutine
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, localcontext
+from typing import Any, TypeVar
+
+from housify_soap.binance import BinanceClient, UnknownSymbol, UpstreamError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Issue 5: symbols and assets are 2-20 upper-case letters or digits (Binance's own alphabet).
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+class InvalidSymbol(ValueError):
+    """A symbol or asset does not match ``^[A-Z0-9]{2,20}$``; the message names the field."""
+
+
+class InvalidAmount(ValueError):
+    """An amount is not a finite number >= 0."""
+
+
+class RateUnavailable(Exception):
+    """No price could be given: Binance failed and no stored price is young enough. Message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``price`` quote units per one base unit of ``symbol`` as of ``fetched_at`` (UTC).
+
+    ``stale`` is true when Binance was unreachable and the price came from ``binance_data``.
+    """
+
+    symbol: str
+    price: Decimal
+    fetched_at: datetime
+    stale: bool = False
+
+    def age_seconds(self, now: datetime | None = None) -> int:
+        """Whole seconds since the price was fetched."""
+        return max(0, int(((now or _utcnow()) - self.fetched_at).total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """``amount`` of the target asset = input amount x ``rate``; ``rate`` from ``symbol``'s price (or its inverse)."""
+
+    amount: Decimal
+    rate: Decimal
+    symbol: str
+    fetched_at: datetime
+    stale: bool = False
+
+
+def check_symbol(value: str, field: str) -> str:
+    """Return ``value`` if it matches :data:`SYMBOL_PATTERN`; raises :class:`InvalidSymbol` naming ``field``."""
+    if not isinstance(value, str) or not SYMBOL_PATTERN.match(value):
+        raise InvalidSymbol(f"{field} must match ^[A-Z0-9]{{2,20}}$ (e.g. BTCUSDT), got {value!r}")
+    return value
+
+
+class RateService:
+    """Latest prices per symbol, at most one Binance request per symbol per ``cache_ttl`` seconds.
+
+    Args:
+        binance: the upstream client.
+        cache_ttl: seconds a fetched price (or an "unknown symbol" answer) is reused.
+        stale_max_age: oldest stored price (seconds) answered when Binance fails.
+        store: the piccolo table class for ``binance_data`` (injected so the
+            tables module is imported only after ``PICCOLO_CONF`` is set).
+    """
+
+    def __init__(self, binance: BinanceClient, *, cache_ttl: float, stale_max_age: float, store: Any, call_budget: float) -> None:
+        self._binance = binance
+        self._ttl = cache_ttl
+        self._stale_max_age = stale_max_age
+        self._store = store
+        self._call_budget = call_budget
+        # symbol -> (monotonic expiry, Rate or the UnknownSymbol to raise again)
+        self._cache: dict[str, tuple[float, Rate | UnknownSymbol]] = {}
+        self._inflight: dict[str, asyncio.Future[Rate]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop that runs httpx and piccolo; set at start-up."""
+        self._loop = loop
+
+    # ---- async API (on the loop) -------------------------------------------------
+
+    async def rate(self, symbol: str) -> Rate:
+        """Latest price of ``symbol``.
+
+        Raises:
+            InvalidSymbol: bad format. UnknownSymbol: Binance does not list it.
+            RateUnavailable: Binance failed and no stored price is young enough.
+        """
+        hit = self._cached(check_symbol(symbol, "symbol"))
+        if hit is not None:
+            return hit
+        task = self._inflight.get(symbol)
+        if task is None:
+            task = asyncio.ensure_future(self._refresh(symbol))
+            self._inflight[symbol] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(symbol, None))
+        return await asyncio.shield(task)
+
+    async def convert(self, amount: Decimal, from_asset: str, to_asset: str) -> Conversion:
+        """Convert ``amount`` of ``from_asset`` into ``to_asset`` by the direct pair, else the inverse pair.
+
+        ``BTC -> USDT`` uses ``BTCUSDT`` (rate = price); ``USDT -> BTC`` finds no
+        ``USDTBTC`` and uses ``1 / BTCUSDT``. Same asset: rate 1.
+
+        Raises:
+            InvalidAmount, InvalidSymbol, UnknownSymbol (neither pair listed), RateUnavailable.
+        """
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+            raise InvalidAmount(f"amount must be a finite number >= 0, got {amount!r}")
+        check_symbol(from_asset, "fromAsset")
+        check_symbol(to_asset, "toAsset")
+        if from_asset == to_asset:
+            return Conversion(amount, Decimal(1), from_asset + to_asset, _utcnow())
+        direct, inverse = from_asset + to_asset, to_asset + from_asset
+        try:
+            rate = await self._pair(direct)
+            factor = rate.price
+        except UnknownSymbol:
+            try:
+                rate = await self._pair(inverse)
+            except UnknownSymbol:
+                raise UnknownSymbol(direct, f"Binance lists neither {direct} nor {inverse}") from None
+            with localcontext() as ctx:
+                ctx.prec = 28
+                factor = Decimal(1) / rate.price
+        return Conversion(amount * factor, factor, rate.symbol, rate.fetched_at, rate.stale)
+
+    async def latest_all(self) -> list[Rate]:
+        """The newest stored price of every symbol ever fetched, ordered by symbol."""
+        table = self._store
+        rows = await table.raw(
+            "SELECT b.symbol, b.price, b.fetched_at FROM binance_data b "
+            "WHERE b.fetched_at = (SELECT MAX(l.fetched_at) FROM binance_data l WHERE l.symbol = b.symbol) "
+            "ORDER BY b.symbol"
+        )
+        seen: dict[str, Rate] = {}
+        for row in rows:  # two rows may share a timestamp; keep one
+            seen.setdefault(row["symbol"], Rate(row["symbol"], _decimal(row["price"]), _aware(row["fetched_at"])))
+        return list(seen.values())
+
+    # ---- blocking API (spyne worker threads) -------------------------------------
+
+    def rate_blocking(self, symbol: str) -> Rate:
+        """:meth:`rate` for a worker thread; a warm cache is answered without touching the loop."""
+        hit = self._cached(check_symbol(symbol, "symbol"))
+        return hit if hit is not None else self._on_loop(self.rate(symbol))
+
+    def convert_blocking(self, amount: Decimal, from_asset: str, to_asset: str) -> Conversion:
+        return self._on_loop(self.convert(amount, from_asset, to_asset))
+
+    def latest_all_blocking(self) -> list[Rate]:
+        return self._on_loop(self.latest_all())
+
+    # ---- internals ---------------------------------------------------------------
+
+    async def _pair(self, symbol: str) -> Rate:
+        if len(symbol) > 20:  # two valid assets can make a name longer than any Binance symbol
+            raise UnknownSymbol(symbol)
+        return await self.rate(symbol)
+
+    def _cached(self, symbol: str) -> Rate | None:
+        entry = self._cache.get(symbol)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        if isinstance(entry[1], UnknownSymbol):
+            raise entry[1]
+        return entry[1]
+
+    async def _refresh(self, symbol: str) -> Rate:
+        try:
+            price = await self._binance.fetch_price(symbol)
+        except UnknownSymbol as exc:
+            self._cache[symbol] = (time.monotonic() + self._ttl, exc)
+            raise
+        except UpstreamError as exc:
+            return await self._stale(symbol, str(exc))
+        rate = Rate(symbol, price, _utcnow())
+        try:
+            await self._store.insert(self._store(symbol=symbol, price=price, fetched_at=rate.fetched_at))
+        except Exception:  # a price store outage must not hide a good fresh price
+            log.exception("could not store price of %s in binance_data", symbol)
+        self._cache[symbol] = (time.monotonic() + self._ttl, rate)
+        return rate
+
+    async def _stale(self, symbol: str, reason: str) -> Rate:
+        table = self._store
+        try:
+            row = await table.select(table.price, table.fetched_at).where(table.symbol == symbol).order_by(
+                table.fetched_at, ascending=False
+            ).first()
+        except Exception as exc:
+            log.exception("price store unavailable while answering %s from stored prices", symbol)
+            raise RateUnavailable(f"{reason}; the price store is unavailable too ({type(exc).__name__})") from exc
+        if row is not None:
+            stored = Rate(symbol, _decimal(row["price"]), _aware(row["fetched_at"]), stale=True)
+            if stored.age_seconds() <= self._stale_max_age:
+                log.warning("answering %s with a stored price %ds old: %s", symbol, stored.age_seconds(), reason)
+                return stored
+        raise RateUnavailable(f"{reason}; no stored price of {symbol} younger than {self._stale_max_age:g}s")
+
+    def _on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._loop is None:
+            coro.close()
+            raise RateUnavailable("rate service not started")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout=self._call_budget)
+        except FutureTimeout:
+            future.cancel()
+            raise RateUnavailable(f"no answer within {self._call_budget:g}s") from None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _decimal(value: object) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+__all__ = ["Conversion", "InvalidAmount", "InvalidSymbol", "Rate", "RateService", "RateUnavailable", "UnknownSymbol", "check_symbol"]
