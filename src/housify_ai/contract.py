@@ -128,6 +128,9 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("source_key: text2img takes no source or mask image")
         if self.task == "img2img" and self.mask_key is not None:
             raise ValueError("mask_key: only inpaint takes a mask")
+        if self.task != "text2img" and int(self.steps * self.strength) < 1:
+            # img2img and inpaint run only the last steps x strength steps (diffusers' rule).
+            raise ValueError("strength: steps x strength must be at least 1 for img2img and inpaint")
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> JobRequest:

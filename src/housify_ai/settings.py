@@ -1,0 +1,89 @@
+"""Settings of housify-ai from ``HOUSIFY_*`` variables (DESIGN.md §8; docs/ai-server.md lists them all).
+
+Empty paths fall back to the embedded default under ``HOUSIFY_DATA_DIR``
+(``./var``): storage in ``var/storage``, models in ``var/models`` (the tiny
+diffusion pipeline ``tiny-sd`` and the SmolLM2 GGUF fetched by
+``housify-ai models pull``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from housify_common.db import default_data_dir
+from housify_common.settings import load_settings
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class AISettings(msgspec.Struct, kw_only=True):
+    #: ``HOUSIFY_REDIS_URL``: empty = in-process fakeredis (embedded default).
+    redis_url: str = ""
+    #: ``HOUSIFY_REDIS_PREFIX``: namespace of every key.
+    redis_prefix: str = "housify:"
+    #: ``HOUSIFY_DATABASE_URL``: where the inference-run log goes (``housify_ai`` db).
+    database_url: str = ""
+    #: ``HOUSIFY_STORAGE_DIR``: image store root.
+    storage_dir: str = ""
+    #: ``HOUSIFY_AI_DIFFUSION_MODEL``: a diffusers Stable Diffusion folder (``model_index.json``).
+    ai_diffusion_model: str = ""
+    #: ``HOUSIFY_AI_LLM_MODEL``: a GGUF file for the prompt assistant.
+    ai_llm_model: str = ""
+    #: ``HOUSIFY_AI_DEVICE``: ``auto`` picks CUDA when present.
+    ai_device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: ``HOUSIFY_AI_DTYPE``: ``auto`` = float16 on CUDA, float32 on CPU.
+    ai_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    #: ``HOUSIFY_AI_CONCURRENCY``: jobs one worker process runs at once.
+    ai_concurrency: Annotated[int, Meta(ge=1, le=64)] = 1
+    #: ``HOUSIFY_AI_VISIBILITY_TIMEOUT``: seconds a claimed job may go without a heartbeat before
+    #: another worker takes it over (XAUTOCLAIM). Running jobs refresh their claim every third of it.
+    ai_visibility_timeout: Annotated[float, Meta(gt=0)] = 60.0
+    #: ``HOUSIFY_AI_RETRY_LIMIT``: deliveries of one job before it fails for good.
+    ai_retry_limit: Annotated[int, Meta(ge=1, le=100)] = 3
+    #: ``HOUSIFY_AI_BLOCK_MS``: how long an idle worker waits on the streams per read.
+    ai_block_ms: Annotated[int, Meta(ge=1)] = 1000
+    #: ``HOUSIFY_AI_PREVIEW_EVERY``: steps between previews; 0 = about four per job.
+    ai_preview_every: Annotated[int, Meta(ge=0)] = 0
+    #: ``HOUSIFY_AI_CONSUMER``: consumer name in the group; default ``<host>-<pid>``.
+    ai_consumer: str = ""
+    #: ``HOUSIFY_AI_RUN_LOG``: write the inference-run log table.
+    ai_run_log: bool = True
+    #: ``HOUSIFY_AI_LLM_THREADS``: llama.cpp threads; 0 = CPU count.
+    ai_llm_threads: Annotated[int, Meta(ge=0)] = 0
+    #: ``HOUSIFY_AI_LLM_CONTEXT``: llama.cpp context length in tokens.
+    ai_llm_context: Annotated[int, Meta(ge=256)] = 2048
+    #: ``HOUSIFY_AI_LLM_MAX_TOKENS``: cap of one assistant answer.
+    ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 384
+    #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
+    ai_watermark_text: str = "Housify"
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.storage_dir) if self.storage_dir else default_data_dir() / "storage"
+
+    @property
+    def models_dir(self) -> Path:
+        return default_data_dir() / "models"
+
+    @property
+    def diffusion_model_path(self) -> Path:
+        return Path(self.ai_diffusion_model) if self.ai_diffusion_model else self.models_dir / "tiny-sd"
+
+    @property
+    def llm_model_path(self) -> Path:
+        return Path(self.ai_llm_model) if self.ai_llm_model else self.models_dir / SMOLLM2_FILE
+
+    @property
+    def consumer_name(self) -> str:
+        return self.ai_consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def load_ai_settings(**overrides: object) -> AISettings:
+    """Settings from the environment; ``SettingsError`` names the variable at fault."""
+    return load_settings(AISettings, **overrides)
