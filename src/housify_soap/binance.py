@@ -25,9 +25,9 @@ class UpstreamError(Exception):
 class UnknownSymbol(Exception):
     """Binance does not list the symbol (its HTTP 400, code -1121)."""
 
-    def __init__(self, symbol: str, detail: str = "") -> None:
+    def __init__(self, symbol: str, detail: str = "", *, message: str = "") -> None:
         self.symbol = symbol
-        super().__init__(f"Binance does not list symbol {symbol!r}" + (f": {detail}" if detail else ""))
+        super().__init__(message or f"Binance does not list symbol {symbol!r}" + (f": {detail}" if detail else ""))
 
 
 class _Ticker(msgspec.Struct):

@@ -145,7 +145,7 @@ class RateService:
             try:
                 rate = await self._pair(inverse)
             except UnknownSymbol:
-                raise UnknownSymbol(direct, f"Binance lists neither {direct} nor {inverse}") from None
+                raise UnknownSymbol(direct, message=f"cannot convert {from_asset} to {to_asset}: Binance lists neither {direct} nor {inverse}") from None
             with localcontext() as ctx:
                 ctx.prec = 28
                 factor = Decimal(1) / rate.price
