@@ -1,0 +1,286 @@
+"""The worker side of the job queue on Redis Streams (DESIGN.md §5).
+
+One stream per subscription level, one consumer group (:data:`WORKER_GROUP`).
+Delivery is at least once:
+
+* :meth:`JobQueue.claim` first takes over jobs that another consumer has held
+  for longer than the visibility timeout without a heartbeat (``XAUTOCLAIM``),
+  then reads new ones (``XREADGROUP``), choosing the level by stride
+  scheduling over the levels' ``its`` weights: while several levels have a
+  backlog each is served in proportion to its weight (Pro-Tier 5.0 gets two
+  jobs for each Free-Tier 2.5 job); an idle level banks no credit.
+* :meth:`JobQueue.heartbeat` re-claims held entries (``XCLAIM ... JUSTID``,
+  which resets their idle time without counting a delivery), so a long job is
+  not taken over while its worker is alive, but a dead worker's job is.
+* :meth:`JobQueue.finish` publishes the :class:`JobResult`, the terminal event
+  and the ``XACK`` in one ``MULTI``/``EXEC`` guarded by ``WATCH`` on the job's
+  result key: a job's result reaches the results stream once, even when two
+  workers ended up running it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from redis.exceptions import ResponseError, WatchError
+
+from housify_ai.contract import (
+    EVENT_FIELD,
+    EVENTS_MAXLEN,
+    EVENTS_TTL_SECONDS,
+    JOB_FIELD,
+    RESULT_FIELD,
+    WORKER_GROUP,
+    JobEvent,
+    JobRequest,
+    JobResult,
+    StreamKeys,
+    decode_request,
+    encode,
+    ensure_groups,
+    read_levels,
+)
+
+log = logging.getLogger(__name__)
+
+RESULTS_MAXLEN = 100_000
+RESULT_KEY_TTL_SECONDS = 7 * 24 * 3600
+LEVELS_REFRESH_SECONDS = 10.0
+
+
+@dataclass
+class Delivery:
+    """One job stream entry held by this consumer.
+
+    ``request`` is None when the entry could not be decoded; ``error`` then says
+    why and ``job_id`` is recovered from the raw JSON where possible.
+    ``deliveries`` counts how often the group handed this entry out (1 = first try).
+    """
+
+    stream: str
+    level: str
+    entry_id: str
+    job_id: str
+    request: JobRequest | None
+    deliveries: int = 1
+    error: str = ""
+    claimed_at: float = field(default_factory=time.time)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JobQueue:
+    """Claim, heartbeat, events and results of one consumer (one worker process)."""
+
+    def __init__(
+        self,
+        client: Any,
+        keys: StreamKeys,
+        consumer: str,
+        *,
+        visibility_timeout: float = 60.0,
+        block_ms: int = 1000,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.consumer = consumer
+        self.visibility_ms = int(visibility_timeout * 1000)
+        self.block_ms = block_ms
+        self.levels: dict[str, float] = {}
+        self._pass: dict[str, float] = {}
+        self._levels_read_at = 0.0
+        self._buffer: list[Delivery] = []
+        self._held: dict[str, Delivery] = {}
+        self._lock = asyncio.Lock()
+
+    # -- set-up -----------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Read the level registry and create the consumer groups (idempotent)."""
+        await self._refresh_levels(force=True)
+
+    async def _refresh_levels(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._levels_read_at < LEVELS_REFRESH_SECONDS:
+            return
+        levels = await read_levels(self.client, self.keys)
+        if set(levels) != set(self.levels):
+            await ensure_groups(self.client, self.keys, levels)
+        floor = min(self._pass.values(), default=0.0)
+        self._pass = {name: self._pass.get(name, floor) for name in levels}
+        self.levels = levels
+        self._levels_read_at = now
+
+    # -- claiming ---------------------------------------------------------------
+
+    async def claim(self) -> Delivery | None:
+        """The next job for this consumer, or None after ``block_ms`` with nothing to do."""
+        async with self._lock:
+            if self._buffer:
+                return self._buffer.pop(0)
+            await self._refresh_levels()
+            delivery = await self._reclaim_stale() or await self._read_fair()
+            if delivery is None:
+                delivery = await self._read_blocking()
+            return delivery
+
+    async def _reclaim_stale(self) -> Delivery | None:
+        for level in self.levels:
+            stream = self.keys.jobs(level)
+            try:
+                reply = await self.client.xautoclaim(stream, WORKER_GROUP, self.consumer, self.visibility_ms, "0-0", count=1)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    await ensure_groups(self.client, self.keys, self.levels)
+                    continue
+                raise
+            entries = reply[1]
+            for entry_id, fields in entries:
+                if fields is None:  # deleted while pending (trimmed)
+                    continue
+                pending = await self.client.xpending_range(stream, WORKER_GROUP, min=entry_id, max=entry_id, count=1)
+                deliveries = pending[0]["times_delivered"] if pending else 2
+                log.warning("took over job entry %s of %s after the visibility timeout (delivery %d)", _text(entry_id), level, deliveries)
+                return self._hold(self._delivery(stream, level, entry_id, fields, deliveries))
+        return None
+
+    def _order(self) -> list[str]:
+        """Levels by stride pass (lowest first), ties to the larger weight."""
+        return sorted(self.levels, key=lambda name: (self._pass[name], -self.levels[name], name))
+
+    def _served(self, level: str, empty: list[str]) -> None:
+        current = self._pass[level]
+        self._pass[level] = current + 1.0 / max(self.levels[level], 1e-6)
+        for name in empty:  # an idle level banks no credit
+            self._pass[name] = max(self._pass[name], current)
+
+    async def _read_fair(self) -> Delivery | None:
+        empty: list[str] = []
+        for level in self._order():
+            stream = self.keys.jobs(level)
+            reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, {stream: ">"}, count=1)
+            if reply and reply[0][1]:
+                entry_id, fields = reply[0][1][0]
+                self._served(level, empty)
+                return self._hold(self._delivery(stream, level, entry_id, fields, 1))
+            empty.append(level)
+        return None
+
+    async def _read_blocking(self) -> Delivery | None:
+        streams = {self.keys.jobs(level): ">" for level in self._order()}
+        reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, streams, count=1, block=self.block_ms)
+        by_stream = {self.keys.jobs(level): level for level in self.levels}
+        for stream, entries in reply or []:
+            stream = _text(stream)
+            for entry_id, fields in entries:
+                # Several streams may answer at once; the extra entries are held (and heartbeated) until served.
+                self._buffer.append(self._hold(self._delivery(stream, by_stream[stream], entry_id, fields, 1)))
+        if self._buffer:
+            first = self._buffer.pop(0)
+            self._served(first.level, [])
+            return first
+        return None
+
+    def _delivery(self, stream: str, level: str, entry_id: Any, fields: dict, deliveries: int) -> Delivery:
+        raw = fields.get(JOB_FIELD.encode(), fields.get(JOB_FIELD))
+        entry = _text(entry_id)
+        try:
+            request = decode_request(raw)
+            return Delivery(stream, level, entry, request.job_id, request, deliveries)
+        except (msgspec.DecodeError, TypeError) as exc:
+            return Delivery(stream, level, entry, _loose_job_id(raw) or f"entry-{entry}", None, deliveries, error=f"invalid job request: {exc}")
+
+    def _hold(self, delivery: Delivery) -> Delivery:
+        self._held[delivery.entry_id] = delivery
+        return delivery
+
+    # -- while running ----------------------------------------------------------
+
+    async def heartbeat(self) -> int:
+        """Reset the idle time of every entry this consumer holds; returns how many."""
+        by_stream: dict[str, list[str]] = {}
+        for delivery in list(self._held.values()):
+            by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+        for stream, ids in by_stream.items():
+            await self.client.xclaim(stream, WORKER_GROUP, self.consumer, 0, ids, justid=True)
+        return sum(len(ids) for ids in by_stream.values())
+
+    async def emit(self, event: JobEvent) -> None:
+        """Append ``event`` to its job's event stream (bounded, expiring)."""
+        stream = self.keys.events(event.job_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
+            pipe.expire(stream, EVENTS_TTL_SECONDS)
+            await pipe.execute()
+
+    async def emit_and_check_cancel(self, job_id: str, events: list[JobEvent]) -> bool:
+        """:meth:`emit` ``events`` and read the job's cancellation flag in one round trip; True when flagged."""
+        stream = self.keys.events(job_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.xadd(stream, {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
+            pipe.expire(stream, EVENTS_TTL_SECONDS)
+            pipe.exists(self.keys.cancel(job_id))
+            *_, flagged = await pipe.execute()
+        return bool(flagged)
+
+    async def is_cancelled(self, job_id: str) -> bool:
+        return bool(await self.client.exists(self.keys.cancel(job_id)))
+
+    async def already_done(self, job_id: str) -> bool:
+        return bool(await self.client.exists(self.keys.result(job_id)))
+
+    # -- finishing --------------------------------------------------------------
+
+    async def finish(self, delivery: Delivery, result: JobResult, event: JobEvent) -> bool:
+        """Publish ``result`` and the terminal ``event`` and acknowledge the entry, atomically.
+
+        Returns False when a result for this job id was already published (then
+        only the acknowledgement happens).
+        """
+        result_key = self.keys.result(delivery.job_id)
+        events = self.keys.events(delivery.job_id)
+        published = False
+        async with self.client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(result_key)
+                if not await pipe.exists(result_key):
+                    pipe.multi()
+                    pipe.set(result_key, encode(result), ex=RESULT_KEY_TTL_SECONDS)
+                    pipe.xadd(self.keys.results(), {RESULT_FIELD: encode(result)}, maxlen=RESULTS_MAXLEN, approximate=True)
+                    pipe.xadd(events, {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
+                    pipe.expire(events, EVENTS_TTL_SECONDS)
+                    pipe.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
+                    await pipe.execute()
+                    published = True
+            except WatchError:
+                pass
+        if not published:
+            log.info("result of job %s was already published; acknowledging only", delivery.job_id)
+            await self.client.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
+        self._held.pop(delivery.entry_id, None)
+        return published
+
+    def release(self, delivery: Delivery) -> None:
+        """Stop heartbeating ``delivery`` without acknowledging it (worker shutting down mid-job)."""
+        self._held.pop(delivery.entry_id, None)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+
+def _loose_job_id(raw: Any) -> str | None:
+    try:
+        value = json.loads(raw).get("job_id")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
