@@ -23,7 +23,7 @@ from piccolo.engine.postgres import PostgresEngine
 from spyne.server.wsgi import WsgiApplication
 
 from housify_soap.binance import BinanceClient
-from housify_soap.guard import Receive, Scope, Send, XmlGuard
+from housify_soap.guard import Receive, Scope, Send, XmlGuard, crash_to_fault
 from housify_soap.rates import RateService
 from housify_soap.service import build_application
 from housify_soap.settings import SoapSettings, get_settings
@@ -62,7 +62,7 @@ class SoapApp:
             call_budget=2 * (settings.soap_binance_timeout * (settings.soap_binance_retries + 1) + backoff) + 5.0,
         )
         self.spyne_app = build_application(self.rates)
-        wsgi = WsgiApplication(self.spyne_app)
+        wsgi = crash_to_fault(WsgiApplication(self.spyne_app))
         self._soap = XmlGuard(WSGIMiddleware(wsgi, workers=settings.soap_threads), settings.soap_max_request_bytes)
         self._started = False
         self._start_lock = asyncio.Lock()

@@ -15,6 +15,7 @@ namespace. Refusals are SOAP 1.1 Faults (HTTP 500; 413 for size) built here.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from xml.sax.saxutils import escape
@@ -71,6 +72,29 @@ def check_envelope(body: bytes) -> None:
             # SOAP 1.1 §4.4: an envelope in another namespace is a VersionMismatch
             raise Refusal("VersionMismatch", f"expected a SOAP 1.1 envelope in namespace {SOAP11_ENV}, got {root.tag}")
         raise Refusal("Client.MalformedRequest", f"root element must be {{{SOAP11_ENV}}}Envelope, got {root.tag}")
+    body_element = root.find(f"{{{SOAP11_ENV}}}Body")
+    if body_element is None or not any(isinstance(child.tag, str) for child in body_element):
+        # spyne dereferences the first Body child without checking (AttributeError -> bare 500)
+        raise Refusal("Client.MalformedRequest", "the SOAP Body must contain the operation element")
+
+
+def crash_to_fault(app: Callable[..., Any]) -> Callable[..., Any]:
+    """WSGI wrapper: an exception escaping spyne becomes a ``Server.InternalError`` Fault, not a bare 500."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            return app(environ, start_response)
+        except Exception:
+            log.exception("spyne failed on a request that passed the guard")
+            body = fault_envelope("Server.InternalError", "the request could not be processed")
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))],
+                sys.exc_info(),
+            )
+            return [body]
+
+    return wrapped
 
 
 class XmlGuard:

@@ -49,6 +49,21 @@ FAULT_CODES = {
 PlainDecimal = XsDecimal(str_format="{:f}", min_occurs=1)
 
 
+class FiniteDecimal(XsDecimal):
+    """xs:decimal input that refuses NaN/Infinity as a validation Fault.
+
+    spyne's own check compares NaN with its bounds, which raises
+    ``decimal.InvalidOperation`` and escapes as a bare HTTP 500.
+    """
+
+    __type_name__ = "decimal"
+    __namespace__ = "http://www.w3.org/2001/XMLSchema"
+
+    @staticmethod
+    def validate_native(cls, value):  # noqa: N805 - spyne's signature
+        return value is None or (value.is_finite() and XsDecimal.validate_native(cls, value))
+
+
 class CryptoRateResponse(ComplexModel):
     """One symbol's price in quote units per base unit (``BTCUSDT`` = USDT per BTC)."""
 
@@ -120,7 +135,7 @@ class CryptoRateService(ServiceBase):
         with _as_faults():
             return [_rate_response(rate) for rate in ctx.udc.latest_all_blocking()]
 
-    @rpc(XsDecimal, Unicode, Unicode, _returns=ConversionResponse)
+    @rpc(FiniteDecimal, Unicode, Unicode, _returns=ConversionResponse)
     def ConvertAmount(ctx, amount, fromAsset, toAsset):  # noqa: N802,N803,N805
         """Convert amount of fromAsset into toAsset by the direct Binance pair or its inverse."""
         with _as_faults():
