@@ -56,6 +56,7 @@ class SoapApp:
         self.rates = RateService(
             self.binance,
             cache_ttl=settings.soap_cache_ttl,
+            unknown_ttl=settings.soap_unknown_symbol_ttl,
             stale_max_age=settings.soap_stale_max_age,
             store=BinanceData,
             # two upstream fetches (direct + inverse pair) with all retries, plus database time

@@ -82,15 +82,19 @@ class RateService:
 
     Args:
         binance: the upstream client.
-        cache_ttl: seconds a fetched price (or an "unknown symbol" answer) is reused.
+        cache_ttl: seconds a fetched price is reused.
+        unknown_ttl: seconds Binance's "unknown symbol" answer is reused.
         stale_max_age: oldest stored price (seconds) answered when Binance fails.
         store: the piccolo table class for ``binance_data`` (injected so the
             tables module is imported only after ``PICCOLO_CONF`` is set).
     """
 
-    def __init__(self, binance: BinanceClient, *, cache_ttl: float, stale_max_age: float, store: Any, call_budget: float) -> None:
+    def __init__(
+        self, binance: BinanceClient, *, cache_ttl: float, unknown_ttl: float, stale_max_age: float, store: Any, call_budget: float
+    ) -> None:
         self._binance = binance
         self._ttl = cache_ttl
+        self._unknown_ttl = unknown_ttl
         self._stale_max_age = stale_max_age
         self._store = store
         self._call_budget = call_budget
@@ -196,7 +200,7 @@ class RateService:
         try:
             price = await self._binance.fetch_price(symbol)
         except UnknownSymbol as exc:
-            self._cache[symbol] = (time.monotonic() + self._ttl, exc)
+            self._cache[symbol] = (time.monotonic() + self._unknown_ttl, exc)
             raise
         except UpstreamError as exc:
             return await self._stale(symbol, str(exc))

@@ -33,6 +33,9 @@ class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
     soap_binance_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
     #: A fetched price is reused this long, so a burst of calls makes one upstream request.
     soap_cache_ttl: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+    #: Binance's "unknown symbol" answer is reused this long (a conversion tries the direct pair first,
+    #: so USDT->BTC asks for USDTBTC, unlisted, before BTCUSDT; listings change rarely).
+    soap_unknown_symbol_ttl: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     #: When Binance is unreachable, a stored price at most this old is answered (marked stale).
     soap_stale_max_age: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     #: Largest accepted SOAP request body; larger ones get a Fault before any parsing.
