@@ -1,0 +1,1 @@
+"""Accounts: the signed-in user's own profile, password, API keys, plan and usage (``/users/me``)."""

@@ -1,0 +1,85 @@
+"""``/users/me``: the caller's own account. Credential-changing routes need a login token, not an API key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from housify_api.accounts import api_keys
+from housify_api.accounts.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    PasswordChange,
+    ProfilePatch,
+    SubscriptionChange,
+    UserOut,
+)
+from housify_api.accounts.service import AccountService
+from housify_api.auth.guards import requires_token
+from housify_api.auth.identity import AuthUser
+from housify_api.schemas import Message
+from housify_api.usage import Usage, user_usage
+
+Me = Request[AuthUser, Any, Any]
+Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
+
+
+def provide_accounts(state: State) -> AccountService:
+    return AccountService(state)
+
+
+class MeController(Controller):
+    path = "/users/me"
+    tags = ["me"]
+    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+
+    @get("", operation_id="get_me")
+    async def get_me(self, request: Me, accounts: AccountService) -> UserOut:
+        """The caller's account as stored now (database read)."""
+        return await accounts.me(request.user.id)
+
+    @patch("", operation_id="update_me")
+    async def update_me(self, request: Me, data: ProfilePatch, accounts: AccountService) -> UserOut:
+        """Change ``full_name`` and/or ``email`` (re-verified; 409 when taken)."""
+        return await accounts.update_profile(request.user, data)
+
+    @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)
+    async def delete_me(self, request: Me, accounts: AccountService) -> None:
+        """Delete the account, its sessions and API keys; its tokens stop working at once."""
+        await accounts.delete(request.user.id)
+
+    @put("/password", operation_id="change_password", guards=[requires_token])
+    async def change_password(self, request: Me, data: PasswordChange, accounts: AccountService) -> Message:
+        """Change the password; every other session of the account ends (this one stays)."""
+        ended = await accounts.change_password(request.user, data)
+        return Message(message=f"password changed; {ended} other session(s) ended")
+
+    @put("/subscription", operation_id="change_subscription")
+    async def change_subscription(self, request: Me, data: SubscriptionChange, accounts: AccountService) -> UserOut:
+        """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
+        return await accounts.change_level(request.user.id, data.subscription_level)
+
+    @get("/usage", operation_id="get_my_usage")
+    async def usage(self, request: Me, limit: Limit = 50, offset: Offset = 0) -> Usage:
+        """The caller's AI service calls, newest first, with totals per service."""
+        return await user_usage(request.user.id, limit=limit, offset=offset)
+
+    @get("/api-keys", operation_id="list_api_keys")
+    async def list_api_keys(self, request: Me) -> list[ApiKeyOut]:
+        return await api_keys.list_keys(request.user.id)
+
+    @post("/api-keys", operation_id="create_api_key", guards=[requires_token], status_code=201)
+    async def create_api_key(self, request: Me, data: ApiKeyIn) -> ApiKeyCreated:
+        """A new key, shown once in ``key``; send it as ``X-API-Key``. 403 past the level's ``api_key_limit``."""
+        return await api_keys.create_key(request.user.id, data.name)
+
+    @delete("/api-keys/{key_id:uuid}", operation_id="delete_api_key", guards=[requires_token], status_code=204)
+    async def delete_api_key(self, request: Me, key_id: UUID) -> None:
+        await api_keys.delete_key(request.user.id, key_id)

@@ -1,0 +1,98 @@
+"""The signed-in user's own account: profile, password, plan, deletion; also used by the admin domain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException, ValidationException
+
+from housify_api.accounts.schemas import AdminUserPatch, PasswordChange, ProfilePatch, UserOut, user_out
+from housify_api.auth.identity import AuthUser, format_services
+from housify_api.auth.service import AuthService, check_password
+from housify_api.errors import ConflictError
+from housify_api.plans.service import require_level_name
+from housify_api.tables import User
+
+
+async def get_user_row(user_id: UUID) -> dict[str, Any]:
+    """The ``users`` row; 404 when there is none (e.g. deleted while a token was still valid)."""
+    row = await User.select().where(User.id == user_id).first()
+    if row is None:
+        raise NotFoundException("user not found")
+    return row
+
+
+class AccountService:
+    def __init__(self, state: State) -> None:
+        self.auth = AuthService(state)
+        self.revocations = state.revocations
+        self.settings = state.settings
+
+    async def me(self, user_id: UUID) -> UserOut:
+        return user_out(await get_user_row(user_id))
+
+    async def update_profile(self, user: AuthUser, data: ProfilePatch) -> UserOut:
+        """Change name and/or address. A new address is unverified until its mailed link is used; 409 if taken."""
+        changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
+        if data.full_name is not msgspec.UNSET:
+            changes[User.full_name] = data.full_name.strip()
+        new_email = None
+        if data.email is not msgspec.UNSET and data.email.strip().lower() != user.email:
+            new_email = data.email.strip().lower()
+            if await User.exists().where(User.email == new_email):
+                raise ConflictError("email: an account with this address already exists")
+            changes[User.email] = new_email
+            changes[User.email_verified] = False
+        await User.update(changes).where(User.id == user.id)
+        if new_email:
+            await self.revocations.revoke_user_tokens(user.id)  # access tokens carry the address
+            await self.auth.send_verification(user.id, new_email)
+        return await self.me(user.id)
+
+    async def change_password(self, user: AuthUser, data: PasswordChange) -> int:
+        """Check the current password, set the new one, end every other session; returns how many ended."""
+        row = await get_user_row(user.id)
+        ok, _ = await self.auth.passwords.verify(row["password_hash"], data.current_password)
+        if not ok:
+            raise ValidationException("current_password: incorrect", extra=[{"key": "current_password", "message": "incorrect"}])
+        check_password(data.new_password, self.settings.password_min_length, row["email"], field="new_password")
+        await self.auth.set_password(user.id, data.new_password)
+        return await self.auth.revoke_user_sessions(user.id, reason="password-change", keep=user.session_id)
+
+    async def change_level(self, user_id: UUID, level_name: str) -> UserOut:
+        """Move the user to another level; current access tokens must be refreshed to carry the new ``tier``."""
+        await require_level_name(level_name)
+        await User.update({User.subscription_level: level_name, User.updated_at: datetime.now(UTC)}).where(User.id == user_id)
+        await self.revocations.revoke_user_tokens(user_id)
+        return await self.me(user_id)
+
+    async def delete(self, user_id: UUID) -> None:
+        """Delete the account; its sessions and API keys go with it (cascade) and its tokens stop at once."""
+        await get_user_row(user_id)
+        await self.auth.revoke_user_sessions(user_id, reason="deleted")
+        await User.delete().where(User.id == user_id)
+        await self.revocations.revoke_user_tokens(user_id)
+
+    async def admin_update(self, user_id: UUID, data: AdminUserPatch) -> UserOut:
+        """Apply an admin's changes. Tokens of the user are refreshed to new claims; deactivation ends sessions."""
+        await get_user_row(user_id)
+        changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
+        if data.is_active is not msgspec.UNSET:
+            changes[User.is_active] = data.is_active
+        if data.role is not msgspec.UNSET:
+            changes[User.role] = data.role
+        if data.subscription_level is not msgspec.UNSET:
+            changes[User.subscription_level] = await require_level_name(data.subscription_level)
+        if data.services is not msgspec.UNSET:
+            changes[User.services] = format_services(data.services)
+        if data.email_verified is not msgspec.UNSET:
+            changes[User.email_verified] = data.email_verified
+        await User.update(changes).where(User.id == user_id)
+        if data.is_active is False:
+            await self.auth.revoke_user_sessions(user_id, reason="disabled")
+        await self.revocations.revoke_user_tokens(user_id)
+        return await self.me(user_id)

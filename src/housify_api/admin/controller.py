@@ -1,0 +1,80 @@
+"""``/admin``: users (list, read, change, delete) and service-call analytics. Guarded by ``requires_admin``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, patch
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from housify_api.accounts.controller import Limit, Offset, provide_accounts
+from housify_api.accounts.schemas import AdminUserPatch, UserOut, user_out
+from housify_api.accounts.service import AccountService
+from housify_api.auth.guards import requires_admin
+from housify_api.auth.identity import AuthUser, Role, ServiceName
+from housify_api.errors import ConflictError
+from housify_api.schemas import Page
+from housify_api.tables import User
+from housify_api.usage import Analytics, service_call_analytics
+
+
+class AdminController(Controller):
+    path = "/admin"
+    tags = ["admin"]
+    guards = [requires_admin]
+    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+
+    @get("/users", operation_id="admin_list_users")
+    async def list_users(
+        self,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        email: Annotated[str | None, Parameter(max_length=320, description="substring, case-insensitive")] = None,
+        role: Role | None = None,
+        is_active: bool | None = None,
+        subscription_level: Annotated[str | None, Parameter(max_length=50)] = None,
+    ) -> Page[UserOut]:
+        """Users, oldest first, filtered by any of the query parameters."""
+        where = User.id.is_not_null()
+        if email:
+            where &= User.email.ilike(f"%{email.lower()}%")
+        if role:
+            where &= User.role == role
+        if is_active is not None:
+            where &= User.is_active == is_active
+        if subscription_level:
+            where &= User.subscription_level == subscription_level
+        rows = await User.select().where(where).order_by(User.created_at).limit(limit).offset(offset)
+        total = await User.count().where(where)
+        return Page(items=[user_out(row) for row in rows], total=total, limit=limit, offset=offset)
+
+    @get("/users/{user_id:uuid}", operation_id="admin_get_user")
+    async def get_user(self, user_id: UUID, accounts: AccountService) -> UserOut:
+        return await accounts.me(user_id)
+
+    @patch("/users/{user_id:uuid}", operation_id="admin_update_user")
+    async def update_user(
+        self, request: Request[AuthUser, Any, Any], user_id: UUID, data: AdminUserPatch, accounts: AccountService
+    ) -> UserOut:
+        """Change ``is_active``, ``role``, ``subscription_level``, ``services`` (the user's AI service access)
+        or ``email_verified``. The user's access tokens must be refreshed; deactivation ends their sessions.
+        An admin cannot deactivate or demote themself (409), so the service never loses its last admin by accident."""
+        if user_id == request.user.id and (data.is_active is False or data.role == "user"):
+            raise ConflictError("an admin cannot deactivate or demote their own account")
+        return await accounts.admin_update(user_id, data)
+
+    @delete("/users/{user_id:uuid}", operation_id="admin_delete_user", status_code=204)
+    async def delete_user(self, request: Request[AuthUser, Any, Any], user_id: UUID, accounts: AccountService) -> None:
+        if user_id == request.user.id:
+            raise ConflictError("an admin cannot delete their own account here; use DELETE /users/me")
+        await accounts.delete(user_id)
+
+    @get("/analytics/service-calls", operation_id="admin_service_call_analytics")
+    async def analytics(
+        self, since: datetime | None = None, until: datetime | None = None, service: ServiceName | None = None
+    ) -> Analytics:
+        """Calls grouped by hour of day, day of week and service (default window: the last 30 days)."""
+        return await service_call_analytics(since, until, service)

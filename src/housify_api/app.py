@@ -1,0 +1,149 @@
+"""The Litestar application of housify-api.
+
+``create_app(settings)`` wires every domain (auth, accounts, admin, plans,
+system) and installs :class:`housify_api.media.plugin.MediaPlugin` (images,
+jobs, gallery). Shared collaborators live in ``app.state`` and are injectable
+by name (see ``housify_api.deps``). Authentication covers every route except
+handlers with ``opt={"exclude_from_auth": True}`` and ``/schema``.
+
+Lifespan: opens the PostgreSQL connection pool (FIELD-NOTES: without it every
+query opens a connection), seeds the subscription levels, bootstraps the
+superuser from settings; on shutdown waits briefly for queued mails, closes
+Redis and the pool. A database that is down at start-up does not stop the
+service: it logs, answers 503 until the database is back, and seeds then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import ResponseHeader, State
+from litestar.logging import LoggingConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from piccolo.engine.postgres import PostgresEngine
+
+from housify_api.accounts.controller import MeController
+from housify_api.admin.controller import AdminController
+from housify_api.auth.controller import AuthController, jwks
+from housify_api.auth.middleware import jwt_auth
+from housify_api.deps import DEPENDENCIES, build_state
+from housify_api.errors import EXCEPTION_HANDLERS
+from housify_api.media.plugin import MediaPlugin
+from housify_api.plans.controller import subscriptions
+from housify_api.plans.service import seed_levels
+from housify_api.settings import ApiSettings, load_api_settings
+from housify_api.system.controller import health, ready, root
+from housify_api.system.docs import docs_assets_router, openapi_config
+from housify_api.tables import User
+
+log = logging.getLogger("housify_api")
+SEED_RETRY_SECONDS = 5.0
+
+
+class MetricsController(PrometheusController):
+    """Prometheus text format at ``/metrics`` (request counts and latencies per route)."""
+
+    path = "/metrics"
+    opt = {"exclude_from_auth": True}
+    include_in_schema = False
+
+
+def _version() -> str:
+    try:
+        return version("housify")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+async def _prepare_database(state: State) -> None:
+    """Seed levels and the superuser; retried in the background while the database is down."""
+    while True:
+        try:
+            await seed_levels()
+            await bootstrap_superuser(state)
+            return
+        except (OSError, ConnectionError) as exc:
+            log.error("database unavailable at start-up (%s); retrying in %.0f s", exc, SEED_RETRY_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - e.g. asyncpg/sqlite errors when tables are missing
+            log.error("cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
+                      type(exc).__name__, exc, SEED_RETRY_SECONDS)
+        await asyncio.sleep(SEED_RETRY_SECONDS)
+
+
+async def bootstrap_superuser(state: State) -> None:
+    """Create the admin ``HOUSIFY_SUPERUSER_EMAIL`` with ``HOUSIFY_SUPERUSER_PASSWORD(_FILE)`` if missing."""
+    settings: ApiSettings = state.settings
+    if not (settings.superuser_email and settings.superuser_password):
+        return
+    email = settings.superuser_email.strip().lower()
+    if await User.exists().where(User.email == email):
+        return
+    from housify_api.auth.service import AuthService
+
+    await AuthService(state).create_user(email, settings.superuser_password, role="admin", verified=True)
+    log.info("superuser %s created", email)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    engine = User._meta.db
+    if isinstance(engine, PostgresEngine):
+        try:
+            await engine.start_connection_pool()
+        except Exception as exc:  # noqa: BLE001 - start anyway; queries open connections until the pool exists
+            log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
+    prepare = asyncio.create_task(_prepare_database(app.state))
+    try:
+        yield
+    finally:
+        prepare.cancel()
+        await app.state.mailer.aclose()
+        await app.state.redis.aclose()
+        if isinstance(engine, PostgresEngine) and engine.pool is not None:
+            await engine.close_connection_pool()
+
+
+def create_app(settings: ApiSettings | None = None) -> Litestar:
+    """The housify-api app for ``settings`` (from the environment when ``None``).
+
+    The database is the one ``PICCOLO_CONF`` names (``HOUSIFY_DATABASE_URL``,
+    read when the tables were imported); ``settings.database_url`` is informational.
+
+    Raises:
+        housify_common.settings.SettingsError / housify_api.auth.keys.KeyConfigError: bad configuration.
+    """
+    settings = settings or load_api_settings()
+    state = build_state(settings)
+    auth = jwt_auth(state["keyring"], state["public_pem"], settings.access_token_ttl_seconds)
+    prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
+    return Litestar(
+        route_handlers=[
+            root, health, ready, MetricsController, jwks, subscriptions,
+            AuthController, MeController, AdminController, docs_assets_router(),
+        ],
+        state=State(state),
+        dependencies=DEPENDENCIES,
+        plugins=[MediaPlugin()],
+        on_app_init=[auth.on_app_init],
+        middleware=[prometheus.middleware],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(_version()),
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None,
+        response_headers=[
+            ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+            ResponseHeader(name="X-Frame-Options", value="DENY"),
+            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
+        ],
+        logging_config=LoggingConfig(
+            root={"level": "INFO", "handlers": ["queue_listener"]},
+            log_exceptions="always",
+            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503},
+        ),
+    )

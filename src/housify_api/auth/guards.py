@@ -1,0 +1,48 @@
+"""Route guards. Put them on a controller (``guards=[requires_admin]``) or a handler.
+
+``requires_admin``: 403 unless ``request.user.role == "admin"``.
+``requires_service(name)``: 403 unless the user may call that AI service
+(``name`` in :data:`housify_api.auth.identity.SERVICES`).
+``requires_token``: 403 for API-key callers on routes that manage credentials.
+Authentication itself (401) is done by the middleware before guards run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from housify_api.auth.identity import SERVICES, AuthUser
+
+
+def requires_admin(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
+    """403 ``"admin role required"`` unless the caller is an admin."""
+    if not connection.user.is_admin:
+        raise PermissionDeniedException("admin role required")
+
+
+def requires_token(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
+    """403 for ``X-API-Key`` callers: sessions, passwords and keys are managed with a login token only."""
+    if connection.user.via != "token":
+        raise PermissionDeniedException("this route needs a bearer access token, not an API key")
+
+
+def requires_service(name: str) -> Guard:
+    """A guard that admits users whose access rights include service ``name``.
+
+    Raises:
+        ValueError: at import time for a name not in ``SERVICES`` (a typo would otherwise lock everyone out).
+    """
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+
+    def guard(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
+        if not connection.user.may_use(name):
+            raise PermissionDeniedException(f"no access to service {name!r}; an admin can grant it")
+
+    guard.__name__ = f"requires_service_{name}"
+    return guard

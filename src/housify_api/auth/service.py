@@ -1,0 +1,267 @@
+"""Registration, login, refresh-token rotation, logout, e-mail verification and password reset.
+
+Security decisions and their reasons (DESIGN.md §3, seed 000 5.9):
+
+- Sessions are refresh-token families (``sessions`` table). Only the SHA-256 of
+  the current refresh token's ``jti`` is stored. Rotation is one conditional
+  ``UPDATE ... WHERE id = sid AND refresh_jti_hash = <presented> AND revoked_at IS NULL``:
+  it either moves the family to the new token or changes nothing, so two
+  concurrent refreshes cannot both win and nothing is half-written.
+- A refresh token that is valid (signature, expiry) but not the family's current
+  one has been used before: someone replayed it. The whole family is revoked
+  (database and Redis), so the thief's and the victim's tokens stop at once
+  (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+- Unknown e-mail and wrong password give the same 401 and take the same time
+  (a dummy Argon2 verify), so the login does not reveal which accounts exist;
+  password-reset requests answer the same either way for the same reason.
+- One-time tokens for verification and reset are random, mailed, and kept in
+  Redis as SHA-256 with a TTL; ``GETDEL`` makes them single-use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+
+from housify_api.accounts.schemas import UserOut, user_out
+from housify_api.auth.identity import SERVICES, AuthUser, format_services, parse_services
+from housify_api.auth.passwords import password_problem
+from housify_api.auth.schemas import RegisterIn, TokenPair
+from housify_api.errors import ConflictError
+from housify_api.tables import Session, User
+
+log = logging.getLogger("housify_api.auth")
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def check_password(password: str, min_length: int, email: str, field: str = "password") -> None:
+    """Raises ``ValidationException`` (400) naming ``field`` and the rule broken."""
+    problem = password_problem(password, min_length=min_length, email=email)
+    if problem:
+        raise ValidationException(f"{field}: {problem}", extra=[{"key": field, "message": problem}])
+
+
+class AuthService:
+    """Stateless over ``app.state`` (see ``housify_api.deps``); one per request is cheap."""
+
+    def __init__(self, state: State) -> None:
+        self.settings = state.settings
+        self.keyring = state.keyring
+        self.passwords = state.passwords
+        self.limiter = state.limiter
+        self.mailer = state.mailer
+        self.revocations = state.revocations
+        self.redis = state.redis
+        self.keys = state.redis_keys
+
+    # registration ------------------------------------------------------------------
+
+    async def register(self, data: RegisterIn) -> UserOut:
+        """A new ``user``-role account on the Free-Tier with every service; mails a verification link.
+
+        Raises:
+            ValidationException: a password rule is broken (400, names the rule).
+            ConflictError: the address is taken (409).
+        """
+        email = data.email.strip().lower()
+        check_password(data.password, self.settings.password_min_length, email)
+        if await User.exists().where(User.email == email):
+            raise ConflictError("email: an account with this address already exists")
+        user = User(
+            email=email,
+            password_hash=await self.passwords.hash(data.password),
+            full_name=data.full_name.strip(),
+            services=format_services(SERVICES),
+        )
+        await user.save()  # a concurrent duplicate ends as a unique violation -> 409 (errors.py)
+        await self.send_verification(user.id, email)
+        return user_out(user.to_dict())
+
+    async def create_user(self, email: str, password: str, *, role: str = "user", verified: bool = False) -> UUID:
+        """An account made by the system (superuser bootstrap); same rules as registration."""
+        email = email.strip().lower()
+        check_password(password, self.settings.password_min_length, email)
+        user = User(
+            email=email, password_hash=await self.passwords.hash(password), role=role,
+            email_verified=verified, services=format_services(SERVICES),
+        )
+        await user.save()
+        return user.id
+
+    # tokens ------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str, ip: str, user_agent: str) -> TokenPair:
+        """OAuth2 password grant. 429 when limited, 401 for bad credentials, 403 for a disabled account."""
+        email = username.strip().lower()
+        if not email or not password:
+            raise ValidationException("username and password are required for grant_type=password")
+        await self.limiter.check(email, ip)
+        row = await User.select().where(User.email == email).first()
+        ok, new_hash = await self.passwords.verify(row["password_hash"] if row else None, password)
+        if not ok or row is None:
+            await self.limiter.failed(email, ip)
+            raise NotAuthorizedException("incorrect email or password")
+        if not row["is_active"]:
+            raise PermissionDeniedException("account is disabled")
+        await self.limiter.succeeded(email)
+        user_agent = user_agent[:400]
+        known_device = await Session.exists().where(
+            (Session.user == row["id"]) & (Session.ip == ip) & (Session.user_agent == user_agent)
+        )
+        now = datetime.now(UTC)
+        changes: dict[Any, Any] = {User.last_login_at: now}
+        if new_hash:
+            changes[User.password_hash] = new_hash
+        await User.update(changes).where(User.id == row["id"])
+        pair = await self._start_session(row, ip, user_agent)
+        if not known_device:
+            self.mailer.login_notice(email, ip, user_agent, now.strftime("%Y-%m-%d %H:%M UTC"))
+        return pair
+
+    async def _start_session(self, user: dict, ip: str, user_agent: str) -> TokenPair:
+        session_id = uuid4()
+        refresh, claims = self.keyring.issue("refresh", str(user["id"]), str(session_id), self.settings.refresh_token_ttl_seconds)
+        await Session.insert(
+            Session(
+                id=session_id, user=user["id"], refresh_jti_hash=sha256(claims["jti"]), ip=ip, user_agent=user_agent,
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        )
+        return self._pair(user, session_id, refresh)
+
+    def _pair(self, user: dict, session_id: UUID, refresh: str) -> TokenPair:
+        access, _ = self.keyring.issue(
+            "access", str(user["id"]), str(session_id), self.settings.access_token_ttl_seconds,
+            role=user["role"], tier=user["subscription_level"], email=user["email"],
+            svc=sorted(parse_services(user["services"])),
+        )
+        return TokenPair(
+            access_token=access, token_type="bearer", expires_in=self.settings.access_token_ttl_seconds,
+            refresh_token=refresh, refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+        )
+
+    async def refresh(self, refresh_token: str, ip: str, user_agent: str) -> TokenPair:
+        """Rotate: a new access + refresh token for a current refresh token (module docstring).
+
+        Raises:
+            NotAuthorizedException: invalid/expired token, ended session, or reuse (which ends the session).
+        """
+        if not refresh_token:
+            raise ValidationException("refresh_token is required for grant_type=refresh_token")
+        claims = self.keyring.verify(refresh_token, "refresh")
+        try:
+            session_id = UUID(claims["sid"])
+        except ValueError as exc:
+            raise NotAuthorizedException("invalid token: bad sid claim") from exc
+        new_refresh, new_claims = self.keyring.issue("refresh", claims["sub"], str(session_id), self.settings.refresh_token_ttl_seconds)
+        rotated = await Session.update(
+            {
+                Session.refresh_jti_hash: sha256(new_claims["jti"]),
+                Session.last_used_at: datetime.now(UTC),
+                Session.expires_at: datetime.fromtimestamp(new_claims["exp"], UTC),
+                Session.ip: ip,
+                Session.user_agent: user_agent[:400],
+            }
+        ).where(
+            (Session.id == session_id) & (Session.refresh_jti_hash == sha256(claims["jti"])) & Session.revoked_at.is_null()
+        ).returning(Session.user)
+        if not rotated:
+            session = await Session.select(Session.revoked_at).where(Session.id == session_id).first()
+            if session is None:
+                raise NotAuthorizedException("session not found: log in again")
+            if session["revoked_at"] is not None:
+                raise NotAuthorizedException("session has been revoked: log in again")
+            await self.revoke_sessions([session_id], reason="reuse")
+            log.warning("refresh token reuse: session %s of user %s revoked (ip %s)", session_id, claims["sub"], ip)
+            raise NotAuthorizedException("refresh token reuse detected: the session has been revoked, log in again")
+        user = await User.select().where(User.id == rotated[0]["user"]).first()
+        if user is None or not user["is_active"]:
+            await self.revoke_sessions([session_id], reason="disabled")
+            raise NotAuthorizedException("account is disabled or deleted")
+        return self._pair(user, session_id, new_refresh)
+
+    # ending sessions ---------------------------------------------------------------------
+
+    async def revoke_sessions(self, session_ids: list[UUID], reason: str) -> None:
+        """End these families: no refresh works any more, their access tokens are refused at once."""
+        if not session_ids:
+            return
+        await Session.update({Session.revoked_at: datetime.now(UTC), Session.revoked_reason: reason}).where(
+            Session.id.is_in(session_ids) & Session.revoked_at.is_null()
+        )
+        await self.revocations.revoke_sessions(session_ids)
+
+    async def revoke_user_sessions(self, user_id: UUID, reason: str, keep: UUID | None = None) -> int:
+        """End every open session of ``user_id`` except ``keep``; returns how many."""
+        where = (Session.user == user_id) & Session.revoked_at.is_null()
+        if keep is not None:
+            where &= Session.id != keep
+        ids = [row["id"] for row in await Session.select(Session.id).where(where)]
+        await self.revoke_sessions(ids, reason)
+        return len(ids)
+
+    async def logout(self, user: AuthUser, token_exp: float) -> None:
+        """End the caller's session (its refresh token and every access token of it)."""
+        if user.session_id is not None:
+            await self.revoke_sessions([user.session_id], reason="logout")
+        if user.jti:
+            await self.revocations.revoke_token(user.jti, token_exp)
+
+    # one-time mailed tokens -----------------------------------------------------------
+
+    async def _issue_one_time(self, purpose: str, user_id: UUID, ttl: int) -> str:
+        token = secrets.token_urlsafe(32)
+        await self.redis.set(self.keys.key(purpose, sha256(token)), str(user_id), ex=ttl)
+        return token
+
+    async def _consume_one_time(self, purpose: str, token: str) -> UUID:
+        value = await self.redis.getdel(self.keys.key(purpose, sha256(token)))
+        if value is None:
+            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
+        return UUID(value.decode() if isinstance(value, bytes) else value)
+
+    async def send_verification(self, user_id: UUID, email: str) -> None:
+        token = await self._issue_one_time("verify-email", user_id, self.settings.email_verification_ttl_seconds)
+        self.mailer.verification(email, token)
+
+    async def verify_email(self, token: str) -> None:
+        user_id = await self._consume_one_time("verify-email", token)
+        await User.update({User.email_verified: True, User.updated_at: datetime.now(UTC)}).where(User.id == user_id)
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mails a reset token when the account exists; the caller answers the same either way."""
+        row = await User.select(User.id, User.is_active).where(User.email == email.strip().lower()).first()
+        if row is not None and row["is_active"]:
+            token = await self._issue_one_time("password-reset", row["id"], self.settings.password_reset_ttl_seconds)
+            self.mailer.password_reset(email.strip().lower(), token)
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Sets the new password and ends every session (whoever knew the old one is out)."""
+        key = self.keys.key("password-reset", sha256(token))
+        raw = await self.redis.get(key)
+        if raw is None:
+            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
+        user = await User.select(User.id, User.email).where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw)).first()
+        if user is None:
+            raise ValidationException("token: the account no longer exists")
+        check_password(new_password, self.settings.password_min_length, user["email"], field="new_password")
+        await self._consume_one_time("password-reset", token)
+        await self.set_password(user["id"], new_password)
+        await self.revoke_user_sessions(user["id"], reason="password-reset")
+
+    async def set_password(self, user_id: UUID, password: str) -> None:
+        await User.update(
+            {User.password_hash: await self.passwords.hash(password), User.updated_at: datetime.now(UTC)}
+        ).where(User.id == user_id)
+
+

@@ -1,0 +1,91 @@
+"""Outgoing e-mail: login notifications (seed 000 5.3), verification and password-reset links.
+
+:meth:`Mailer.send` never blocks or fails the request that caused it: it
+schedules delivery (aiosmtplib, the configured SMTP server) as a task and logs
+a failed delivery. With no ``HOUSIFY_SMTP_HOST`` mails are not sent; a log line
+names recipient and subject (never the body: it holds one-time tokens).
+The media plugin may send through the same instance (``app.state.mailer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from housify_api.settings import ApiSettings
+
+log = logging.getLogger("housify_api.email")
+
+
+class Mailer:
+    def __init__(self, settings: ApiSettings) -> None:
+        self._settings = settings
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Queue a plain-text mail to ``to``; returns at once."""
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        task = asyncio.get_running_loop().create_task(self._deliver(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, message: EmailMessage) -> None:
+        s = self._settings
+        if not s.smtp_host:
+            log.info("mail not sent (HOUSIFY_SMTP_HOST unset): to=%s subject=%r", message["To"], message["Subject"])
+            return
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username or None,
+                password=s.smtp_password or None,
+                start_tls=s.smtp_starttls,
+                timeout=s.smtp_timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            log.warning("mail to %s not delivered via %s:%s: %s", message["To"], s.smtp_host, s.smtp_port, exc)
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) for mails still being sent; called on shutdown."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    # Housify's messages -------------------------------------------------------------
+
+    def login_notice(self, to: str, ip: str, user_agent: str, when: str) -> None:
+        self.send(
+            to,
+            "New sign-in to your Housify account",
+            f"Your Housify account was signed in to from a new device.\n\n"
+            f"Time: {when}\nIP address: {ip}\nBrowser/app: {user_agent or 'unknown'}\n\n"
+            "If this was you, nothing to do. If not, reset your password now and sign out all sessions.\n",
+        )
+
+    def verification(self, to: str, token: str) -> None:
+        link = f"{self._settings.public_url.rstrip('/')}/auth/verify-email?token={token}"
+        self.send(
+            to,
+            "Confirm your Housify e-mail address",
+            f"Confirm this address by opening:\n\n{link}\n\n"
+            f"or POST /auth/verify-email with {{\"token\": \"{token}\"}}.\n"
+            f"The link expires in {self._settings.email_verification_ttl_seconds // 3600} hours.\n",
+        )
+
+    def password_reset(self, to: str, token: str) -> None:
+        self.send(
+            to,
+            "Reset your Housify password",
+            "Someone asked to reset the password of this account. If it was you, POST\n"
+            f"/auth/password-reset/confirm with {{\"token\": \"{token}\", \"new_password\": \"...\"}}.\n"
+            f"The token expires in {self._settings.password_reset_ttl_seconds // 60} minutes. "
+            "If it was not you, ignore this mail.\n",
+        )

@@ -1,0 +1,82 @@
+"""Exception handlers, registered once in ``create_app`` (DESIGN.md §2 error shape).
+
+Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
+
+- Unique violations (``asyncpg.UniqueViolationError``, ``sqlite3.IntegrityError``)
+  -> 409: two requests raced past a service's own existence check.
+- PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
+  and one log line; nothing to do on recovery (pools reconnect on next use).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import asyncpg
+import redis.exceptions
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger("housify_api.errors")
+
+
+class ConflictError(HTTPException):
+    """409: the request conflicts with what exists (duplicate e-mail, a limit reached by a race)."""
+
+    status_code = 409
+
+
+def _body(status: int, detail: str) -> Response[dict[str, object]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status, media_type=MediaType.JSON)
+
+
+def _unavailable(request: Request, what: str, exc: BaseException) -> Response[dict[str, object]]:
+    log.error("%s unavailable during %s %s: %s: %s", what, request.method, request.url.path, type(exc).__name__, exc)
+    response = _body(503, f"{what} unavailable; try again shortly")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def conflict_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" not in str(exc).upper():
+        log.exception("integrity error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _body(409, "the change conflicts with existing data")
+    return _body(409, "a record with these values already exists")
+
+
+def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError):
+        return _unavailable(request, "Redis", exc)
+    log.exception("Redis error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _body(500, "internal server error")
+
+
+def database_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _unavailable(request, "database", exc)
+
+
+def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    # asyncpg reports a refused or reset connection as OSError ("Connect call failed", "Multiple exceptions").
+    if isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc):
+        return _unavailable(request, "database", exc)
+    log.exception("OS error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _body(500, "internal server error")
+
+
+def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _unavailable(request, "database", exc)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    asyncpg.UniqueViolationError: conflict_handler,
+    sqlite3.IntegrityError: conflict_handler,
+    asyncpg.PostgresConnectionError: database_handler,
+    asyncpg.InterfaceError: database_handler,
+    asyncpg.CannotConnectNowError: database_handler,
+    asyncpg.TooManyConnectionsError: database_handler,
+    sqlite3.OperationalError: sqlite_operational_handler,
+    redis.exceptions.RedisError: redis_handler,
+    OSError: os_error_handler,
+}

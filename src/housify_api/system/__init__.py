@@ -1,0 +1,1 @@
+"""Operational routes (``/``, ``/health``, ``/ready``, ``/metrics``) and the offline API docs."""

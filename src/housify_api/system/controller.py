@@ -1,0 +1,68 @@
+"""``/`` (welcome), ``/health`` (liveness: the process answers), ``/ready`` (PostgreSQL/SQLite and Redis answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from housify_api.schemas import Message, Output
+from housify_api.tables import User
+
+log = logging.getLogger("housify_api.system")
+PUBLIC = {"exclude_from_auth": True}
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class Health(Output):
+    status: str
+
+
+class Readiness(Output):
+    """``status`` is ``ready`` when every check is ``ok``; otherwise a check holds the error."""
+
+    status: str
+    database: str
+    redis: str
+
+
+@get("/", opt=PUBLIC, operation_id="root", tags=["system"])
+async def root() -> Message:
+    return Message(message="Welcome to Housify API")
+
+
+@get("/health", opt=PUBLIC, operation_id="health", tags=["system"])
+async def health() -> Health:
+    """Liveness: answers while the process runs, touching no dependency."""
+    return Health(status="ok")
+
+
+async def _check(name: str, probe) -> str:  # noqa: ANN001 - a coroutine
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; it is reported, not raised
+        log.error("readiness: %s unavailable: %s: %s", name, type(exc).__name__, exc)
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+@get("/ready", opt=PUBLIC, operation_id="ready", tags=["system"])
+async def ready(state: State) -> Response[Readiness]:
+    """Readiness: 200 when the database and Redis answer within 2 s each, else 503 with which failed."""
+    database, redis = await asyncio.gather(
+        _check("database", User._meta.db.run_querystring(_select_one())),
+        _check("redis", state.redis.ping()),
+    )
+    ok = database == "ok" and redis == "ok"
+    return Response(
+        Readiness(status="ready" if ok else "unavailable", database=database, redis=redis),
+        status_code=200 if ok else 503,
+    )
+
+
+def _select_one():  # noqa: ANN202
+    from piccolo.querystring import QueryString
+
+    return QueryString("SELECT 1")
