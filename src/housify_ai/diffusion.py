@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from housify_ai.contract import JobRequest
+from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,6 @@ StepCallback = Callable[[int, int, torch.Tensor], bool]
 _LATENT_RGB = torch.tensor(
     [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
 )
-
-
-class ModelLoadError(RuntimeError):
-    """The diffusion model folder is missing or cannot be loaded; the message says which and why."""
-
-
-class JobCancelled(Exception):
-    """The job's cancellation flag was seen at a denoising step."""
-
-
-class GpuOutOfMemory(RuntimeError):
-    """CUDA ran out of memory for this job; memory was released and the worker carries on."""
 
 
 @dataclass(frozen=True)

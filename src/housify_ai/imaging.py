@@ -13,33 +13,37 @@ from PIL import Image, ImageDraw, ImageFont
 PREVIEW_SIDE = 128
 
 
+def _layout(size: tuple[int, int], text: str) -> tuple[ImageFont.FreeTypeFont, tuple[int, int, int, int], tuple[int, int]]:
+    """Font, band rectangle and text origin of the watermark on an image of ``size``."""
+    width, height = size
+    font_size = max(10, height // 20)
+    font = ImageFont.load_default(size=font_size)
+    left, top, right, bottom = font.getbbox(text)
+    pad = max(2, font_size // 4)
+    box_w, box_h = right - left + 2 * pad, bottom - top + 2 * pad
+    x0, y0 = max(0, width - box_w - pad), max(0, height - box_h - pad)
+    return font, (x0, y0, x0 + box_w, y0 + box_h), (x0 + pad - left, y0 + pad - top)
+
+
 def apply_watermark(image: Image.Image, text: str) -> Image.Image:
     """A copy of ``image`` with ``text`` in a translucent dark band at the bottom right.
 
-    The band is about 1/20 of the image height (at least 12 px) and sits inside
-    the picture, so cropping the edge does not remove it unnoticed (DESIGN.md §4:
-    Free-Tier outputs carry a visible watermark).
+    The band's text is about 1/20 of the image height (at least 10 px) and sits
+    inside the picture (DESIGN.md §4: Free-Tier outputs carry a visible watermark).
     """
     base = image.convert("RGBA")
     overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
-    size = max(10, base.height // 20)
-    font = ImageFont.load_default(size=size)
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    pad = max(2, size // 4)
-    box_w, box_h = right - left + 2 * pad, bottom - top + 2 * pad
-    x0, y0 = max(0, base.width - box_w - pad), max(0, base.height - box_h - pad)
-    draw.rectangle((x0, y0, x0 + box_w, y0 + box_h), fill=(0, 0, 0, 140))
-    draw.text((x0 + pad - left, y0 + pad - top), text, font=font, fill=(255, 255, 255, 230))
+    font, box, origin = _layout(base.size, text)
+    draw.rectangle(box, fill=(0, 0, 0, 140))
+    draw.text(origin, text, font=font, fill=(255, 255, 255, 230))
     return Image.alpha_composite(base, overlay).convert("RGB")
 
 
 def watermark_box(size: tuple[int, int], text: str) -> tuple[int, int, int, int]:
-    """Where :func:`apply_watermark` draws on an image of ``size``: (left, top, right, bottom)."""
-    probe = Image.new("RGB", size)
-    marked = apply_watermark(probe, text)
-    diff = Image.eval(marked, lambda v: 255 if v else 0).getbbox()
-    return diff or (0, 0, 0, 0)
+    """Where :func:`apply_watermark` draws on an image of ``size``: (left, top, right, bottom), right/bottom exclusive."""
+    x0, y0, x1, y1 = _layout(size, text)[1]
+    return x0, y0, x1 + 1, y1 + 1
 
 
 def preview_b64(image: Image.Image, side: int = PREVIEW_SIDE) -> str:

@@ -265,9 +265,14 @@ class JobQueue:
                 pass
         if not published:
             log.info("result of job %s was already published; acknowledging only", delivery.job_id)
-            await self.client.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
+            await self.ack(delivery)
         self._held.pop(delivery.entry_id, None)
         return published
+
+    async def ack(self, delivery: Delivery) -> None:
+        """Acknowledge ``delivery`` without publishing anything."""
+        await self.client.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
+        self._held.pop(delivery.entry_id, None)
 
     def release(self, delivery: Delivery) -> None:
         """Stop heartbeating ``delivery`` without acknowledging it (worker shutting down mid-job)."""

@@ -59,7 +59,7 @@ class AISettings(msgspec.Struct, kw_only=True):
     #: ``HOUSIFY_AI_LLM_CONTEXT``: llama.cpp context length in tokens.
     ai_llm_context: Annotated[int, Meta(ge=256)] = 2048
     #: ``HOUSIFY_AI_LLM_MAX_TOKENS``: cap of one assistant answer.
-    ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 384
+    ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 768
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"
 

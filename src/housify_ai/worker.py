@@ -1,0 +1,188 @@
+"""The queue consumer: claims jobs, runs them, publishes events and results (DESIGN.md §5).
+
+:class:`Worker` is generic over a :data:`JobHandler` (the image handler in
+:mod:`housify_ai.jobs` in production, a no-op in ``bench/ai_queue.py``). It runs
+``concurrency`` job loops and one heartbeat loop on the event loop; inference
+itself runs in threads. Every job ends in exactly one of succeeded / failed /
+cancelled:
+
+* a request that does not decode, or a job delivered more than the retry
+  limit (its workers kept dying), fails with the reason;
+* a job whose cancellation flag is set before it starts is cancelled unrun;
+* an exception in the handler fails the job with the error and the worker
+  carries on; :class:`~housify_ai.errors.JobCancelled` cancels it.
+
+Embedding (``housify standalone``): ``await run_worker(settings, stop_event)``
+on the shared fakeredis server (``HOUSIFY_REDIS_URL`` empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, StreamKeys
+from housify_ai.errors import JobCancelled
+from housify_ai.queue import Delivery, JobQueue
+from housify_ai.settings import AISettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: the request, the seed to use, and a way to report steps."""
+
+    request: JobRequest
+    seed: int
+    attempt: int
+    queue: JobQueue
+    loop: asyncio.AbstractEventLoop
+    started_at: float = field(default_factory=time.time)
+
+    async def progress(self, step: int, total: int, preview: str | None = None) -> bool:
+        """Append ``progress`` (and ``preview``) events; True when the job has been flagged for cancellation."""
+        now = time.time()
+        job_id = self.request.job_id
+        events = [JobEvent(job_id=job_id, type="progress", step=step, total=total, at=now, attempt=self.attempt)]
+        if preview is not None:
+            events.append(JobEvent(job_id=job_id, type="preview", step=step, total=total, preview=preview, at=now, attempt=self.attempt))
+        return await self.queue.emit_and_check_cancel(job_id, events)
+
+    def progress_from_thread(self, step: int, total: int, preview: str | None = None) -> bool:
+        """:meth:`progress` from an inference thread; waits so events stay in step order."""
+        return asyncio.run_coroutine_threadsafe(self.progress(step, total, preview), self.loop).result(timeout=60)
+
+
+JobHandler = Callable[[JobContext], Awaitable[JobResult]]
+
+
+class Worker:
+    """One worker process's consumer: ``concurrency`` job loops over one :class:`JobQueue`."""
+
+    def __init__(self, settings: AISettings, handler: JobHandler, *, client: Any = None, describe: Callable[[], list[dict]] | None = None) -> None:
+        from housify_common.redis import redis_from_url
+
+        self.settings = settings
+        self.handler = handler
+        self.client = client if client is not None else redis_from_url(settings.redis_url)
+        self.keys = StreamKeys(settings.redis_prefix)
+        self.queue = JobQueue(
+            self.client,
+            self.keys,
+            settings.consumer_name,
+            visibility_timeout=settings.ai_visibility_timeout,
+            block_ms=settings.ai_block_ms,
+        )
+        self.describe = describe or (lambda: [])
+        self.running: dict[str, float] = {}
+        self.processed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve jobs until ``stop`` is set; jobs already running are finished first."""
+        await self.queue.setup()
+        log.info("worker %s serving levels %s", self.settings.consumer_name, self.queue.levels)
+        loops = [asyncio.create_task(self._job_loop(stop), name=f"job-loop-{i}") for i in range(self.settings.ai_concurrency)]
+        beat = asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat")
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            with contextlib.suppress(Exception):
+                await self.client.hdel(self.keys.workers(), self.settings.consumer_name)
+
+    async def _job_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                delivery = await self.queue.claim()
+            except Exception as exc:  # Redis down: wait and retry rather than die
+                log.error("cannot read the job streams: %s; retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if delivery is not None:
+                await self.process(delivery)
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        interval = max(0.05, self.settings.ai_visibility_timeout / 3)
+        while not stop.is_set():
+            try:
+                await self.queue.heartbeat()
+                status = {"consumer": self.settings.consumer_name, "models": self.describe(), "running": list(self.running), "processed": self.processed, "seen_at": time.time()}
+                await self.client.hset(self.keys.workers(), self.settings.consumer_name, msgspec.json.encode(status))
+            except Exception as exc:
+                log.error("heartbeat failed: %s", exc)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def process(self, delivery: Delivery) -> JobResult:
+        """Run one claimed job to its end and publish the outcome."""
+        now = time.time()
+        request = delivery.request
+        base = {"job_id": delivery.job_id, "started_at": now, "attempts": delivery.deliveries}
+        if request is None:
+            return await self._end(delivery, JobResult(status="failed", error=delivery.error, finished_at=now, **base))
+        if delivery.deliveries > self.settings.ai_retry_limit:
+            reason = (
+                f"gave up after {delivery.deliveries - 1} attempts (retry limit {self.settings.ai_retry_limit}): "
+                f"the worker running it stopped without finishing"
+            )
+            return await self._end(delivery, JobResult(status="failed", error=reason, finished_at=now, **base))
+        if await self.queue.already_done(delivery.job_id):
+            # A copy of a job whose result is already out (two workers ran it): drop it.
+            await self.queue.ack(delivery)
+            return JobResult(status="failed", job_id=delivery.job_id, error="duplicate delivery")
+        if await self.queue.is_cancelled(delivery.job_id):
+            return await self._end(delivery, JobResult(status="cancelled", error="cancelled before it started", finished_at=now, **base))
+
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        ctx = JobContext(request=request, seed=seed, attempt=delivery.deliveries, queue=self.queue, loop=asyncio.get_running_loop())
+        self.running[delivery.job_id] = now
+        try:
+            await self.queue.emit(JobEvent(job_id=request.job_id, type="started", total=request.steps, seed=seed, at=now, attempt=delivery.deliveries))
+            result = await self.handler(ctx)
+        except JobCancelled:
+            result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
+        except Exception as exc:
+            log.exception("job %s failed", delivery.job_id)
+            result = JobResult(status="failed", seed=seed, error=f"{type(exc).__name__}: {exc}", finished_at=time.time(), **base)
+        finally:
+            self.running.pop(delivery.job_id, None)
+        result = msgspec.structs.replace(result, attempts=delivery.deliveries)
+        return await self._end(delivery, result)
+
+    async def _end(self, delivery: Delivery, result: JobResult) -> JobResult:
+        event = JobEvent(
+            job_id=result.job_id,
+            type=result.status,
+            message=result.error,
+            at=result.finished_at or time.time(),
+            seed=result.seed,
+            image_key=result.image_key,
+            attempt=delivery.deliveries,
+        )
+        await self.queue.finish(delivery, result, event)
+        self.processed += 1
+        return result
+
+
+async def run_worker(settings: AISettings, stop: asyncio.Event, *, client: Any = None) -> None:
+    """Load the models (failing fast on a bad model folder) and serve image jobs until ``stop`` is set.
+
+    Raises:
+        housify_ai.diffusion.ModelLoadError: the diffusion model cannot be loaded.
+    """
+    from housify_ai.jobs import ImageJobHandler
+
+    handler = await ImageJobHandler.create(settings)
+    worker = Worker(settings, handler, client=client, describe=handler.describe)
+    await worker.run(stop)
