@@ -1,0 +1,76 @@
+# Evaluate Housify NixOS modules (or a host) with nixpkgs' lib alone.
+#
+#   import ./nixos/tests/eval { lib = import <nixpkgs.lib>/lib; configuration = {...}; }
+#
+# Returns the parts of the evaluated configuration the tests inspect; throws
+# "Failed assertions: ..." like a NixOS build when an assertion fails, and the
+# module system's own error for a wrong type or an unknown option.
+{
+  lib,
+  modules ? [ ../../modules/housify.nix ],
+  configuration ? { },
+}:
+
+let
+  fakePackage = name: {
+    type = "derivation";
+    inherit name;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+    meta.mainProgram = name;
+  };
+  pkgs = lib.genAttrs [
+    "housify-api"
+    "housify-ai"
+    "housify-soap"
+    "nginxQuic"
+    "postgresql"
+  ] fakePackage;
+
+  evaluated = lib.evalModules {
+    specialArgs = { inherit pkgs; };
+    modules = [
+      ./standins.nix
+      { services.postgresql.package = lib.mkDefault pkgs.postgresql; }
+    ]
+    ++ modules
+    ++ [ configuration ];
+  };
+  config = evaluated.config;
+  failed = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);
+  housifyUnits = lib.filterAttrs (name: _: lib.hasPrefix "housify" name) config.systemd.services;
+in
+if failed != [ ] then
+  throw "Failed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}"
+else
+  {
+    units = lib.mapAttrs (_: unit: {
+      inherit (unit)
+        after
+        requires
+        wantedBy
+        environment
+        serviceConfig
+        ;
+    }) housifyUnits;
+    inherit (config.services)
+      nginx
+      redis
+      postfix
+      postgresqlBackup
+      ;
+    postgresql = removeAttrs config.services.postgresql [ "package" ];
+    nfs = config.services.nfs.server;
+    firewall = config.networking.firewall;
+    nftables = config.networking.nftables.enable;
+    sshOpenFirewall = config.services.openssh.openFirewall;
+    users = config.users.users;
+    tmpfiles = config.systemd.tmpfiles.settings;
+    gpu = {
+      cudaSupport = config.nixpkgs.config.cudaSupport or false;
+      graphics = config.hardware.graphics.enable;
+      videoDrivers = config.services.xserver.videoDrivers;
+      nvidiaOpen = config.hardware.nvidia.open;
+    };
+    acme = config.security.acme;
+    hostName = config.networking.hostName;
+  }
