@@ -7,8 +7,8 @@ from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, Parameter
 
 from housify_api.accounts import api_keys
 from housify_api.accounts.schemas import (
@@ -41,28 +41,28 @@ class MeController(Controller):
     dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
 
     @get("", operation_id="get_me")
-    async def get_me(self, request: Me, accounts: AccountService) -> UserOut:
+    async def get_me(self, request: Me, accounts: NamedDependency[AccountService]) -> UserOut:
         """The caller's account as stored now (database read)."""
         return await accounts.me(request.user.id)
 
     @patch("", operation_id="update_me")
-    async def update_me(self, request: Me, data: ProfilePatch, accounts: AccountService) -> UserOut:
+    async def update_me(self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]) -> UserOut:
         """Change ``full_name`` and/or ``email`` (re-verified; 409 when taken)."""
         return await accounts.update_profile(request.user, data)
 
     @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)
-    async def delete_me(self, request: Me, accounts: AccountService) -> None:
+    async def delete_me(self, request: Me, accounts: NamedDependency[AccountService]) -> None:
         """Delete the account, its sessions and API keys; its tokens stop working at once."""
         await accounts.delete(request.user.id)
 
     @put("/password", operation_id="change_password", guards=[requires_token])
-    async def change_password(self, request: Me, data: PasswordChange, accounts: AccountService) -> Message:
+    async def change_password(self, request: Me, data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]) -> Message:
         """Change the password; every other session of the account ends (this one stays)."""
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
 
     @put("/subscription", operation_id="change_subscription")
-    async def change_subscription(self, request: Me, data: SubscriptionChange, accounts: AccountService) -> UserOut:
+    async def change_subscription(self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]) -> UserOut:
         """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
         return await accounts.change_level(request.user.id, data.subscription_level)
 
@@ -76,10 +76,10 @@ class MeController(Controller):
         return await api_keys.list_keys(request.user.id)
 
     @post("/api-keys", operation_id="create_api_key", guards=[requires_token], status_code=201)
-    async def create_api_key(self, request: Me, data: ApiKeyIn) -> ApiKeyCreated:
+    async def create_api_key(self, request: Me, data: JSONBody[ApiKeyIn]) -> ApiKeyCreated:
         """A new key, shown once in ``key``; send it as ``X-API-Key``. 403 past the level's ``api_key_limit``."""
         return await api_keys.create_key(request.user.id, data.name)
 
     @delete("/api-keys/{key_id:uuid}", operation_id="delete_api_key", guards=[requires_token], status_code=204)
-    async def delete_api_key(self, request: Me, key_id: UUID) -> None:
+    async def delete_api_key(self, request: Me, key_id: FromPath[UUID]) -> None:
         await api_keys.delete_key(request.user.id, key_id)

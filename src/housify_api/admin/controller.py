@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from housify_api.accounts.controller import Limit, Offset, provide_accounts
 from housify_api.accounts.schemas import AdminUserPatch, UserOut, user_out
@@ -33,8 +33,8 @@ class AdminController(Controller):
         limit: Limit = 50,
         offset: Offset = 0,
         email: Annotated[str | None, Parameter(max_length=320, description="substring, case-insensitive")] = None,
-        role: Role | None = None,
-        is_active: bool | None = None,
+        role: FromQuery[Role | None] = None,
+        is_active: FromQuery[bool | None] = None,
         subscription_level: Annotated[str | None, Parameter(max_length=50)] = None,
     ) -> Page[UserOut]:
         """Users, oldest first, filtered by any of the query parameters."""
@@ -52,12 +52,12 @@ class AdminController(Controller):
         return Page(items=[user_out(row) for row in rows], total=total, limit=limit, offset=offset)
 
     @get("/users/{user_id:uuid}", operation_id="admin_get_user")
-    async def get_user(self, user_id: UUID, accounts: AccountService) -> UserOut:
+    async def get_user(self, user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> UserOut:
         return await accounts.me(user_id)
 
     @patch("/users/{user_id:uuid}", operation_id="admin_update_user")
     async def update_user(
-        self, request: Request[AuthUser, Any, Any], user_id: UUID, data: AdminUserPatch, accounts: AccountService
+        self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], data: JSONBody[AdminUserPatch], accounts: NamedDependency[AccountService]
     ) -> UserOut:
         """Change ``is_active``, ``role``, ``subscription_level``, ``services`` (the user's AI service access)
         or ``email_verified``. The user's access tokens must be refreshed; deactivation ends their sessions.
@@ -67,14 +67,16 @@ class AdminController(Controller):
         return await accounts.admin_update(user_id, data)
 
     @delete("/users/{user_id:uuid}", operation_id="admin_delete_user", status_code=204)
-    async def delete_user(self, request: Request[AuthUser, Any, Any], user_id: UUID, accounts: AccountService) -> None:
+    async def delete_user(self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> None:
         if user_id == request.user.id:
             raise ConflictError("an admin cannot delete their own account here; use DELETE /users/me")
         await accounts.delete(user_id)
 
     @get("/analytics/service-calls", operation_id="admin_service_call_analytics")
     async def analytics(
-        self, since: datetime | None = None, until: datetime | None = None, service: ServiceName | None = None
+        self, since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        service: FromQuery[ServiceName | None] = None,
     ) -> Analytics:
         """Calls grouped by hour of day, day of week and service (default window: the last 30 days)."""
         return await service_call_analytics(since, until, service)

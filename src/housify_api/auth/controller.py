@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
-from litestar.params import Body, Parameter
+from litestar.params import JSONBody, QueryParameter, URLEncodedBody
 
 from housify_api.accounts.schemas import UserOut
 from housify_api.auth.guards import requires_token
@@ -36,7 +35,7 @@ class AuthController(Controller):
     dependencies = {"auth": Provide(provide_auth_service, sync_to_thread=False)}
 
     @post("/register", opt=PUBLIC, operation_id="register", status_code=201)
-    async def register(self, data: RegisterIn, auth: AuthService) -> UserOut:
+    async def register(self, data: JSONBody[RegisterIn], auth: NamedDependency[AuthService]) -> UserOut:
         """Create an account (role ``user``, Free-Tier). 409 when the e-mail is taken; 400 naming a broken password rule."""
         return await auth.register(data)
 
@@ -44,8 +43,8 @@ class AuthController(Controller):
     async def token(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        auth: AuthService,
+        data: URLEncodedBody[TokenForm],
+        auth: NamedDependency[AuthService],
     ) -> TokenPair:
         """OAuth2 token endpoint, form-encoded: ``grant_type=password`` (or empty) with ``username``/``password``,
         or ``grant_type=refresh_token`` with ``refresh_token`` (rotated: the old one stops working)."""
@@ -60,43 +59,43 @@ class AuthController(Controller):
         )
 
     @post("/logout", operation_id="logout", status_code=200, guards=[requires_token])
-    async def logout(self, request: Request[AuthUser, HousifyToken, Any], auth: AuthService) -> Message:
+    async def logout(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
         """End this session: its refresh token and access tokens stop working at once."""
         await auth.logout(request.user, request.auth.exp.timestamp())
         return Message(message="logged out")
 
     @post("/logout-all", operation_id="logout_all", status_code=200, guards=[requires_token])
-    async def logout_all(self, request: Request[AuthUser, HousifyToken, Any], auth: AuthService) -> Message:
+    async def logout_all(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
         """End every session of this account (all devices)."""
         count = await auth.revoke_user_sessions(request.user.id, reason="logout-all")
         return Message(message=f"logged out of {count} session(s)")
 
     @post("/verify-email/request", operation_id="request_email_verification", status_code=202)
-    async def request_verification(self, request: Request[AuthUser, Any, Any], auth: AuthService) -> Message:
+    async def request_verification(self, request: Request[AuthUser, Any, Any], auth: NamedDependency[AuthService]) -> Message:
         """Mail a new verification link to the caller's address."""
         await auth.send_verification(request.user.id, request.user.email)
         return Message(message="verification mail sent")
 
     @post("/verify-email", opt=PUBLIC, operation_id="verify_email", status_code=200)
-    async def verify_email(self, data: EmailTokenIn, auth: AuthService) -> Message:
+    async def verify_email(self, data: JSONBody[EmailTokenIn], auth: NamedDependency[AuthService]) -> Message:
         """Confirm the address with the mailed token. 400 when the token is unknown, used or expired."""
         await auth.verify_email(data.token)
         return Message(message="e-mail address verified")
 
     @get("/verify-email", opt=PUBLIC, operation_id="verify_email_link")
-    async def verify_email_link(self, auth: AuthService, token: Annotated[str, Parameter(max_length=200)]) -> Message:
+    async def verify_email_link(self, auth: NamedDependency[AuthService], token: Annotated[str, QueryParameter(max_length=200)]) -> Message:
         """The mailed link's target (same as ``POST /auth/verify-email``)."""
         await auth.verify_email(token)
         return Message(message="e-mail address verified")
 
     @post("/password-reset", opt=PUBLIC, operation_id="request_password_reset", status_code=202)
-    async def request_reset(self, data: ResetRequestIn, auth: AuthService) -> Message:
+    async def request_reset(self, data: JSONBody[ResetRequestIn], auth: NamedDependency[AuthService]) -> Message:
         """Mail a reset token if an account has this address; the answer is the same either way."""
         await auth.request_password_reset(data.email)
         return Message(message="if an account exists for this address, a reset mail is on its way")
 
     @post("/password-reset/confirm", opt=PUBLIC, operation_id="confirm_password_reset", status_code=200)
-    async def confirm_reset(self, data: ResetConfirmIn, auth: AuthService) -> Message:
+    async def confirm_reset(self, data: JSONBody[ResetConfirmIn], auth: NamedDependency[AuthService]) -> Message:
         """Set a new password with the mailed token; every session of the account ends."""
         await auth.reset_password(data.token, data.new_password)
         return Message(message="password changed; log in again")

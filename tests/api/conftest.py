@@ -1,0 +1,136 @@
+"""housify-api test fixtures: the app served by uvicorn over real HTTP on loopback.
+
+The server runs as a task on the session's event loop (pytest-asyncio: one
+session loop), so tests may also call service functions directly (they share
+the piccolo pool). PostgreSQL and Redis are the run's own (``tests/conftest.py``);
+mails go to the ``smtp_server`` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+SUPERUSER_EMAIL = "root@example.com"
+SUPERUSER_PASSWORD = "tall-giraffe-orbit-42"
+PASSWORD = "violet-harbor-seventeen"
+
+
+@dataclass
+class Api:
+    base_url: str
+    app: object  # litestar.Litestar
+
+    def client(self, **kwargs: object) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=15.0, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def api_settings(tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_url: str, redis_prefix: str, database_url: str):  # noqa: ANN001, ANN201
+    from housify_api.settings import load_api_settings
+
+    data_dir: Path = tmp_path_factory.mktemp("api-data")
+    return load_api_settings(
+        data_dir=str(data_dir),
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        superuser_email=SUPERUSER_EMAIL,
+        superuser_password=SUPERUSER_PASSWORD,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture(scope="session")
+async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: ANN001
+    import uvicorn
+
+    from housify_api.app import create_app
+
+    app = create_app(api_settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                       proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - keep pytest's Ctrl-C
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    api = Api(base_url=f"http://127.0.0.1:{port}", app=app)
+    # Start-up seeding runs in the background; wait until the superuser can log in.
+    async with api.client() as client:
+        for _ in range(250):
+            if (await client.post("/auth/token", data={"username": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD},
+                                  headers={"X-Forwarded-For": "10.255.255.1"})).status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+    yield api
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def client(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    async with api.client() as c:
+        yield c
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{secrets.token_hex(4)}@example.com"
+
+
+def unique_ip() -> str:
+    """A client address of its own (sent as X-Forwarded-For) so per-IP login limits do not leak between tests."""
+    return "10.{}.{}.{}".format(*secrets.token_bytes(3))
+
+
+async def register(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> str:
+    email = email or unique_email()
+    response = await client.post("/auth/register", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return email
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD, ip: str | None = None,
+                user_agent: str = "pytest") -> dict:
+    response = await client.post(
+        "/auth/token",
+        data={"grant_type": "password", "username": email, "password": password},
+        headers={"X-Forwarded-For": ip or unique_ip(), "User-Agent": user_agent},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def bearer(tokens: dict | str) -> dict[str, str]:
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def user(client: httpx.AsyncClient) -> dict:
+    """A fresh registered and logged-in user: ``{"email", "tokens"}``."""
+    email = await register(client)
+    return {"email": email, "tokens": await login(client, email)}
+
+
+@pytest.fixture
+async def admin_tokens(client: httpx.AsyncClient) -> dict:
+    return await login(client, SUPERUSER_EMAIL, SUPERUSER_PASSWORD)
