@@ -1,16 +1,107 @@
 """Litestar plugin that adds the media domain (images, jobs, ratings, gallery) to the API.
 
-``create_app`` installs it; it registers the media route handlers and starts
-the results consumer in the app's lifespan. Placeholder until the media
-domain lands: it registers nothing yet.
+``create_app`` installs it. In ``on_app_init`` it registers the media
+controllers and dependencies and adds a lifespan step (entered after the
+app's own, so the database pool and Redis client are open while it runs):
+
+* builds the image store (``HOUSIFY_STORAGE_DIR``), the queue handle on the
+  app's Redis client and key prefix, and the HTTP client of the AI server's
+  internal API (``HOUSIFY_AI_URL``);
+* publishes the subscription levels' ``its`` weights to the AI workers'
+  registry (``housify_ai.contract.publish_levels``) and creates the consumer
+  groups;
+* runs the results consumer until shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
+from redis.exceptions import RedisError
+
+from housify_ai.contract import StreamKeys, publish_levels
+from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.controllers import CONTROLLERS
+from housify_api.media.deps import DEPENDENCIES
+from housify_api.media.images import MediaContext
+from housify_api.media.jobs import Queue
+from housify_api.media.settings import MediaSettings, load_media_settings
+from housify_common.storage import DirectoryStore
+
+log = logging.getLogger("housify.media")
 
 
 class MediaPlugin(InitPluginProtocol):
+    """``MediaPlugin(settings=None)``: media settings from the environment unless given.
+
+    Shared names win from the app's own settings when set there
+    (``storage_dir``, ``ai_url`` of ``ApiSettings``).
+    """
+
+    def __init__(self, settings: MediaSettings | None = None) -> None:
+        self._settings = settings
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.extend(CONTROLLERS)
+        app_config.dependencies.update(DEPENDENCIES)
+        app_config.lifespan.append(self._lifespan)
         return app_config
+
+    def _resolve_settings(self, app: Litestar) -> MediaSettings:
+        settings = self._settings or load_media_settings()
+        api = app.state.get("settings")
+        overrides: dict[str, Any] = {}
+        for name in ("storage_dir", "ai_url"):
+            value = getattr(api, name, "") if api is not None else ""
+            if value and not getattr(settings, name):
+                overrides[name] = value
+        if not settings.storage_dir and api is not None and hasattr(api, "resolved_data_dir"):
+            overrides.setdefault("storage_dir", str(api.resolved_data_dir() / "storage"))
+        if overrides:
+            import msgspec
+
+            settings = msgspec.structs.replace(settings, **overrides)
+        return settings
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+        settings = self._resolve_settings(app)
+        redis = app.state.redis
+        prefix = app.state.redis_keys.prefix
+        queue = Queue(client=redis, streams=StreamKeys(prefix), keys=app.state.redis_keys)
+        app.state.media = MediaContext(store=DirectoryStore(settings.storage_root), settings=settings)
+        app.state.media_queue = queue
+        ai = (
+            httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(settings.ai_timeout_seconds, connect=3.0))
+            if settings.ai_url
+            else None
+        )
+        app.state.media_ai = ai
+        await _publish_levels(queue)
+        consumer = ResultsConsumer(queue, app.state.media.store, settings.media_consumer_name)
+        app.state.media_consumer = consumer
+        consumer.start()
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            if ai is not None:
+                await ai.aclose()
+
+
+async def _publish_levels(queue: Queue) -> None:
+    """Tell the AI workers each level's ``its`` (fair share); a Redis outage only logs (workers use defaults)."""
+    from housify_api.tables import SubscriptionLevel
+
+    try:
+        rows = await SubscriptionLevel.select(SubscriptionLevel.name, SubscriptionLevel.its)
+        await publish_levels(queue.client, queue.streams, {row["name"]: float(row["its"]) for row in rows})
+    except (RedisError, OSError) as exc:
+        log.error("media: could not publish level weights to Redis: %s", exc)

@@ -1,0 +1,37 @@
+"""``/gallery``: public pictures for everyone, and the front page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Controller, get
+from litestar.exceptions import ValidationException
+from litestar.params import Parameter
+
+from housify_api.media import gallery
+from housify_api.media.images import MediaContext
+from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.schemas import FeaturedImage, ImageOut
+
+
+class GalleryController(Controller):
+    path = "/gallery"
+    tags = ["gallery"]
+    opt = {"exclude_from_auth": True}
+
+    @get("/", operation_id="gallery", summary="Public pictures: sort=new (newest first) or top (best average)")
+    async def listing(
+        self,
+        sort: Literal["top", "new"] = "new",
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
+    ) -> Page[ImageOut]:
+        try:
+            return await gallery.gallery(sort=sort, cursor=cursor, limit=limit)
+        except CursorError as exc:
+            raise ValidationException(str(exc)) from exc
+
+    @get("/featured", operation_id="galleryFeatured", summary="Front page: best rated by Bayesian average")
+    async def featured(self, media: MediaContext, limit: Annotated[int, Parameter(ge=1, le=100)] = 12) -> list[FeaturedImage]:
+        """Ranked by ``(C*m + stars) / (m + votes)`` (IMDb weighted rating; see ``housify_api.media.ranking``)."""
+        return await gallery.featured(limit=limit, prior_votes=media.settings.media_featured_prior_votes)

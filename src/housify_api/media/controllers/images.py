@@ -1,0 +1,123 @@
+"""``/images``: uploads, history, one picture, its bytes, ratings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import Parameter
+from litestar.response import File
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from housify_api.auth.identity import AuthUser
+from housify_api.media import images, ratings
+from housify_api.media.images import MediaContext
+from housify_api.media.levels import LevelLimits
+from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
+
+#: Room for the multipart envelope around the file (boundaries, part headers, title).
+MULTIPART_OVERHEAD = 64 * 1024
+PUBLIC = {"exclude_from_auth": True}
+
+Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
+
+
+def bad_cursor(exc: CursorError) -> ValidationException:
+    return ValidationException(str(exc))
+
+
+class ImageController(Controller):
+    path = "/images"
+    tags = ["images"]
+
+    @post(
+        "/uploads",
+        operation_id="uploadImage",
+        status_code=HTTP_201_CREATED,
+        request_max_body_size=None,  # bounded per level below, before the body is read
+        summary="Upload a PNG, JPEG or WebP picture (multipart field 'file'; optional 'title', 'public')",
+    )
+    async def upload(self, request: Request[AuthUser, Any, Any], media: MediaContext, limits: LevelLimits) -> ImageOut:
+        """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            raise HTTPException(status_code=411, detail="Content-Length required for uploads")
+        if int(length) > limits.upload_size_limit_bytes + MULTIPART_OVERHEAD:
+            raise HTTPException(
+                status_code=413,
+                detail=f"file: the request is {int(length) / 2**20:.1f} MB; the upload limit of your level "
+                f"({limits.name}) is {limits.upload_size_limit_bytes // 2**20} MB",
+            )
+        form = await request.form()
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ValidationException("file: a multipart field 'file' with the picture is required")
+        title = form.get("title") or ""
+        if not isinstance(title, str) or len(title) > 200:
+            raise ValidationException("title: at most 200 characters")
+        public = str(form.get("public") or "false").lower()
+        if public not in ("true", "false", "1", "0"):
+            raise ValidationException("public: true or false")
+        data = await file.read()
+        return await images.upload(media, request.user, limits, data, title=title, public=public in ("true", "1"))
+
+    @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
+    async def history(
+        self,
+        request: Request[AuthUser, Any, Any],
+        kind: Literal["upload", "generated"] | None = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[ImageOut]:
+        try:
+            return await images.history(request.user, kind=kind, cursor=cursor, limit=limit)
+        except CursorError as exc:
+            raise bad_cursor(exc) from exc
+
+    @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)")
+    async def read(self, image_id: UUID, viewer: AuthUser | None) -> ImageOut:
+        return await images.read(image_id, viewer)
+
+    @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)")
+    async def update(self, request: Request[AuthUser, Any, Any], image_id: UUID, data: ImagePatch) -> ImageOut:
+        return await images.update(image_id, request.user, data)
+
+    @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)")
+    async def remove(self, request: Request[AuthUser, Any, Any], image_id: UUID, media: MediaContext) -> None:
+        await images.delete(media, image_id, request.user)
+
+    @get(
+        "/{image_id:uuid}/content",
+        operation_id="getImageContent",
+        opt=PUBLIC,
+        summary="The picture's bytes (?size=thumb: 256 px WebP)",
+        media_type="image/*",
+    )
+    async def content(
+        self, request: Request[Any, Any, Any], image_id: UUID, viewer: AuthUser | None, media: MediaContext,
+        size: Literal["full", "thumb"] = "full",
+    ) -> Response[bytes] | File:
+        row = await images.find_visible(image_id, viewer)
+        return images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
+
+    @put(
+        "/{image_id:uuid}/rating",
+        operation_id="rateImage",
+        status_code=HTTP_200_OK,
+        summary="Rate a picture 1-5 stars (one rating per user; PUT again to change; not your own)",
+    )
+    async def rate(self, request: Request[AuthUser, Any, Any], image_id: UUID, data: RatingIn) -> Response[RatingSummary]:
+        """201 for a new rating, 200 for a change; with ``If-None-Match: *`` a second rating is 412."""
+        create_only = request.headers.get("if-none-match", "").strip() == "*"
+        summary, created = await ratings.rate(image_id, request.user, data.stars, create_only=create_only)
+        return Response(summary, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @delete("/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating")
+    async def unrate(self, request: Request[AuthUser, Any, Any], image_id: UUID) -> RatingSummary:
+        return await ratings.unrate(image_id, request.user)
+

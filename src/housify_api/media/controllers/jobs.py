@@ -1,0 +1,61 @@
+"""``/jobs``: submit, list, read, cancel, and the live events WebSocket."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
+from litestar.exceptions import ValidationException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from housify_api.auth.identity import AuthUser
+from housify_api.media import events, jobs
+from housify_api.media.jobs import Queue
+from housify_api.media.levels import LevelLimits
+from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.schemas import JobIn, JobOut
+
+Status = Literal["queued", "succeeded", "failed", "cancelled"]
+
+
+class JobController(Controller):
+    path = "/jobs"
+    tags = ["jobs"]
+
+    @post("/", operation_id="submitJob", status_code=HTTP_202_ACCEPTED, summary="Queue a text2img, img2img or inpaint job")
+    async def submit(
+        self, request: Request[AuthUser, Any, Any], data: JobIn, queue: Queue, limits: LevelLimits
+    ) -> Response[JobOut]:
+        """202 with the job and ``RateLimit-*`` headers; 429 with ``Retry-After`` over the level's jobs per hour."""
+        job, decision = await jobs.submit(queue, request.user, limits, data)
+        return Response(job, status_code=HTTP_202_ACCEPTED, headers={**decision.headers(), "Location": f"/jobs/{job.id}"})
+
+    @get("/", operation_id="listJobs", summary="The caller's jobs, newest first (cursor pages)")
+    async def listing(
+        self,
+        request: Request[AuthUser, Any, Any],
+        queue: Queue,
+        status: Status | None = None,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
+    ) -> Page[JobOut]:
+        try:
+            return await jobs.listing(queue, request.user, status=status, cursor=cursor, limit=limit)
+        except CursorError as exc:
+            raise ValidationException(str(exc)) from exc
+
+    @get("/{job_id:uuid}", operation_id="getJob", summary="One job with live progress")
+    async def read(self, request: Request[AuthUser, Any, Any], job_id: UUID, queue: Queue) -> JobOut:
+        return await jobs.read(queue, job_id, request.user)
+
+    @delete("/{job_id:uuid}", operation_id="cancelJob", status_code=HTTP_200_OK, summary="Cancel a queued or running job")
+    async def cancel(self, request: Request[AuthUser, Any, Any], job_id: UUID, queue: Queue) -> JobOut:
+        """409 when the job has already finished."""
+        return await jobs.cancel(queue, job_id, request.user)
+
+    @websocket("/{job_id:uuid}/events", opt={"exclude_from_auth": True})
+    async def job_events(self, socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+        """Replays the job's events, then streams new ones until it ends (see ``housify_api.media.events``)."""
+        await events.serve(socket, job_id, queue)

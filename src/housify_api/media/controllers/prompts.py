@@ -1,0 +1,32 @@
+"""``POST /prompts/assist``: the prompt assistant on the AI server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import Controller, Request, post
+from litestar.status_codes import HTTP_200_OK
+
+from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
+from housify_api.auth.guards import requires_service
+from housify_api.auth.identity import AuthUser
+from housify_api.media import assist
+
+
+class PromptController(Controller):
+    path = "/prompts"
+    tags = ["prompts"]
+
+    @post(
+        "/assist",
+        operation_id="assistPrompt",
+        status_code=HTTP_200_OK,
+        guards=[requires_service("prompt_assist")],
+        summary="Turn an idea into a prompt, negative prompt and notes (LLM on the AI server)",
+    )
+    async def assist(
+        self, request: Request[AuthUser, Any, Any], data: PromptAssistRequest, ai_client: httpx.AsyncClient | None
+    ) -> PromptAssistResponse:
+        """503 with the reason when the AI server is not configured, down or too slow."""
+        return await assist.assist(ai_client, request.user, data)

@@ -1,0 +1,144 @@
+"""``WebSocket /jobs/{id}/events``: a job's progress, replayed then live.
+
+Authentication (browsers cannot set ``Authorization`` on a WebSocket):
+the access token comes as the subprotocol pair ``Sec-WebSocket-Protocol:
+bearer, <token>`` (the server answers ``bearer``), or as ``?token=``, or in an
+``Authorization: Bearer`` header for other clients. Only the job's owner (or an
+admin) may listen.
+
+The server accepts the handshake first and then closes with a code and reason,
+because a refused handshake reaches the client as a bare HTTP 403:
+
+=====  =====================================================
+1000   the job ended (after its terminal event)
+4401   no token, or a bad / expired / revoked one
+4403   not the owner of the job
+4404   no such job
+1011   event stream unavailable (Redis down)
+=====  =====================================================
+
+Each message is one ``JobEvent`` of ``housify_ai.contract`` as JSON; the
+``succeeded`` event is sent once the result is recorded, with the new
+picture's ``image_id`` added, so a client can fetch it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from uuid import UUID
+
+import msgspec
+from litestar import WebSocket
+from litestar.exceptions import HTTPException, WebSocketDisconnect
+from redis.exceptions import RedisError
+
+from housify_ai.contract import TERMINAL_EVENTS, JobEvent, read_events
+from housify_api.auth.identity import AuthUser
+from housify_api.auth.middleware import API_KEY_HEADER
+from housify_api.media.auth import user_from_api_key, user_from_token
+from housify_api.media.consumer import RESULT_IMAGE_NS
+from housify_api.media.jobs import Queue
+from housify_api.media.tables import FINAL_STATUSES, Job
+
+log = logging.getLogger("housify.media.events")
+
+SUBPROTOCOL = "bearer"
+#: Longest wait of one blocking read; between reads the job's row is checked
+#: (the event stream expires 24 h after a job's last event).
+BLOCK_MS = 5000
+#: How long the ``succeeded`` event waits for the results consumer to record the picture.
+RECORD_WAIT_SECONDS = 10.0
+
+def offered_token(socket: WebSocket) -> tuple[str | None, bool]:
+    """The token a client offered and whether it came as a subprotocol (then we must answer ``bearer``)."""
+    offered = [p.strip() for p in socket.scope.get("subprotocols", []) or []]
+    if SUBPROTOCOL in offered:
+        others = [p for p in offered if p != SUBPROTOCOL]
+        if others:
+            return others[0], True
+    token = socket.query_params.get("token")
+    if token:
+        return token, False
+    header = socket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), False
+    return None, SUBPROTOCOL in offered
+
+
+async def _authenticate(socket: WebSocket, token: str | None) -> AuthUser | None:
+    if token:
+        return await user_from_token(socket, token)
+    api_key = socket.headers.get(API_KEY_HEADER)
+    return await user_from_api_key(api_key) if api_key else None
+
+
+async def serve(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+    """Authenticate, check ownership, then replay and stream the job's events until it ends."""
+    token, as_subprotocol = offered_token(socket)
+    await socket.accept(subprotocols=SUBPROTOCOL if as_subprotocol else None)
+    try:
+        user = await _authenticate(socket, token)
+    except HTTPException as exc:  # NotAuthorizedException and friends: the detail is safe to show
+        await socket.close(code=4401, reason=f"authentication failed: {exc.detail}"[:120])
+        return
+    if user is None:
+        await socket.close(code=4401, reason="authentication required: token in Sec-WebSocket-Protocol or ?token=")
+        return
+    job = await Job.select(Job.owner, Job.status).where(Job.id == job_id).first()
+    if job is None:
+        await socket.close(code=4404, reason=f"job {job_id} not found")
+        return
+    if not (user.is_admin or job["owner"] == user.id):
+        await socket.close(code=4403, reason="only the owner of this job may listen to its events")
+        return
+    try:
+        await _pump(socket, job_id, queue)
+    except WebSocketDisconnect:
+        return
+    except RedisError as exc:
+        log.error("job events %s: Redis unavailable: %s", job_id, exc)
+        await socket.close(code=1011, reason="event stream unavailable; try GET /jobs/{id}")
+
+
+async def _pump(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+    last = "0-0"
+    block: int | None = None  # the first read replays what is there without waiting
+    while True:
+        batch = await read_events(queue.client, queue.streams, str(job_id), after=last, block_ms=block)
+        block = BLOCK_MS
+        for entry_id, event in batch:
+            last = entry_id
+            await socket.send_text(await _message(event, job_id))
+            if event.type in TERMINAL_EVENTS:
+                await socket.close(code=1000, reason=f"job {event.type}")
+                return
+        if not batch:
+            row = await Job.select(Job.status, Job.error).where(Job.id == job_id).first()
+            if row is None or row["status"] in FINAL_STATUSES:
+                # finished without (or after the expiry of) its event stream: say how it ended
+                status = row["status"] if row else "cancelled"
+                event = JobEvent(job_id=str(job_id), type=status, message=(row or {}).get("error") or "")
+                await socket.send_text(await _message(event, job_id))
+                await socket.close(code=1000, reason=f"job {status}")
+                return
+
+
+async def _message(event: JobEvent, job_id: UUID) -> str:
+    body = msgspec.to_builtins(event)
+    if event.type == "succeeded":
+        body["image_id"] = str(await _recorded_image(job_id))
+    return msgspec.json.encode(body).decode()
+
+
+async def _recorded_image(job_id: UUID) -> uuid.UUID | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_WAIT_SECONDS
+    while True:
+        row = await Job.select(Job.image).where(Job.id == job_id).first()
+        if row and row["image"] is not None:
+            return row["image"]
+        if loop.time() > deadline:
+            return uuid.uuid5(RESULT_IMAGE_NS, str(job_id))  # the id it will have
+        await asyncio.sleep(0.05)

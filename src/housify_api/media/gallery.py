@@ -1,0 +1,61 @@
+"""Public pictures: ``GET /gallery`` (newest or best first, cursor pages) and the front page.
+
+``sort=top`` orders by the plain average, then by the number of votes, over an
+index; the front page (``featured``) ranks by the Bayesian average of
+:mod:`housify_api.media.ranking` so one 5-star vote cannot top it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from uuid import UUID
+
+from housify_api.media.images import page_of, image_out
+from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor
+from housify_api.media.ranking import score_sql, site_mean
+from housify_api.media.schemas import FeaturedImage, ImageOut
+from housify_api.media.tables import Image
+
+Sort = Literal["top", "new"]
+
+
+async def gallery(*, sort: Sort, cursor: str | None, limit: int) -> Page[ImageOut]:
+    """Public pictures; ``new``: newest first; ``top``: highest average, then most votes.
+
+    Raises:
+        CursorError: a cursor this list (with this ``sort``) did not issue.
+    """
+    limit = clamp_limit(limit)
+    query = Image.select().where(Image.public == True)  # noqa: E712 - piccolo builds SQL from ==
+    if sort == "new":
+        columns: list[Any] = [Image.created_at, Image.id]
+        types: tuple[type, ...] = (dt.datetime, UUID)
+        key = lambda r: [r["created_at"], r["id"]]  # noqa: E731
+    else:
+        columns = [Image.rating_avg, Image.rating_count, Image.id]
+        types = (float, int, UUID)
+        key = lambda r: [r["rating_avg"], r["rating_count"], r["id"]]  # noqa: E731
+    if cursor:
+        query = query.where(after(columns, decode_cursor(cursor, types)))
+    rows = await query.order_by(*columns, ascending=False).limit(limit + 1)
+    return page_of(rows, limit, key)
+
+
+async def featured(*, limit: int, prior_votes: int) -> list[FeaturedImage]:
+    """The ``limit`` best rated public pictures by Bayesian average (``prior_votes`` is ``m``)."""
+    limit = clamp_limit(limit)
+    totals = await Image.raw(
+        "SELECT SUM(rating_sum) AS stars, SUM(rating_count) AS votes FROM media_images WHERE public = {}", True
+    )
+    mean = site_mean(totals[0]["stars"], totals[0]["votes"]) if totals else site_mean(None, None)
+    score = score_sql("rating_sum", "rating_count")
+    rows = await Image.raw(
+        f"SELECT *, {score} AS score FROM media_images WHERE public = {{}} AND rating_count > 0 "
+        "ORDER BY score DESC, id DESC LIMIT {}",
+        mean * prior_votes,
+        prior_votes,
+        True,
+        limit,
+    )
+    return [image_out(row, cls=FeaturedImage, score=round(float(row["score"]), 4)) for row in rows]

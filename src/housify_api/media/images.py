@@ -1,0 +1,235 @@
+"""Pictures: upload, history, read, edit, delete — and who may do what.
+
+Visibility: the owner and admins see every picture; anyone (even without a
+login) sees public ones; other pictures answer 404 to everyone else, so ids
+of private pictures are not confirmed. Changing or deleting needs the owner
+or an admin (403 for others who can see the picture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Response
+from litestar.datastructures import ETag
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.response import File
+
+from housify_api.auth.identity import AuthUser
+from housify_api.media import quota
+from housify_api.media.levels import LevelLimits
+from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
+from housify_api.media.settings import MediaSettings
+from housify_api.media.tables import Image, ImageKind, Rating
+from housify_api.media.uploads import UploadRejected, clean_upload
+from housify_common.storage import DirectoryStore
+
+log = logging.getLogger("housify.media")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaContext:
+    """What the media services share: the image store and the media settings."""
+
+    store: DirectoryStore
+    settings: MediaSettings
+
+
+def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
+    """The API shape of a ``media_images`` row (a ``select()`` dict)."""
+    count = int(row["rating_count"])
+    return cls(
+        id=row["id"],
+        owner_id=row["owner"],
+        kind=row["kind"],
+        title=row["title"],
+        public=bool(row["public"]),
+        content_type=row["content_type"],
+        width=int(row["width"]),
+        height=int(row["height"]),
+        size_bytes=int(row["size_bytes"]),
+        created_at=row["created_at"],
+        rating=RatingSummary(
+            average=round(int(row["rating_sum"]) / count, 3) if count else None, count=count, mine=mine
+        ),
+        url=f"/images/{row['id']}/content",
+        thumb_url=f"/images/{row['id']}/content?size=thumb",
+        **extra,
+    )
+
+
+def _can_manage(row: dict[str, Any], user: AuthUser | None) -> bool:
+    return user is not None and (user.is_admin or row["owner"] == user.id)
+
+
+async def find_visible(image_id: UUID, user: AuthUser | None) -> dict[str, Any]:
+    """The row of a picture ``user`` may see (``None``: anonymous).
+
+    Raises:
+        NotFoundException: unknown, or private and not the caller's.
+    """
+    row = await Image.select().where(Image.id == image_id).first()
+    if row is None or not (row["public"] or _can_manage(row, user)):
+        raise NotFoundException(f"image {image_id} not found")
+    return row
+
+
+async def find_managed(image_id: UUID, user: AuthUser) -> dict[str, Any]:
+    """The row of a picture ``user`` may change: their own, or any for an admin.
+
+    Raises:
+        NotFoundException: as :func:`find_visible`.
+        PermissionDeniedException: a public picture of someone else.
+    """
+    row = await find_visible(image_id, user)
+    if not _can_manage(row, user):
+        raise PermissionDeniedException("only the owner or an admin may change this image")
+    return row
+
+
+async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: bytes, *, title: str, public: bool) -> ImageOut:
+    """Verify, clean and store an upload; charge its bytes to the user's storage.
+
+    Raises:
+        HTTPException: 413 over the level's upload size or storage limit, or the pixel cap;
+            422 for anything but a complete PNG/JPEG/WebP image.
+    """
+    if len(data) > limits.upload_size_limit_bytes:
+        raise HTTPException(
+            status_code=413,
+            detail=f"file: {quota.describe(len(data))} is over the upload limit of your level "
+            f"({limits.name}: {quota.describe(limits.upload_size_limit_bytes)})",
+        )
+    try:
+        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.media_max_image_pixels)
+    except UploadRejected as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    size = len(clean.data) + len(clean.thumbnail)
+    await quota.reserve(user.id, size, limits.storage_limit_bytes)
+    image_id = uuid.uuid4()
+    key, thumb_key = f"images/{image_id}.{clean.extension}", f"thumbs/{image_id}.webp"
+    try:
+        await ctx.store.put(key, clean.data)
+        await ctx.store.put(thumb_key, clean.thumbnail)
+        row = Image(
+            id=image_id,
+            owner=user.id,
+            kind=ImageKind.upload.value,
+            storage_key=key,
+            thumb_key=thumb_key,
+            content_type=clean.content_type,
+            size_bytes=size,
+            width=clean.width,
+            height=clean.height,
+            title=title,
+            public=public,
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        await row.save()
+    except BaseException:
+        await quota.release(user.id, size)
+        await ctx.store.delete(key)
+        await ctx.store.delete(thumb_key)
+        raise
+    return image_out(await Image.select().where(Image.id == image_id).first())
+
+
+async def history(user: AuthUser, *, kind: str | None, cursor: str | None, limit: int) -> Page[ImageOut]:
+    """The caller's pictures, newest first; ``kind`` filters ``upload``/``generated``.
+
+    Raises:
+        CursorError: a ``cursor`` this list did not issue (400 by the controller).
+    """
+    limit = clamp_limit(limit)
+    query = Image.select().where(Image.owner == user.id)
+    if kind:
+        query = query.where(Image.kind == kind)
+    if cursor:
+        created_at, image_id = decode_cursor(cursor, (dt.datetime, UUID))
+        query = query.where(after([Image.created_at, Image.id], [created_at, image_id]))
+    rows = await query.order_by(Image.created_at, Image.id, ascending=False).limit(limit + 1)
+    return page_of(rows, limit, lambda r: [r["created_at"], r["id"]])
+
+
+def page_of(rows: list[dict[str, Any]], limit: int, key: Any, **kwargs: Any) -> Page[ImageOut]:
+    items = rows[:limit]
+    next_cursor = encode_cursor(key(items[-1])) if len(rows) > limit else None
+    return Page(items=[image_out(r, **kwargs) for r in items], next_cursor=next_cursor)
+
+
+async def read(image_id: UUID, user: AuthUser | None) -> ImageOut:
+    """One picture with the caller's own rating (``rating.mine``) when logged in."""
+    row = await find_visible(image_id, user)
+    mine = None
+    if user is not None:
+        rating = await Rating.select(Rating.stars).where((Rating.image == image_id) & (Rating.rater == user.id)).first()
+        mine = rating["stars"] if rating else None
+    return image_out(row, mine=mine)
+
+
+async def update(image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:
+    """Change title and/or public flag (owner or admin)."""
+    await find_managed(image_id, user)
+    values = {name: value for name, value in (("title", patch.title), ("public", patch.public)) if value is not msgspec.UNSET}
+    if values:
+        await Image.update({getattr(Image, name): value for name, value in values.items()}).where(Image.id == image_id)
+    return await read(image_id, user)
+
+
+async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
+    """Delete a picture, its ratings and files, and free its bytes from the owner's quota."""
+    row = await find_managed(image_id, user)
+    deleted = await Image.delete().where(Image.id == image_id).returning(Image.id)
+    if not deleted:  # a concurrent DELETE won; it freed the quota
+        return
+    await quota.release(row["owner"], int(row["size_bytes"]))
+    for key in (row["storage_key"], row["thumb_key"]):
+        try:
+            await ctx.store.delete(key)
+        except OSError as exc:  # the row is gone; a leftover file is logged, not fatal
+            log.warning("image %s: could not delete %s: %s", image_id, key, exc)
+
+
+#: Stored bytes never change under a key, so caches may keep them; a private
+#: picture only in the browser's own cache (RFC 9111 §5.2.2.7 ``private``).
+CACHE_PUBLIC = "public, max-age=3600"
+CACHE_PRIVATE = "private, max-age=3600"
+
+
+def content_response(ctx: MediaContext, row: dict[str, Any], *, size: str, if_none_match: str | None) -> Response[bytes] | File:
+    """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
+
+    Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
+    ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
+    ``X-Accel-Redirect`` names the file for nginx's ``internal`` location.
+
+    Raises:
+        NotFoundException: the file is missing from storage (logged).
+    """
+    key = row["thumb_key"] if size == "thumb" else row["storage_key"]
+    content_type = "image/webp" if size == "thumb" else row["content_type"]
+    tag = f"{row['id']}-{size}"
+    headers = {
+        "Cache-Control": CACHE_PUBLIC if row["public"] else CACHE_PRIVATE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if if_none_match and (if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
+        return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
+    prefix = ctx.settings.media_accel_redirect_prefix
+    if prefix:
+        return Response(
+            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": prefix.rstrip("/") + "/" + key}
+        )
+    path = ctx.store.local_path(key)
+    if not path.is_file():
+        log.error("image %s: file %s missing from storage", row["id"], key)
+        raise NotFoundException(f"image {row['id']}: content missing")
+    return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))

@@ -1,0 +1,283 @@
+"""Generation jobs: submit (``POST /jobs``), list, read, cancel.
+
+A job goes to the AI workers through the queue of ``housify_ai.contract``;
+the API keeps its own row (``media_jobs``) which the results consumer
+completes. While a job waits or runs, its live state (running, step k of n)
+is read from the job's event stream, and a waiting job says whether any AI
+worker is alive: when none is, the job stays queued — nothing is lost — and
+starts when a worker comes back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ServiceUnavailableException,
+)
+from redis.exceptions import RedisError
+
+from housify_ai.contract import (
+    TERMINAL_EVENTS,
+    JobEvent,
+    JobRequest,
+    StreamKeys,
+    enqueue_job,
+    event_from_entry,
+    request_cancel,
+)
+from housify_api.auth.identity import AuthUser
+from housify_api.media import calls, quota, ratelimit
+from housify_api.media.images import find_visible
+from housify_api.media.levels import LevelLimits
+from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.media.schemas import JobIn, JobOut, JobProgress
+from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
+from housify_common.redis import RedisKeys
+
+log = logging.getLogger("housify.media")
+
+#: A worker whose heartbeat is older than this counts as gone (the AI workers
+#: refresh ``ai:workers`` every few seconds while idle or busy).
+WORKER_STALE_SECONDS = 60.0
+
+_PARAM_FIELDS = ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "strength", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """The Redis side of jobs: the client, the contract's stream keys and Housify's key namer."""
+
+    client: Any
+    streams: StreamKeys
+    keys: RedisKeys
+
+    def hour_key(self, user_id: UUID) -> str:
+        return self.keys.key("media", "jobs-hour", user_id)
+
+
+def _http_validation(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=422, detail=f"invalid job: {exc}")
+
+
+async def _source_images(user: AuthUser, body: JobIn) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The source and mask rows of an img2img/inpaint job, checked for owner and size."""
+    source = mask = None
+    for field, image_id in (("source_image_id", body.source_image_id), ("mask_image_id", body.mask_image_id)):
+        if image_id is None:
+            continue
+        try:
+            row = await find_visible(image_id, user)
+        except NotFoundException as exc:
+            raise NotFoundException(f"{field}: image {image_id} not found") from exc
+        if row["owner"] != user.id:
+            raise PermissionDeniedException(f"{field}: image {image_id} belongs to another user")
+        if field == "source_image_id":
+            source = row
+        else:
+            mask = row
+    if source and mask and (source["width"], source["height"]) != (mask["width"], mask["height"]):
+        raise HTTPException(
+            status_code=422,
+            detail=f"mask_image_id: the mask is {mask['width']}x{mask['height']} pixels "
+            f"but the source image is {source['width']}x{source['height']}; they must match",
+        )
+    return source, mask
+
+
+async def submit(queue: Queue, user: AuthUser, limits: LevelLimits, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
+    """Validate, count against ``requests_hour``, record and enqueue a job.
+
+    Order matters: everything that can refuse the request for its content runs
+    before the job is counted against the hourly limit.
+
+    Raises:
+        PermissionDeniedException: no access right for ``task`` (seed 001), or a
+            source/mask image of another user.
+        NotFoundException: unknown source/mask image.
+        HTTPException: 422 invalid parameters or mismatched mask; 413 storage full;
+            429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
+        ServiceUnavailableException: Redis is down (nothing is recorded then).
+    """
+    if not user.may_use(body.task):
+        raise PermissionDeniedException(f"no access to service {body.task!r}; an admin can grant it")
+    source, mask = await _source_images(user, body)
+    job_id = uuid.uuid4()
+    try:
+        request = JobRequest.parse(
+            {
+                "job_id": str(job_id),
+                "user_id": str(user.id),
+                "task": body.task,
+                **{name: getattr(body, name) for name in _PARAM_FIELDS},
+                "source_key": source["storage_key"] if source else None,
+                "mask_key": mask["storage_key"] if mask else None,
+                "watermark": limits.watermark,
+                "level": limits.name,
+            }
+        )
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise _http_validation(exc) from exc
+    await quota.ensure_room(user.id, limits.storage_limit_bytes)
+    hour_key = queue.hour_key(user.id)
+    try:
+        decision = await ratelimit.take(queue.client, hour_key, limits.requests_hour)
+    except RedisError as exc:
+        log.error("jobs: Redis unavailable while counting requests_hour: %s", exc)
+        raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+    if not decision.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=f"your level ({limits.name}) allows {limits.requests_hour} jobs per hour; "
+            f"try again in {decision.reset_after} s",
+            headers=decision.headers(),
+        )
+    params = {name: getattr(body, name) for name in _PARAM_FIELDS}
+    params.update(
+        source_image_id=str(body.source_image_id) if body.source_image_id else None,
+        mask_image_id=str(body.mask_image_id) if body.mask_image_id else None,
+        title=body.title,
+        public=body.public,
+    )
+    now = dt.datetime.now(dt.UTC)
+    job = Job(
+        id=job_id,
+        owner=user.id,
+        task=body.task,
+        params=params,
+        status=JobStatus.queued.value,
+        level=limits.name,
+        watermark=limits.watermark,
+        created_at=now,
+    )
+    await job.save()
+    try:
+        await enqueue_job(queue.client, queue.streams, request)
+    except RedisError as exc:
+        log.error("jobs: could not enqueue job %s: %s", job_id, exc)
+        await Job.delete().where(Job.id == job_id)
+        try:
+            await ratelimit.give_back(queue.client, hour_key)
+        except RedisError:
+            pass
+        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
+    row = await Job.select().where(Job.id == job_id).first()
+    return await job_out(queue, row), decision
+
+
+async def workers_online(queue: Queue) -> int:
+    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
+    raw = await queue.client.hgetall(queue.streams.workers())
+    now, alive = time.time(), 0
+    for value in raw.values():
+        try:
+            seen = float(msgspec.json.decode(value).get("seen_at", 0))
+        except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+            continue
+        alive += now - seen < WORKER_STALE_SECONDS
+    return alive
+
+
+async def latest_event(queue: Queue, job_id: UUID) -> JobEvent | None:
+    """The newest event of a job (``None`` when its stream is gone or empty)."""
+    entries = await queue.client.xrevrange(queue.streams.events(str(job_id)), count=1)
+    return event_from_entry(entries[0][1]) if entries else None
+
+
+async def job_out(queue: Queue, row: dict[str, Any], *, live: bool = True) -> JobOut:
+    """The API shape of a job row, with live progress for unfinished jobs when ``live``."""
+    out = JobOut(
+        id=row["id"],
+        task=row["task"],
+        status=row["status"],
+        level=row["level"],
+        watermark=bool(row["watermark"]),
+        params=row["params"] if isinstance(row["params"], dict) else msgspec.json.decode(row["params"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        image_id=row["image"],
+        error=row["error"],
+        events_url=f"/jobs/{row['id']}/events",
+    )
+    if live and out.status not in FINAL_STATUSES:
+        try:
+            event = await latest_event(queue, out.id)
+            if event is not None and event.type in ("started", "progress", "preview"):
+                out.status = JobStatus.running.value
+                out.progress = JobProgress(step=event.step, total=event.total)
+            elif event is not None and event.type in TERMINAL_EVENTS:
+                out.detail = f"{event.type}; recording the result"
+            elif await workers_online(queue) == 0:
+                out.detail = "no AI worker is running; the job stays queued and starts when one is"
+            else:
+                out.detail = "waiting for an AI worker"
+        except RedisError as exc:
+            log.warning("jobs: Redis unavailable reading live state of %s: %s", out.id, exc)
+            out.detail = "live progress unavailable (Redis down); the job is kept"
+    return out
+
+
+async def find_own(job_id: UUID, user: AuthUser) -> dict[str, Any]:
+    """A job row the caller may see: their own, or any for an admin. 404 otherwise (ids are not confirmed)."""
+    row = await Job.select().where(Job.id == job_id).first()
+    if row is None or not (user.is_admin or row["owner"] == user.id):
+        raise NotFoundException(f"job {job_id} not found")
+    return row
+
+
+async def read(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
+    return await job_out(queue, await find_own(job_id, user))
+
+
+async def listing(queue: Queue, user: AuthUser, *, status: str | None, cursor: str | None, limit: int) -> Page[JobOut]:
+    """The caller's jobs, newest first (no live lookups: one query per page)."""
+    limit = clamp_limit(limit)
+    query = Job.select().where(Job.owner == user.id)
+    if status:
+        query = query.where(Job.status == status)
+    if cursor:
+        query = query.where(after([Job.created_at, Job.id], decode_cursor(cursor, (dt.datetime, UUID))))
+    rows = await query.order_by(Job.created_at, Job.id, ascending=False).limit(limit + 1)
+    items = [await job_out(queue, r, live=False) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page(items=items, next_cursor=encode_cursor([last["created_at"], last["id"]]) if last else None)
+
+
+async def cancel(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
+    """Ask the worker to stop the job (it stops at its next denoising step).
+
+    A job no worker has started yet is marked cancelled at once (the worker
+    drops it when it claims it); a running one becomes cancelled when the
+    worker confirms.
+
+    Raises:
+        NotFoundException: not the caller's job.
+        HTTPException: 409 when the job has already finished.
+    """
+    row = await find_own(job_id, user)
+    if row["status"] in FINAL_STATUSES:
+        raise HTTPException(status_code=409, detail=f"job {job_id} has already finished ({row['status']})")
+    try:
+        await request_cancel(queue.client, queue.streams, str(job_id))
+        event = await latest_event(queue, job_id)
+    except RedisError as exc:
+        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
+    if event is None or event.type == "queued":
+        now = dt.datetime.now(dt.UTC)
+        updated = await Job.update(
+            {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
+        ).where((Job.id == job_id) & (Job.status == JobStatus.queued.value)).returning(Job.id)
+        if updated:
+            await calls.job_ended(row, started=None, finished=now, success=False, error="cancelled by the user")
+    return await read(queue, job_id, user)

@@ -1,0 +1,78 @@
+"""Star ratings: one per user per picture, kept in step with the picture's totals.
+
+A rating change runs in one transaction that first touches the picture's row
+(a no-op ``UPDATE`` that takes its row lock on PostgreSQL and the write lock
+on SQLite), then upserts the rating and recomputes ``rating_sum``,
+``rating_count`` and ``rating_avg`` from the ratings table. Concurrent raters
+of one picture are thereby serialised, and each recount sees every committed
+rating (READ COMMITTED takes a fresh snapshot per statement), so the totals
+never drift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from piccolo.query.functions.aggregate import Count, Sum
+
+from housify_api.auth.identity import AuthUser
+from housify_api.media.images import find_visible
+from housify_api.media.schemas import RatingSummary
+from housify_api.media.tables import Image, Rating
+
+
+async def _recount(image_id: UUID) -> RatingSummary:
+    totals = await Rating.select(Sum(Rating.stars, alias="total"), Count(alias="votes")).where(
+        Rating.image == image_id
+    ).first()
+    total, votes = int(totals["total"] or 0), int(totals["votes"] or 0)
+    average = total / votes if votes else 0.0
+    await Image.update(
+        {Image.rating_sum: total, Image.rating_count: votes, Image.rating_avg: average}
+    ).where(Image.id == image_id)
+    return RatingSummary(average=round(average, 3) if votes else None, count=votes)
+
+
+async def rate(image_id: UUID, user: AuthUser, stars: int, *, create_only: bool = False) -> tuple[RatingSummary, bool]:
+    """Set the caller's stars (1–5) on a picture they can see; returns the new totals and whether it was new.
+
+    ``create_only`` (``If-None-Match: *``) refuses to replace an existing rating.
+
+    Raises:
+        NotFoundException: picture not visible to the caller.
+        PermissionDeniedException: the caller's own picture.
+        HTTPException: 412 with ``create_only`` when the caller rated it already.
+    """
+    row = await find_visible(image_id, user)
+    if row["owner"] == user.id:
+        raise PermissionDeniedException("you cannot rate your own image")
+    now = dt.datetime.now(dt.UTC)
+    async with Image._meta.db.transaction():
+        await Image.update({Image.rating_count: Image.rating_count + 0}).where(Image.id == image_id)
+        existing = await Rating.select(Rating.id).where((Rating.image == image_id) & (Rating.rater == user.id)).first()
+        if existing and create_only:
+            raise HTTPException(status_code=412, detail="you have rated this image already (If-None-Match: *)")
+        if existing:
+            await Rating.update({Rating.stars: stars, Rating.updated_at: now}).where(Rating.id == existing["id"])
+        else:
+            await Rating.insert(Rating(image=image_id, rater=user.id, stars=stars, created_at=now, updated_at=now))
+        summary = await _recount(image_id)
+    summary.mine = stars
+    return summary, existing is None
+
+
+async def unrate(image_id: UUID, user: AuthUser) -> RatingSummary:
+    """Withdraw the caller's rating.
+
+    Raises:
+        NotFoundException: picture not visible, or no rating of the caller on it.
+    """
+    await find_visible(image_id, user)
+    async with Image._meta.db.transaction():
+        await Image.update({Image.rating_count: Image.rating_count + 0}).where(Image.id == image_id)
+        gone = await Rating.delete().where((Rating.image == image_id) & (Rating.rater == user.id)).returning(Rating.id)
+        if not gone:
+            raise NotFoundException("you have not rated this image")
+        return await _recount(image_id)

@@ -1,0 +1,156 @@
+"""Uploads, history, one picture, its bytes, edits and deletion over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import httpx
+from PIL import Image
+
+from tests.media._harness import Accounts, picture, upload
+
+
+async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    alice = await accounts.user()
+    response = await upload(http, alice, picture(640, 480, "JPEG"), title="kitchen", filename="../../etc/passwd.png")
+    assert response.status_code == 201, response.text
+    image = response.json()
+    assert (image["kind"], image["content_type"], image["width"], image["height"]) == ("upload", "image/jpeg", 640, 480)
+    assert image["title"] == "kitchen" and image["public"] is False
+    assert image["rating"] == {"average": None, "count": 0, "mine": None}
+
+    history = (await http.get("/images", headers=alice.headers)).json()
+    assert [item["id"] for item in history["items"]] == [image["id"]]
+
+    full = await http.get(image["url"], headers=alice.headers)
+    assert full.status_code == 200
+    assert full.headers["content-type"] == "image/jpeg"
+    assert full.headers["cache-control"] == "private, max-age=3600"
+    assert Image.open(io.BytesIO(full.content)).size == (640, 480)
+    etag = full.headers["etag"]
+    again = await http.get(image["url"], headers={**alice.headers, "If-None-Match": etag})
+    assert again.status_code == 304
+
+    thumb = await http.get(image["thumb_url"], headers=alice.headers)
+    assert thumb.headers["content-type"] == "image/webp"
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 256
+
+    from housify_api.media.quota import used_bytes
+
+    assert await used_bytes(alice.id) == image["size_bytes"]
+    assert (await http.delete(f"/images/{image['id']}", headers=alice.headers)).status_code == 204
+    assert await used_bytes(alice.id) == 0
+    assert (await http.get(image["url"], headers=alice.headers)).status_code == 404
+
+
+async def test_bad_uploads_are_clear_4xx(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    user = await accounts.user()
+    text = await upload(http, user, b"hello, I am a text file", filename="room.png")
+    assert text.status_code == 422 and "not a PNG, JPEG or WebP" in text.json()["detail"]
+    raw = picture(300, 300, "PNG")
+    truncated = await upload(http, user, raw[: len(raw) // 2])
+    assert truncated.status_code == 422 and "truncated" in truncated.json()["detail"]
+    missing = await http.post("/images/uploads", files={"other": ("x", b"y")}, headers=user.headers)
+    assert missing.status_code == 400 or missing.status_code == 422
+    assert "file" in missing.json()["detail"]
+    anonymous = await http.post("/images/uploads", files={"file": ("a.png", picture())})
+    assert anonymous.status_code == 401
+
+
+async def test_pixel_bomb_is_413(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    from tests.media.test_uploads import png_bomb
+
+    user = await accounts.user()
+    response = await upload(http, user, png_bomb(20_000, 20_000))
+    assert response.status_code == 413
+    assert "50,000,000" in response.json()["detail"]
+
+
+async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    from housify_api.media.levels import forget_cached_levels
+    from housify_api.tables import SubscriptionLevel
+
+    user = await accounts.user(level="Test-Tiny")
+    await SubscriptionLevel.insert(
+        SubscriptionLevel(name="Test-Tiny", price_usd=0, upload_size_limit_mb=1, storage_limit_gb=1, its=1.0,
+                          api_key_limit=1, requests_hour=1, watermark=True)
+    ).on_conflict(action="DO NOTHING")
+    forget_cached_levels()
+    big = picture(64, 64) + bytes(1_200_000)  # 1.2 MB: over the 1 MB limit whatever its content
+    response = await upload(http, user, big)
+    assert response.status_code == 413
+    assert "upload limit of your level (Test-Tiny) is 1 MB" in response.json()["detail"]
+
+
+async def test_storage_quota_holds_under_concurrent_uploads(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    from housify_api.media.levels import level_limits
+    from housify_api.media.tables import StorageUse
+
+    user = await accounts.user()
+    limit = (await level_limits("Free-Tier")).storage_limit_bytes
+    first = await upload(http, user)
+    size = first.json()["size_bytes"]
+    # leave room for exactly one more picture of the same size (plus a little)
+    await StorageUse.update({StorageUse.bytes_used: limit - size - size // 2}).where(StorageUse.owner == user.id)
+    responses = await asyncio.gather(*(upload(http, user) for _ in range(6)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201, 413, 413, 413, 413, 413]
+    refused = next(r for r in responses if r.status_code == 413)
+    assert "storage limit of your level is 10.0 GB" in refused.json()["detail"]
+    row = await StorageUse.select(StorageUse.bytes_used).where(StorageUse.owner == user.id).first()
+    assert limit - size // 2 - size <= row["bytes_used"] <= limit
+
+
+async def test_patch_public_and_visibility_matrix(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    owner, other, admin = await accounts.user(), await accounts.user(), await accounts.user(role="admin")
+    image = (await upload(http, owner, title="private room")).json()
+    path = f"/images/{image['id']}"
+    anonymous: dict[str, str] = {}
+
+    # private: owner and admin see it, others get 404 (the id is not confirmed)
+    for who, expected in ((owner.headers, 200), (admin.headers, 200), (other.headers, 404), (anonymous, 404)):
+        assert (await http.get(path, headers=who)).status_code == expected
+        assert (await http.get(path + "/content?size=thumb", headers=who)).status_code == expected
+
+    # only owner/admin may change it
+    assert (await http.patch(path, json={"public": True}, headers=other.headers)).status_code == 404
+    assert (await http.patch(path, json={"public": True}, headers=anonymous)).status_code == 401
+    patched = await http.patch(path, json={"public": True, "title": "sunny loft"}, headers=owner.headers)
+    assert patched.status_code == 200 and patched.json()["public"] is True and patched.json()["title"] == "sunny loft"
+    bad = await http.patch(path, json={"title": "x" * 201}, headers=owner.headers)
+    assert bad.status_code == 400 and "title" in bad.text
+    unknown = await http.patch(path, json={"owner": str(other.id)}, headers=owner.headers)
+    assert unknown.status_code == 400
+
+    # public: everyone sees it, with shared-cache headers; still only owner/admin change or delete it
+    public_content = await http.get(path + "/content")
+    assert public_content.status_code == 200 and public_content.headers["cache-control"] == "public, max-age=3600"
+    assert (await http.get(path, headers=anonymous)).status_code == 200
+    assert (await http.patch(path, json={"title": "mine now"}, headers=other.headers)).status_code == 403
+    assert (await http.delete(path, headers=other.headers)).status_code == 403
+    assert (await http.delete(path, headers=anonymous)).status_code == 401
+    assert (await http.patch(path, json={"title": "by admin"}, headers=admin.headers)).json()["title"] == "by admin"
+    assert (await http.delete(path, headers=admin.headers)).status_code == 204
+    assert (await http.get(path, headers=owner.headers)).status_code == 404
+
+
+async def test_history_cursor_pages_and_kind_filter(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    user = await accounts.user()
+    ids = [(await upload(http, user, picture(64 + 8 * i, 64))).json()["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await http.get("/images", params=params, headers=user.headers)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    generated = (await http.get("/images", params={"kind": "generated"}, headers=user.headers)).json()
+    assert generated["items"] == []
+    bad = await http.get("/images", params={"cursor": "garbage"}, headers=user.headers)
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+    wrong_kind = await http.get("/images", params={"kind": "stolen"}, headers=user.headers)
+    assert wrong_kind.status_code == 400
