@@ -29,5 +29,6 @@ in
   housify-api = housify "api";
   housify-ai = housify "ai";
   housify-soap = housify "soap";
+  housify = housify "all"; # `housify standalone`: everything in one process
   housify-dev-services = final.callPackage ./dev-services.nix { };
 }
