@@ -6,11 +6,10 @@ expired (so the denylist never grows without bound — the flaw of seed 000 5.6.
 - ``revoked:jti:<jti>``: one access token (logout), TTL = the token's remaining life.
 - ``revoked:sid:<sid>``: every access token of a session / refresh-token family
   (logout, logout-all, password change, refresh reuse), TTL = access-token lifetime.
-- ``revoked:user:<id>`` = a Unix time: tokens of that user issued before it
-  (``iat`` < value) are refused; set when an admin changes the account or its
-  plan changes, so the client refreshes and gets claims that match. Tokens
-  issued within the same second as the change are not caught (``iat`` has
-  one-second resolution).
+- ``revoked:user:<id>`` = a Unix time (milliseconds resolution, like ``iat``):
+  tokens of that user issued before it are refused; set when an admin changes
+  the account or its plan changes, so the client refreshes and gets claims
+  that match.
 
 One ``MGET`` per request reads all three.
 """
@@ -41,7 +40,7 @@ class Revocations:
             await pipe.execute()
 
     async def revoke_user_tokens(self, user_id: object) -> None:
-        await self._redis.set(self._keys.key("revoked", "user", user_id), str(int(time.time())), ex=self._ttl + 1)
+        await self._redis.set(self._keys.key("revoked", "user", user_id), f"{time.time():.3f}", ex=self._ttl + 1)
 
     async def reason(self, *, jti: str, sid: str, sub: str, iat: float) -> str | None:
         """Why this access token is refused, or ``None`` when it is still good."""
@@ -54,6 +53,6 @@ class Revocations:
             return "token has been revoked (logged out)"
         if by_sid is not None:
             return "token has been revoked (session ended)"
-        if cutoff is not None and iat < int(cutoff):
+        if cutoff is not None and iat < float(cutoff):
             return "token is outdated: the account changed; refresh to get a new access token"
         return None

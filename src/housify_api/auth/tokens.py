@@ -75,12 +75,14 @@ class KeyRing:
 
     def issue(self, token_type: TokenType, subject: str, session_id: str, ttl_seconds: int, **claims: Any) -> tuple[str, dict[str, Any]]:
         """A signed token and its claims; ``claims`` adds e.g. ``role``, ``tier``, ``email``, ``svc``."""
-        now = int(time.time())
+        now = time.time()
         payload = {
             "sub": subject,
             "jti": secrets.token_urlsafe(16),
-            "iat": now,
-            "exp": now + ttl_seconds,
+            # Millisecond iat (a NumericDate may be fractional, RFC 7519 §2) so a revocation
+            # cut-off set at a given instant separates tokens issued just before and just after it.
+            "iat": round(now, 3),
+            "exp": int(now) + ttl_seconds,
             "iss": self.issuer,
             "aud": self.audience,
             "type": token_type,

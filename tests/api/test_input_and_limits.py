@@ -1,0 +1,107 @@
+"""Bad input gets a 4xx naming the problem; password rules; 409 duplicates; failed-login limits (429 + Retry-After)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.api.conftest import PASSWORD, register, unique_email, unique_ip
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": 42, "password": PASSWORD}, "email"),
+        ({"password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": PASSWORD, "is_admin": True}, "is_admin"),
+        ({"email": "a@example.com", "password": PASSWORD, "role": "admin"}, "role"),
+        ({"email": "a@example.com", "password": PASSWORD, "full_name": "x" * 201}, "full_name"),
+        ({"email": "a" * 320 + "@example.com", "password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": "p" * 2000}, "password"),
+    ],
+)
+async def test_register_rejects_bad_bodies(client, body, named):
+    response = await client.post("/auth/register", json=body)
+    assert response.status_code == 400, response.text
+    assert named in response.text
+
+
+async def test_malformed_json(client):
+    response = await client.post("/auth/register", content=b'{"email": ', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["status_code"] == 400
+
+
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("short1!", "at least 10 characters"),
+        ("password123", "most commonly used"),
+        ("aaaaaaaaaaaa", "one character repeated"),
+        ("{local}-secret-99", "must not contain your e-mail address"),
+    ],
+)
+async def test_password_rules_say_which_rule_failed(client, password, rule):
+    email = unique_email("rules")
+    response = await client.post("/auth/register", json={"email": email, "password": password.format(local=email.split("@")[0])})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("password: ") and rule in response.json()["detail"]
+
+
+async def test_duplicate_email_is_409_also_with_different_case(client):
+    email = await register(client)
+    response = await client.post("/auth/register", json={"email": email.upper(), "password": PASSWORD})
+    assert response.status_code == 409 and "email" in response.json()["detail"]
+
+
+async def test_concurrent_duplicate_registrations_give_one_201_and_409s(client):
+    email = unique_email("race")
+    responses = await asyncio.gather(*(client.post("/auth/register", json={"email": email, "password": PASSWORD}) for _ in range(4)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 1 and set(codes[1:]) == {409}, codes
+
+
+async def test_unsupported_grant_type(client):
+    response = await client.post("/auth/token", data={"grant_type": "client_credentials"})
+    assert response.status_code == 400 and "grant_type" in response.json()["detail"]
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(client):
+    email = await register(client)
+    ip = unique_ip()
+    wrong = await client.post("/auth/token", data={"username": email, "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip})
+    unknown = await client.post("/auth/token", data={"username": unique_email(), "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+async def test_account_lockout_after_five_failures(client):
+    email = await register(client)
+    for attempt in range(5):
+        response = await client.post("/auth/token", data={"username": email, "password": f"wrong-{attempt}-xxxx"}, headers={"X-Forwarded-For": unique_ip()})
+        assert response.status_code == 401
+    # Even the right password, from yet another address, is refused while the account is locked.
+    locked = await client.post("/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()})
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["Retry-After"]) <= 900
+    assert "this account" in locked.json()["detail"]
+
+
+async def test_ip_lockout_across_accounts(client):
+    ip = unique_ip()
+    for attempt in range(20):
+        response = await client.post("/auth/token", data={"username": unique_email("spray"), "password": "spray-password-1"}, headers={"X-Forwarded-For": ip})
+        assert response.status_code == 401, attempt
+    blocked = await client.post("/auth/token", data={"username": unique_email("spray"), "password": "spray-password-1"}, headers={"X-Forwarded-For": ip})
+    assert blocked.status_code == 429 and "your address" in blocked.json()["detail"]
+    assert int(blocked.headers["Retry-After"]) > 0
+    # Another address is not affected.
+    email = await register(client)
+    ok = await client.post("/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()})
+    assert ok.status_code == 200
+
+
+async def test_unknown_route_and_method(client):
+    assert (await client.get("/nope")).status_code == 404
+    assert (await client.delete("/auth/register")).status_code == 405
