@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from housify_api.media import gallery
 from housify_api.media.images import MediaContext
@@ -22,7 +23,7 @@ class GalleryController(Controller):
     @get("/", operation_id="gallery", summary="Public pictures: sort=new (newest first) or top (best average)")
     async def listing(
         self,
-        sort: Literal["top", "new"] = "new",
+        sort: FromQuery[Literal["top", "new"]] = "new",
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
     ) -> Page[ImageOut]:
@@ -32,6 +33,6 @@ class GalleryController(Controller):
             raise ValidationException(str(exc)) from exc
 
     @get("/featured", operation_id="galleryFeatured", summary="Front page: best rated by Bayesian average")
-    async def featured(self, media: MediaContext, limit: Annotated[int, Parameter(ge=1, le=100)] = 12) -> list[FeaturedImage]:
+    async def featured(self, media: NamedDependency[MediaContext], limit: Annotated[int, Parameter(ge=1, le=100)] = 12) -> list[FeaturedImage]:
         """Ranked by ``(C*m + stars) / (m + votes)`` (IMDb weighted rating; see ``housify_api.media.ranking``)."""
         return await gallery.featured(limit=limit, prior_votes=media.settings.media_featured_prior_votes)

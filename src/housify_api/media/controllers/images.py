@@ -7,8 +7,9 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -42,7 +43,7 @@ class ImageController(Controller):
         request_max_body_size=None,  # bounded per level below, before the body is read
         summary="Upload a PNG, JPEG or WebP picture (multipart field 'file'; optional 'title', 'public')",
     )
-    async def upload(self, request: Request[AuthUser, Any, Any], media: MediaContext, limits: LevelLimits) -> ImageOut:
+    async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaContext], limits: NamedDependency[LevelLimits]) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
         length = request.headers.get("content-length")
         if length is None or not length.isdigit():
@@ -70,7 +71,7 @@ class ImageController(Controller):
     async def history(
         self,
         request: Request[AuthUser, Any, Any],
-        kind: Literal["upload", "generated"] | None = None,
+        kind: FromQuery[Literal["upload", "generated"] | None] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[ImageOut]:
@@ -80,15 +81,15 @@ class ImageController(Controller):
             raise bad_cursor(exc) from exc
 
     @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)")
-    async def read(self, image_id: UUID, viewer: AuthUser | None) -> ImageOut:
+    async def read(self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None]) -> ImageOut:
         return await images.read(image_id, viewer)
 
     @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)")
-    async def update(self, request: Request[AuthUser, Any, Any], image_id: UUID, data: ImagePatch) -> ImageOut:
+    async def update(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]) -> ImageOut:
         return await images.update(image_id, request.user, data)
 
     @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)")
-    async def remove(self, request: Request[AuthUser, Any, Any], image_id: UUID, media: MediaContext) -> None:
+    async def remove(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaContext]) -> None:
         await images.delete(media, image_id, request.user)
 
     @get(
@@ -99,8 +100,8 @@ class ImageController(Controller):
         media_type="image/*",
     )
     async def content(
-        self, request: Request[Any, Any, Any], image_id: UUID, viewer: AuthUser | None, media: MediaContext,
-        size: Literal["full", "thumb"] = "full",
+        self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaContext],
+        size: FromQuery[Literal["full", "thumb"]] = "full",
     ) -> Response[bytes] | File:
         row = await images.find_visible(image_id, viewer)
         return images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
@@ -111,13 +112,13 @@ class ImageController(Controller):
         status_code=HTTP_200_OK,
         summary="Rate a picture 1-5 stars (one rating per user; PUT again to change; not your own)",
     )
-    async def rate(self, request: Request[AuthUser, Any, Any], image_id: UUID, data: RatingIn) -> Response[RatingSummary]:
+    async def rate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]) -> Response[RatingSummary]:
         """201 for a new rating, 200 for a change; with ``If-None-Match: *`` a second rating is 412."""
         create_only = request.headers.get("if-none-match", "").strip() == "*"
         summary, created = await ratings.rate(image_id, request.user, data.stars, create_only=create_only)
         return Response(summary, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @delete("/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating")
-    async def unrate(self, request: Request[AuthUser, Any, Any], image_id: UUID) -> RatingSummary:
+    async def unrate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID]) -> RatingSummary:
         return await ratings.unrate(image_id, request.user)
 

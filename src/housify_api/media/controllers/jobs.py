@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, WebSocket, delete, get, post, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from housify_api.auth.identity import AuthUser
@@ -26,7 +27,7 @@ class JobController(Controller):
 
     @post("/", operation_id="submitJob", status_code=HTTP_202_ACCEPTED, summary="Queue a text2img, img2img or inpaint job")
     async def submit(
-        self, request: Request[AuthUser, Any, Any], data: JobIn, queue: Queue, limits: LevelLimits
+        self, request: Request[AuthUser, Any, Any], data: JSONBody[JobIn], queue: NamedDependency[Queue], limits: NamedDependency[LevelLimits]
     ) -> Response[JobOut]:
         """202 with the job and ``RateLimit-*`` headers; 429 with ``Retry-After`` over the level's jobs per hour."""
         job, decision = await jobs.submit(queue, request.user, limits, data)
@@ -36,8 +37,8 @@ class JobController(Controller):
     async def listing(
         self,
         request: Request[AuthUser, Any, Any],
-        queue: Queue,
-        status: Status | None = None,
+        queue: NamedDependency[Queue],
+        status: FromQuery[Status | None] = None,
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
     ) -> Page[JobOut]:
@@ -47,15 +48,15 @@ class JobController(Controller):
             raise ValidationException(str(exc)) from exc
 
     @get("/{job_id:uuid}", operation_id="getJob", summary="One job with live progress")
-    async def read(self, request: Request[AuthUser, Any, Any], job_id: UUID, queue: Queue) -> JobOut:
+    async def read(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
         return await jobs.read(queue, job_id, request.user)
 
     @delete("/{job_id:uuid}", operation_id="cancelJob", status_code=HTTP_200_OK, summary="Cancel a queued or running job")
-    async def cancel(self, request: Request[AuthUser, Any, Any], job_id: UUID, queue: Queue) -> JobOut:
+    async def cancel(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
         """409 when the job has already finished."""
         return await jobs.cancel(queue, job_id, request.user)
 
     @websocket("/{job_id:uuid}/events", opt={"exclude_from_auth": True})
-    async def job_events(self, socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+    async def job_events(self, socket: WebSocket, job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> None:
         """Replays the job's events, then streams new ones until it ends (see ``housify_api.media.events``)."""
         await events.serve(socket, job_id, queue)

@@ -6,6 +6,8 @@ from typing import Any
 
 import httpx
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
@@ -26,7 +28,7 @@ class PromptController(Controller):
         summary="Turn an idea into a prompt, negative prompt and notes (LLM on the AI server)",
     )
     async def assist(
-        self, request: Request[AuthUser, Any, Any], data: PromptAssistRequest, ai_client: httpx.AsyncClient | None
+        self, request: Request[AuthUser, Any, Any], data: JSONBody[PromptAssistRequest], ai_client: NamedDependency[httpx.AsyncClient | None]
     ) -> PromptAssistResponse:
         """503 with the reason when the AI server is not configured, down or too slow."""
         return await assist.assist(ai_client, request.user, data)

@@ -1,0 +1,271 @@
+"""Jobs without an AI worker: validation, limits, queueing, cancellation, events and results.
+
+The AI side is played by the test through the contract (``housify_ai.contract``):
+it appends events to a job's stream and publishes ``JobResult`` entries, as
+workers do, so the API's WebSocket and results consumer are exercised for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, JobEvent, JobResult, StreamKeys, encode
+from housify_common.imaging import encode_png, make_thumbnail
+from tests.media._harness import Accounts, ApiServer, picture, upload
+
+PROMPT = {"prompt": "a bright scandinavian living room, oak floor", "width": 64, "height": 64, "steps": 4}
+
+
+def streams(server: ApiServer) -> StreamKeys:
+    return server.app.state.media_queue.streams
+
+
+async def submit(http: httpx.AsyncClient, user, **body) -> httpx.Response:  # noqa: ANN001
+    return await http.post("/jobs", json={**PROMPT, **body}, headers=user.headers)
+
+
+async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+    user = await accounts.user()
+    response = await submit(http, user)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/jobs/{job['id']}"
+    assert response.headers["ratelimit-limit"] == "6" and response.headers["ratelimit-remaining"] == "5"
+    assert (job["status"], job["task"], job["level"], job["watermark"]) == ("queued", "text2img", "Free-Tier", True)
+    assert job["params"]["prompt"] == PROMPT["prompt"]
+    read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
+    assert read["status"] == "queued"
+    assert "no AI worker is running" in read["detail"]
+    # not lost: the request sits in the level's stream for the workers' group
+    client = media_server.app.state.redis
+    entries = await client.xrange(streams(media_server).jobs("Free-Tier"))
+    assert any(json.loads(fields[b"job"])["job_id"] == job["id"] for _, fields in entries)
+    listed = (await http.get("/jobs", headers=user.headers)).json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"width": 100}, 400, "width"),
+        ({"steps": 0}, 400, "steps"),
+        ({"prompt": ""}, 400, "prompt"),
+        ({"prompt": "   "}, 422, "prompt: must not be blank"),
+        ({"task": "img2img"}, 422, "source_key: required"),
+        ({"task": "paint"}, 400, "task"),
+        ({"guidance_scale": 31}, 400, "guidance_scale"),
+        ({"source_image_id": "not-a-uuid"}, 400, "source_image_id"),
+    ],
+)
+async def test_invalid_jobs_are_refused(http: httpx.AsyncClient, accounts: Accounts, body: dict, status: int, fragment: str) -> None:
+    user = await accounts.user()
+    response = await submit(http, user, **body)
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+
+
+async def test_source_and_mask_rules(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    owner, other = await accounts.user(), await accounts.user()
+    source = (await upload(http, owner, picture(64, 64))).json()["id"]
+    small_mask = (await upload(http, owner, picture(32, 32))).json()["id"]
+    foreign = (await upload(http, other, picture(64, 64), public=True)).json()["id"]
+
+    stolen = await submit(http, owner, task="img2img", source_image_id=foreign)
+    assert stolen.status_code == 403 and "belongs to another user" in stolen.json()["detail"]
+    unknown = await submit(http, owner, task="img2img", source_image_id=str(uuid.uuid4()))
+    assert unknown.status_code == 404 and "source_image_id" in unknown.json()["detail"]
+    mismatch = await submit(http, owner, task="inpaint", source_image_id=source, mask_image_id=small_mask)
+    assert mismatch.status_code == 422 and "mask is 32x32" in mismatch.json()["detail"]
+    no_mask = await submit(http, owner, task="inpaint", source_image_id=source)
+    assert no_mask.status_code == 422 and "mask_key" in no_mask.json()["detail"]
+    ok = await submit(http, owner, task="img2img", source_image_id=source, strength=0.5)
+    assert ok.status_code == 202 and ok.json()["params"]["source_image_id"] == source
+
+
+async def test_service_access_rights(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    limited = await accounts.user(services="text2img")
+    assert (await submit(http, limited)).status_code == 202
+    source = (await upload(http, limited, picture(64, 64))).json()["id"]
+    refused = await submit(http, limited, task="img2img", source_image_id=source)
+    assert refused.status_code == 403 and "'img2img'" in refused.json()["detail"]
+    assist = await http.post("/prompts/assist", json={"idea": "cosy attic"}, headers=limited.headers)
+    assert assist.status_code == 403
+
+
+@pytest.mark.parametrize(("level", "limit"), [("Free-Tier", 6), ("Pro-Tier", 60)])
+async def test_requests_hour_holds_under_concurrency(http: httpx.AsyncClient, accounts: Accounts, level: str, limit: int) -> None:
+    user = await accounts.user(level=level)
+    responses = await asyncio.gather(*(submit(http, user) for _ in range(limit + 4)))
+    codes = [r.status_code for r in responses]
+    assert codes.count(202) == limit and codes.count(429) == 4, codes
+    refused = next(r for r in responses if r.status_code == 429)
+    assert 3500 <= int(refused.headers["retry-after"]) <= 3600
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert f"allows {limit} jobs per hour" in refused.json()["detail"]
+    accepted = [r for r in responses if r.status_code == 202]
+    assert sorted(int(r.headers["ratelimit-remaining"]) for r in accepted) == list(range(limit))
+    total = (await http.get("/jobs", params={"limit": 100}, headers=user.headers)).json()["items"]
+    assert len(total) == limit  # refused requests left no job behind
+
+
+async def test_cancel(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    user, other = await accounts.user(), await accounts.user()
+    job = (await submit(http, user)).json()
+    assert (await http.delete(f"/jobs/{job['id']}", headers=other.headers)).status_code == 404
+    cancelled = await http.delete(f"/jobs/{job['id']}", headers=user.headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    again = await http.delete(f"/jobs/{job['id']}", headers=user.headers)
+    assert again.status_code == 409 and "already finished (cancelled)" in again.json()["detail"]
+    assert (await http.delete(f"/jobs/{uuid.uuid4()}", headers=user.headers)).status_code == 404
+    assert (await http.get(f"/jobs/{uuid.uuid4()}", headers=user.headers)).status_code == 404
+    assert (await http.get(f"/jobs/{job['id']}", headers=other.headers)).status_code == 404
+    assert (await http.get(f"/jobs/{job['id']}")).status_code == 401
+
+
+async def _play_worker(server: ApiServer, job_id: str, *, steps: int = 3) -> JobResult:
+    """What a worker does for a job: events, the picture in storage, the result (contract §5)."""
+    client, keys = server.app.state.redis, streams(server)
+    store = server.app.state.media.store
+    started = time.time()
+    await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="started", total=steps, at=started))})
+    for step in range(1, steps + 1):
+        await asyncio.sleep(0.05)
+        event = JobEvent(job_id=job_id, type="progress", step=step, total=steps, at=time.time())
+        await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(event)})
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 64), (10, 200, 10))
+    await store.put(f"images/{job_id}.png", encode_png(image))
+    await store.put(f"thumbs/{job_id}.webp", make_thumbnail(image))
+    result = JobResult(job_id=job_id, status="succeeded", image_key=f"images/{job_id}.png", thumb_key=f"thumbs/{job_id}.webp",
+                       width=64, height=64, seed=7, started_at=started, finished_at=time.time(), seconds=0.2)
+    await client.xadd(keys.results(), {RESULT_FIELD: encode(result)})
+    await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="succeeded", image_key=result.image_key, seed=7))})
+    return result
+
+
+async def test_events_websocket_replay_live_and_result_recorded(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer
+) -> None:
+    from housify_api.media.quota import used_bytes
+    from housify_api.tables import ServiceCall
+
+    user = await accounts.user()
+    job = (await submit(http, user, title="green room", public=True)).json()
+    url = f"{media_server.ws_url}/jobs/{job['id']}/events"
+    async with connect(url, subprotocols=["bearer", user.token]) as ws:
+        assert ws.subprotocol == "bearer"
+        first = json.loads(await ws.recv())
+        assert first["type"] == "queued"  # replayed: it was appended at submission
+        worker = asyncio.create_task(_play_worker(media_server, job["id"]))
+        received = [first]
+        with pytest.raises(ConnectionClosed):
+            while True:
+                received.append(json.loads(await ws.recv()))
+        await worker
+        assert ws.close_code == 1000 and ws.close_reason == "job succeeded"
+    types = [e["type"] for e in received]
+    assert types == ["queued", "started", "progress", "progress", "progress", "succeeded"]
+    assert [e["step"] for e in received if e["type"] == "progress"] == [1, 2, 3]
+    image_id = received[-1]["image_id"]
+
+    done = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
+    assert done["status"] == "succeeded" and done["image_id"] == image_id
+    image = (await http.get(f"/images/{image_id}", headers=user.headers)).json()
+    assert (image["kind"], image["title"], image["public"], image["width"]) == ("generated", "green room", True, 64)
+    assert (await http.get(image["url"])).headers["content-type"] == "image/png"
+    generated = (await http.get("/images", params={"kind": "generated"}, headers=user.headers)).json()["items"]
+    assert [i["id"] for i in generated] == [image_id]
+    assert await used_bytes(user.id) == image["size_bytes"] > 0
+    calls = await ServiceCall.select().where(ServiceCall.user == user.id)
+    assert [(c["service"], c["success"]) for c in calls] == [("text2img", True)]
+    assert calls[0]["duration_ms"] is not None
+
+    # late listener: replays everything and closes
+    async with connect(f"{url}?token={user.token}") as late:
+        replay = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                replay.append(json.loads(await late.recv()))
+    assert [e["type"] for e in replay] == types
+
+
+async def test_results_are_recorded_once(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+    from housify_api.media.quota import used_bytes
+    from housify_api.media.tables import Image
+    from housify_api.tables import ServiceCall
+
+    user = await accounts.user()
+    job = (await submit(http, user)).json()
+    consumer = media_server.app.state.media_consumer
+    before = consumer.handled
+    result = await _play_worker(media_server, job["id"])
+    client, keys = media_server.app.state.redis, streams(media_server)
+    await client.xadd(keys.results(), {RESULT_FIELD: encode(result)})  # a duplicate delivery
+    for _ in range(500):
+        if consumer.handled >= before + 2:
+            break
+        await asyncio.sleep(0.01)
+    assert consumer.handled >= before + 2
+    assert await Image.count().where(Image.owner == user.id) == 1
+    size = (await Image.select(Image.size_bytes).where(Image.owner == user.id).first())["size_bytes"]
+    assert await used_bytes(user.id) == size
+    assert await ServiceCall.count().where(ServiceCall.user == user.id) == 1
+
+
+async def test_failed_result_is_recorded(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+    user = await accounts.user()
+    job = (await submit(http, user)).json()
+    client, keys = media_server.app.state.redis, streams(media_server)
+    failed = JobResult(job_id=job["id"], status="failed", error="CUDA out of memory", started_at=time.time(), finished_at=time.time())
+    await client.xadd(keys.results(), {RESULT_FIELD: encode(failed)})
+    for _ in range(200):
+        read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
+        if read["status"] == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert read["status"] == "failed" and read["error"] == "CUDA out of memory" and read["image_id"] is None
+
+
+async def _closed_with(url: str, **kwargs) -> tuple[int, str]:  # noqa: ANN003
+    async with connect(url, **kwargs) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        return ws.close_code, ws.close_reason
+
+
+async def test_events_websocket_refusals(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+    owner, other, admin = await accounts.user(), await accounts.user(), await accounts.user(role="admin")
+    job = (await submit(http, owner)).json()
+    url = f"{media_server.ws_url}/jobs/{job['id']}/events"
+    code, reason = await _closed_with(url)
+    assert code == 4401 and "authentication required" in reason
+    code, reason = await _closed_with(url, subprotocols=["bearer", "not.a.jwt"])
+    assert code == 4401 and "authentication failed" in reason
+    code, reason = await _closed_with(f"{url}?token={other.token}")
+    assert code == 4403 and "only the owner" in reason
+    code, reason = await _closed_with(f"{media_server.ws_url}/jobs/{uuid.uuid4()}/events?token={owner.token}")
+    assert code == 4404
+    async with connect(f"{url}?token={admin.token}") as ws:  # admins may listen
+        assert json.loads(await ws.recv())["type"] == "queued"
+
+
+async def test_prompt_assist_is_503_when_ai_server_is_down(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    from housify_api.tables import ServiceCall
+
+    user = await accounts.user()
+    response = await http.post("/prompts/assist", json={"idea": "a calm bedroom"}, headers=user.headers)
+    assert response.status_code == 503
+    assert "cannot reach the AI server" in response.json()["detail"]
+    calls = await ServiceCall.select().where(ServiceCall.user == user.id)
+    assert [(c["service"], c["success"]) for c in calls] == [("prompt_assist", False)]
+    bad = await http.post("/prompts/assist", json={"idea": ""}, headers=user.headers)
+    assert bad.status_code == 400
