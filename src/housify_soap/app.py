@@ -1,9 +1,10 @@
-"""The housify-soap ASGI app: ``/soap`` (spyne via a2wsgi, WSDL at ``/soap?wsdl``) and ``/health``.
+"""The housify-soap ASGI app: ``/soap`` (spyne, WSDL at ``/soap?wsdl``) and ``/health``.
 
-spyne is WSGI-only; a2wsgi runs it in a thread pool of ``soap_threads``
-workers, so XML work and the waits of a cold cache happen off the event loop
-while httpx and piccolo run on it (see ``rates.py``). FIELD-NOTES measured
-this design at ~600 calls/s; ``bench/soap_throughput.py`` measures ours.
+spyne is WSGI-only; it runs in a pool of ``soap_threads`` worker threads
+(:class:`~housify_soap.wsgi_bridge.BufferedWSGI`, one thread hop per call), so
+XML work and the waits of a cold cache happen off the event loop while httpx
+and piccolo run on it (see ``rates.py``). a2wsgi's streaming middleware was
+measured slower on this workload (``docs/soap.md``, ``bench/soap_throughput.py``).
 
 ``create_app(settings)`` returns an ASGI callable usable by uvicorn directly or
 by another process (``housify standalone``) as a mount: it honours
@@ -18,7 +19,6 @@ import asyncio
 import logging
 import os
 
-from a2wsgi import WSGIMiddleware
 from piccolo.engine.postgres import PostgresEngine
 from spyne.server.wsgi import WsgiApplication
 
@@ -27,6 +27,7 @@ from housify_soap.guard import Receive, Scope, Send, XmlGuard, crash_to_fault
 from housify_soap.rates import RateService
 from housify_soap.service import build_application
 from housify_soap.settings import SoapSettings, get_settings
+from housify_soap.wsgi_bridge import BufferedWSGI
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class SoapApp:
         )
         self.spyne_app = build_application(self.rates)
         wsgi = crash_to_fault(WsgiApplication(self.spyne_app))
-        self._soap = XmlGuard(WSGIMiddleware(wsgi, workers=settings.soap_threads), settings.soap_max_request_bytes)
+        self._wsgi = BufferedWSGI(wsgi, workers=settings.soap_threads)
+        self._soap = XmlGuard(self._wsgi, settings.soap_max_request_bytes)
         self._started = False
         self._start_lock = asyncio.Lock()
 
@@ -81,10 +83,11 @@ class SoapApp:
             log.info("housify-soap ready; Binance at %s", self.settings.soap_binance_url)
 
     async def shutdown(self) -> None:
-        """Close the upstream client and the pool opened by :meth:`startup`."""
+        """Close the upstream client, the worker threads and the pool opened by :meth:`startup`."""
         if not self._started:
             return
         self._started = False
+        self._wsgi.shutdown()
         await self.binance.aclose()
         engine = self._table._meta.db
         if self._own_db_pool and isinstance(engine, PostgresEngine):

@@ -40,8 +40,9 @@ class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
     soap_stale_max_age: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     #: Largest accepted SOAP request body; larger ones get a Fault before any parsing.
     soap_max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65536
-    #: Threads running spyne (a2wsgi's pool): the number of SOAP requests processed at once.
-    soap_threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 16
+    #: Threads running spyne: SOAP requests processed at once (more helps cold-cache waits,
+    #: fewer helps warm-cache throughput through less GIL contention; bench/soap_throughput.py).
+    soap_threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
 
 
 def get_settings() -> SoapSettings:
