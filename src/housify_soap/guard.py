@@ -101,7 +101,7 @@ class XmlGuard:
     """ASGI middleware: POST bodies pass to ``app`` only after :func:`check_envelope`; other requests pass as they are.
 
     Args:
-        app: the ASGI app behind (spyne under a2wsgi).
+        app: the ASGI app behind (spyne in its worker threads).
         max_bytes: largest accepted body; larger is refused with HTTP 413 without reading further.
     """
 

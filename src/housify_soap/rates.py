@@ -2,7 +2,7 @@
 
 The rules live here; ``service.py`` only maps them onto SOAP. The async
 methods run on the server's event loop (httpx and piccolo are async); spyne
-runs in a2wsgi's worker threads and reaches them through the ``*_blocking``
+runs in worker threads (wsgi_bridge.py) and reaches them through the ``*_blocking``
 methods, which answer a warm cache in the thread itself and otherwise hand the
 coroutine to the loop (``run_coroutine_threadsafe``), so neither the loop nor
 other requests wait on Binance or the database.
