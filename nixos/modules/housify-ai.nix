@@ -22,7 +22,8 @@ let
   cfg = config.services.housify-ai;
   exe = lib.getExe' cfg.package "housify-ai";
   stateDir = "/var/lib/housify-ai";
-  localRedis = cfg.redis.url == "unix:///run/redis-housify/redis.sock";
+  # The edge host's Redis (services.housify): socket access via its group.
+  localRedis = config.services.redis.servers.housify.enable or false;
   localDatabase = lib.hasInfix "host=/run/postgresql" cfg.database.url;
 
   secrets = hlib.credentials {
@@ -236,10 +237,14 @@ in
       };
       users.groups.${cfg.group} = { };
 
-      systemd.tmpfiles.settings."10-housify-ai".${cfg.storageDir}.d = {
-        user = mkDefault cfg.user;
-        group = cfg.group;
-        mode = "2770";
+      # Without the API on this host, the AI module creates the storage
+      # directory (on GPU hosts it is the mount point of the edge's NFS export).
+      systemd.tmpfiles.settings."10-housify-ai" = mkIf (!(config.services.housify-api.enable or false)) {
+        ${cfg.storageDir}.d = {
+          user = cfg.user;
+          group = cfg.group;
+          mode = "2770";
+        };
       };
 
       systemd.services = {

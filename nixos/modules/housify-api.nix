@@ -67,6 +67,8 @@ let
   };
 
   localDatabase = lib.hasInfix "host=/run/postgresql" cfg.database.url;
+  # The edge host's Redis (services.housify): socket access via its group.
+  localRedis = config.services.redis.servers.housify.enable or false;
 in
 {
   options.services.housify-api = {
@@ -273,7 +275,7 @@ in
     users.users.${cfg.user} = {
       isSystemUser = true;
       group = cfg.group;
-      extraGroups = lib.optional (cfg.redis.url == "unix:///run/redis-housify/redis.sock") "redis-housify";
+      extraGroups = lib.optional localRedis "redis-housify";
     };
     users.groups.${cfg.group} = { };
 
@@ -310,7 +312,7 @@ in
               "housify-api-migrate.service"
               "network-online.target"
             ]
-            ++ lib.optional (cfg.redis.url == "unix:///run/redis-housify/redis.sock") "redis-housify.service";
+            ++ lib.optional localRedis "redis-housify.service";
             wants = [ "network-online.target" ];
             requires = [ "housify-api-migrate.service" ];
             inherit environment;

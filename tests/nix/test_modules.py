@@ -227,6 +227,9 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
         assert len(instance_units(cfg)) == 4
         assert cfg["nfs"]["enable"] is True and "housify-soap" in cfg["units"]
         assert not any(name.startswith("housify-ai") for name in cfg["units"])
+        # Redis with a password: the URL comes from a file, the socket through the group.
+        assert cfg["users"]["housify"]["extraGroups"] == ["redis-housify"]
+        assert cfg["users"]["nginx"]["extraGroups"] == ["housify"]  # X-Accel-Redirect reads storage
     else:
         assert cfg["gpu"]["cudaSupport"] is True
         assert cfg["firewall"]["allowedTCPPorts"] == []  # nothing from the WAN
