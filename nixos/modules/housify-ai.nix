@@ -40,7 +40,13 @@ let
       HOUSIFY_DATA_DIR = stateDir;
       HOUSIFY_AI_DEVICE = cfg.device;
       HOUSIFY_AI_DIFFUSION_MODEL = cfg.diffusionModel;
-      HOUSIFY_AI_LLM_MODEL = cfg.llmModel;
+      HOUSIFY_AI_LLM_MODEL =
+        if cfg.llmModel != null then
+          cfg.llmModel
+        else if cfg.models.buildTiny then
+          "${stateDir}/models/tiny-llama.gguf"
+        else
+          null;
       PICCOLO_CONF = "housify_ai.piccolo_conf";
       # Models are local folders; never reach for a hub at run time.
       HF_HUB_OFFLINE = "1";
@@ -158,8 +164,9 @@ in
       default = false;
       description = ''
         Before the workers start, build tiny random-weight models into
-        `${stateDir}/models` (`housify-ai models build-tiny`); for tests and
-        demos only: the pictures are noise.
+        `${stateDir}/models` (`housify-ai models build-tiny`: `tiny-sd/`,
+        `tiny-llama.gguf`, used when the model options are null); for tests
+        and demos only: the pictures are noise.
       '';
     };
 

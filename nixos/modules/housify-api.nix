@@ -40,7 +40,7 @@ let
       HOUSIFY_REDIS_PREFIX = cfg.redis.prefix;
       HOUSIFY_STORAGE_DIR = cfg.storageDir;
       HOUSIFY_DATA_DIR = "/var/lib/housify";
-      HOUSIFY_STORAGE_ACCEL_PREFIX = cfg.accelRedirectPrefix;
+      HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX = cfg.accelRedirectPrefix;
       HOUSIFY_SMTP_HOST = cfg.smtp.host;
       HOUSIFY_SMTP_PORT = cfg.smtp.port;
       HOUSIFY_SMTP_USERNAME = cfg.smtp.username;
@@ -130,7 +130,7 @@ in
       type = types.str;
       default = "/_storage/";
       description = ''
-        `HOUSIFY_STORAGE_ACCEL_PREFIX`: the nginx `internal` location that
+        `HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`: the nginx `internal` location that
         serves `storageDir`; the API answers image downloads with
         `X-Accel-Redirect: <prefix><key>` after its permission checks.
       '';

@@ -131,14 +131,28 @@ def test_secrets_reach_units_only_as_credentials(good) -> None:
             assert "/run/secrets" not in value, f"{key}={value} leaks a secret path into the environment"
 
 
-def test_api_environment_names_match_the_settings(good) -> None:
-    env = good("edge-with-local-ai")["units"]["housify-api-0"]["environment"]
-    settings = (REPO / "src/housify_api/settings.py").read_text()
-    fields = set(re.findall(r"^    (\w+): ", settings, re.MULTILINE))
+def settings_fields(*paths: str) -> set[str]:
+    """Field names of the msgspec settings Structs in ``paths`` (class bodies, 4-space indent)."""
+    text = "\n".join((REPO / path).read_text() for path in paths)
+    return set(re.findall(r"^    (\w+): ", text, re.MULTILINE))
+
+
+@pytest.mark.parametrize(
+    ("unit", "settings"),
+    [
+        ("housify-api-0", ["src/housify_api/settings.py", "src/housify_api/media/settings.py"]),
+        ("housify-ai-worker-0", ["src/housify_ai/settings.py"]),
+        ("housify-soap", ["src/housify_soap/settings.py"]),
+    ],
+)
+def test_unit_environment_names_match_the_settings(good, unit: str, settings: list[str]) -> None:
+    """Every HOUSIFY_* variable a unit gets is a settings field (or HOUSIFY_DATA_DIR, read by housify_common.db)."""
+    env = good("edge-with-local-ai")["units"][unit]["environment"]
+    fields = settings_fields(*settings) | {"data_dir"}
     for key in env:
-        if key.startswith("HOUSIFY_") and key not in ("HOUSIFY_STORAGE_ACCEL_PREFIX",):
+        if key.startswith("HOUSIFY_"):
             field = key.removeprefix("HOUSIFY_").removesuffix("_FILE").lower()
-            assert field in fields, f"{key}: ApiSettings has no field {field!r}"
+            assert field in fields, f"{unit}: {key} names no settings field ({settings})"
 
 
 # --- nginx --------------------------------------------------------------------------------
