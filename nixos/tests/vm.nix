@@ -199,7 +199,7 @@ in
     with subtest("a text2img job runs on the AI host and its picture is served"):
         job = json.loads(edge.succeed(
             f"{curl} -X POST {base}/jobs {auth} -H 'Content-Type: application/json' "
-            "-d '{\"kind\": \"text2img\", \"prompt\": \"a bright kitchen\", \"steps\": 2, \"width\": 64, \"height\": 64}'"
+            "-d '{\"task\": \"text2img\", \"prompt\": \"a bright kitchen\", \"steps\": 2, \"width\": 64, \"height\": 64}'"
         ))
         edge.wait_until_succeeds(
             f"{curl} {base}/jobs/{job['id']} {auth} | grep -q '\"status\": *\"succeeded\"'", timeout=600
