@@ -1,0 +1,181 @@
+"""``housify standalone``: the whole bundle in one process, for a first look (DESIGN.md §8).
+
+One asyncio loop runs:
+
+* housify-api (Litestar on uvicorn, ``--port``, default 8000),
+* the AI server's internal API (prompt assistant, ``--ai-port``, default 8100),
+* an AI worker consuming image jobs,
+* housify-soap (``--soap-port``, default 8200),
+
+on the embedded default: one SQLite file and image storage under
+``HOUSIFY_DATA_DIR`` (``./var``), an in-process Redis stand-in (fakeredis, one
+server shared by every client of the process), generated dev JWT keys, and
+tiny random-weight models built on first start (a few seconds). The tiny
+diffusion model draws noise — it shows the flow, not pictures; point
+``HOUSIFY_AI_DIFFUSION_MODEL`` at a real diffusers folder for real ones. The
+prompt assistant uses SmolLM2 when ``housify-ai models pull`` has fetched it,
+the tiny GGUF otherwise.
+
+Anything configured in the environment (``HOUSIFY_DATABASE_URL``,
+``HOUSIFY_REDIS_URL``, model paths) is used as given. Production runs the
+services separately (``housify-api serve``, ``housify-ai worker``/``serve``,
+``housify-soap serve``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+log = logging.getLogger("housify.standalone")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="housify", description="Housify: API + AI worker + SOAP in one process.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    standalone = sub.add_parser("standalone", help="run everything on the embedded default (SQLite, in-process Redis, tiny models)")
+    standalone.add_argument("--host", default="127.0.0.1")
+    standalone.add_argument("--port", type=int, default=8000, help="housify-api (default 8000)")
+    standalone.add_argument("--ai-port", type=int, default=8100, help="AI internal API (default 8100)")
+    standalone.add_argument("--soap-port", type=int, default=8200, help="housify-soap (default 8200)")
+    standalone.add_argument("--no-worker", action="store_true", help="do not run an AI worker (jobs stay queued)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PICCOLO_CONF", "housify.piccolo_conf")
+    logging.basicConfig(level=os.environ.get("HOUSIFY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    from housify_common.settings import SettingsError
+
+    try:
+        prepare_environment(args)
+        return asyncio.run(standalone(args))
+    except (SettingsError, OSError) as exc:
+        print(f"housify: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def prepare_environment(args: argparse.Namespace) -> None:
+    """Fill the embedded defaults into the environment, so every service reads the same values."""
+    from housify_common.db import default_data_dir
+
+    data_dir = default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HOUSIFY_DATA_DIR", str(data_dir))
+    os.environ.setdefault("HOUSIFY_STORAGE_DIR", str(data_dir / "storage"))
+    os.environ.setdefault("HOUSIFY_AI_URL", f"http://{_client_host(args.host)}:{args.ai_port}")
+    os.environ.setdefault("HOUSIFY_SOAP_WSDL_URL", f"http://{_client_host(args.host)}:{args.soap_port}/soap?wsdl")
+    os.environ.setdefault("HOUSIFY_PUBLIC_URL", f"http://{_client_host(args.host)}:{args.port}")
+    models = data_dir / "models"
+    tiny_sd, tiny_gguf = ensure_tiny_models(models)
+    os.environ.setdefault("HOUSIFY_AI_DIFFUSION_MODEL", str(tiny_sd))
+    if "HOUSIFY_AI_LLM_MODEL" not in os.environ:
+        from housify_ai.settings import SMOLLM2_FILE
+
+        smollm2 = models / SMOLLM2_FILE
+        os.environ["HOUSIFY_AI_LLM_MODEL"] = str(smollm2 if smollm2.is_file() else tiny_gguf)
+
+
+def ensure_tiny_models(models: Path) -> tuple[Path, Path]:
+    """Build the tiny diffusion pipeline and GGUF under ``models`` unless they are there (first start)."""
+    from housify_ai.tiny_models import TINY_GGUF_FILE, TINY_SD_DIR, build_tiny_models
+
+    sd, gguf = models / TINY_SD_DIR, models / TINY_GGUF_FILE
+    if not (sd / "model_index.json").is_file() or not gguf.is_file():
+        log.info("building tiny models under %s (first start; a few seconds)", models)
+        sd, gguf = build_tiny_models(models)
+    return sd, gguf
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+class _Server:
+    """uvicorn without its own signal handling: the standalone loop stops every server at once."""
+
+    def __init__(self, app: object, host: str, port: int, name: str) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # noqa: ANN202 - signals are handled once for all servers
+                yield
+
+        self.name = name
+        self.server = Quiet(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False))
+
+    async def serve(self) -> None:
+        await self.server.serve()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+async def standalone(args: argparse.Namespace) -> int:
+    from housify_ai.app import create_app as create_ai_app
+    from housify_ai.settings import load_ai_settings
+    from housify_api.app import create_app as create_api_app
+    from housify_api.settings import load_api_settings
+    from housify_common.db import migrate_all
+    from housify_soap.app import create_app as create_soap_app
+
+    await migrate_all()
+    ai_settings = load_ai_settings()
+    host = args.host
+    servers = [
+        _Server(create_api_app(load_api_settings()), host, args.port, "api"),
+        _Server(create_ai_app(ai_settings), host, args.ai_port, "ai"),
+        _Server(create_soap_app(), host, args.soap_port, "soap"),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(s.serve(), name=s.name) for s in servers]
+    if not args.no_worker:
+        from housify_ai.worker import run_worker
+
+        tasks.append(asyncio.create_task(run_worker(ai_settings, stop), name="worker"))
+    await asyncio.sleep(0)
+    _print_banner(args)
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in done if t is not stopper and t.exception() is not None]
+    for task in failed:
+        log.error("%s stopped: %s", task.get_name(), task.exception())
+    stop.set()
+    for server in servers:
+        server.stop()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    return 1 if failed else 0
+
+
+def _print_banner(args: argparse.Namespace) -> None:
+    base = f"http://{_client_host(args.host)}:{args.port}"
+    print(
+        "\nHousify is running (embedded default: SQLite, in-process Redis, tiny models)\n"
+        f"  API           {base}\n"
+        f"  API docs      {base}/schema/swagger  ·  {base}/schema/redoc\n"
+        f"  job events    ws://{_client_host(args.host)}:{args.port}/jobs/{{id}}/events\n"
+        f"  AI internal   {os.environ['HOUSIFY_AI_URL']}  (prompt assistant: {Path(os.environ['HOUSIFY_AI_LLM_MODEL']).name})\n"
+        f"  SOAP          {os.environ['HOUSIFY_SOAP_WSDL_URL']}\n"
+        f"  AI worker     {'off (--no-worker)' if args.no_worker else 'on, model ' + os.environ['HOUSIFY_AI_DIFFUSION_MODEL']}\n"
+        f"  data          {os.environ['HOUSIFY_DATA_DIR']}\n"
+        "Walk through docs/quickstart.md; Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
