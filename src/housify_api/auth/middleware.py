@@ -53,7 +53,7 @@ async def user_from_claims(token: HousifyToken, connection: ASGIConnection[Any, 
 async def token_revoked(token: HousifyToken, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """Checked on every request; raises 401 naming why instead of returning ``True``."""
     reason = await connection.app.state.revocations.reason(
-        jti=str(token.jti), sid=str(token.extras["sid"]), sub=token.sub, iat=token.iat.timestamp()
+        jti=str(token.jti), sid=str(token.extras["sid"]), sub=token.sub, iat=float(token.extras.get("iat_exact", token.iat.timestamp()))
     )
     if reason:
         raise NotAuthorizedException(reason)

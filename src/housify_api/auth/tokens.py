@@ -166,7 +166,10 @@ class HousifyToken(Token):
 
     @classmethod
     def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None, audience: Any = None, options: Any = None) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
-        return cls.keyring.verify(encoded_token, "access")
+        claims = cls.keyring.verify(encoded_token, "access")
+        # Litestar truncates ``iat`` to whole seconds; keep the exact value for revocation cut-offs.
+        claims["iat_exact"] = claims["iat"]
+        return claims
 
 
 def token_class(keyring: KeyRing) -> type[HousifyToken]:
