@@ -20,8 +20,9 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ServiceUnavailableException
+from litestar.params import JSONBody
 
 from housify_ai.assistant import AssistantUnavailable, PromptAssistant
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse, StreamKeys
@@ -43,7 +44,9 @@ def health() -> dict[str, str]:
 
 
 @get("/models", operation_id="listModels")
-async def list_models(assistant: PromptAssistant, settings: AISettings, redis: Any) -> ModelsResponse:
+async def list_models(
+    assistant: NamedDependency[PromptAssistant], settings: NamedDependency[AISettings], redis: NamedDependency[Any]
+) -> ModelsResponse:
     workers: list[dict[str, Any]] = []
     state = "ok"
     try:
@@ -57,7 +60,7 @@ async def list_models(assistant: PromptAssistant, settings: AISettings, redis: A
 
 
 @post("/prompts/assist", operation_id="assistPrompt", status_code=200)
-async def assist_prompt(data: PromptAssistRequest, assistant: PromptAssistant) -> PromptAssistResponse:
+async def assist_prompt(data: JSONBody[PromptAssistRequest], assistant: NamedDependency[PromptAssistant]) -> PromptAssistResponse:
     started = time.perf_counter()
     try:
         answer = await assistant.assist(data)

@@ -121,9 +121,12 @@ class PromptAssistant:
         last_error = ""
         for attempt_temperature in (temperature, 0.0):
             with self._lock:
-                reply = self.llama.create_chat_completion(
-                    messages=messages, grammar=self.grammar, temperature=attempt_temperature, max_tokens=self.max_tokens
-                )
+                try:
+                    reply = self.llama.create_chat_completion(
+                        messages=messages, grammar=self.grammar, temperature=attempt_temperature, max_tokens=self.max_tokens
+                    )
+                except ValueError as exc:  # e.g. the prompt exceeds the context window
+                    raise AssistantUnavailable(f"the language model cannot take this request: {exc}") from exc
             content = reply["choices"][0]["message"]["content"] or ""
             try:
                 data = json.loads(content)  # strict: control characters in strings are errors

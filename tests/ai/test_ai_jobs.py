@@ -170,8 +170,12 @@ async def test_worker_publishes_its_models_to_the_registry(rig):
     import msgspec
 
     async with rig.worker(ai_visibility_timeout=0.3) as worker:
-        await asyncio.sleep(0.2)
-        raw = await rig.client.hget(rig.keys.workers(), worker.settings.consumer_name)
+        raw = None
+        for _ in range(100):
+            raw = await rig.client.hget(rig.keys.workers(), worker.settings.consumer_name)
+            if raw:
+                break
+            await asyncio.sleep(0.05)
     status = msgspec.json.decode(raw)
     assert status["models"][0]["name"] == "tiny-sd" and status["models"][0]["device"] == "cpu"
     assert await rig.client.hget(rig.keys.workers(), worker.settings.consumer_name) is None

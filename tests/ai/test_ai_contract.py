@@ -1,0 +1,71 @@
+"""The API <-> AI contract: validation names the field, no torch or redis import, key names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import msgspec
+import pytest
+
+from housify_ai.contract import JobRequest, JobResult, StreamKeys, decode_request, decode_result, encode
+
+BASE = {"job_id": "0b5c4a3e-1f2d-4c6b-9a8e-7d6c5b4a3f2e", "user_id": "42", "prompt": "a reading nook"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"width": 100}, "width"),
+        ({"height": 2048}, "height"),
+        ({"width": 56}, "width"),
+        ({"steps": 0}, "steps"),
+        ({"steps": 1000}, "steps"),
+        ({"guidance_scale": -1}, "guidance_scale"),
+        ({"strength": 0}, "strength"),
+        ({"seed": -5}, "seed"),
+        ({"seed": 2**40}, "seed"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"task": "upscale"}, "task"),
+        ({"task": "img2img"}, "source_key"),
+        ({"task": "inpaint", "source_key": "uploads/a.png"}, "mask_key"),
+        ({"task": "img2img", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"}, "mask_key"),
+        ({"source_key": "uploads/a.png"}, "source_key"),
+        ({"task": "img2img", "source_key": "../etc/passwd"}, "source_key"),
+        ({"task": "img2img", "source_key": "uploads/a.png", "steps": 2, "strength": 0.3}, "strength"),
+        ({"job_id": "has space"}, "job_id"),
+        ({"level": ""}, "level"),
+    ],
+)
+def test_invalid_parameters_are_refused_naming_the_field(change, field):
+    with pytest.raises(msgspec.ValidationError) as info:
+        JobRequest.parse({**BASE, **change})
+    assert field in str(info.value)
+
+
+def test_valid_request_round_trips_and_defaults():
+    request = JobRequest.parse({**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"})
+    assert decode_request(encode(request)) == request
+    assert (request.v, request.width, request.height, request.level, request.seed) == (1, 512, 512, "Free-Tier", None)
+
+
+def test_result_round_trip():
+    result = JobResult(job_id="j", status="succeeded", image_key="images/x.png", seed=3)
+    assert decode_result(encode(result)) == result
+
+
+def test_contract_imports_neither_torch_nor_redis():
+    code = "import sys, housify_ai.contract; print(sorted(m for m in ('torch', 'redis', 'diffusers', 'llama_cpp') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_key_names_follow_the_prefix():
+    keys = StreamKeys("housify")
+    assert keys.jobs("Pro-Tier") == "housify:ai:jobs:Pro-Tier"
+    assert keys.events("j1") == "housify:ai:events:j1"
+    assert keys.results() == "housify:ai:results"
+    assert keys.cancel("j1") == "housify:ai:cancel:j1"
+    assert keys.levels() == "housify:ai:levels"
