@@ -2,9 +2,10 @@
 # registers and logs in through nginx (HTTPS, HTTP/2), runs an image job to
 # completion, fetches the picture (X-Accel-Redirect), and calls the SOAP
 # service from the API host. Run: nix build .#checks.x86_64-linux.vm -L
-{ lib, pkgs, ... }:
+{ config, lib, ... }:
 
 let
+  pkgs = config.hostPkgs;
   domain = "housify.test";
   # Test-only TLS and JWT material, generated at build time. These land in
   # the Nix store, which is acceptable only because nothing here is secret.
@@ -27,7 +28,10 @@ let
   installSecrets = {
     systemd.tmpfiles.rules = [
       "d ${secretsDir} 0700 root root -"
-      "C ${secretsDir}/tls.key - - - - ${testSecrets}/tls.key"
+      # nginx runs as user nginx and reads its key itself.
+      "d /run/secrets/tls 0750 root nginx -"
+      "C /run/secrets/tls/tls.key - - - - ${testSecrets}/tls.key"
+      "z /run/secrets/tls/tls.key 0440 root nginx -"
       "C ${secretsDir}/jwt-private.pem - - - - ${testSecrets}/jwt-private.pem"
       "C ${secretsDir}/jwt-public.pem - - - - ${testSecrets}/jwt-public.pem"
       "C ${secretsDir}/redis-url - - - - ${testSecrets}/redis-url"
@@ -63,7 +67,7 @@ in
   };
 
   nodes.edge =
-    { ... }:
+    { pkgs, ... }:
     {
       imports = [
         installSecrets
@@ -77,7 +81,7 @@ in
         tls = {
           acme = false;
           certificate = "${testSecrets}/tls.crt";
-          certificateKey = "${secretsDir}/tls.key";
+          certificateKey = "/run/secrets/tls/tls.key";
         };
         lan.address = "10.0.1.10";
         redis.passwordFile = "${secretsDir}/redis-password";
@@ -99,7 +103,10 @@ in
       };
       # SOAP prices come from a local fake Binance (no network in the VM).
       services.housify-soap.binanceUrl = "http://127.0.0.1:8999";
-      environment.systemPackages = [ pkgs.file ];
+      environment.systemPackages = [
+        pkgs.curl
+        pkgs.file
+      ];
       systemd.services.fake-binance = {
         wantedBy = [ "multi-user.target" ];
         script = ''
@@ -118,7 +125,7 @@ in
     };
 
   nodes.ai =
-    { ... }:
+    { pkgs, ... }:
     {
       imports = [
         installSecrets

@@ -268,3 +268,17 @@ def test_package_dependencies_follow_pyproject(nixpkgs_lib: Path) -> None:
         for r in reqs
     ]
     assert [{"name": p["name"], "extras": sorted(p["extras"])} for p in parsed] == expected
+
+
+def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:
+    """nixos/tests/vm.nix's edge and AI nodes evaluate (the VM test itself needs nixpkgs to run)."""
+    expr = f"import {REPO}/nixos/tests/eval/vm-nodes.nix {{ lib = {lib_expr(nixpkgs_lib)}; }}"
+    nodes = eval_json(expr).json()
+    edge, ai = nodes["edge"], nodes["ai"]
+    assert {"housify-api-0", "housify-api-1", "housify-soap", "housify-postgresql-passwords"} <= set(edge["units"])
+    assert edge["nginx"]["virtualHosts"]["housify.test"]["enableACME"] is False
+    assert {"housify-ai-models", "housify-ai-worker-0", "housify-ai-api"} <= set(ai["units"])
+    worker = ai["units"]["housify-ai-worker-0"]
+    assert "housify-ai-models.service" in worker["requires"]
+    assert worker["environment"]["HOUSIFY_AI_LLM_MODEL"] == "/var/lib/housify-ai/models/tiny-llama.gguf"
+    assert 'tcp dport { 8200 } accept' in ai["firewall"]["extraInputRules"]

@@ -15,6 +15,7 @@ let
     hosts = lib.genAttrs [ "edge" "gpu" ] (
       host: (evaluate { modules = [ ../../hosts/${host} ]; }).units
     );
+    vm-nodes = lib.mapAttrs (_: node: node.units) (import ./vm-nodes.nix { inherit lib; });
     good = lib.mapAttrs (_: configuration: (evaluate { inherit configuration; }).units) cases.good;
     bad = lib.mapAttrs (
       name: case:

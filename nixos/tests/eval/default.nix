@@ -9,6 +9,8 @@
   lib,
   modules ? [ ../../modules/housify.nix ],
   configuration ? { },
+  # Names of further fake packages the evaluated modules refer to.
+  extraPackages ? [ ],
 }:
 
 let
@@ -18,13 +20,20 @@ let
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
     meta.mainProgram = name;
   };
-  pkgs = lib.genAttrs [
-    "housify-api"
-    "housify-ai"
-    "housify-soap"
-    "nginxQuic"
-    "postgresql"
-  ] fakePackage;
+  pkgs =
+    lib.genAttrs (
+      [
+        "housify-api"
+        "housify-ai"
+        "housify-soap"
+        "nginxQuic"
+        "postgresql"
+      ]
+      ++ extraPackages
+    ) fakePackage
+    // {
+      runCommand = name: _env: _script: fakePackage name;
+    };
 
   evaluated = lib.evalModules {
     specialArgs = { inherit pkgs; };

@@ -201,6 +201,11 @@ in
       )
     )) { };
 
+    environment.systemPackages = opt (types.listOf types.package) [ ];
+    networking.hosts = opt (types.attrsOf (types.listOf types.str)) { };
+    systemd.tmpfiles.rules = strList;
+    virtualisation = freeform; # VM test nodes (qemu-vm.nix)
+
     boot = freeform;
     fileSystems = freeform;
     swapDevices = opt (types.listOf types.anything) [ ];
