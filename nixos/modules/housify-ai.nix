@@ -237,12 +237,15 @@ in
         }
       ];
 
-      users.users.${cfg.user} = {
-        isSystemUser = true;
-        group = cfg.group;
-        extraGroups = lib.optional localRedis "redis-housify";
+      # Created only under their default names; custom ones are the operator's.
+      users.users = mkIf (cfg.user == "housify-ai") {
+        housify-ai = {
+          isSystemUser = true;
+          group = cfg.group;
+          extraGroups = lib.optional localRedis "redis-housify";
+        };
       };
-      users.groups.${cfg.group} = { };
+      users.groups = mkIf (cfg.group == "housify") { housify = { }; };
 
       # Without the API on this host, the AI module creates the storage
       # directory (on GPU hosts it is the mount point of the edge's NFS export).

@@ -272,12 +272,15 @@ in
       }
     ];
 
-    users.users.${cfg.user} = {
-      isSystemUser = true;
-      group = cfg.group;
-      extraGroups = lib.optional localRedis "redis-housify";
+    # Created only under their default names; custom ones are the operator's.
+    users.users = mkIf (cfg.user == "housify") {
+      housify = {
+        isSystemUser = true;
+        group = cfg.group;
+        extraGroups = lib.optional localRedis "redis-housify";
+      };
     };
-    users.groups.${cfg.group} = { };
+    users.groups = mkIf (cfg.group == "housify") { housify = { }; };
 
     # Shared with the AI workers (group write) and nginx (group read).
     systemd.tmpfiles.settings."10-housify-storage".${cfg.storageDir}.d = {

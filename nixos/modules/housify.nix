@@ -78,7 +78,7 @@ in
       certificateKey = mkOption {
         type = types.nullOr hlib.secretPath;
         default = null;
-        description = "PEM private key when `acme` is false (outside the Nix store).";
+        description = "PEM private key when `acme` is false: outside the Nix store and readable by the `nginx` user.";
       };
     };
 

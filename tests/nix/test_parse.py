@@ -12,15 +12,22 @@ from .conftest import REPO, run_nix
 
 
 def nix_files() -> list[str]:
-    """Tracked and untracked (not ignored) .nix files, relative to the repository."""
-    out = subprocess.run(
+    """Tracked and untracked (not ignored) .nix files, relative to the repository.
+
+    Outside a git work tree (an unpacked source archive): every .nix file
+    below the repository except virtualenvs.
+    """
+    listing = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.nix"],
         capture_output=True,
         text=True,
         cwd=REPO,
-        check=True,
-    ).stdout.split()
-    return sorted({path for path in out if (REPO / path).is_file()})
+    )
+    if listing.returncode == 0:
+        paths = listing.stdout.split()
+    else:
+        paths = [str(p.relative_to(REPO)) for p in REPO.rglob("*.nix") if ".venv" not in p.parts]
+    return sorted({path for path in paths if (REPO / path).is_file()})
 
 
 FILES = nix_files()
