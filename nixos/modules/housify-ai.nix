@@ -321,6 +321,8 @@ in
 
     (mkIf cfg.gpu.enable {
       nixpkgs.config.cudaSupport = true;
+      # NVIDIA's driver and the CUDA libraries are unfree.
+      nixpkgs.config.allowUnfree = mkDefault true;
       hardware.graphics.enable = true;
       services.xserver.videoDrivers = [ "nvidia" ];
       hardware.nvidia = {

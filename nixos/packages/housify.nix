@@ -89,7 +89,6 @@ ps.buildPythonApplication {
   meta = {
     inherit (pyproject.project) description;
     homepage = "https://github.com/housify/housify";
-    license = lib.licenses.unfree;
     mainProgram = mainPrograms.${component};
     platforms = lib.platforms.linux;
   };

@@ -221,8 +221,8 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
 
 def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
     cpu, gpu = good("edge-with-local-ai"), good("gpu")
-    assert cpu["gpu"] == {"cudaSupport": False, "graphics": False, "videoDrivers": [], "nvidiaOpen": None}
-    assert gpu["gpu"] == {"cudaSupport": True, "graphics": True, "videoDrivers": ["nvidia"], "nvidiaOpen": True}
+    assert cpu["gpu"] == {"cudaSupport": False, "graphics": False, "videoDrivers": [], "nvidiaOpen": None, "allowUnfree": False}
+    assert gpu["gpu"] == {"cudaSupport": True, "graphics": True, "videoDrivers": ["nvidia"], "nvidiaOpen": True, "allowUnfree": True}
     workers = [name for name in gpu["units"] if name.startswith("housify-ai-worker-")]
     assert sorted(workers) == ["housify-ai-worker-0", "housify-ai-worker-1"]
     sc = gpu["units"]["housify-ai-worker-0"]["serviceConfig"]

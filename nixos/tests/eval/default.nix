@@ -76,6 +76,7 @@ else
     tmpfiles = config.systemd.tmpfiles.settings;
     gpu = {
       cudaSupport = config.nixpkgs.config.cudaSupport or false;
+      allowUnfree = config.nixpkgs.config.allowUnfree or false;
       graphics = config.hardware.graphics.enable;
       videoDrivers = config.services.xserver.videoDrivers;
       nvidiaOpen = config.hardware.nvidia.open;
