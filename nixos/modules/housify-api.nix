@@ -318,7 +318,11 @@ in
             ++ lib.optional localRedis "redis-housify.service";
             wants = [ "network-online.target" ];
             requires = [ "housify-api-migrate.service" ];
-            inherit environment;
+            environment = environment // {
+              # A stable name in the job-results consumer group: after a
+              # restart the instance owns its pending results again.
+              HOUSIFY_MEDIA_CONSUMER_NAME = "${config.networking.hostName}-${name}";
+            };
             serviceConfig = serviceConfig // {
               Type = "simple";
               ExecStart = "${exe} serve --host ${cfg.listenAddress} --port ${toString port}";

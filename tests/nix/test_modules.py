@@ -89,6 +89,8 @@ def test_api_instances_listen_on_consecutive_ports_behind_least_conn(good) -> No
     upstream = cfg["nginx"]["upstreams"]["housify_api"]
     assert sorted(upstream["servers"]) == ["127.0.0.1:8100", "127.0.0.1:8101", "127.0.0.1:8102"]
     assert "least_conn;" in upstream["extraConfig"]
+    consumers = {unit["environment"]["HOUSIFY_MEDIA_CONSUMER_NAME"] for unit in units.values()}
+    assert consumers == {"nixos-housify-api-0", "nixos-housify-api-1", "nixos-housify-api-2"}
 
 
 def test_migrations_run_before_every_service(good) -> None:
