@@ -68,6 +68,7 @@ class SoapApp:
         self._wsgi = BufferedWSGI(wsgi, workers=settings.soap_threads)
         self._soap = XmlGuard(self._wsgi, settings.soap_max_request_bytes)
         self._started = False
+        self._closed = False
         self._start_lock = asyncio.Lock()
 
     async def startup(self) -> None:
@@ -75,6 +76,8 @@ class SoapApp:
         async with self._start_lock:
             if self._started:
                 return
+            if self._closed:
+                raise RuntimeError("housify-soap app was shut down; create a new one")
             self.rates.bind_loop(asyncio.get_running_loop())
             engine = self._table._meta.db
             if self._own_db_pool and isinstance(engine, PostgresEngine):
@@ -87,6 +90,7 @@ class SoapApp:
         if not self._started:
             return
         self._started = False
+        self._closed = True
         self._wsgi.shutdown()
         await self.binance.aclose()
         engine = self._table._meta.db

@@ -54,9 +54,9 @@ class Rate:
     fetched_at: datetime
     stale: bool = False
 
-    def age_seconds(self, now: datetime | None = None) -> int:
+    def age_seconds(self) -> int:
         """Whole seconds since the price was fetched."""
-        return max(0, int(((now or _utcnow()) - self.fetched_at).total_seconds()))
+        return age_seconds(self.fetched_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,11 @@ class Conversion:
     symbol: str
     fetched_at: datetime
     stale: bool = False
+
+
+def age_seconds(fetched_at: datetime) -> int:
+    """Whole seconds from ``fetched_at`` (aware) to now, never negative."""
+    return max(0, int((_utcnow() - fetched_at).total_seconds()))
 
 
 def check_symbol(value: str, field: str) -> str:

@@ -20,7 +20,7 @@ from spyne import Decimal as XsDecimal
 from spyne.protocol.soap import Soap11
 
 from housify_soap.binance import UnknownSymbol
-from housify_soap.rates import Conversion, InvalidAmount, InvalidSymbol, Rate, RateService, RateUnavailable
+from housify_soap.rates import Conversion, InvalidAmount, InvalidSymbol, Rate, RateService, RateUnavailable, age_seconds
 
 log = logging.getLogger(__name__)
 # spyne logs every Fault with a full traceback; a client's bad symbol is not our error and
@@ -114,9 +114,13 @@ def _rate_response(rate: Rate) -> CryptoRateResponse:
 
 
 def _conversion_response(conv: Conversion) -> ConversionResponse:
-    age = Rate(conv.symbol, conv.rate, conv.fetched_at).age_seconds()
     return ConversionResponse(
-        Amount=conv.amount, Rate=conv.rate, Symbol=conv.symbol, FetchedAt=conv.fetched_at, AgeSeconds=age, Stale=conv.stale
+        Amount=conv.amount,
+        Rate=conv.rate,
+        Symbol=conv.symbol,
+        FetchedAt=conv.fetched_at,
+        AgeSeconds=age_seconds(conv.fetched_at),
+        Stale=conv.stale,
     )
 
 

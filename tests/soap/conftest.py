@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -99,10 +99,12 @@ def soap_server(migrated_db: str, fake_binance: FakeBinance) -> Iterator[SoapSer
 
 
 @pytest.fixture(scope="session")
-def zeep_client(soap_server: SoapServer):
+async def zeep_client(soap_server: SoapServer) -> AsyncIterator[object]:
     """A zeep AsyncClient built from the WSDL URL only (FIELD-NOTES recipe)."""
     import zeep
     from zeep.transports import AsyncTransport
 
     transport = AsyncTransport(client=httpx.AsyncClient(timeout=10), wsdl_client=httpx.Client(timeout=10))
-    return zeep.AsyncClient(soap_server.wsdl_url, transport=transport)
+    yield zeep.AsyncClient(soap_server.wsdl_url, transport=transport)
+    await transport.aclose()
+    transport.wsdl_client.close()
