@@ -364,11 +364,10 @@ in
       bind = if lanExposed then "127.0.0.1 ${cfg.lan.address}" else "127.0.0.1";
       requirePassFile = cfg.redis.passwordFile;
       unixSocketPerm = 660;
-      settings = {
-        # Job streams must never be evicted.
-        maxmemory-policy = "noeviction";
-        appendonly = "yes";
-      };
+      # Queued jobs survive a Redis restart.
+      appendOnly = true;
+      # Job streams must never be evicted.
+      settings.maxmemory-policy = "noeviction";
     };
 
     # --- image storage over NFS to the GPU hosts ----------------------------

@@ -119,6 +119,7 @@ in
       bind = nullStr;
       requirePassFile = opt (types.nullOr types.path) null;
       unixSocketPerm = opt types.int 660;
+      appendOnly = bool;
       settings = settings;
     };
 
