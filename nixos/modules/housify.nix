@@ -317,7 +317,8 @@ in
         )
       );
       settings = mkIf lanExposed {
-        listen_addresses = "localhost,${cfg.lan.address}";
+        # nixpkgs sets "localhost" (or "*" with enableTCPIP): LAN address only.
+        listen_addresses = lib.mkForce "localhost,${cfg.lan.address}";
         password_encryption = "scram-sha-256";
       };
     };

@@ -6,7 +6,9 @@
 # hardware/video/nvidia.nix, system/boot/systemd.nix, config/users-groups.nix);
 # a misspelt option name fails evaluation just as it would on a real host.
 # Trees the modules only pass through (boot, fileSystems, ...) are freeform.
-{ lib, ... }:
+# Where nixpkgs itself defines a value the Housify modules also touch
+# (postgresql's listen_addresses), the stand-in defines it the same way.
+{ config, lib, ... }:
 
 let
   inherit (lib) types mkOption;
@@ -102,7 +104,15 @@ in
       identMap = lines;
       authentication = lines;
       enableTCPIP = bool;
-      settings = settings;
+      # Scalars merge only when equal, as in nixpkgs (a second, different
+      # definition of a key the module sets is an error).
+      settings = opt (types.attrsOf (
+        types.oneOf [
+          types.bool
+          types.int
+          types.str
+        ]
+      )) { };
     };
 
     services.postgresqlBackup = {
@@ -213,5 +223,12 @@ in
     system.stateVersion = str;
     time.timeZone = nullStr;
     nix = freeform;
+  };
+
+  # Definitions nixpkgs' own modules make at normal priority, so a module
+  # that sets the same key without mkForce fails here as it would there.
+  config = lib.mkIf config.services.postgresql.enable {
+    services.postgresql.settings.listen_addresses =
+      if config.services.postgresql.enableTCPIP then "*" else "localhost";
   };
 }
