@@ -203,7 +203,8 @@ def test_postgresql_databases_roles_and_access(good) -> None:
     assert local["ensureDatabases"] == dbs
     assert local["ensureUsers"] == [{"name": db, "ensureDBOwnership": True} for db in dbs]
     assert "housify housify-soap housify_soap" in local["identMap"]
-    assert "host " not in local["authentication"] and "listen_addresses" not in local["settings"]
+    assert "host " not in local["authentication"]
+    assert local["settings"]["listen_addresses"] == "localhost"  # nixpkgs' default, untouched
     remote = good("lan-exposed")["postgresql"]
     assert "host housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
     assert remote["settings"]["listen_addresses"] == "localhost,10.0.1.10"
