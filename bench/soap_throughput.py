@@ -5,9 +5,11 @@ worker, spyne in its thread pool) in a subprocess on a temporary SQLite database
 warms the cache with one call, then runs ``--clients`` connections that each
 send raw SOAP envelopes back to back for ``--seconds``. The load generator is
 plain asyncio streams (no HTTP library) so it takes as little of the shared
-CPU as possible; it still runs on the same machine, so figures are a floor.
+CPU as possible; it still runs on the same machine, so calls/s is a floor. The
+server's CPU time per call (from /proc) gives the capacity of one worker with a
+core to itself, which does not depend on what else the machine is doing.
 
-    python bench/soap_throughput.py [--clients 32] [--seconds 10] [--threads 16]
+    python bench/soap_throughput.py [--clients 32] [--seconds 10] [--threads 8]
 
 Target (issue 5): >= 1,000 calls/s on one worker.
 """
@@ -34,6 +36,12 @@ ENVELOPE = (
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:c="urn:housify:soap:crypto">'
     f"<soapenv:Body><c:GetCryptoRate><c:symbol>{SYMBOL}</c:symbol></c:GetCryptoRate></soapenv:Body></soapenv:Envelope>"
 ).encode()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all threads), from /proc (Linux)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -104,7 +112,9 @@ def main() -> int:
             warm = httpx.post(f"http://127.0.0.1:{port}/soap", content=ENVELOPE, headers={"Content-Type": "text/xml"})
             assert warm.status_code == 200, warm.text
             asyncio.run(run_load(port, args.clients, 1.0))  # JIT-free warm-up: imports, thread pool, WSDL-free path
+            cpu_before = cpu_seconds(server.pid)
             latencies, errors, elapsed = asyncio.run(run_load(port, args.clients, args.seconds))
+            server_cpu = cpu_seconds(server.pid) - cpu_before
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -115,6 +125,8 @@ def main() -> int:
     print(f"GetCryptoRate, warm cache, {args.clients} clients, {args.threads} threads, {elapsed:.1f}s on {os.cpu_count()} cores")
     print(f"  calls/s  {len(latencies) / elapsed:8.0f}   (target >= 1000)")
     print(f"  latency  p50 {p(0.50):.1f} ms   p90 {p(0.90):.1f} ms   p99 {p(0.99):.1f} ms   mean {statistics.fmean(latencies) * 1000:.1f} ms")
+    cpu_ms = server_cpu / max(1, len(latencies)) * 1000
+    print(f"  server   {server_cpu / elapsed:.2f} cores busy, {cpu_ms:.3f} ms CPU per call -> {1000 / cpu_ms:.0f} calls/s if it had one core to itself")
     print(f"  errors   {len(errors)}   upstream requests {upstream} (1 = cache held)")
     return 1 if errors else 0
 
