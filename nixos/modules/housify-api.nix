@@ -294,7 +294,7 @@ in
         housify-api-migrate = {
           description = "Housify API database migrations";
           wantedBy = [ "multi-user.target" ];
-          after = [ "network-online.target" ] ++ lib.optional localDatabase "postgresql.service";
+          after = [ "network-online.target" ] ++ lib.optionals localDatabase hlib.postgresqlUnits;
           wants = [ "network-online.target" ];
           requires = lib.optional localDatabase "postgresql.service";
           inherit environment;

@@ -112,7 +112,7 @@ in
       housify-soap-migrate = {
         description = "Housify SOAP database migrations";
         wantedBy = [ "multi-user.target" ];
-        after = [ "network-online.target" ] ++ lib.optional localDatabase "postgresql.service";
+        after = [ "network-online.target" ] ++ lib.optionals localDatabase hlib.postgresqlUnits;
         wants = [ "network-online.target" ];
         requires = lib.optional localDatabase "postgresql.service";
         inherit environment;

@@ -106,6 +106,16 @@ rec {
     UMask = "0027";
   };
 
+  /**
+    Units a service on the local PostgreSQL orders itself after: the server,
+    and the unit that applies ensureDatabases/ensureUsers where nixpkgs has
+    one (ordering after a unit that does not exist is a no-op).
+  */
+  postgresqlUnits = [
+    "postgresql.service"
+    "postgresql-setup.service"
+  ];
+
   /** The Redis connection options shared by the API and AI modules. */
   redisOptions = defaultUrl: {
     url = mkOption {
