@@ -24,7 +24,6 @@ let
   stateDir = "/var/lib/housify-ai";
   # The edge host's Redis (services.housify): socket access via its group.
   localRedis = config.services.redis.servers.housify.enable or false;
-  localDatabase = lib.hasInfix "host=/run/postgresql" cfg.database.url;
 
   secrets = hlib.credentials {
     HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
@@ -258,18 +257,10 @@ in
       };
 
       systemd.services = {
-        housify-ai-migrate = {
+        housify-ai-migrate = hlib.migrationUnit {
           description = "Housify AI database migrations";
-          wantedBy = [ "multi-user.target" ];
-          after = [ "network-online.target" ] ++ lib.optionals localDatabase hlib.postgresqlUnits;
-          wants = [ "network-online.target" ];
-          requires = lib.optional localDatabase "postgresql.service";
-          inherit environment;
-          serviceConfig = serviceConfig // {
-            Type = "oneshot";
-            RemainAfterExit = true;
-            ExecStart = "${exe} migrate";
-          };
+          inherit exe environment serviceConfig;
+          databaseUrl = cfg.database.url;
         };
       }
       // lib.optionalAttrs cfg.models.buildTiny {

@@ -66,7 +66,6 @@ let
     WorkingDirectory = "/var/lib/housify";
   };
 
-  localDatabase = lib.hasInfix "host=/run/postgresql" cfg.database.url;
   # The edge host's Redis (services.housify): socket access via its group.
   localRedis = config.services.redis.servers.housify.enable or false;
 in
@@ -291,18 +290,10 @@ in
 
     systemd.services =
       {
-        housify-api-migrate = {
+        housify-api-migrate = hlib.migrationUnit {
           description = "Housify API database migrations";
-          wantedBy = [ "multi-user.target" ];
-          after = [ "network-online.target" ] ++ lib.optionals localDatabase hlib.postgresqlUnits;
-          wants = [ "network-online.target" ];
-          requires = lib.optional localDatabase "postgresql.service";
-          inherit environment;
-          serviceConfig = serviceConfig // {
-            Type = "oneshot";
-            RemainAfterExit = true;
-            ExecStart = "${exe} migrate";
-          };
+          inherit exe environment serviceConfig;
+          databaseUrl = cfg.database.url;
         };
       }
       // lib.listToAttrs (

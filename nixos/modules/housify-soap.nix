@@ -18,7 +18,6 @@ let
   hlib = import ./lib.nix { inherit lib; };
   cfg = config.services.housify-soap;
   exe = lib.getExe' cfg.package "housify-soap";
-  localDatabase = lib.hasInfix "host=/run/postgresql" cfg.database.url;
 
   secrets = hlib.credentials { PGPASSFILE = cfg.database.passFile; };
 
@@ -109,18 +108,10 @@ in
     ];
 
     systemd.services = {
-      housify-soap-migrate = {
+      housify-soap-migrate = hlib.migrationUnit {
         description = "Housify SOAP database migrations";
-        wantedBy = [ "multi-user.target" ];
-        after = [ "network-online.target" ] ++ lib.optionals localDatabase hlib.postgresqlUnits;
-        wants = [ "network-online.target" ];
-        requires = lib.optional localDatabase "postgresql.service";
-        inherit environment;
-        serviceConfig = serviceConfig // {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          ExecStart = "${exe} migrate";
-        };
+        inherit exe environment serviceConfig;
+        databaseUrl = cfg.database.url;
       };
 
       housify-soap = {

@@ -116,6 +116,37 @@ rec {
     "postgresql-setup.service"
   ];
 
+  /** Whether a database URL points at this host's PostgreSQL socket. */
+  isLocalDatabase = url: lib.hasInfix "host=/run/postgresql" url;
+
+  /**
+    The oneshot unit `<exe> migrate` (piccolo migrations) that a service's
+    units require and start after; it waits for a local PostgreSQL.
+  */
+  migrationUnit =
+    {
+      description,
+      exe,
+      databaseUrl,
+      environment,
+      serviceConfig,
+    }:
+    let
+      local = isLocalDatabase databaseUrl;
+    in
+    {
+      inherit description environment;
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" ] ++ lib.optionals local postgresqlUnits;
+      wants = [ "network-online.target" ];
+      requires = lib.optional local "postgresql.service";
+      serviceConfig = serviceConfig // {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${exe} migrate";
+      };
+    };
+
   /** The Redis connection options shared by the API and AI modules. */
   redisOptions = defaultUrl: {
     url = mkOption {
