@@ -6,8 +6,8 @@ XML work and the waits of a cold cache happen off the event loop while httpx
 and piccolo run on it (see ``rates.py``). a2wsgi's streaming middleware was
 measured slower on this workload (``docs/soap.md``, ``bench/soap_throughput.py``).
 
-``create_app(settings)`` returns an ASGI callable usable by uvicorn directly or
-by another process (``housify standalone``) as a mount: it honours
+``create_app(settings)`` returns an ASGI callable for uvicorn, also inside
+another program (``housify standalone``) or under a mount: it honours
 ``root_path``, answers ASGI lifespan itself and, when the host does not forward
 lifespan (e.g. a Litestar mount), starts lazily on its first request; the host
 may also ``await app.startup()`` / ``await app.shutdown()`` explicitly.

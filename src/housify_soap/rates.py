@@ -103,8 +103,8 @@ class RateService:
         self._stale_max_age = stale_max_age
         self._store = store
         self._call_budget = call_budget
-        # symbol -> (monotonic expiry, Rate or the UnknownSymbol to raise again)
-        self._cache: dict[str, tuple[float, Rate | UnknownSymbol]] = {}
+        # symbol -> (monotonic expiry, Rate or the UnknownSymbol/RateUnavailable to raise again)
+        self._cache: dict[str, tuple[float, Rate | Exception]] = {}
         self._inflight: dict[str, asyncio.Future[Rate]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -197,7 +197,7 @@ class RateService:
         entry = self._cache.get(symbol)
         if entry is None or entry[0] < time.monotonic():
             return None
-        if isinstance(entry[1], UnknownSymbol):
+        if isinstance(entry[1], Exception):
             raise entry[1]
         return entry[1]
 
@@ -208,7 +208,15 @@ class RateService:
             self._cache[symbol] = (time.monotonic() + self._unknown_ttl, exc)
             raise
         except UpstreamError as exc:
-            return await self._stale(symbol, str(exc))
+            # The stale answer or the failure is cached like a price, so during an outage a burst
+            # (and every caller within the TTL) does not wait through the upstream retries again.
+            try:
+                stale = await self._stale(symbol, str(exc))
+            except RateUnavailable as failure:
+                self._cache[symbol] = (time.monotonic() + self._ttl, failure)
+                raise
+            self._cache[symbol] = (time.monotonic() + self._ttl, stale)
+            return stale
         rate = Rate(symbol, price, _utcnow())
         try:
             await self._store.insert(self._store(symbol=symbol, price=price, fetched_at=rate.fetched_at))

@@ -28,10 +28,11 @@ class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Base URL of Binance's REST API (tests point it at a local fake).
     soap_binance_url: str = "https://api.binance.com"
     #: Timeout of one upstream request (connect + read).
-    soap_binance_timeout: Seconds = 3.0
+    soap_binance_timeout: Seconds = 2.0
     #: Extra attempts after a timeout, connection error or 5xx (0 = one attempt only).
-    soap_binance_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
-    #: A fetched price is reused this long, so a burst of calls makes one upstream request.
+    soap_binance_retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 1
+    #: A fetched price (or, when Binance fails, the stale answer or the failure) is reused this long,
+    #: so a burst of calls makes one upstream request.
     soap_cache_ttl: Annotated[float, msgspec.Meta(ge=0)] = 2.0
     #: Binance's "unknown symbol" answer is reused this long (a conversion tries the direct pair first,
     #: so USDT->BTC asks for USDTBTC, unlisted, before BTCUSDT; listings change rarely).

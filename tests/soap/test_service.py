@@ -156,6 +156,9 @@ async def test_upstream_5xx_is_a_server_fault_after_retry_and_stores_nothing(zee
     assert _code(fault) == "Server.UpstreamUnavailable" and "HTTP 503" in fault.message
     assert fake_binance.count(symbol) == 2  # one retry (HOUSIFY_SOAP_BINANCE_RETRIES=1)
     assert await _rows(symbol) == []
+    again = await _fault(zeep_client.service.GetCryptoRate(symbol=symbol))
+    assert _code(again) == "Server.UpstreamUnavailable"
+    assert fake_binance.count(symbol) == 2  # the failure is remembered for the cache TTL: no new upstream wait
 
 
 async def test_upstream_timeout_is_a_server_fault_quickly(zeep_client, fake_binance):
@@ -178,6 +181,9 @@ async def test_stored_price_answers_when_binance_fails_and_says_its_age(zeep_cli
     stale = await zeep_client.service.GetCryptoRate(symbol=symbol)
     assert (stale.Price, stale.Stale) == (Decimal("321.5"), True)
     assert stale.AgeSeconds >= 1
+    upstream = fake_binance.count(symbol)
+    assert (await zeep_client.service.GetCryptoRate(symbol=symbol)).Stale is True
+    assert fake_binance.count(symbol) == upstream  # the stale answer is cached like a price
 
 
 async def test_stored_price_older_than_the_limit_is_not_answered(zeep_client, fake_binance):
