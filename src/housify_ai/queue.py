@@ -12,10 +12,12 @@ Delivery is at least once:
 * :meth:`JobQueue.heartbeat` re-claims held entries (``XCLAIM ... JUSTID``,
   which resets their idle time without counting a delivery), so a long job is
   not taken over while its worker is alive, but a dead worker's job is.
-* :meth:`JobQueue.finish` publishes the :class:`JobResult`, the terminal event
-  and the ``XACK`` in one ``MULTI``/``EXEC`` guarded by ``WATCH`` on the job's
-  result key: a job's result reaches the results stream once, even when two
-  workers ended up running it.
+* :meth:`JobQueue.begin` and :meth:`JobQueue.finish` are Lua scripts, so each
+  is one atomic round trip: ``begin`` checks the job's result key and
+  cancellation flag and appends ``started``; ``finish`` sets the result key
+  with ``SET NX`` and only then appends the :class:`JobResult` and the terminal
+  event, and acknowledges the entry. A job's result reaches the results
+  stream once, even when two workers ended up running it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import ResponseError
 
 from housify_ai.contract import (
     EVENT_FIELD,
@@ -52,6 +54,30 @@ log = logging.getLogger(__name__)
 RESULTS_MAXLEN = 100_000
 RESULT_KEY_TTL_SECONDS = 7 * 24 * 3600
 LEVELS_REFRESH_SECONDS = 10.0
+
+# KEYS: result key, results stream, events stream, job stream
+# ARGV: result JSON, event JSON, result TTL, results maxlen, events maxlen, events TTL, group, entry id
+_FINISH = """
+local published = 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'result', ARGV[1])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  published = 1
+end
+redis.call('XACK', KEYS[4], ARGV[7], ARGV[8])
+return published
+"""
+
+# KEYS: result key, cancel key, events stream
+# ARGV: started event JSON, events maxlen, events TTL
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'cancelled' end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return 'run'
+"""
 
 
 @dataclass
@@ -88,18 +114,26 @@ class JobQueue:
         *,
         visibility_timeout: float = 60.0,
         block_ms: int = 1000,
+        batch: int = 1,
     ) -> None:
         self.client = client
         self.keys = keys
         self.consumer = consumer
         self.visibility_ms = int(visibility_timeout * 1000)
         self.block_ms = block_ms
+        self.batch = batch
         self.levels: dict[str, float] = {}
         self._pass: dict[str, float] = {}
         self._levels_read_at = 0.0
+        # Entries only become stale after the visibility timeout, so looking for them
+        # every quarter of it (at most every second) delays a takeover by <= 25%.
+        self._reclaim_every = min(1.0, visibility_timeout / 4)
+        self._reclaimed_at = float("-inf")
         self._buffer: list[Delivery] = []
         self._held: dict[str, Delivery] = {}
         self._lock = asyncio.Lock()
+        self._finish = client.register_script(_FINISH)
+        self._begin = client.register_script(_BEGIN)
 
     # -- set-up -----------------------------------------------------------------
 
@@ -127,7 +161,11 @@ class JobQueue:
             if self._buffer:
                 return self._buffer.pop(0)
             await self._refresh_levels()
-            delivery = await self._reclaim_stale() or await self._read_fair()
+            delivery = None
+            if time.monotonic() - self._reclaimed_at >= self._reclaim_every:
+                self._reclaimed_at = time.monotonic()
+                delivery = await self._reclaim_stale()
+            delivery = delivery or await self._read_fair()
             if delivery is None:
                 delivery = await self._read_blocking()
             return delivery
@@ -163,14 +201,16 @@ class JobQueue:
             self._pass[name] = max(self._pass[name], current)
 
     async def _read_fair(self) -> Delivery | None:
+        """Read from the level whose turn it is; up to ``batch`` entries, the extra ones held in a buffer."""
         empty: list[str] = []
         for level in self._order():
             stream = self.keys.jobs(level)
-            reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, {stream: ">"}, count=1)
+            reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, {stream: ">"}, count=self.batch)
             if reply and reply[0][1]:
-                entry_id, fields = reply[0][1][0]
-                self._served(level, empty)
-                return self._hold(self._delivery(stream, level, entry_id, fields, 1))
+                for entry_id, fields in reply[0][1]:
+                    self._served(level, empty)
+                    self._buffer.append(self._hold(self._delivery(stream, level, entry_id, fields, 1)))
+                return self._buffer.pop(0)
             empty.append(level)
         return None
 
@@ -232,11 +272,10 @@ class JobQueue:
             *_, flagged = await pipe.execute()
         return bool(flagged)
 
-    async def is_cancelled(self, job_id: str) -> bool:
-        return bool(await self.client.exists(self.keys.cancel(job_id)))
-
-    async def already_done(self, job_id: str) -> bool:
-        return bool(await self.client.exists(self.keys.result(job_id)))
+    async def begin(self, job_id: str, started: JobEvent) -> str:
+        """``done`` (result already out), ``cancelled`` (flagged), or ``run`` after appending ``started``."""
+        keys = [self.keys.result(job_id), self.keys.cancel(job_id), self.keys.events(job_id)]
+        return _text(await self._begin(keys=keys, args=[encode(started), EVENTS_MAXLEN, EVENTS_TTL_SECONDS]))
 
     # -- finishing --------------------------------------------------------------
 
@@ -246,26 +285,11 @@ class JobQueue:
         Returns False when a result for this job id was already published (then
         only the acknowledgement happens).
         """
-        result_key = self.keys.result(delivery.job_id)
-        events = self.keys.events(delivery.job_id)
-        published = False
-        async with self.client.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(result_key)
-                if not await pipe.exists(result_key):
-                    pipe.multi()
-                    pipe.set(result_key, encode(result), ex=RESULT_KEY_TTL_SECONDS)
-                    pipe.xadd(self.keys.results(), {RESULT_FIELD: encode(result)}, maxlen=RESULTS_MAXLEN, approximate=True)
-                    pipe.xadd(events, {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
-                    pipe.expire(events, EVENTS_TTL_SECONDS)
-                    pipe.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
-                    await pipe.execute()
-                    published = True
-            except WatchError:
-                pass
+        keys = [self.keys.result(delivery.job_id), self.keys.results(), self.keys.events(delivery.job_id), delivery.stream]
+        args = [encode(result), encode(event), RESULT_KEY_TTL_SECONDS, RESULTS_MAXLEN, EVENTS_MAXLEN, EVENTS_TTL_SECONDS, WORKER_GROUP, delivery.entry_id]
+        published = bool(await self._finish(keys=keys, args=args))
         if not published:
-            log.info("result of job %s was already published; acknowledging only", delivery.job_id)
-            await self.ack(delivery)
+            log.info("result of job %s was already published; acknowledged only", delivery.job_id)
         self._held.pop(delivery.entry_id, None)
         return published
 

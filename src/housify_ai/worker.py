@@ -81,6 +81,7 @@ class Worker:
             settings.consumer_name,
             visibility_timeout=settings.ai_visibility_timeout,
             block_ms=settings.ai_block_ms,
+            batch=settings.ai_concurrency,  # one read can feed every idle job loop
         )
         self.describe = describe or (lambda: [])
         self.running: dict[str, float] = {}
@@ -137,18 +138,19 @@ class Worker:
                 f"the worker running it stopped without finishing"
             )
             return await self._end(delivery, JobResult(status="failed", error=reason, finished_at=now, **base))
-        if await self.queue.already_done(delivery.job_id):
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        started = JobEvent(job_id=request.job_id, type="started", total=request.steps, seed=seed, at=now, attempt=delivery.deliveries)
+        verdict = await self.queue.begin(request.job_id, started)
+        if verdict == "done":
             # A copy of a job whose result is already out (two workers ran it): drop it.
             await self.queue.ack(delivery)
             return JobResult(status="failed", job_id=delivery.job_id, error="duplicate delivery")
-        if await self.queue.is_cancelled(delivery.job_id):
+        if verdict == "cancelled":
             return await self._end(delivery, JobResult(status="cancelled", error="cancelled before it started", finished_at=now, **base))
 
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         ctx = JobContext(request=request, seed=seed, attempt=delivery.deliveries, queue=self.queue, loop=asyncio.get_running_loop())
         self.running[delivery.job_id] = now
         try:
-            await self.queue.emit(JobEvent(job_id=request.job_id, type="started", total=request.steps, seed=seed, at=now, attempt=delivery.deliveries))
             result = await self.handler(ctx)
         except JobCancelled:
             result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
