@@ -90,12 +90,20 @@ async def bootstrap_superuser(state: State) -> None:
     log.info("superuser %s created", email)
 
 
+async def _skip_session_reset(connection: object) -> None:
+    """asyncpg's pool resets each released connection with one more round trip
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``): as costly as the
+    query itself on ``GET /users/me``. Housify sets no session state, takes no advisory
+    locks and uses no LISTEN, so that reset is skipped; asyncpg still ends any open
+    transaction before a connection returns to the pool (asyncpg ``create_pool(reset=)``)."""
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = User._meta.db
     if isinstance(engine, PostgresEngine):
         try:
-            await engine.start_connection_pool()
+            await engine.start_connection_pool(reset=_skip_session_reset)
         except Exception as exc:  # noqa: BLE001 - start anyway; queries open connections until the pool exists
             log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
     prepare = asyncio.create_task(_prepare_database(app.state))

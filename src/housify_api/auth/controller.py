@@ -70,6 +70,12 @@ class AuthController(Controller):
         count = await auth.revoke_user_sessions(request.user.id, reason="logout-all")
         return Message(message=f"logged out of {count} session(s)")
 
+    @get("/whoami", operation_id="whoami")
+    async def whoami(self, request: Request[AuthUser, Any, Any]) -> AuthUser:
+        """Who the credentials say the caller is: the access token's claims (or the API key's owner).
+        Reads no database for tokens: the cheapest authenticated route."""
+        return request.user
+
     @post("/verify-email/request", operation_id="request_email_verification", status_code=202)
     async def request_verification(self, request: Request[AuthUser, Any, Any], auth: NamedDependency[AuthService]) -> Message:
         """Mail a new verification link to the caller's address."""

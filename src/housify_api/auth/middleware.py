@@ -33,10 +33,13 @@ API_KEY_HEADER = "X-API-Key"
 
 
 async def user_from_claims(token: HousifyToken, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthUser:
-    """The caller from a verified access token's claims alone (no database read)."""
+    """The caller from a verified access token's claims alone (no database read); built once per token."""
+    user = token.__dict__.get("_housify_user")
+    if user is not None:
+        return user
     extras = token.extras
     try:
-        return AuthUser(
+        user = AuthUser(
             id=UUID(token.sub),
             email=extras["email"],
             role=extras["role"],
@@ -48,6 +51,8 @@ async def user_from_claims(token: HousifyToken, connection: ASGIConnection[Any, 
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise NotAuthorizedException("access token lacks Housify claims (email, role, tier, svc, sid)") from exc
+    token.__dict__["_housify_user"] = user  # the token instance is cached until exp (tokens.HousifyToken)
+    return user
 
 
 async def token_revoked(token: HousifyToken, connection: ASGIConnection[Any, Any, Any, Any]) -> bool:

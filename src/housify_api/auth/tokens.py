@@ -8,10 +8,10 @@ Access tokens live ``access_token_ttl_seconds`` (5 min), refresh tokens
 
 Verify once: an ES512 verification costs ~1.4 ms (FIELD-NOTES), which alone
 caps a core near 550 requests/s, while clients reuse one access token for its
-whole life. :meth:`KeyRing.verify` therefore keeps the verified claims of each
-access token (keyed by the exact token string, so a tampered token never hits
-the cache) until its ``exp``; revocation is still checked on every request by
-the auth middleware.
+whole life. :class:`HousifyToken` therefore keeps each verified access token
+(keyed by the exact token string, so a tampered token never hits the cache)
+until its ``exp`` in a bounded :class:`VerifiedTokens`; revocation is still
+checked on every request by the auth middleware.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class KeyRing:
         private_key: signs new tokens.
         public_keys: verify; the current key's public half is added automatically.
         issuer / audience: the ``iss`` / ``aud`` written and required.
-        cache_size: how many verified access tokens to remember (oldest dropped first).
     """
 
     def __init__(
@@ -52,7 +51,6 @@ class KeyRing:
         *,
         issuer: str,
         audience: str,
-        cache_size: int = 50_000,
     ) -> None:
         self._private_key = private_key
         current = jwk_of(private_key.public_key())
@@ -66,8 +64,6 @@ class KeyRing:
                 self._jwks.append(jwk)
         self.issuer = issuer
         self.audience = audience
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._cache_size = cache_size
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JSON Web Key Set served at ``/.well-known/jwks.json`` (RFC 7517 §5)."""
@@ -93,23 +89,16 @@ class KeyRing:
         return encoded, payload
 
     def verify(self, encoded: str, token_type: TokenType) -> dict[str, Any]:
-        """The claims of a valid token of ``token_type``; a fresh dict the caller may change.
+        """The claims of a valid token of ``token_type`` (a full ES512 verification every call).
 
         Raises:
             TokenError: naming the problem (malformed, algorithm not ES512, unknown ``kid``,
                 bad signature, expired, wrong issuer/audience/type, missing claim).
         """
-        cached = self._cache.get(encoded)
-        if cached is not None:
-            if cached["exp"] > time.time():
-                return dict(cached)
-            del self._cache[encoded]
         claims = self._verify_signature(encoded)
         if claims.get("type") != token_type:
             raise TokenError(f"not an {token_type} token" if token_type == "access" else f"not a {token_type} token")
-        if token_type == "access":
-            self._remember(encoded, claims)
-        return dict(claims)
+        return claims
 
     def _verify_signature(self, encoded: str) -> dict[str, Any]:
         try:
@@ -144,25 +133,56 @@ class KeyRing:
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"invalid token: {exc}") from exc
 
-    def _remember(self, encoded: str, claims: dict[str, Any]) -> None:
-        if len(self._cache) >= self._cache_size:
+
+class VerifiedTokens:
+    """Verified access tokens by their exact encoded string, each until its ``exp``.
+
+    Bounded: when full, expired entries go first, then the oldest quarter.
+    """
+
+    def __init__(self, max_size: int = 50_000) -> None:
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._max_size = max_size
+
+    def get(self, encoded: str) -> Any:
+        entry = self._entries.get(encoded)
+        if entry is None:
+            return None
+        if entry[0] <= time.time():
+            del self._entries[encoded]
+            return None
+        return entry[1]
+
+    def put(self, encoded: str, exp: float, token: Any) -> None:
+        if len(self._entries) >= self._max_size:
             now = time.time()
-            for key in [k for k, v in self._cache.items() if v["exp"] <= now]:
-                del self._cache[key]
-            # Still full: drop the oldest quarter (dicts keep insertion order).
-            for key in list(self._cache)[: max(1, len(self._cache) // 4)] if len(self._cache) >= self._cache_size else ():
-                del self._cache[key]
-        self._cache[encoded] = claims
+            for key in [k for k, (e, _) in self._entries.items() if e <= now]:
+                del self._entries[key]
+            if len(self._entries) >= self._max_size:
+                for key in list(self._entries)[: max(1, self._max_size // 4)]:
+                    del self._entries[key]
+        self._entries[encoded] = (exp, token)
 
 
 class HousifyToken(Token):
-    """Litestar's :class:`Token`, decoded through a :class:`KeyRing` (ES512, ``kid``, verify-once cache).
+    """Litestar's :class:`Token`, decoded through a :class:`KeyRing` (ES512, ``kid``) and
+    remembered in :class:`VerifiedTokens` until it expires (verify once).
 
-    Litestar's JWT middleware calls :meth:`decode_payload`; the key ring replaces
-    its single ``secret``. Bind a ring with :func:`token_class`.
+    Litestar's JWT middleware calls :meth:`decode`; the key ring replaces its single
+    ``secret``. Bind a ring with :func:`token_class`. Cached instances are shared
+    between requests: treat ``request.auth`` as read-only.
     """
 
     keyring: ClassVar[KeyRing]
+    verified: ClassVar[VerifiedTokens]
+
+    @classmethod
+    def decode(cls, encoded_token: str, secret: str, algorithm: str, *args: Any, **kwargs: Any) -> Any:
+        token = cls.verified.get(encoded_token)
+        if token is None:
+            token = super().decode(encoded_token, secret, algorithm, *args, **kwargs)
+            cls.verified.put(encoded_token, token.exp.timestamp(), token)
+        return token
 
     @classmethod
     def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None, audience: Any = None, options: Any = None) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
@@ -172,6 +192,6 @@ class HousifyToken(Token):
         return claims
 
 
-def token_class(keyring: KeyRing) -> type[HousifyToken]:
-    """A :class:`HousifyToken` subclass bound to ``keyring`` (one per app, so tests may run several)."""
-    return type("BoundHousifyToken", (HousifyToken,), {"keyring": keyring})
+def token_class(keyring: KeyRing, cache_size: int = 50_000) -> type[HousifyToken]:
+    """A :class:`HousifyToken` subclass bound to ``keyring`` with its own cache (one per app)."""
+    return type("BoundHousifyToken", (HousifyToken,), {"keyring": keyring, "verified": VerifiedTokens(cache_size)})
