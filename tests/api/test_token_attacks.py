@@ -121,3 +121,28 @@ async def test_revocation_entries_expire(api, user, redis_client):
     await revocations.revoke_token(claims["jti"], claims["exp"])
     ttl = await redis_client.ttl(api.app.state.redis_keys.key("revoked", "jti", claims["jti"]))
     assert 0 < ttl <= 301
+
+
+async def test_each_access_token_is_verified_once(api, client, user, monkeypatch):
+    keyring = api.app.state.keyring
+    calls = []
+    original = keyring.verify
+    monkeypatch.setattr(keyring, "verify", lambda encoded, kind: calls.append(kind) or original(encoded, kind))
+    fresh = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]})
+    assert calls == ["refresh"]
+    for _ in range(5):
+        assert (await client.get("/auth/whoami", headers=bearer(fresh.json()))).status_code == 200
+    assert calls == ["refresh", "access"]
+
+
+async def test_concurrent_checks_share_redis_but_each_sees_its_revocation(client, user):
+    """Batched revocation look-ups still answer per token: one revoked token among many good ones."""
+    import asyncio
+
+    from tests.api.conftest import login
+
+    sessions = [await login(client, user["email"]) for _ in range(3)]
+    assert (await client.post("/auth/logout", headers=bearer(sessions[0]))).status_code == 200
+    responses = await asyncio.gather(*(client.get("/auth/whoami", headers=bearer(s)) for s in sessions for _ in range(10)))
+    codes = [r.status_code for r in responses]
+    assert codes[:10] == [401] * 10 and codes[10:] == [200] * 20
