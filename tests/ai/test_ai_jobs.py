@@ -179,3 +179,37 @@ async def test_worker_publishes_its_models_to_the_registry(rig):
     status = msgspec.json.decode(raw)
     assert status["models"][0]["name"] == "tiny-sd" and status["models"][0]["device"] == "cpu"
     assert await rig.client.hget(rig.keys.workers(), worker.settings.consumer_name) is None
+
+
+async def test_embedded_default_runs_jobs_on_in_process_fakeredis(rig):
+    """``housify standalone``: empty HOUSIFY_REDIS_URL -> the shared fakeredis server, Lua scripts included."""
+    import msgspec
+
+    from housify_ai.contract import JobRequest, enqueue_job
+    from housify_common.redis import redis_from_url
+
+    settings = msgspec.structs.replace(rig.settings, redis_url="")
+    api_side = redis_from_url("")  # what the API would use in the same process
+    embedded = type(rig)(settings, rig.engine, redis_from_url(""))
+    async with embedded.worker():
+        request = JobRequest.parse({"job_id": "embedded-1", "user_id": "u", "prompt": "a porch", "width": 64, "height": 64, "steps": 2})
+        await enqueue_job(api_side, embedded.keys, request)
+        result = await embedded.result("embedded-1")
+    assert result.status == "succeeded"
+    assert [e.type for e in await embedded.events("embedded-1")][-1] == "succeeded"
+    assert await rig.client.exists(rig.keys.results()) == 0  # nothing went to the real Redis
+
+
+def test_build_tiny_is_deterministic(tiny_models, tmp_path):
+    import hashlib
+
+    from housify_ai.tiny_models import build_tiny_models
+
+    build_tiny_models(tmp_path)
+
+    def digest(root):
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    built = digest(tmp_path)
+    assert built == digest(tiny_models)
+    assert {"tiny-sd/model_index.json", "tiny-sd/unet/diffusion_pytorch_model.safetensors", "tiny-llama.gguf"} <= set(built)
