@@ -112,6 +112,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         prepare.cancel()
         await app.state.mailer.aclose()
+        quote_client = app.state.get("quote_client")
+        if quote_client is not None:
+            await quote_client.aclose()
         await app.state.redis.aclose()
         if isinstance(engine, PostgresEngine) and engine.pool is not None:
             await engine.close_connection_pool()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime
@@ -24,8 +25,9 @@ CURRENCY = re.compile(r"^[A-Za-z0-9]{2,10}$")
 class PricedLevel(Output):
     """A level plus its price in ``currency`` (``price`` equals ``price_usd`` for USD).
 
-    ``rate`` is USD→currency from housify-soap and ``quoted_at`` when that rate was fetched;
-    both are ``null`` for USD.
+    ``rate`` is USD→currency from housify-soap, ``quoted_at`` when that rate was fetched and
+    ``stale`` whether the service answered from its cache after an upstream failure; all
+    ``null`` for USD.
     """
 
     level: Level
@@ -33,6 +35,7 @@ class PricedLevel(Output):
     price: Decimal
     rate: Decimal | None = None
     quoted_at: datetime | None = None
+    stale: bool | None = None
 
 
 @get("/subscriptions", opt={"exclude_from_auth": True}, operation_id="list_subscriptions", tags=["plans"])
@@ -51,21 +54,22 @@ async def subscriptions(
     client = _quote_client(state)
     from housify_api.crypto_quotes import QuoteUnavailable, UnknownAsset
 
-    priced = []
-    for level in levels:
-        try:
-            quote = await client.convert(level.price_usd, "USD", currency)
-        except UnknownAsset as exc:
-            raise ValidationException(f"currency: {currency!r} is not quoted by the rates service ({exc})", status_code=422) from exc
-        except QuoteUnavailable as exc:
-            log.error("price quote USD->%s unavailable: %s", currency, exc)
-            raise ServiceUnavailableException(f"currency conversion unavailable: {exc}") from exc
-        priced.append(PricedLevel(level=level, currency=currency, price=quote.amount, rate=quote.rate, quoted_at=quote.fetched_at))
-    return priced
+    try:
+        quotes = await asyncio.gather(*(client.convert(level.price_usd, "USD", currency) for level in levels))
+    except UnknownAsset as exc:
+        raise ValidationException(f"currency: {currency!r} is not quoted by the rates service ({exc})", status_code=422) from exc
+    except QuoteUnavailable as exc:
+        log.error("price quote USD->%s unavailable: %s", currency, exc)
+        raise ServiceUnavailableException(f"currency conversion unavailable: {exc}") from exc
+    return [
+        PricedLevel(level=level, currency=currency, price=quote.amount, rate=quote.rate, quoted_at=quote.fetched_at,
+                    stale=getattr(quote, "stale", None))
+        for level, quote in zip(levels, quotes, strict=True)
+    ]
 
 
 def _quote_client(state: State):  # noqa: ANN202 - housify_api.crypto_quotes.CryptoQuoteClient, imported lazily
-    """One ``CryptoQuoteClient`` per app, made on first use (its module may land after this one)."""
+    """One ``CryptoQuoteClient`` per app (``app.state.quote_client``), made on first use; closed by the lifespan."""
     client = state.get("quote_client")
     if client is None:
         settings = state.settings
