@@ -56,12 +56,13 @@ RESULT_KEY_TTL_SECONDS = 7 * 24 * 3600
 LEVELS_REFRESH_SECONDS = 10.0
 
 # KEYS: result key, results stream, events stream, job stream
-# ARGV: result JSON, event JSON, result TTL, results maxlen, events maxlen, events TTL, group, entry id
+# ARGV: result JSON, event JSON, result TTL, results maxlen, events maxlen, events TTL, group, entry id,
+#       result field, event field
 _FINISH = """
 local published = 0
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'result', ARGV[1])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[2])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', ARGV[9], ARGV[1])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', ARGV[10], ARGV[2])
   redis.call('EXPIRE', KEYS[3], ARGV[6])
   published = 1
 end
@@ -70,11 +71,11 @@ return published
 """
 
 # KEYS: result key, cancel key, events stream
-# ARGV: started event JSON, events maxlen, events TTL
+# ARGV: started event JSON, events maxlen, events TTL, event field
 _BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'cancelled' end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', ARGV[4], ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 return 'run'
 """
@@ -222,12 +223,9 @@ class JobQueue:
             stream = _text(stream)
             for entry_id, fields in entries:
                 # Several streams may answer at once; the extra entries are held (and heartbeated) until served.
+                self._served(by_stream[stream], [])
                 self._buffer.append(self._hold(self._delivery(stream, by_stream[stream], entry_id, fields, 1)))
-        if self._buffer:
-            first = self._buffer.pop(0)
-            self._served(first.level, [])
-            return first
-        return None
+        return self._buffer.pop(0) if self._buffer else None
 
     def _delivery(self, stream: str, level: str, entry_id: Any, fields: dict, deliveries: int) -> Delivery:
         raw = fields.get(JOB_FIELD.encode(), fields.get(JOB_FIELD))
@@ -253,16 +251,11 @@ class JobQueue:
             await self.client.xclaim(stream, WORKER_GROUP, self.consumer, 0, ids, justid=True)
         return sum(len(ids) for ids in by_stream.values())
 
-    async def emit(self, event: JobEvent) -> None:
-        """Append ``event`` to its job's event stream (bounded, expiring)."""
-        stream = self.keys.events(event.job_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xadd(stream, {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
-            pipe.expire(stream, EVENTS_TTL_SECONDS)
-            await pipe.execute()
-
     async def emit_and_check_cancel(self, job_id: str, events: list[JobEvent]) -> bool:
-        """:meth:`emit` ``events`` and read the job's cancellation flag in one round trip; True when flagged."""
+        """Append ``events`` to the job's (bounded, expiring) event stream and read its cancellation flag.
+
+        One round trip; True when the job has been flagged for cancellation.
+        """
         stream = self.keys.events(job_id)
         async with self.client.pipeline(transaction=False) as pipe:
             for event in events:
@@ -275,7 +268,7 @@ class JobQueue:
     async def begin(self, job_id: str, started: JobEvent) -> str:
         """``done`` (result already out), ``cancelled`` (flagged), or ``run`` after appending ``started``."""
         keys = [self.keys.result(job_id), self.keys.cancel(job_id), self.keys.events(job_id)]
-        return _text(await self._begin(keys=keys, args=[encode(started), EVENTS_MAXLEN, EVENTS_TTL_SECONDS]))
+        return _text(await self._begin(keys=keys, args=[encode(started), EVENTS_MAXLEN, EVENTS_TTL_SECONDS, EVENT_FIELD]))
 
     # -- finishing --------------------------------------------------------------
 
@@ -287,6 +280,7 @@ class JobQueue:
         """
         keys = [self.keys.result(delivery.job_id), self.keys.results(), self.keys.events(delivery.job_id), delivery.stream]
         args = [encode(result), encode(event), RESULT_KEY_TTL_SECONDS, RESULTS_MAXLEN, EVENTS_MAXLEN, EVENTS_TTL_SECONDS, WORKER_GROUP, delivery.entry_id]
+        args += [RESULT_FIELD, EVENT_FIELD]
         published = bool(await self._finish(keys=keys, args=args))
         if not published:
             log.info("result of job %s was already published; acknowledged only", delivery.job_id)
@@ -297,14 +291,6 @@ class JobQueue:
         """Acknowledge ``delivery`` without publishing anything."""
         await self.client.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
         self._held.pop(delivery.entry_id, None)
-
-    def release(self, delivery: Delivery) -> None:
-        """Stop heartbeating ``delivery`` without acknowledging it (worker shutting down mid-job)."""
-        self._held.pop(delivery.entry_id, None)
-
-    @property
-    def held(self) -> int:
-        return len(self._held)
 
 
 def _loose_job_id(raw: Any) -> str | None:
