@@ -35,6 +35,9 @@ from pathlib import Path
 
 log = logging.getLogger("housify.standalone")
 
+#: How long the services get to finish in-flight work after Ctrl-C / SIGTERM.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="housify", description="Housify: API + AI worker + SOAP in one process.")
@@ -100,6 +103,33 @@ def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+class PatientFakeRedis:
+    """A fakeredis client whose ``XREADGROUP ... BLOCK`` waits, as Redis does.
+
+    fakeredis answers a blocking ``XREADGROUP`` at once, so a queue consumer
+    that relies on the block to pace itself spins and takes a whole core; this
+    wrapper polls every :data:`POLL_SECONDS` until data arrives or the block
+    time is up. Everything else is the wrapped client's.
+    """
+
+    POLL_SECONDS = 0.05
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    async def xreadgroup(self, *args: object, block: int | None = None, **kwargs: object) -> object:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (block or 0) / 1000
+        while True:
+            reply = await self._client.xreadgroup(*args, **kwargs)
+            if reply or not block or loop.time() >= deadline:
+                return reply
+            await asyncio.sleep(self.POLL_SECONDS)
+
+
 class _Server:
     """uvicorn without its own signal handling: the standalone loop stops every server at once."""
 
@@ -145,7 +175,12 @@ async def standalone(args: argparse.Namespace) -> int:
     if not args.no_worker:
         from housify_ai.worker import run_worker
 
-        tasks.append(asyncio.create_task(run_worker(ai_settings, stop), name="worker"))
+        from housify_common.redis import redis_from_url
+
+        client = redis_from_url(ai_settings.redis_url)
+        if not ai_settings.redis_url:
+            client = PatientFakeRedis(client)
+        tasks.append(asyncio.create_task(run_worker(ai_settings, stop, client=client), name="worker"))
     await asyncio.sleep(0)
     _print_banner(args)
     stopper = asyncio.create_task(stop.wait())
@@ -156,6 +191,10 @@ async def standalone(args: argparse.Namespace) -> int:
     stop.set()
     for server in servers:
         server.stop()
+    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in pending:
+        log.warning("%s did not stop within %.0f s; cancelling it", task.get_name(), SHUTDOWN_GRACE_SECONDS)
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     stopper.cancel()
     return 1 if failed else 0

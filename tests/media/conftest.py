@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import httpx
 import pytest
 
 from tests.media._harness import Accounts, ApiServer, free_port
+
+# the tests rate pictures and read the front page at once: no reuse window
+os.environ.setdefault("HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -34,6 +35,8 @@ log = logging.getLogger("housify.media.consumer")
 
 #: Namespace of result image ids: ``uuid5(RESULT_IMAGE_NS, job_id)``.
 RESULT_IMAGE_NS = uuid.UUID("0b6c1f6e-6a35-4a55-9d0c-5f1e3c1f9a10")
+#: Pause between empty reads when the server does not block (fakeredis).
+IDLE_POLL_SECONDS = 0.1
 #: Pending entries of another API instance idle this long are taken over.
 CLAIM_IDLE_MS = 60_000
 
@@ -56,13 +59,18 @@ class ResultsConsumer:
         self.block_ms = block_ms
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.handled = 0
 
     def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self.run(), name=f"results-consumer-{self.name}")
 
     async def stop(self) -> None:
+        """Stop after the entry in hand. The flag matters: fakeredis' blocking calls can swallow a
+        cancellation, so ``cancel()`` alone may leave the loop running."""
         if self._task is not None:
+            self._stopping.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -72,13 +80,18 @@ class ResultsConsumer:
         stream = self.queue.streams.results()
         client = self.queue.client
         backoff = 0.5
-        while True:
+        while not self._stopping.is_set():
             try:
                 await ensure_groups(client, self.queue.streams)
                 await self._drain(stream, "0")  # our own pending entries first (restart after a crash)
-                while True:
+                while not self._stopping.is_set():
                     await self._take_over_stale(stream)
+                    started = time.monotonic()
                     if not await self._drain(stream, ">", block=True):
+                        # fakeredis (the embedded default) answers XREADGROUP BLOCK at once
+                        # instead of waiting: do not spin on it
+                        if time.monotonic() - started < self.block_ms / 2000:
+                            await asyncio.sleep(IDLE_POLL_SECONDS)
                         continue
                     backoff = 0.5
             except asyncio.CancelledError:
@@ -87,6 +100,8 @@ class ResultsConsumer:
                 log.error("results consumer: Redis unavailable (%s); retrying in %.1f s", exc, backoff)
             except Exception:  # a database error: leave the entry pending, retry later
                 log.exception("results consumer: recording a result failed; retrying in %.1f s", backoff)
+            if self._stopping.is_set():
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 

@@ -7,7 +7,9 @@ index; the front page (``featured``) ranks by the Bayesian average of
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Any, Literal
 from uuid import UUID
 
@@ -40,6 +42,34 @@ async def gallery(*, sort: Sort, cursor: str | None, limit: int) -> Page[ImageOu
         query = query.where(after(columns, decode_cursor(cursor, types)))
     rows = await query.order_by(*columns, ascending=False).limit(limit + 1)
     return page_of(rows, limit, key)
+
+
+class FeaturedCache:
+    """The computed front page, reused for ``ttl`` seconds.
+
+    One computation at a time (single flight); while it runs, other requests
+    get the previous page rather than queueing behind it (stale while revalidate).
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[int, int], tuple[float, list[FeaturedImage]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, limit: int, prior_votes: int) -> list[FeaturedImage]:
+        key = (clamp_limit(limit), prior_votes)
+        if self.ttl <= 0:
+            return await featured(limit=key[0], prior_votes=prior_votes)
+        hit = self._entries.get(key)
+        if hit and (time.monotonic() - hit[0] < self.ttl or self._lock.locked()):
+            return hit[1]
+        async with self._lock:
+            hit = self._entries.get(key)
+            if hit and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+            items = await featured(limit=key[0], prior_votes=prior_votes)
+            self._entries[key] = (time.monotonic(), items)
+            return items
 
 
 async def featured(*, limit: int, prior_votes: int) -> list[FeaturedImage]:

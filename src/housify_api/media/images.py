@@ -37,10 +37,11 @@ log = logging.getLogger("housify.media")
 
 @dataclass(frozen=True, slots=True)
 class MediaContext:
-    """What the media services share: the image store and the media settings."""
+    """What the media services share: the image store, the media settings, the front-page cache."""
 
     store: DirectoryStore
     settings: MediaSettings
+    featured: Any = None  # housify_api.media.gallery.FeaturedCache (set by the plugin)
 
 
 def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:

@@ -30,6 +30,7 @@ from housify_ai.contract import StreamKeys, publish_levels
 from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.controllers import CONTROLLERS
 from housify_api.media.deps import DEPENDENCIES
+from housify_api.media.gallery import FeaturedCache
 from housify_api.media.images import MediaContext
 from housify_api.media.jobs import Queue
 from housify_api.media.settings import MediaSettings, load_media_settings
@@ -76,7 +77,11 @@ class MediaPlugin(InitPluginProtocol):
         redis = app.state.redis
         prefix = app.state.redis_keys.prefix
         queue = Queue(client=redis, streams=StreamKeys(prefix), keys=app.state.redis_keys)
-        app.state.media = MediaContext(store=DirectoryStore(settings.storage_root), settings=settings)
+        app.state.media = MediaContext(
+            store=DirectoryStore(settings.storage_root),
+            settings=settings,
+            featured=FeaturedCache(settings.media_featured_cache_seconds),
+        )
         app.state.media_queue = queue
         ai = (
             httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(settings.ai_timeout_seconds, connect=3.0))

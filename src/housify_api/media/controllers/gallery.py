@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromQuery, Parameter
 
 from housify_api.media import gallery
 from housify_api.media.images import MediaContext
@@ -34,5 +34,6 @@ class GalleryController(Controller):
 
     @get("/featured", operation_id="galleryFeatured", summary="Front page: best rated by Bayesian average")
     async def featured(self, media: NamedDependency[MediaContext], limit: Annotated[int, Parameter(ge=1, le=100)] = 12) -> list[FeaturedImage]:
-        """Ranked by ``(C*m + stars) / (m + votes)`` (IMDb weighted rating; see ``housify_api.media.ranking``)."""
-        return await gallery.featured(limit=limit, prior_votes=media.settings.media_featured_prior_votes)
+        """Ranked by ``(C*m + stars) / (m + votes)`` (IMDb weighted rating; see ``housify_api.media.ranking``);
+        computed at most every ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS`` per API instance."""
+        return await media.featured.get(limit=limit, prior_votes=media.settings.media_featured_prior_votes)
