@@ -34,7 +34,6 @@ from housify_ai.contract import (  # noqa: E402
     JobResult,
     StreamKeys,
     decode_result,
-    encode,
     enqueue_job,
     ensure_groups,
     event_from_entry,
