@@ -213,3 +213,26 @@ def test_build_tiny_is_deterministic(tiny_models, tmp_path):
     built = digest(tmp_path)
     assert built == digest(tiny_models)
     assert {"tiny-sd/model_index.json", "tiny-sd/unet/diffusion_pytorch_model.safetensors", "tiny-llama.gguf"} <= set(built)
+
+
+async def test_out_of_memory_fails_the_job_and_the_worker_carries_on(rig, monkeypatch):
+    """Fault injection: the UNet raises torch's OutOfMemoryError once (as CUDA does), then works."""
+    import torch
+
+    unet = rig.engine.base.unet
+    real_forward = unet.forward
+    calls = {"n": 0}
+
+    def forward_once_oom(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(unet, "forward", forward_once_oom)
+    async with rig.worker():
+        oom = await rig.enqueue()
+        after = await rig.enqueue()
+        r_oom, r_after = await rig.result(oom.job_id), await rig.result(after.job_id)
+    assert r_oom.status == "failed" and "out of GPU memory" in r_oom.error
+    assert r_after.status == "succeeded"
