@@ -8,8 +8,8 @@ handlers with ``opt={"exclude_from_auth": True}`` and ``/schema``.
 
 Lifespan: opens the PostgreSQL connection pool (FIELD-NOTES: without it every
 query opens a connection), seeds the subscription levels, bootstraps the
-superuser from settings; on shutdown waits briefly for queued mails, closes
-Redis and the pool. A database that is down at start-up does not stop the
+superuser from settings, purges expired sessions hourly; on shutdown waits
+briefly for queued mails, closes Redis and the pool. A database that is down at start-up does not stop the
 service: it logs, answers 503 until the database is back, and seeds then.
 """
 
@@ -44,6 +44,7 @@ from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
 SEED_RETRY_SECONDS = 5.0
+SESSION_PURGE_SECONDS = 3600.0
 
 
 class MetricsController(PrometheusController):
@@ -76,6 +77,20 @@ async def _prepare_database(state: State) -> None:
         await asyncio.sleep(SEED_RETRY_SECONDS)
 
 
+async def _purge_sessions_periodically() -> None:
+    """Hourly housekeeping: expired sessions out of the table (every instance may run it; deletes are idempotent)."""
+    from housify_api.auth.service import AuthService
+
+    while True:
+        await asyncio.sleep(SESSION_PURGE_SECONDS)
+        try:
+            purged = await AuthService.purge_expired_sessions()
+            if purged:
+                log.info("purged %d expired session(s)", purged)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not die with the database
+            log.error("session purge failed: %s: %s", type(exc).__name__, exc)
+
+
 async def bootstrap_superuser(state: State) -> None:
     """Create the admin ``HOUSIFY_SUPERUSER_EMAIL`` with ``HOUSIFY_SUPERUSER_PASSWORD(_FILE)`` if missing."""
     settings: ApiSettings = state.settings
@@ -106,11 +121,12 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await engine.start_connection_pool(reset=_skip_session_reset)
         except Exception as exc:  # noqa: BLE001 - start anyway; queries open connections until the pool exists
             log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
-    prepare = asyncio.create_task(_prepare_database(app.state))
+    background = [asyncio.create_task(_prepare_database(app.state)), asyncio.create_task(_purge_sessions_periodically())]
     try:
         yield
     finally:
-        prepare.cancel()
+        for task in background:
+            task.cancel()
         await app.state.mailer.aclose()
         quote_client = app.state.get("quote_client")
         if quote_client is not None:

@@ -62,6 +62,23 @@ async def test_concurrent_duplicate_registrations_give_one_201_and_409s(client):
     assert codes.count(201) == 1 and set(codes[1:]) == {409}, codes
 
 
+async def test_token_request_must_be_form_encoded(client):
+    response = await client.post("/auth/token", json={"username": "a@example.com", "password": PASSWORD})
+    assert response.status_code == 415 and "x-www-form-urlencoded" in response.json()["detail"]
+
+
+async def test_expired_sessions_are_purged(client, user):
+    from datetime import UTC, datetime, timedelta
+
+    from housify_api.auth.service import AuthService
+    from housify_api.tables import Session
+
+    stale = await Session.select(Session.id).where(Session.user.email == user["email"]).first()
+    await Session.update({Session.expires_at: datetime.now(UTC) - timedelta(days=2)}).where(Session.id == stale["id"])
+    assert await AuthService.purge_expired_sessions() >= 1
+    assert not await Session.exists().where(Session.id == stale["id"])
+
+
 async def test_unsupported_grant_type(client):
     response = await client.post("/auth/token", data={"grant_type": "client_credentials"})
     assert response.status_code == 400 and "grant_type" in response.json()["detail"]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import JSONBody, QueryParameter, URLEncodedBody
 
 from housify_api.accounts.schemas import UserOut
@@ -48,6 +48,11 @@ class AuthController(Controller):
     ) -> TokenPair:
         """OAuth2 token endpoint, form-encoded: ``grant_type=password`` (or empty) with ``username``/``password``,
         or ``grant_type=refresh_token`` with ``refresh_token`` (rotated: the old one stops working)."""
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            raise HTTPException(
+                status_code=415,
+                detail="send the token request as application/x-www-form-urlencoded (OAuth 2.0, RFC 6749 §4.3.2)",
+            )
         user_agent = request.headers.get("user-agent", "")
         if data.grant_type in ("", "password"):
             return await auth.login(data.username, data.password, client_ip(request), user_agent)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -216,6 +216,16 @@ class AuthService:
             await self.revoke_sessions([user.session_id], reason="logout")
         if user.jti:
             await self.revocations.revoke_token(user.jti, token_exp)
+
+    @staticmethod
+    async def purge_expired_sessions(older_than: timedelta = timedelta(days=1)) -> int:
+        """Delete sessions whose refresh token expired more than ``older_than`` ago; returns how many.
+
+        They can no longer be used (the refresh JWT has expired). Sessions also remember
+        known devices for login notices, so a device unused for longer counts as new again.
+        """
+        deleted = await Session.delete().where(Session.expires_at < datetime.now(UTC) - older_than).returning(Session.id)
+        return len(deleted)
 
     # one-time mailed tokens -----------------------------------------------------------
 
