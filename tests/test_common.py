@@ -78,3 +78,15 @@ def test_thumbnail_fits_and_keeps_aspect() -> None:
     thumb = Image.open(io.BytesIO(make_thumbnail(Image.new("RGB", (1024, 512), "red"))))
     assert thumb.format == "WEBP"
     assert thumb.size == (256, 128)
+
+
+def test_database_url_from_file_variant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from housify_common.db import database_url_from_env
+
+    secret = tmp_path / "db-url"
+    secret.write_text("postgresql://housify:pw@db/housify\n")
+    monkeypatch.setenv("HOUSIFY_DATABASE_URL", "postgresql://ignored/x")
+    monkeypatch.setenv("HOUSIFY_DATABASE_URL_FILE", str(secret))
+    assert database_url_from_env() == "postgresql://housify:pw@db/housify"
+    monkeypatch.delenv("HOUSIFY_DATABASE_URL_FILE")
+    assert database_url_from_env() == "postgresql://ignored/x"

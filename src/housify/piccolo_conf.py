@@ -5,13 +5,11 @@ one database holds the tables of all three apps, whose names do not overlap.
 Production runs each service with its own ``housify_<svc>.piccolo_conf``.
 """
 
-import os
-
 from piccolo.conf.apps import AppRegistry
 
-from housify_common.db import engine_from_url
+from housify_common.db import database_url_from_env, engine_from_url
 
-DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
+DB = engine_from_url(database_url_from_env())
 
 APP_REGISTRY = AppRegistry(
     apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app", "housify_ai.piccolo_app", "housify_soap.piccolo_app"]

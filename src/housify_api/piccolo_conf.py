@@ -5,12 +5,10 @@ when unset); the registry holds this service's app only, so its migrations run
 against its own database.
 """
 
-import os
-
 from piccolo.conf.apps import AppRegistry
 
-from housify_common.db import engine_from_url
+from housify_common.db import database_url_from_env, engine_from_url
 
-DB = engine_from_url(os.environ.get("HOUSIFY_DATABASE_URL"))
+DB = engine_from_url(database_url_from_env())
 
 APP_REGISTRY = AppRegistry(apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app"])

@@ -29,6 +29,16 @@ def default_database_url() -> str:
     return f"sqlite:///{default_data_dir() / 'housify.sqlite'}"
 
 
+def database_url_from_env() -> str:
+    """``HOUSIFY_DATABASE_URL``, or the contents of ``HOUSIFY_DATABASE_URL_FILE``
+    (a URL with a password is a secret: NixOS passes it as a credential file).
+    Empty when neither is set, which selects the embedded SQLite default."""
+    path = os.environ.get("HOUSIFY_DATABASE_URL_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get("HOUSIFY_DATABASE_URL", "")
+
+
 def engine_from_url(url: str | None) -> Engine:
     """An engine for ``url``; the embedded SQLite default when ``url`` is empty.
 
