@@ -147,7 +147,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     """
     settings = settings or load_api_settings()
     state = build_state(settings)
-    auth = jwt_auth(state["keyring"], state["public_pem"], settings.access_token_ttl_seconds)
+    auth = jwt_auth(state["token_cls"], state["public_pem"], settings.access_token_ttl_seconds)
     prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
     return Litestar(
         route_handlers=[

@@ -12,6 +12,8 @@ and registers :data:`DEPENDENCIES` app-wide. What is there:
 ``redis_keys``        :class:`housify_common.redis.RedisKeys`      ``redis_keys``
 ``mailer``            :class:`housify_api.email.Mailer`            ``mailer``
 ``keyring``           :class:`housify_api.auth.tokens.KeyRing`     —
+``token_cls``         the app's bound ``HousifyToken`` class       —
+                      (``token_cls.decode(encoded, "", "ES512")`` verifies once, cached until ``exp``)
 ``passwords``         :class:`housify_api.auth.passwords.Passwords` —
 ``limiter``           :class:`housify_api.auth.limiter.LoginLimiter` —
 ``revocations``       :class:`housify_api.auth.revocation.Revocations` —
@@ -32,7 +34,7 @@ from housify_api.auth.keys import dev_keys, load_private_key, load_public_keys
 from housify_api.auth.limiter import LoginLimiter
 from housify_api.auth.passwords import Passwords
 from housify_api.auth.revocation import Revocations
-from housify_api.auth.tokens import KeyRing
+from housify_api.auth.tokens import KeyRing, token_class
 from housify_api.email import Mailer
 from housify_api.settings import ApiSettings
 from housify_common.redis import RedisKeys, redis_from_url
@@ -65,6 +67,7 @@ def build_state(settings: ApiSettings) -> dict[str, Any]:
         "redis_keys": keys,
         "mailer": Mailer(settings),
         "keyring": keyring,
+        "token_cls": token_class(keyring),
         "public_pem": public_pem,
         "passwords": Passwords(
             time_cost=settings.argon2_time_cost,

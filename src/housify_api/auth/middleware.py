@@ -27,7 +27,7 @@ from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityReq
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
 
 from housify_api.auth.identity import AuthUser
-from housify_api.auth.tokens import HousifyToken, KeyRing, token_class
+from housify_api.auth.tokens import HousifyToken
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -105,13 +105,14 @@ class HousifyJWTAuth(JWTAuth[AuthUser, HousifyToken]):
         return {"OAuth2": []}
 
 
-def jwt_auth(keyring: KeyRing, public_pem: str, access_ttl_seconds: int) -> HousifyJWTAuth:
+def jwt_auth(token_cls: type[HousifyToken], public_pem: str, access_ttl_seconds: int) -> HousifyJWTAuth:
+    """Litestar's JWT auth for the app whose bound token class (``app.state.token_cls``) is ``token_cls``."""
     return HousifyJWTAuth(
         retrieve_user_handler=user_from_claims,
         revoked_token_handler=token_revoked,
         token_secret=public_pem,  # unused: the bound token class verifies through the key ring
         algorithm="ES512",
-        token_cls=token_class(keyring),
+        token_cls=token_cls,
         authentication_middleware_class=HousifyAuthMiddleware,
         default_token_expiration=timedelta(seconds=access_ttl_seconds),
         exclude=["^/schema"],
