@@ -62,10 +62,17 @@ def _version() -> str:
         return "0.0.0"
 
 
+async def _start_pool() -> None:
+    engine = User._meta.db
+    if isinstance(engine, PostgresEngine) and engine.pool is None:
+        await engine.start_connection_pool(reset=_skip_session_reset)
+
+
 async def _prepare_database(state: State) -> None:
-    """Seed levels and the superuser; retried in the background while the database is down."""
+    """Start the pool if start-up could not, seed levels and the superuser; retried while the database is down."""
     while True:
         try:
+            await _start_pool()
             await seed_levels()
             await bootstrap_superuser(state)
             return
@@ -116,11 +123,10 @@ async def _skip_session_reset(connection: object) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = User._meta.db
-    if isinstance(engine, PostgresEngine):
-        try:
-            await engine.start_connection_pool(reset=_skip_session_reset)
-        except Exception as exc:  # noqa: BLE001 - start anyway; queries open connections until the pool exists
-            log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
+    try:
+        await _start_pool()
+    except Exception as exc:  # noqa: BLE001 - serve anyway (503s); _prepare_database retries the pool
+        log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
     background = [asyncio.create_task(_prepare_database(app.state)), asyncio.create_task(_purge_sessions_periodically())]
     try:
         yield
