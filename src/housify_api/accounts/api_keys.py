@@ -18,7 +18,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from housify_api.accounts.schemas import ApiKeyCreated, ApiKeyOut
 from housify_api.auth.identity import AuthUser, parse_services
 from housify_api.plans import level_for_user
-from housify_api.tables import ApiKey, User
+from housify_api.tables import ApiKey
 
 KEY_PREFIX = "hk_"
 #: ``last_used_at`` is written at most this often per key, not on every request.
