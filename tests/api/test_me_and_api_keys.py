@@ -121,3 +121,12 @@ async def test_password_reset(client, smtp_server):
     assert (await client.get("/users/me", headers=bearer(old_session))).status_code == 401
     assert (await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "a-fresh-start-2027"})).status_code == 400
     await login(client, email, "a-fresh-start-2026")
+
+
+async def test_concurrent_key_requests_cannot_pass_the_cap(client, user):
+    import asyncio
+
+    responses = await asyncio.gather(
+        *(client.post("/users/me/api-keys", json={"name": f"k{i}"}, headers=bearer(user["tokens"])) for i in range(5))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 403, 403, 403, 403]

@@ -8,17 +8,20 @@ is kept in clear so users can tell their keys apart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from housify_api.accounts.schemas import ApiKeyCreated, ApiKeyOut
 from housify_api.auth.identity import AuthUser, parse_services
 from housify_api.plans import level_for_user
-from housify_api.tables import ApiKey
+from housify_api.tables import ApiKey, User
 
 KEY_PREFIX = "hk_"
 #: ``last_used_at`` is written at most this often per key, not on every request.
@@ -74,16 +77,32 @@ async def create_key(user_id: UUID, name: str) -> ApiKeyCreated:
     Raises:
         PermissionDeniedException: 403 when the user already has ``api_key_limit`` keys (the level's cap).
     """
-    level = await level_for_user(user_id)
-    count = await ApiKey.count().where(ApiKey.user == user_id)
-    if count >= level.api_key_limit:
-        raise PermissionDeniedException(
-            f"API key limit reached: {level.name} allows {level.api_key_limit}; delete a key or change plan"
-        )
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(user=user_id, name=name, prefix=key[len(KEY_PREFIX) : len(KEY_PREFIX) + 8], key_hash=hash_key(key))
-    await row.save()
+    # Count and insert under a lock on the user's row, so concurrent requests cannot pass the cap together.
+    async with _user_lock(user_id):
+        level = await level_for_user(user_id)
+        count = await ApiKey.count().where(ApiKey.user == user_id)
+        if count >= level.api_key_limit:
+            raise PermissionDeniedException(
+                f"API key limit reached: {level.name} allows {level.api_key_limit}; delete a key or change plan"
+            )
+        await row.save()
     return ApiKeyCreated(id=row.id, name=name, prefix=row.prefix, created_at=row.created_at, last_used_at=None, key=key)
+
+
+@contextlib.asynccontextmanager
+async def _user_lock(user_id: UUID) -> AsyncIterator[None]:
+    """A transaction holding the user's row: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+    (no row locks) an ``IMMEDIATE`` transaction, which takes the database's write lock at once."""
+    engine = User._meta.db
+    if isinstance(engine, SQLiteEngine):
+        async with engine.transaction(transaction_type=TransactionType.immediate):
+            yield
+        return
+    async with engine.transaction():
+        await User.select(User.id).where(User.id == user_id).lock_rows()
+        yield
 
 
 async def delete_key(user_id: UUID, key_id: UUID) -> None:
