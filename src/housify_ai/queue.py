@@ -299,6 +299,10 @@ class JobQueue:
         await self.client.xack(delivery.stream, WORKER_GROUP, delivery.entry_id)
         self._held.pop(delivery.entry_id, None)
 
+    def release(self, delivery: Delivery) -> None:
+        """Stop heartbeating ``delivery`` without acknowledging it, so it goes stale and is taken over."""
+        self._held.pop(delivery.entry_id, None)
+
 
 def _loose_job_id(raw: Any) -> str | None:
     try:

@@ -110,8 +110,13 @@ class Worker:
                 log.error("cannot read the job streams: %s; retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            if delivery is not None:
+            if delivery is None:
+                continue
+            try:
                 await self.process(delivery)
+            except Exception as exc:  # Redis lost mid-job: the entry stays pending and is taken over later
+                log.error("job %s could not be finished (%s); it stays pending for a retry", delivery.job_id, exc)
+                self.queue.release(delivery)
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         interval = max(0.05, self.settings.ai_visibility_timeout / 3)

@@ -170,3 +170,25 @@ async def test_corrupt_model_folder_stops_the_worker_at_start(rig, tmp_path):
     # It never touched the queue: the job is still waiting for a healthy worker.
     assert await rig.results() == []
     assert [e.type for e in await rig.events(request.job_id)] == ["queued"]
+
+
+async def test_job_whose_result_could_not_be_published_is_retried(rig, monkeypatch):
+    """Fault injection: Redis drops the connection once at the finish; the entry goes stale and is run again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    real_finish = JobQueue.finish
+    calls = {"n": 0}
+
+    async def finish_fails_once(self, delivery, result, event):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RedisConnectionError("Connection closed by server.")
+        return await real_finish(self, delivery, result, event)
+
+    monkeypatch.setattr(JobQueue, "finish", finish_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2
+    assert [e.attempt for e in await rig.events(request.job_id) if e.type == "started"] == [1, 2]
+    assert (await rig.client.xpending(rig.keys.jobs("Free-Tier"), WORKER_GROUP))["pending"] == 0
