@@ -10,7 +10,7 @@ import jwt
 import pytest
 from litestar.exceptions import PermissionDeniedException
 
-from tests.api.conftest import SUPERUSER_EMAIL, bearer, login
+from .conftest import SUPERUSER_EMAIL, bearer, login
 
 
 async def _refresh(client, tokens: dict) -> dict:

@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from tests.api.conftest import PASSWORD, free_port
+from .conftest import PASSWORD, free_port
 
 CLI = [sys.executable, "-m", "housify_api.cli"]
 

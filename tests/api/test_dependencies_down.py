@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.api.conftest import PASSWORD, bearer, free_port, unique_email
-from tests.api.tcp_proxy import TcpProxy
+from .conftest import PASSWORD, bearer, free_port, unique_email
+from .tcp_proxy import TcpProxy
 
 
 async def _until(check, timeout: float = 15.0):  # noqa: ANN001, ANN202

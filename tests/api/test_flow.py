@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from tests.api.conftest import PASSWORD, bearer, login, register, unique_email, unique_ip
+from .conftest import PASSWORD, bearer, login, register, unique_email, unique_ip
 
 
 def _header(token: str) -> dict:
@@ -97,7 +97,7 @@ async def test_registration_mail_survives_a_dead_smtp_server(api, client):
     import msgspec
 
     from housify_api.email import Mailer
-    from tests.api.conftest import free_port
+    from .conftest import free_port
 
     state = api.app.state
     original = state.mailer

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.api.conftest import PASSWORD, register, unique_email, unique_ip
+from .conftest import PASSWORD, register, unique_email, unique_ip
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.api.conftest import bearer
+from .conftest import bearer
 
 
 def _b64(data: dict) -> str:
@@ -139,7 +139,7 @@ async def test_concurrent_checks_share_redis_but_each_sees_its_revocation(client
     """Batched revocation look-ups still answer per token: one revoked token among many good ones."""
     import asyncio
 
-    from tests.api.conftest import login
+    from .conftest import login
 
     sessions = [await login(client, user["email"]) for _ in range(3)]
     assert (await client.post("/auth/logout", headers=bearer(sessions[0]))).status_code == 200
