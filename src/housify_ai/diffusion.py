@@ -99,11 +99,12 @@ class DiffusionEngine:
         pipe.set_progress_bar_config(disable=True)
         self.base = pipe
         self.name = self.model_path.name
+        modules = [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
+        self.parameter_bytes = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
         self._load_lock = threading.Lock()
 
     def describe(self) -> dict[str, object]:
         """Model, device, dtype and parameter memory, for ``GET /models`` and the worker registry."""
-        params = sum(p.numel() * p.element_size() for m in self._modules() for p in m.parameters())
         return {
             "kind": "diffusion",
             "name": self.name,
@@ -111,11 +112,8 @@ class DiffusionEngine:
             "pipeline": type(self.base).__name__,
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
-            "parameter_bytes": params,
+            "parameter_bytes": self.parameter_bytes,
         }
-
-    def _modules(self) -> list[torch.nn.Module]:
-        return [c for c in self.base.components.values() if isinstance(c, torch.nn.Module)]
 
     def pipeline_for(self, task: str):  # noqa: ANN201 - a diffusers pipeline
         """A fresh pipeline object for ``task`` over the shared modules, with its own scheduler."""

@@ -58,9 +58,9 @@ class ImageJobHandler:
         size = (request.width, request.height)
         source = mask = None
         if request.source_key:
-            source = open_image(await self._read(request.source_key, "source_key"), size, "RGB")
+            source = await self._load(request.source_key, "source_key", size, "RGB")
         if request.mask_key:
-            mask = open_image(await self._read(request.mask_key, "mask_key"), size, "L")
+            mask = await self._load(request.mask_key, "mask_key", size, "L")
 
         every = self.settings.ai_preview_every or max(1, request.steps // 4)
 
@@ -104,11 +104,16 @@ class ImageJobHandler:
             watermarked=request.watermark,
         )
 
-    async def _read(self, key: str, field: str) -> bytes:
+    async def _load(self, key: str, field: str, size: tuple[int, int], mode: str):  # noqa: ANN202 - PIL image
+        """The stored image ``key`` resized to ``size``; ``ValueError`` naming ``field`` when absent or unreadable."""
         try:
-            return await self.store.get(key)
+            data = await self.store.get(key)
         except FileNotFoundError:
             raise ValueError(f"{field}: no stored image {key!r}") from None
+        try:
+            return await asyncio.to_thread(open_image, data, size, mode)
+        except ValueError as exc:
+            raise ValueError(f"{field}: {exc}") from None
 
     async def _log_run(self, ctx: JobContext, stats: RunStats, outcome: str, error: str) -> None:
         if not self.settings.ai_run_log:

@@ -236,3 +236,11 @@ async def test_out_of_memory_fails_the_job_and_the_worker_carries_on(rig, monkey
         r_oom, r_after = await rig.result(oom.job_id), await rig.result(after.job_id)
     assert r_oom.status == "failed" and "out of GPU memory" in r_oom.error
     assert r_after.status == "succeeded"
+
+
+async def test_unreadable_source_image_fails_naming_the_field(rig):
+    await DirectoryStore(rig.settings.storage_path).put("uploads/not-an-image.png", b"plain text, not a PNG")
+    async with rig.worker():
+        request = await rig.enqueue(task="img2img", source_key="uploads/not-an-image.png", strength=0.5)
+        result = await rig.result(request.job_id)
+    assert result.status == "failed" and result.error.startswith("ValueError: source_key: not a readable image")
