@@ -46,8 +46,9 @@ log = logging.getLogger("housify.media.events")
 
 SUBPROTOCOL = "bearer"
 #: Longest wait of one blocking read; between reads the job's row is checked
-#: (the event stream expires 24 h after a job's last event).
-BLOCK_MS = 5000
+#: (the event stream expires 24 h after a job's last event). Well under redis-py's
+#: default socket timeout (5 s since redis-py 8), which would end a longer block.
+BLOCK_MS = 2000
 #: How long the ``succeeded`` event waits for the results consumer to record the picture.
 RECORD_WAIT_SECONDS = 10.0
 
