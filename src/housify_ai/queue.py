@@ -55,6 +55,7 @@ RESULTS_MAXLEN = 100_000
 RESULT_KEY_TTL_SECONDS = 7 * 24 * 3600
 LEVELS_REFRESH_SECONDS = 10.0
 IDLE_POLL_SECONDS = 0.05
+CONSUMER_PRUNE_IDLE_MS = 24 * 3600 * 1000
 
 # KEYS: result key, results stream, events stream, job stream
 # ARGV: result JSON, event JSON, result TTL, results maxlen, events maxlen, events TTL, group, entry id,
@@ -140,8 +141,25 @@ class JobQueue:
     # -- set-up -----------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Read the level registry and create the consumer groups (idempotent)."""
+        """Read the level registry, create the consumer groups (idempotent), prune dead consumers."""
         await self._refresh_levels(force=True)
+        await self.prune_consumers()
+
+    async def prune_consumers(self, idle_ms: int = CONSUMER_PRUNE_IDLE_MS) -> list[str]:
+        """Delete consumers with nothing pending that have been idle for ``idle_ms``.
+
+        Consumer names carry the process id, so every restart adds one; the
+        ones holding pending entries are kept (their jobs are still to be taken over).
+        """
+        pruned = []
+        for level in self.levels:
+            stream = self.keys.jobs(level)
+            for info in await self.client.xinfo_consumers(stream, WORKER_GROUP):
+                name = _text(info["name"])
+                if info["pending"] == 0 and info["idle"] >= idle_ms and name != self.consumer:
+                    await self.client.xgroup_delconsumer(stream, WORKER_GROUP, name)
+                    pruned.append(name)
+        return pruned
 
     async def _refresh_levels(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -192,3 +192,19 @@ async def test_job_whose_result_could_not_be_published_is_retried(rig, monkeypat
     assert result.status == "succeeded" and result.attempts == 2
     assert [e.attempt for e in await rig.events(request.job_id) if e.type == "started"] == [1, 2]
     assert (await rig.client.xpending(rig.keys.jobs("Free-Tier"), WORKER_GROUP))["pending"] == 0
+
+
+async def test_idle_consumers_without_pending_jobs_are_pruned(rig):
+    await ensure_groups(rig.client, rig.keys)
+    stream = rig.keys.jobs("Free-Tier")
+    await rig.enqueue()
+    await rig.enqueue()
+    await rig.client.xreadgroup(WORKER_GROUP, "crashed-with-a-job", {stream: ">"}, count=1)
+    reply = await rig.client.xreadgroup(WORKER_GROUP, "gone-idle", {stream: ">"}, count=1)
+    await rig.client.xack(stream, WORKER_GROUP, reply[0][1][0][0])  # finished its job, then went away
+    await asyncio.sleep(0.15)
+    queue = JobQueue(rig.client, rig.keys, "fresh")
+    await queue.setup()
+    assert await queue.prune_consumers(idle_ms=100) == ["gone-idle"]
+    names = {c["name"].decode() for c in await rig.client.xinfo_consumers(stream, WORKER_GROUP)}
+    assert "crashed-with-a-job" in names and "gone-idle" not in names
