@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.media._harness import Accounts, ApiServer, free_port
+from media._harness import Accounts, ApiServer, free_port
 
 E2E_PREFIX = os.environ["HOUSIFY_REDIS_PREFIX"] + "e2e:"
 

@@ -15,8 +15,8 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.conftest import WorkerProcess
-from tests.media._harness import Accounts, ApiServer, User, picture, upload
+from .conftest import WorkerProcess
+from media._harness import Accounts, ApiServer, User, picture, upload
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.media._harness import Accounts, ApiServer, free_port
+from ._harness import Accounts, ApiServer, free_port
 
 # the tests rate pictures and read the front page at once: no reuse window
 os.environ.setdefault("HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS", "0")

@@ -8,7 +8,7 @@ import io
 import httpx
 from PIL import Image
 
-from tests.media._harness import Accounts, picture, upload
+from ._harness import Accounts, picture, upload
 
 
 async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, accounts: Accounts) -> None:
@@ -59,7 +59,7 @@ async def test_bad_uploads_are_clear_4xx(http: httpx.AsyncClient, accounts: Acco
 
 
 async def test_pixel_bomb_is_413(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from tests.media.test_uploads import png_bomb
+    from .test_uploads import png_bomb
 
     user = await accounts.user()
     response = await upload(http, user, png_bomb(20_000, 20_000))

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, JobEvent, JobResult, StreamKeys, encode
 from housify_common.imaging import encode_png, make_thumbnail
-from tests.media._harness import Accounts, ApiServer, picture, upload
+from ._harness import Accounts, ApiServer, picture, upload
 
 PROMPT = {"prompt": "a bright scandinavian living room, oak floor", "width": 64, "height": 64, "steps": 4}
 
