@@ -132,6 +132,7 @@ class JobQueue:
         # every quarter of it (at most every second) delays a takeover by <= 25%.
         self._reclaim_every = min(1.0, visibility_timeout / 4)
         self._reclaimed_at = float("-inf")
+        self._beat_at = time.monotonic()
         self._buffer: list[Delivery] = []
         self._held: dict[str, Delivery] = {}
         self._lock = asyncio.Lock()
@@ -268,13 +269,28 @@ class JobQueue:
     # -- while running ----------------------------------------------------------
 
     async def heartbeat(self) -> int:
-        """Reset the idle time of every entry this consumer holds; returns how many."""
+        """Reset the idle time of every entry this consumer holds; returns how many.
+
+        When this heartbeat comes later than the visibility timeout (event loop
+        stalled), another consumer may have taken an entry over: those are left
+        to it rather than claimed back (``XCLAIM`` takes from any owner).
+        """
+        late = time.monotonic() - self._beat_at > self.visibility_ms / 1000
+        self._beat_at = time.monotonic()
         by_stream: dict[str, list[str]] = {}
         for delivery in list(self._held.values()):
+            if late and not await self._still_ours(delivery):
+                log.warning("job %s was taken over by another worker during a stall", delivery.job_id)
+                self._held.pop(delivery.entry_id, None)
+                continue
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         for stream, ids in by_stream.items():
             await self.client.xclaim(stream, WORKER_GROUP, self.consumer, 0, ids, justid=True)
         return sum(len(ids) for ids in by_stream.values())
+
+    async def _still_ours(self, delivery: Delivery) -> bool:
+        pending = await self.client.xpending_range(delivery.stream, WORKER_GROUP, min=delivery.entry_id, max=delivery.entry_id, count=1)
+        return bool(pending) and _text(pending[0]["consumer"]) == self.consumer
 
     async def emit_and_check_cancel(self, job_id: str, events: list[JobEvent]) -> bool:
         """Append ``events`` to the job's (bounded, expiring) event stream and read its cancellation flag.

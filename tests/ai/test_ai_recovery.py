@@ -208,3 +208,19 @@ async def test_idle_consumers_without_pending_jobs_are_pruned(rig):
     assert await queue.prune_consumers(idle_ms=100) == ["gone-idle"]
     names = {c["name"].decode() for c in await rig.client.xinfo_consumers(stream, WORKER_GROUP)}
     assert "crashed-with-a-job" in names and "gone-idle" not in names
+
+
+async def test_late_heartbeat_does_not_claim_back_a_job_taken_over(rig):
+    await ensure_groups(rig.client, rig.keys)
+    stream = rig.keys.jobs("Free-Tier")
+    await rig.enqueue()
+    stalled = JobQueue(rig.client, rig.keys, "stalled", visibility_timeout=0.1, block_ms=10)
+    await stalled.setup()
+    delivery = await stalled.claim()
+    await asyncio.sleep(0.2)  # the stall: longer than the visibility timeout
+    rescuer = JobQueue(rig.client, rig.keys, "rescuer", visibility_timeout=0.1, block_ms=10)
+    await rescuer.setup()
+    assert (await rescuer.claim()).entry_id == delivery.entry_id
+    assert await stalled.heartbeat() == 0
+    pending = await rig.client.xpending_range(stream, WORKER_GROUP, min="-", max="+", count=10)
+    assert [p["consumer"] for p in pending] == [b"rescuer"]
