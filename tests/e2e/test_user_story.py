@@ -73,6 +73,7 @@ async def test_register_assist_draw_keep_rate_share(
     # keep it: recorded in history, on disk, downloadable
     done = (await http.get(f"/jobs/{job['id']}", headers=ann.headers)).json()
     assert (done["status"], done["image_id"], done["watermark"]) == ("succeeded", image_id, True)
+    assert done["params"]["seed"] == 42
     assert done["started_at"] and done["finished_at"]
     history = (await http.get("/images", headers=ann.headers)).json()["items"]
     assert [(i["id"], i["kind"], i["title"]) for i in history] == [(image_id, "generated", "Ann's kitchen")]

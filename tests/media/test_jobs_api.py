@@ -179,6 +179,7 @@ async def test_events_websocket_replay_live_and_result_recorded(
 
     done = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
     assert done["status"] == "succeeded" and done["image_id"] == image_id
+    assert done["params"]["seed"] == 7  # the seed the worker used (none was asked for)
     image = (await http.get(f"/images/{image_id}", headers=user.headers)).json()
     assert (image["kind"], image["title"], image["public"], image["width"]) == ("generated", "green room", True, 64)
     assert (await http.get(image["url"])).headers["content-type"] == "image/png"

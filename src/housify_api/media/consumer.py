@@ -189,6 +189,7 @@ class ResultsConsumer:
             await Job.update(
                 {
                     Job.status: JobStatus.succeeded.value,
+                    Job.params: {**params, "seed": result.seed if result.seed is not None else params.get("seed")},
                     Job.image: image_id,
                     Job.error: None,
                     Job.started_at: started,
