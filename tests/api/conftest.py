@@ -39,6 +39,9 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_ur
 
     data_dir: Path = tmp_path_factory.mktemp("api-data")
     return load_api_settings(
+        # A sub-prefix of the run's: this app's media plugin joins job-stream consumer groups,
+        # which must not take results meant for other areas' apps running in the same test run.
+        redis_prefix=f"{redis_prefix}api:",
         data_dir=str(data_dir),
         smtp_host=smtp_server.host,
         smtp_port=smtp_server.port,

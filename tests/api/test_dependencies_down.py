@@ -40,6 +40,7 @@ class Server:
             "HOUSIFY_DATABASE_URL": f"postgresql://{pg.username}@127.0.0.1:{self.pg_proxy.listen_port}{pg.path}",
             "HOUSIFY_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.listen_port}/0",
             "HOUSIFY_DATA_DIR": str(tmp_path),
+            "HOUSIFY_REDIS_PREFIX": os.environ.get("HOUSIFY_REDIS_PREFIX", "housify-test:") + f"api-outage-{self.port}:",
         }
         self.log_path = tmp_path / "server.log"
         self.proc: subprocess.Popen | None = None
