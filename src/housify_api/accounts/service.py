@@ -99,6 +99,8 @@ class AccountService:
             changes[User.services] = format_services(data.services)
         if data.email_verified is not msgspec.UNSET:
             changes[User.email_verified] = data.email_verified
+        if len(changes) == 1:  # nothing but updated_at: an empty PATCH changes nothing
+            return await self.me(user_id)
         await User.update(changes).where(User.id == user_id)
         if data.is_active is False:
             await self.auth.revoke_user_sessions(user_id, reason="disabled")
