@@ -67,7 +67,7 @@ def build_state(settings: ApiSettings) -> dict[str, Any]:
         "redis_keys": keys,
         "mailer": Mailer(settings),
         "keyring": keyring,
-        "token_cls": token_class(keyring),
+        "token_cls": token_class(keyring, settings.access_token_cache_size),
         "public_pem": public_pem,
         "passwords": Passwords(
             time_cost=settings.argon2_time_cost,

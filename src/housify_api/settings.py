@@ -38,6 +38,8 @@ class ApiSettings(msgspec.Struct, kw_only=True, frozen=True):
     jwt_audience: str = "housify-api"
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
+    # Verified access tokens remembered per process (verify once); ~3 KB each.
+    access_token_cache_size: int = 20_000
 
     # Passwords: OWASP Password Storage Cheat Sheet minimum for Argon2id (m=19 MiB, t=2, p=1).
     argon2_time_cost: int = 2

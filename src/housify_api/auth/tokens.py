@@ -140,7 +140,7 @@ class VerifiedTokens:
     Bounded: when full, expired entries go first, then the oldest quarter.
     """
 
-    def __init__(self, max_size: int = 50_000) -> None:
+    def __init__(self, max_size: int = 20_000) -> None:
         self._entries: dict[str, tuple[float, Any]] = {}
         self._max_size = max_size
 
@@ -192,6 +192,6 @@ class HousifyToken(Token):
         return claims
 
 
-def token_class(keyring: KeyRing, cache_size: int = 50_000) -> type[HousifyToken]:
+def token_class(keyring: KeyRing, cache_size: int = 20_000) -> type[HousifyToken]:
     """A :class:`HousifyToken` subclass bound to ``keyring`` with its own cache (one per app)."""
     return type("BoundHousifyToken", (HousifyToken,), {"keyring": keyring, "verified": VerifiedTokens(cache_size)})
