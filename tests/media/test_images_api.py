@@ -154,3 +154,46 @@ async def test_history_cursor_pages_and_kind_filter(http: httpx.AsyncClient, acc
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
     wrong_kind = await http.get("/images", params={"kind": "stolen"}, headers=user.headers)
     assert wrong_kind.status_code == 400
+
+
+async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    owner = await accounts.user()
+    image = (await upload(http, owner)).json()
+    created = await http.post("/users/me/api-keys", json={"name": "phone"}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    key = {"X-API-Key": created.json()["key"]}
+    assert (await http.get(f"/images/{image['id']}", headers=key)).status_code == 200
+    assert (await http.get(image["url"], headers=key)).status_code == 200
+    bad = await http.get(f"/images/{image['id']}", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401  # wrong credentials are not "anonymous"
+
+
+async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
+    import msgspec
+
+    from housify_api.media.images import MediaContext
+
+    owner = await accounts.user()
+    image = (await upload(http, owner, picture(64, 64, "WEBP"), public=True)).json()
+    state = media_server.app.state
+    plain = state.media
+    state.media = MediaContext(store=plain.store, featured=plain.featured,
+                               settings=msgspec.structs.replace(plain.settings, media_accel_redirect_prefix="/_media/"))
+    try:
+        response = await http.get(image["url"])
+        thumb = await http.get(image["thumb_url"])
+    finally:
+        state.media = plain
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["x-accel-redirect"] == f"/_media/images/{image['id']}.webp"
+    assert response.headers["content-type"] == "image/webp"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert thumb.headers["x-accel-redirect"] == f"/_media/thumbs/{image['id']}.webp"
+    assert plain.store.local_path(f"images/{image['id']}.webp").is_file()
+
+
+async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> None:
+    schema = (await http.get("/schema/openapi.json")).json()
+    for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
+                 "/gallery", "/gallery/featured", "/prompts/assist"):
+        assert path in schema["paths"], path

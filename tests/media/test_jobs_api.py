@@ -270,3 +270,10 @@ async def test_prompt_assist_is_503_when_ai_server_is_down(http: httpx.AsyncClie
     assert [(c["service"], c["success"]) for c in calls] == [("prompt_assist", False)]
     bad = await http.post("/prompts/assist", json={"idea": ""}, headers=user.headers)
     assert bad.status_code == 400
+
+
+async def test_level_weights_are_published_for_the_workers(media_server: ApiServer) -> None:
+    from housify_ai.contract import read_levels
+
+    levels = await read_levels(media_server.app.state.redis, streams(media_server))
+    assert levels["Free-Tier"] == 2.5 and levels["Pro-Tier"] == 5.0

@@ -94,19 +94,35 @@ async def serve(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
     if not (user.is_admin or job["owner"] == user.id):
         await socket.close(code=4403, reason="only the owner of this job may listen to its events")
         return
+    gone = asyncio.Event()
+    listener = asyncio.create_task(_until_disconnect(socket, gone))
     try:
-        await _pump(socket, job_id, queue)
+        await _pump(socket, job_id, queue, gone)
     except WebSocketDisconnect:
         return
     except RedisError as exc:
         log.error("job events %s: Redis unavailable: %s", job_id, exc)
         await socket.close(code=1011, reason="event stream unavailable; try GET /jobs/{id}")
+    finally:
+        gone.set()
+        listener.cancel()
 
 
-async def _pump(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+async def _until_disconnect(socket: WebSocket, gone: asyncio.Event) -> None:
+    """Read (and ignore) client messages so a client that leaves is noticed while its job is quiet."""
+    try:
+        while not gone.is_set():
+            await socket.receive_data(mode="text")
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        gone.set()
+
+
+async def _pump(socket: WebSocket, job_id: UUID, queue: Queue, gone: asyncio.Event) -> None:
     last = "0-0"
     block: int | None = None  # the first read replays what is there without waiting
-    while True:
+    while not gone.is_set():
         batch = await read_events(queue.client, queue.streams, str(job_id), after=last, block_ms=block)
         block = BLOCK_MS
         for entry_id, event in batch:

@@ -8,13 +8,14 @@ app's own, so the database pool and Redis client are open while it runs):
   app's Redis client and key prefix, and the HTTP client of the AI server's
   internal API (``HOUSIFY_AI_URL``);
 * publishes the subscription levels' ``its`` weights to the AI workers'
-  registry (``housify_ai.contract.publish_levels``) and creates the consumer
-  groups;
+  registry (``housify_ai.contract.publish_levels``, which also creates the
+  consumer groups), at start and every 30 s;
 * runs the results consumer until shutdown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -24,7 +25,6 @@ import httpx
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
-from redis.exceptions import RedisError
 
 from housify_ai.contract import StreamKeys, publish_levels
 from housify_api.media.consumer import ResultsConsumer
@@ -89,24 +89,38 @@ class MediaPlugin(InitPluginProtocol):
             else None
         )
         app.state.media_ai = ai
-        await _publish_levels(queue)
         consumer = ResultsConsumer(queue, app.state.media.store, settings.media_consumer_name)
         app.state.media_consumer = consumer
         consumer.start()
+        stop = asyncio.Event()
+        publisher = asyncio.create_task(_publish_levels_until(queue, stop), name="media-levels-publisher")
         try:
             yield
         finally:
+            stop.set()
+            await publisher
             await consumer.stop()
             if ai is not None:
                 await ai.aclose()
 
 
-async def _publish_levels(queue: Queue) -> None:
-    """Tell the AI workers each level's ``its`` (fair share); a Redis outage only logs (workers use defaults)."""
+#: How often the level weights are re-published: picks up the levels seeded after
+#: start-up and admins' edits of ``its``.
+LEVELS_PUBLISH_SECONDS = 30.0
+
+
+async def _publish_levels_until(queue: Queue, stop: asyncio.Event) -> None:
+    """Tell the AI workers each level's ``its`` (fair share) now and every :data:`LEVELS_PUBLISH_SECONDS`.
+
+    A Redis or database outage only logs: the workers keep the last weights (or the contract's defaults).
+    """
     from housify_api.tables import SubscriptionLevel
 
-    try:
-        rows = await SubscriptionLevel.select(SubscriptionLevel.name, SubscriptionLevel.its)
-        await publish_levels(queue.client, queue.streams, {row["name"]: float(row["its"]) for row in rows})
-    except (RedisError, OSError) as exc:
-        log.error("media: could not publish level weights to Redis: %s", exc)
+    while not stop.is_set():
+        try:
+            rows = await SubscriptionLevel.select(SubscriptionLevel.name, SubscriptionLevel.its)
+            await publish_levels(queue.client, queue.streams, {row["name"]: float(row["its"]) for row in rows})
+        except Exception as exc:  # noqa: BLE001 - Redis or the database down; try again next round
+            log.error("media: could not publish level weights: %s: %s", type(exc).__name__, exc)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=LEVELS_PUBLISH_SECONDS)
