@@ -15,14 +15,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 
 import asyncpg
 import pytest
+from testkit import SmtpServer, free_port
 
 RUN_ID = secrets.token_hex(4)
 PG_ADMIN_URL = os.environ.get("HOUSIFY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -88,40 +85,6 @@ async def migrated_db() -> str:
 
     await migrate_all()
     return DB_URL
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class SmtpServer:
-    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
-
-    host: str
-    port: int
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
-        msg = message_from_bytes(envelope.original_content or envelope.content)
-        msg["X-Rcpt-To"] = ", ".join(envelope.rcpt_tos)
-        self.messages.append(msg)
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if address in (m["X-Rcpt-To"] or "")]
-
-    async def wait_for(self, address: str, count: int = 1, timeout: float = 5.0) -> list[Message]:
-        """Wait until ``count`` messages reached ``address``; raises ``TimeoutError``."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.to(address)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"{count} message(s) to {address} not received in {timeout}s")
-            await asyncio.sleep(0.02)
-        return self.to(address)
 
 
 @pytest.fixture(scope="session")

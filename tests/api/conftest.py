@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from testkit import AsgiServer
 
 
 SUPERUSER_EMAIL = "root@example.com"
@@ -53,23 +53,11 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_ur
 
 @pytest.fixture(scope="session")
 async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: ANN001
-    import uvicorn
-
     from housify_api.app import create_app
 
     app = create_app(api_settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                       proxy_headers=True, forwarded_allow_ips="127.0.0.1")
-    )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - keep pytest's Ctrl-C
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    api = Api(base_url=f"http://127.0.0.1:{port}", app=app)
+    server = await AsgiServer(app, proxy_headers=True, forwarded_allow_ips="127.0.0.1").start()
+    api = Api(base_url=server.base_url, app=app)
     # Start-up seeding runs in the background; wait until the superuser can log in.
     async with api.client() as client:
         for _ in range(250):
@@ -78,21 +66,13 @@ async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: AN
                 break
             await asyncio.sleep(0.02)
     yield api
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    await server.stop()
 
 
 @pytest.fixture
 async def client(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     async with api.client() as c:
         yield c
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unique_email(tag: str = "user") -> str:

@@ -9,7 +9,9 @@ import sys
 
 import httpx
 
-from .conftest import PASSWORD, free_port
+from testkit import free_port
+
+from .conftest import PASSWORD
 
 CLI = [sys.executable, "-m", "housify_api.cli"]
 

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .conftest import PASSWORD, bearer, free_port, unique_email
+from testkit import free_port
+
+from .conftest import PASSWORD, bearer, unique_email
 from .tcp_proxy import TcpProxy
 
 

@@ -97,7 +97,7 @@ async def test_registration_mail_survives_a_dead_smtp_server(api, client):
     import msgspec
 
     from housify_api.email import Mailer
-    from .conftest import free_port
+    from testkit import free_port
 
     state = api.app.state
     original = state.mailer

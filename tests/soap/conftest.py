@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from housify_soap.fake_binance import FakeBinance
-from conftest import free_port  # the root conftest (tests/ is on sys.path; this package is "soap")
+from testkit import free_port
 
 CACHE_TTL = 1.0
 STALE_MAX_AGE = 60

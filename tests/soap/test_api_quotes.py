@@ -14,7 +14,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from conftest import free_port
+from testkit import AsgiServer
 
 from .conftest import SoapServer, start_soap_server, stop_soap_server
 
@@ -30,26 +30,25 @@ def own_soap_server(migrated_db: str, fake_binance) -> SoapServer:
 
 
 @pytest.fixture(scope="module")
-async def api_url(own_soap_server: SoapServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    import uvicorn
-
+async def api_url(own_soap_server: SoapServer, tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> AsyncIterator[str]:
     from housify_api.app import create_app
     from housify_api.settings import load_api_settings
 
-    settings = load_api_settings(data_dir=str(tmp_path_factory.mktemp("api-quotes")), soap_wsdl_url=own_soap_server.wsdl_url)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{port}"
+    settings = load_api_settings(
+        data_dir=str(tmp_path_factory.mktemp("api-quotes")),
+        soap_wsdl_url=own_soap_server.wsdl_url,
+        # Own sub-prefix: this app's media consumer must not take other areas' job results.
+        redis_prefix=f"{redis_prefix}soap-api:",
+    )
+    server = await AsgiServer(create_app(settings)).start()
+    url = server.base_url
     async with httpx.AsyncClient(base_url=url) as client:
         for _ in range(500):  # levels are seeded in the background at start-up
-            if server.started and len((await client.get("/subscriptions")).json()) >= 2:
+            if len((await client.get("/subscriptions")).json()) >= 2:
                 break
             await asyncio.sleep(0.02)
     yield url
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    await server.stop()
 
 
 async def test_subscriptions_priced_in_btc_from_the_fake_binance(api_url, fake_binance):

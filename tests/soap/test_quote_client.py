@@ -57,7 +57,7 @@ async def test_server_fault_raises_quote_unavailable(soap_server, fake_binance):
 
 
 async def test_service_down_or_unconfigured_raises_quote_unavailable():
-    from conftest import free_port
+    from testkit import free_port
 
     down = CryptoQuoteClient(f"http://127.0.0.1:{free_port()}/soap?wsdl", timeout=2)
     with pytest.raises(QuoteUnavailable, match="unavailable"):
