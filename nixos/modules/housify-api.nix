@@ -233,7 +233,7 @@ in
       type = types.attrsOf types.str;
       default = { };
       example = {
-        HOUSIFY_ACCESS_TOKEN_TTL = "300";
+        HOUSIFY_ACCESS_TOKEN_TTL_SECONDS = "300";
       };
       description = ''
         Further `HOUSIFY_*` settings (see docs/). Never put secrets here: the
