@@ -32,6 +32,7 @@ import e2e_support
 import httpx
 
 PASSWORD = "bench-password-long-enough-1"
+SETTLE_SECONDS = 1.0
 
 
 class BarePipeline:
@@ -73,7 +74,10 @@ async def through_the_service(base_url: str, jobs: int, bare: BarePipeline) -> t
         ws_base = base_url.replace("http", "ws", 1)
         totals, ids, direct = [], [], []
         for n in range(jobs + 1):
+            # OpenMP threads spin for a while after a torch call: let the other process's go quiet first
+            await asyncio.sleep(SETTLE_SECONDS)
             bare_seconds = bare.time_one(n)
+            await asyncio.sleep(SETTLE_SECONDS)
             t0 = time.perf_counter()
             response = await http.post("/jobs", json={**body, "seed": n}, headers=headers)
             response.raise_for_status()
