@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
@@ -32,6 +32,9 @@ from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
 from housify_common.storage import DirectoryStore
 
+if TYPE_CHECKING:
+    from housify_api.media.gallery import FeaturedCache
+
 log = logging.getLogger("housify.media")
 
 
@@ -41,7 +44,7 @@ class MediaContext:
 
     store: DirectoryStore
     settings: MediaSettings
-    featured: Any = None  # housify_api.media.gallery.FeaturedCache (set by the plugin)
+    featured: FeaturedCache | None = None
 
 
 def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
