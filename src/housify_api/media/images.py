@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -32,9 +32,6 @@ from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
 from housify_common.storage import DirectoryStore
 
-if TYPE_CHECKING:
-    from housify_api.media.gallery import FeaturedCache
-
 log = logging.getLogger("housify.media")
 
 
@@ -44,7 +41,9 @@ class MediaContext:
 
     store: DirectoryStore
     settings: MediaSettings
-    featured: FeaturedCache | None = None
+    # housify_api.media.gallery.FeaturedCache; Any because Litestar resolves the type hints of
+    # injected types at start-up and gallery imports this module
+    featured: Any = None
 
 
 def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
