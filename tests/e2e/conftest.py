@@ -7,8 +7,6 @@ jobs the media tests leave queued never reach this worker.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -18,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from media._harness import Accounts, ApiServer, free_port
+from testkit import AsgiServer, free_port
 
-E2E_PREFIX = os.environ["HOUSIFY_REDIS_PREFIX"] + "e2e:"
+from media._harness import Accounts
+
+from ._ai import E2E_PREFIX, WorkerProcess, ai_env
 
 
 @pytest.fixture(scope="session")
@@ -35,49 +35,6 @@ def tiny_models(e2e_dirs: dict[str, Path]) -> dict[str, Path]:
     subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(e2e_dirs["models"])],
                    check=True, capture_output=True, timeout=180)
     return {"sd": e2e_dirs["models"] / "tiny-sd", "gguf": e2e_dirs["models"] / "tiny-llama.gguf"}
-
-
-def ai_env(e2e_dirs: dict[str, Path], tiny_models: dict[str, Path], **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOUSIFY_REDIS_PREFIX": E2E_PREFIX,
-        "HOUSIFY_STORAGE_DIR": str(e2e_dirs["storage"]),
-        "HOUSIFY_AI_DIFFUSION_MODEL": str(tiny_models["sd"]),
-        "HOUSIFY_AI_LLM_MODEL": str(tiny_models["gguf"]),
-        "HOUSIFY_AI_LLM_MAX_TOKENS": "96",
-        "HOUSIFY_AI_DEVICE": "cpu",
-        "HOUSIFY_AI_VISIBILITY_TIMEOUT": "10",
-        "HOUSIFY_DATA_DIR": str(e2e_dirs["root"]),
-        **extra,
-    }
-
-
-class WorkerProcess:
-    """``housify-ai worker`` as a subprocess; ready once its heartbeat is in Redis."""
-
-    def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
-        self.env = {**env, "HOUSIFY_AI_CONSUMER": name}
-        self.name = name
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self, redis_client, workers_key: str) -> None:  # noqa: ANN001
-        self.proc = subprocess.Popen([sys.executable, "-m", "housify_ai.cli", "worker"], env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while not await redis_client.hexists(workers_key, self.name):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"AI worker did not start; see {self.log}:\n{self.log.read_text()[-3000:]}")
-            await asyncio.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -106,13 +63,13 @@ def ai_internal_api(e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> 
 
 
 @pytest.fixture(scope="session")
-async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_api: str) -> AsyncIterator[ApiServer]:
+async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_api: str) -> AsyncIterator[AsgiServer]:
     from housify_api.app import create_app
     from housify_api.settings import load_api_settings
 
     settings = load_api_settings(data_dir=str(e2e_dirs["root"]), storage_dir=str(e2e_dirs["storage"]),
                                  redis_prefix=E2E_PREFIX, ai_url=ai_internal_api)
-    server = ApiServer(create_app(settings))
+    server = AsgiServer(create_app(settings))
     await server.start()
     try:
         yield server
@@ -121,7 +78,7 @@ async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_ap
 
 
 @pytest.fixture(scope="session")
-async def worker(e2e_server: ApiServer, e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> AsyncIterator[WorkerProcess]:
+async def worker(e2e_server: AsgiServer, e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> AsyncIterator[WorkerProcess]:
     """One AI worker subprocess serving the e2e prefix (tests may stop and restart it)."""
     process = WorkerProcess(ai_env(e2e_dirs, tiny_models), "e2e-worker", e2e_dirs["root"] / "worker.log")
     await process.start(e2e_server.app.state.redis, e2e_server.app.state.media_queue.streams.workers())
@@ -132,11 +89,11 @@ async def worker(e2e_server: ApiServer, e2e_dirs: dict[str, Path], tiny_models: 
 
 
 @pytest.fixture(scope="session")
-async def e2e_http(e2e_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+async def e2e_http(e2e_server: AsgiServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=e2e_server.base_url, timeout=60) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def e2e_accounts(e2e_server: ApiServer, e2e_http: httpx.AsyncClient) -> Accounts:
+def e2e_accounts(e2e_server: AsgiServer, e2e_http: httpx.AsyncClient) -> Accounts:
     return Accounts(e2e_server.app, e2e_http)

@@ -15,15 +15,17 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import WorkerProcess
-from media._harness import Accounts, ApiServer, User, picture, upload
+from ._ai import WorkerProcess
+from testkit import AsgiServer
+
+from media._harness import Accounts, User, picture, upload
 
 pytestmark = pytest.mark.slow
 
 SMALL = {"width": 64, "height": 64, "steps": 4}
 
 
-async def events_of(server: ApiServer, job_id: str, user: User, *, until: str | None = None) -> list[dict[str, Any]]:
+async def events_of(server: AsgiServer, job_id: str, user: User, *, until: str | None = None) -> list[dict[str, Any]]:
     """All events of a job from its WebSocket (token as subprotocol), up to the close or ``until``."""
     received: list[dict[str, Any]] = []
     async with connect(f"{server.ws_url}/jobs/{job_id}/events", subprotocols=["bearer", user.token]) as ws:
@@ -38,7 +40,7 @@ async def events_of(server: ApiServer, job_id: str, user: User, *, until: str | 
     return received
 
 
-async def run_job(http: httpx.AsyncClient, server: ApiServer, user: User, **body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def run_job(http: httpx.AsyncClient, server: AsgiServer, user: User, **body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     response = await http.post("/jobs", json={"prompt": "a sunlit kitchen with green tiles", **SMALL, **body}, headers=user.headers)
     assert response.status_code == 202, response.text
     job = response.json()
@@ -46,7 +48,7 @@ async def run_job(http: httpx.AsyncClient, server: ApiServer, user: User, **body
 
 
 async def test_register_assist_draw_keep_rate_share(
-    e2e_http: httpx.AsyncClient, e2e_server: ApiServer, e2e_accounts: Accounts, worker: WorkerProcess
+    e2e_http: httpx.AsyncClient, e2e_server: AsgiServer, e2e_accounts: Accounts, worker: WorkerProcess
 ) -> None:
     http = e2e_http
     # register and log in as a client does
@@ -118,7 +120,7 @@ async def _image_row(image_id: str) -> dict[str, Any]:
 
 
 async def test_permission_matrix_on_results(
-    e2e_http: httpx.AsyncClient, e2e_server: ApiServer, e2e_accounts: Accounts, worker: WorkerProcess
+    e2e_http: httpx.AsyncClient, e2e_server: AsgiServer, e2e_accounts: Accounts, worker: WorkerProcess
 ) -> None:
     http = e2e_http
     owner, other, admin = await e2e_accounts.user(), await e2e_accounts.user(), await e2e_accounts.user(role="admin")
@@ -148,7 +150,7 @@ async def test_permission_matrix_on_results(
 
 
 async def test_cancel_a_running_job(
-    e2e_http: httpx.AsyncClient, e2e_server: ApiServer, e2e_accounts: Accounts, worker: WorkerProcess
+    e2e_http: httpx.AsyncClient, e2e_server: AsgiServer, e2e_accounts: Accounts, worker: WorkerProcess
 ) -> None:
     user = await e2e_accounts.user()
     response = await e2e_http.post("/jobs", json={"prompt": "a long job", "width": 256, "height": 256, "steps": 100},
@@ -169,7 +171,7 @@ async def test_cancel_a_running_job(
 
 
 async def test_jobs_wait_while_the_ai_worker_is_down(
-    e2e_http: httpx.AsyncClient, e2e_server: ApiServer, e2e_accounts: Accounts, worker: WorkerProcess
+    e2e_http: httpx.AsyncClient, e2e_server: AsgiServer, e2e_accounts: Accounts, worker: WorkerProcess
 ) -> None:
     user = await e2e_accounts.user()
     worker.stop()

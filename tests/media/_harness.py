@@ -1,59 +1,22 @@
 """Test harness shared by tests/media and tests/e2e: the API over real HTTP, users, pictures.
 
-``ApiServer`` runs ``create_app`` under uvicorn on a loopback port inside the
-test session's event loop; ``Accounts`` makes users (through the accounts
+The API runs under ``testkit.AsgiServer`` (uvicorn on a loopback port inside
+the test session's event loop); ``Accounts`` makes users (through the accounts
 service) and logs them in through ``POST /auth/token`` like any client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import secrets
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 import httpx
-import uvicorn
 from PIL import Image
 
 PASSWORD = "correct-horse-battery-staple-42"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ApiServer:
-    """A Litestar app served by uvicorn on 127.0.0.1 (HTTP and WebSocket)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve())
-        for _ in range(500):
-            if self._server.started:
-                return
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        raise TimeoutError("uvicorn did not start")
-
-    async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
 
 
 @dataclass

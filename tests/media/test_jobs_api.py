@@ -19,12 +19,14 @@ from websockets.exceptions import ConnectionClosed
 
 from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, JobEvent, JobResult, StreamKeys, encode
 from housify_common.imaging import encode_png, make_thumbnail
-from ._harness import Accounts, ApiServer, picture, upload
+from testkit import AsgiServer
+
+from ._harness import Accounts, picture, upload
 
 PROMPT = {"prompt": "a bright scandinavian living room, oak floor", "width": 64, "height": 64, "steps": 4}
 
 
-def streams(server: ApiServer) -> StreamKeys:
+def streams(server: AsgiServer) -> StreamKeys:
     return server.app.state.media_queue.streams
 
 
@@ -32,7 +34,7 @@ async def submit(http: httpx.AsyncClient, user, **body) -> httpx.Response:  # no
     return await http.post("/jobs", json={**PROMPT, **body}, headers=user.headers)
 
 
-async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
     user = await accounts.user()
     response = await submit(http, user)
     assert response.status_code == 202, response.text
@@ -130,7 +132,7 @@ async def test_cancel(http: httpx.AsyncClient, accounts: Accounts) -> None:
     assert (await http.get(f"/jobs/{job['id']}")).status_code == 401
 
 
-async def _play_worker(server: ApiServer, job_id: str, *, steps: int = 3) -> JobResult:
+async def _play_worker(server: AsgiServer, job_id: str, *, steps: int = 3) -> JobResult:
     """What a worker does for a job: events, the picture in storage, the result (contract §5)."""
     client, keys = server.app.state.redis, streams(server)
     store = server.app.state.media.store
@@ -153,7 +155,7 @@ async def _play_worker(server: ApiServer, job_id: str, *, steps: int = 3) -> Job
 
 
 async def test_events_websocket_replay_live_and_result_recorded(
-    http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
 ) -> None:
     from housify_api.media.quota import used_bytes
     from housify_api.tables import ServiceCall
@@ -199,7 +201,7 @@ async def test_events_websocket_replay_live_and_result_recorded(
     assert [e["type"] for e in replay] == types
 
 
-async def test_results_are_recorded_once(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+async def test_results_are_recorded_once(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
     from housify_api.media.quota import used_bytes
     from housify_api.media.tables import Image
     from housify_api.tables import ServiceCall
@@ -222,7 +224,7 @@ async def test_results_are_recorded_once(http: httpx.AsyncClient, accounts: Acco
     assert await ServiceCall.count().where(ServiceCall.user == user.id) == 1
 
 
-async def test_failed_result_is_recorded(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+async def test_failed_result_is_recorded(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
     user = await accounts.user()
     job = (await submit(http, user)).json()
     client, keys = media_server.app.state.redis, streams(media_server)
@@ -243,7 +245,7 @@ async def _closed_with(url: str, **kwargs) -> tuple[int, str]:  # noqa: ANN003
         return ws.close_code, ws.close_reason
 
 
-async def test_events_websocket_refusals(http: httpx.AsyncClient, accounts: Accounts, media_server: ApiServer) -> None:
+async def test_events_websocket_refusals(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
     owner, other, admin = await accounts.user(), await accounts.user(), await accounts.user(role="admin")
     job = (await submit(http, owner)).json()
     url = f"{media_server.ws_url}/jobs/{job['id']}/events"
@@ -272,7 +274,7 @@ async def test_prompt_assist_is_503_when_ai_server_is_down(http: httpx.AsyncClie
     assert bad.status_code == 400
 
 
-async def test_level_weights_are_published_for_the_workers(media_server: ApiServer) -> None:
+async def test_level_weights_are_published_for_the_workers(media_server: AsgiServer) -> None:
     from housify_ai.contract import read_levels
 
     levels = await read_levels(media_server.app.state.redis, streams(media_server))
