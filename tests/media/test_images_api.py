@@ -197,3 +197,15 @@ async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> No
     for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
                  "/gallery", "/gallery/featured", "/prompts/assist"):
         assert path in schema["paths"], path
+
+
+async def test_large_upload_within_the_level_limit(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    """Bigger than Litestar's default 10 MB request body cap, well within Free-Tier's 100 MB."""
+    user = await accounts.user()
+    noise = Image.effect_noise((2048, 2048), 100).convert("RGB")
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG", compress_level=0)
+    assert len(buffer.getvalue()) > 11 * 2**20
+    response = await upload(http, user, buffer.getvalue())
+    assert response.status_code == 201, response.text
+    assert (response.json()["width"], response.json()["height"]) == (2048, 2048)

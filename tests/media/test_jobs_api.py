@@ -279,3 +279,16 @@ async def test_level_weights_are_published_for_the_workers(media_server: AsgiSer
 
     levels = await read_levels(media_server.app.state.redis, streams(media_server))
     assert levels["Free-Tier"] == 2.5 and levels["Pro-Tier"] == 5.0
+
+
+async def test_running_job_reports_progress(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
+    user = await accounts.user()
+    job = (await submit(http, user)).json()
+    client, keys = media_server.app.state.redis, streams(media_server)
+    for event in (JobEvent(job_id=job["id"], type="started", total=4), JobEvent(job_id=job["id"], type="progress", step=2, total=4)):
+        await client.xadd(keys.events(job["id"]), {EVENT_FIELD: encode(event)})
+    read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
+    assert read["status"] == "running" and read["progress"] == {"step": 2, "total": 4}
+    cancelling = await http.delete(f"/jobs/{job['id']}", headers=user.headers)
+    assert cancelling.status_code == 200 and cancelling.json()["status"] == "running"  # the worker confirms later
+    assert await client.exists(keys.cancel(job["id"]))
