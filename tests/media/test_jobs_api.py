@@ -292,3 +292,32 @@ async def test_running_job_reports_progress(http: httpx.AsyncClient, accounts: A
     cancelling = await http.delete(f"/jobs/{job['id']}", headers=user.headers)
     assert cancelling.status_code == 200 and cancelling.json()["status"] == "running"  # the worker confirms later
     assert await client.exists(keys.cancel(job["id"]))
+
+
+async def test_results_held_by_a_dead_api_instance_are_taken_over(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
+    """An API instance that read a result and died before XACK: another instance claims it (XAUTOCLAIM)."""
+    from housify_ai.contract import RESULTS_GROUP
+
+    user = await accounts.user()
+    job = (await submit(http, user)).json()
+    client, keys = media_server.app.state.redis, streams(media_server)
+    result = JobResult(job_id=job["id"], status="failed", error="worker lost its GPU", started_at=time.time(), finished_at=time.time())
+    async with client.pipeline(transaction=True) as pipe:  # the dead instance reads it before anyone else can
+        pipe.xadd(keys.results(), {RESULT_FIELD: encode(result)})
+        pipe.xreadgroup(RESULTS_GROUP, "dead-api-instance", {keys.results(): ">"}, count=1)
+        entry_id, reply = await pipe.execute()
+    assert reply[0][1][0][0] == entry_id
+    await asyncio.sleep(0.3)
+    assert (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()["status"] == "queued"
+    # it has been pending for two minutes as far as Redis knows
+    await client.xclaim(keys.results(), RESULTS_GROUP, "dead-api-instance", 0, [entry_id], idle=120_000)
+    for _ in range(300):
+        read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
+        if read["status"] == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert read["status"] == "failed" and read["error"] == "worker lost its GPU"
+    pending = await client.xpending_range(keys.results(), RESULTS_GROUP, min=entry_id, max=entry_id, count=1)
+    assert pending == []  # acknowledged by the instance that took it over
