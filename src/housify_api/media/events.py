@@ -84,6 +84,10 @@ async def serve(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
     except HTTPException as exc:  # NotAuthorizedException and friends: the detail is safe to show
         await socket.close(code=4401, reason=f"authentication failed: {exc.detail}"[:120])
         return
+    except RedisError as exc:  # the revocation check needs Redis
+        log.error("job events %s: Redis unavailable during authentication: %s", job_id, exc)
+        await socket.close(code=1011, reason="authentication unavailable (Redis down); try again shortly")
+        return
     if user is None:
         await socket.close(code=4401, reason="authentication required: token in Sec-WebSocket-Protocol or ?token=")
         return
