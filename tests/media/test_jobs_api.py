@@ -321,3 +321,23 @@ async def test_results_held_by_a_dead_api_instance_are_taken_over(
     assert read["status"] == "failed" and read["error"] == "worker lost its GPU"
     pending = await client.xpending_range(keys.results(), RESULTS_GROUP, min=entry_id, max=entry_id, count=1)
     assert pending == []  # acknowledged by the instance that took it over
+
+
+async def test_a_result_that_cannot_be_recorded_does_not_block_the_others(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
+    user = await accounts.user()
+    poison_job, good_job = (await submit(http, user)).json(), (await submit(http, user)).json()
+    client, keys = media_server.app.state.redis, streams(media_server)
+    await media_server.app.state.media.store.put(f"images/{poison_job['id']}.png", b"x")
+    poison = JobResult(job_id=poison_job["id"], status="succeeded", image_key=f"images/{poison_job['id']}.png",
+                       thumb_key=f"images/{poison_job['id']}.png", width=2**40, height=64)  # out of int4 range: DataError
+    good = JobResult(job_id=good_job["id"], status="failed", error="model folder unreadable")
+    await client.xadd(keys.results(), {RESULT_FIELD: encode(poison)})
+    await client.xadd(keys.results(), {RESULT_FIELD: encode(good)})
+    for _ in range(300):  # five attempts with back-off (0.5 + 1 + 2 + 4 s), then the next entry
+        if (await http.get(f"/jobs/{good_job['id']}", headers=user.headers)).json()["status"] == "failed":
+            break
+        await asyncio.sleep(0.1)
+    assert (await http.get(f"/jobs/{good_job['id']}", headers=user.headers)).json()["status"] == "failed"
+    assert (await http.get(f"/jobs/{poison_job['id']}", headers=user.headers)).json()["image_id"] is None

@@ -7,7 +7,9 @@ id (UUID v5) and is inserted with ``ON CONFLICT DO NOTHING``, and a job that
 already has its image or final state is left alone — so a result delivered
 twice (an instance died before ``XACK``; ``XAUTOCLAIM`` hands its pending
 entries to another) is recorded once. An entry is acknowledged only after its
-transaction committed; a database error leaves it pending for a retry.
+transaction committed; a database error leaves it pending for a retry
+(without limit for connection errors, :data:`MAX_PERMANENT_FAILURES` times for
+constraint or data errors).
 """
 
 from __future__ import annotations
@@ -41,6 +43,26 @@ IDLE_POLL_SECONDS = 0.1
 CLAIM_IDLE_MS = 60_000
 
 
+#: A result whose recording fails with a constraint or data error (which a retry
+#: cannot fix) is dropped, with a log line, after this many attempts, so it cannot
+#: hold up the results behind it. Connection errors are retried without limit.
+MAX_PERMANENT_FAILURES = 5
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Constraint/data errors of PostgreSQL (asyncpg) or SQLite: the same input fails again."""
+    import sqlite3
+
+    permanent: tuple[type[BaseException], ...] = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError)
+    try:
+        import asyncpg
+
+        permanent += (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        pass
+    return isinstance(exc, permanent)
+
+
 def _when(unix: float) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(unix, dt.UTC) if unix else None
 
@@ -60,6 +82,7 @@ class ResultsConsumer:
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._failures: dict[Any, int] = {}
         self.handled = 0
 
     def start(self) -> None:
@@ -130,8 +153,18 @@ class ResultsConsumer:
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError) as exc:
             log.error("results consumer: dropping undecodable entry %s: %s", entry_id, exc)
         else:
-            await self.record(result)
+            try:
+                await self.record(result)
+            except Exception as exc:
+                if not _is_permanent(exc):
+                    raise  # e.g. the database is down: keep the entry pending and retry after a pause
+                attempts = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
+                if attempts < MAX_PERMANENT_FAILURES:
+                    raise
+                log.error("results consumer: giving up on result of job %s after %d attempts: %s: %s",
+                          result.job_id, attempts, type(exc).__name__, exc)
         await self.queue.client.xack(stream, RESULTS_GROUP, entry_id)
+        self._failures.pop(entry_id, None)
         self.handled += 1
 
     async def record(self, result: JobResult) -> None:
