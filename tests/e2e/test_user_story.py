@@ -186,3 +186,19 @@ async def test_jobs_wait_while_the_ai_worker_is_down(
     events = await events_of(e2e_server, job["id"], user)
     assert [e["type"] for e in events][0] == "queued" and events[-1]["type"] == "succeeded"
 
+
+
+@pytest.mark.parametrize(("level", "limit"), [("Free-Tier", 6), ("Pro-Tier", 60)])
+async def test_both_levels_requests_hour(
+    e2e_http: httpx.AsyncClient, e2e_accounts: Accounts, worker: WorkerProcess, level: str, limit: int
+) -> None:
+    """Each level's jobs per rolling hour (DESIGN.md §4); the jobs are cancelled at once to spare the worker."""
+    user = await e2e_accounts.user(level=level)
+    for n in range(limit):
+        response = await e2e_http.post("/jobs", json={"prompt": f"room {n}", **SMALL}, headers=user.headers)
+        assert response.status_code == 202, (n, response.text)
+        assert response.headers["ratelimit-remaining"] == str(limit - n - 1)
+        await e2e_http.delete(f"/jobs/{response.json()['id']}", headers=user.headers)
+    refused = await e2e_http.post("/jobs", json={"prompt": "one too many", **SMALL}, headers=user.headers)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 3500
+    assert f"{level}) allows {limit} jobs per hour" in refused.json()["detail"]
