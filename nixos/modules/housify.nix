@@ -251,7 +251,8 @@ in
             alias = "${api.storageDir}/";
             extraConfig = ''
               internal;
-              expires 7d;
+              # No `expires` here: it would replace the API's Cache-Control
+              # (`private` for pictures that are not public) with a public max-age.
             '';
           };
           # Prometheus metrics: LAN and management only.
