@@ -45,7 +45,7 @@ def test_unreadable_secret_file_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_engine_for_each_scheme(tmp_path: Path) -> None:
-    assert isinstance(engine_from_url("postgresql://u@127.0.0.1:5432/db"), PostgresEngine)
+    assert isinstance(engine_from_url("postgresql://postgres@127.0.0.1:5432/postgres"), PostgresEngine)
     engine = engine_from_url(f"sqlite:///{tmp_path}/sub/h.sqlite")
     assert isinstance(engine, SQLiteEngine)
     assert (tmp_path / "sub").is_dir()
