@@ -21,7 +21,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from housify_api.auth.identity import AuthUser
 from housify_api.auth.middleware import API_KEY_HEADER, token_revoked, user_from_claims
-from housify_api.auth.tokens import ALGORITHM, token_class
+from housify_api.auth.tokens import ALGORITHM
 
 
 async def user_from_token(connection: ASGIConnection[Any, Any, Any, Any], encoded: str) -> AuthUser:
@@ -30,11 +30,8 @@ async def user_from_token(connection: ASGIConnection[Any, Any, Any, Any], encode
     Raises:
         NotAuthorizedException: (401) naming what is wrong (malformed, expired, revoked, ...).
     """
-    state = connection.app.state
-    cls = state.get("media_token_cls")
-    if cls is None:
-        cls = state["media_token_cls"] = token_class(state.keyring)
-    token = cls.decode(encoded, secret="", algorithm=ALGORITHM)
+    # The middleware's own bound token class: one verified-claims cache for the whole app.
+    token = connection.app.state.token_cls.decode(encoded, secret="", algorithm=ALGORITHM)
     await token_revoked(token, connection)
     return await user_from_claims(token, connection)
 
