@@ -209,3 +209,18 @@ async def test_large_upload_within_the_level_limit(http: httpx.AsyncClient, acco
     response = await upload(http, user, buffer.getvalue())
     assert response.status_code == 201, response.text
     assert (response.json()["width"], response.json()["height"]) == (2048, 2048)
+
+
+async def test_deleting_the_account_removes_its_picture_files(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:
+    from housify_api.media.tables import Image as ImageRow
+
+    carol = await accounts.user()
+    image = (await upload(http, carol, picture(320, 240, "PNG"))).json()
+    row = await ImageRow.select(ImageRow.storage_key, ImageRow.thumb_key).where(ImageRow.id == image["id"]).first()
+    store = media_server.app.state.media.store
+    paths = [store.local_path(row["storage_key"]), store.local_path(row["thumb_key"])]
+    assert all(path.exists() for path in paths)
+
+    assert (await http.delete("/users/me", headers=carol.headers)).status_code == 204
+    assert not any(path.exists() for path in paths)
+    assert await ImageRow.count().where(ImageRow.id == image["id"]) == 0

@@ -32,6 +32,7 @@ async def get_user_row(user_id: UUID) -> dict[str, Any]:
 class AccountService:
     def __init__(self, state: State) -> None:
         self.auth = AuthService(state)
+        self.state = state
         self.revocations = state.revocations
         self.settings = state.settings
 
@@ -79,9 +80,16 @@ class AccountService:
         return await self.me(user_id)
 
     async def delete(self, user_id: UUID) -> None:
-        """Delete the account; its sessions and API keys go with it (cascade) and its tokens stop at once."""
+        """Delete the account; its sessions and API keys go with it (cascade) and its tokens stop at once.
+
+        Each hook in ``app.state.account_deletion_hooks`` (``async (state, user_id)``)
+        runs first, so other domains can remove what rows alone do not hold
+        (the media domain deletes the account's picture files).
+        """
         await get_user_row(user_id)
         await self.auth.revoke_user_sessions(user_id, reason="deleted")
+        for hook in self.state.get("account_deletion_hooks", ()):
+            await hook(self.state, user_id)
         await User.delete().where(User.id == user_id)
         await self.revocations.revoke_user_tokens(user_id)
 

@@ -194,11 +194,27 @@ async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
     if not deleted:  # a concurrent DELETE won; it freed the quota
         return
     await quota.release(row["owner"], int(row["size_bytes"]))
-    for key in (row["storage_key"], row["thumb_key"]):
+    await _remove_files(ctx, image_id, (row["storage_key"], row["thumb_key"]))
+
+
+async def _remove_files(ctx: MediaContext, image_id: Any, keys: tuple[str, str]) -> None:
+    for key in keys:
         try:
             await ctx.store.delete(key)
         except OSError as exc:  # the row is gone; a leftover file is logged, not fatal
             log.warning("image %s: could not delete %s: %s", image_id, key, exc)
+
+
+async def purge_owner(ctx: MediaContext, owner_id: UUID) -> int:
+    """Delete every picture of an account that is being deleted: rows, ratings and files.
+
+    Called by the accounts service before the user row goes (the rows would
+    cascade, but the files would stay on disk). Returns how many pictures went.
+    """
+    rows = await Image.delete().where(Image.owner == owner_id).returning(Image.id, Image.storage_key, Image.thumb_key)
+    for row in rows:
+        await _remove_files(ctx, row["id"], (row["storage_key"], row["thumb_key"]))
+    return len(rows)
 
 
 #: Stored bytes never change under a key, so caches may keep them; a private

@@ -31,12 +31,18 @@ from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.controllers import CONTROLLERS
 from housify_api.media.deps import DEPENDENCIES
 from housify_api.media.gallery import FeaturedCache
-from housify_api.media.images import MediaContext
+from housify_api.media.images import MediaContext, purge_owner
 from housify_api.media.jobs import Queue
 from housify_api.media.settings import MediaSettings, load_media_settings
 from housify_common.storage import DirectoryStore
 
 log = logging.getLogger("housify.media")
+
+
+async def _purge_deleted_account(state: Any, user_id: Any) -> None:
+    """Account deletion hook: the account's pictures and their files go first."""
+    count = await purge_owner(state.media, user_id)
+    log.info("account %s deleted: removed %d picture(s) and their files", user_id, count)
 
 
 class MediaPlugin(InitPluginProtocol):
@@ -53,6 +59,7 @@ class MediaPlugin(InitPluginProtocol):
         app_config.route_handlers.extend(CONTROLLERS)
         app_config.dependencies.update(DEPENDENCIES)
         app_config.lifespan.append(self._lifespan)
+        app_config.state.setdefault("account_deletion_hooks", []).append(_purge_deleted_account)
         return app_config
 
     def _resolve_settings(self, app: Litestar) -> MediaSettings:
