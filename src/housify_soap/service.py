@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import spyne.const
 from spyne import Application, Array, Boolean, ComplexModel, DateTime, Fault, Integer, ServiceBase, Unicode, rpc
 from spyne import Decimal as XsDecimal
 from spyne.protocol.soap import Soap11
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 # would flood the log. Server faults are logged above in one line.
 logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
 logging.getLogger("spyne.application.server").setLevel(logging.CRITICAL)
+# spyne's MethodContext.close() runs a full gc.collect() whenever a second has passed since
+# the last one, to close the temporary files of uploads. This service has none (the guard
+# buffers every body in memory), and the full collection held the GIL for ~20-30 ms each
+# second: ~20 % of the server's CPU under load (py-spy, bench/soap_throughput.py) and a
+# pause for every call in flight. Python's own generational collector still runs.
+spyne.const.MIN_GC_INTERVAL = float("inf")
 
 #: Target namespace of the WSDL and of every element (under the Housify domain).
 TNS = "urn:housify:soap:crypto"
