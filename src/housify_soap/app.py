@@ -2,8 +2,10 @@
 
 spyne is WSGI-only; it runs in a pool of ``soap_threads`` worker threads
 (:class:`~housify_soap.wsgi_bridge.BufferedWSGI`, one thread hop per call), so
-XML work and the waits of a cold cache happen off the event loop while httpx
-and piccolo run on it (see ``rates.py``). a2wsgi's streaming middleware was
+the waits of a cold cache, the database and upstream happen off the event loop
+while httpx and piccolo run on it (see ``rates.py``). A ``GetCryptoRate`` whose
+answer is cached waits on nothing and runs on the loop itself (about 1 ms of CPU,
+no thread hop). a2wsgi's streaming middleware was
 measured slower on this workload (``docs/soap.md``, ``bench/soap_throughput.py``).
 
 ``create_app(settings)`` returns an ASGI callable for uvicorn, also inside
@@ -23,15 +25,21 @@ from piccolo.engine.postgres import PostgresEngine
 from spyne.server.wsgi import WsgiApplication
 
 from housify_soap.binance import BinanceClient
-from housify_soap.guard import Receive, Scope, Send, XmlGuard, crash_to_fault
+from housify_soap.guard import ENVELOPE_SCOPE_KEY, SOAP11_ENV, Receive, Scope, Send, XmlGuard, crash_to_fault
 from housify_soap.rates import RateService
-from housify_soap.service import build_application
+from housify_soap.service import TNS, build_application
 from housify_soap.settings import SoapSettings, get_settings
 from housify_soap.wsgi_bridge import BufferedWSGI
 
 log = logging.getLogger(__name__)
 
 SOAP_PATH = "/soap"
+#: Seconds a cached price must still be valid for its ``GetCryptoRate`` to run on the event loop
+#: (the call itself takes about a millisecond); otherwise it runs in a worker thread.
+INLINE_MARGIN = 0.25
+_BODY = f"{{{SOAP11_ENV}}}Body"
+_GET_CRYPTO_RATE = f"{{{TNS}}}GetCryptoRate"
+_SYMBOL = f"{{{TNS}}}symbol"
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -65,11 +73,22 @@ class SoapApp:
         )
         self.spyne_app = build_application(self.rates)
         wsgi = crash_to_fault(WsgiApplication(self.spyne_app))
-        self._wsgi = BufferedWSGI(wsgi, workers=settings.soap_threads)
+        self._wsgi = BufferedWSGI(wsgi, workers=settings.soap_threads, inline=self._answered_from_cache)
         self._soap = XmlGuard(self._wsgi, settings.soap_max_request_bytes)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
+
+    def _answered_from_cache(self, scope: Scope) -> bool:
+        """True for a ``GetCryptoRate`` whose symbol's cached answer outlives the call by :data:`INLINE_MARGIN`."""
+        root = scope.get(ENVELOPE_SCOPE_KEY)
+        if root is None:
+            return False
+        operation = next((child for child in root.find(_BODY) if isinstance(child.tag, str)), None)
+        if operation is None or operation.tag != _GET_CRYPTO_RATE:
+            return False
+        symbol = operation.findtext(_SYMBOL)
+        return symbol is not None and self.rates.is_warm(symbol, INLINE_MARGIN)
 
     async def startup(self) -> None:
         """Bind the rate service to the running loop and open the database pool (idempotent)."""

@@ -53,8 +53,12 @@ def fault_envelope(code: str, reason: str) -> bytes:
     ).encode()
 
 
-def check_envelope(body: bytes) -> None:
-    """Raise :class:`Refusal` unless ``body`` is a well-formed, DTD-free SOAP 1.1 envelope."""
+#: Scope key under which :class:`XmlGuard` leaves the checked envelope's root element for the app behind.
+ENVELOPE_SCOPE_KEY = "housify.soap.envelope"
+
+
+def check_envelope(body: bytes) -> etree._Element:
+    """The root of ``body``; raises :class:`Refusal` unless it is a well-formed, DTD-free SOAP 1.1 envelope."""
     if any(marker in body for marker in _DTD_MARKERS):
         raise Refusal("Client.DTDForbidden", "a SOAP 1.1 message must not contain a Document Type Declaration")
     parser = etree.XMLParser(
@@ -76,6 +80,7 @@ def check_envelope(body: bytes) -> None:
     if body_element is None or not any(isinstance(child.tag, str) for child in body_element):
         # spyne dereferences the first Body child without checking (AttributeError -> bare 500)
         raise Refusal("Client.MalformedRequest", "the SOAP Body must contain the operation element")
+    return root
 
 
 def crash_to_fault(app: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,6 +105,8 @@ def crash_to_fault(app: Callable[..., Any]) -> Callable[..., Any]:
 class XmlGuard:
     """ASGI middleware: POST bodies pass to ``app`` only after :func:`check_envelope`; other requests pass as they are.
 
+    The parsed envelope root goes to ``app`` as ``scope[ENVELOPE_SCOPE_KEY]`` (read-only use).
+
     Args:
         app: the ASGI app behind (spyne in its worker threads).
         max_bytes: largest accepted body; larger is refused with HTTP 413 without reading further.
@@ -117,7 +124,7 @@ class XmlGuard:
             body = await self._read_body(scope, receive)
             if body is None:  # client went away
                 return
-            check_envelope(body)
+            scope[ENVELOPE_SCOPE_KEY] = check_envelope(body)
         except Refusal as refusal:
             log.info("refused SOAP request from %s: %s", (scope.get("client") or ("?",))[0], refusal.code)
             await _send_fault(send, refusal)

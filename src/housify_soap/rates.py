@@ -5,7 +5,9 @@ methods run on the server's event loop (httpx and piccolo are async); spyne
 runs in worker threads (wsgi_bridge.py) and reaches them through the ``*_blocking``
 methods, which answer a warm cache in the thread itself and otherwise hand the
 coroutine to the loop (``run_coroutine_threadsafe``), so neither the loop nor
-other requests wait on Binance or the database.
+other requests wait on Binance or the database. A ``GetCryptoRate`` whose answer
+is cached (:meth:`RateService.is_warm`) runs on the loop itself, which then only
+spends spyne's CPU time on it (app.py).
 """
 
 from __future__ import annotations
@@ -173,7 +175,16 @@ class RateService:
             seen.setdefault(row["symbol"], Rate(row["symbol"], _decimal(row["price"]), _aware(row["fetched_at"])))
         return list(seen.values())
 
-    # ---- blocking API (spyne worker threads) -------------------------------------
+    def is_warm(self, symbol: str, margin: float) -> bool:
+        """True when ``symbol``'s cached answer (price or remembered failure) is valid ``margin`` seconds from now.
+
+        The server then runs that call on the event loop itself (no thread hop):
+        :meth:`rate_blocking` answers it from the cache without waiting on anything.
+        """
+        entry = self._cache.get(symbol)
+        return entry is not None and entry[0] >= time.monotonic() + margin
+
+    # ---- blocking API (spyne worker threads; warm-cache rate calls also on the loop) ------
 
     def rate_blocking(self, symbol: str) -> Rate:
         """:meth:`rate` for a worker thread; a warm cache is answered without touching the loop."""
@@ -245,12 +256,24 @@ class RateService:
         if self._loop is None:
             coro.close()
             raise RateUnavailable("rate service not started")
+        if _running_loop() is self._loop:
+            # A call run on the loop (see is_warm) whose cache entry expired anyway, e.g. the loop
+            # stalled longer than the margin: waiting here would block the loop that must do the work.
+            coro.close()
+            raise RateUnavailable("the cached price expired while the call was running; retry")
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout=self._call_budget)
         except FutureTimeout:
             future.cancel()
             raise RateUnavailable(f"no answer within {self._call_budget:g}s") from None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread
+        return None
 
 
 def _utcnow() -> datetime:

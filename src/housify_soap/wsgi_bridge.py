@@ -30,11 +30,20 @@ class BufferedWSGI:
 
     Only for bounded bodies: put it behind :class:`housify_soap.guard.XmlGuard`
     (POST) — other requests (``GET ?wsdl``) have no body to speak of.
+
+    Args:
+        app: the WSGI app.
+        workers: size of the thread pool.
+        inline: optional ``scope -> bool``; True runs that request on the event
+            loop itself, for requests known to wait on nothing (a warm cache):
+            the thread hop and the GIL hand-offs cost more CPU than the call
+            (``docs/soap.md``, throughput).
     """
 
-    def __init__(self, app: WSGIApp, workers: int) -> None:
+    def __init__(self, app: WSGIApp, workers: int, inline: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="soap")
+        self.inline = inline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks = []
@@ -46,7 +55,10 @@ class BufferedWSGI:
             if not message.get("more_body", False):
                 break
         environ = build_environ(scope, io.BytesIO(b"".join(chunks)))  # type: ignore[arg-type]
-        status, headers, body = await asyncio.get_running_loop().run_in_executor(self.executor, self._run, environ)
+        if self.inline is not None and self.inline(scope):
+            status, headers, body = self._run(environ)
+        else:
+            status, headers, body = await asyncio.get_running_loop().run_in_executor(self.executor, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -64,8 +64,8 @@ def start_soap_server(binance_url: str, **env: str) -> SoapServer:
         HOUSIFY_SOAP_CACHE_TTL=str(CACHE_TTL),
         HOUSIFY_SOAP_STALE_MAX_AGE=str(STALE_MAX_AGE),
         HOUSIFY_SOAP_MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES),
-        **env,
     )
+    environ.update(env)  # a test's own settings override the defaults above
     process = subprocess.Popen(
         [sys.executable, "-m", "housify_soap.cli", "serve", "--port", str(port), "--log-level", "warning"], env=environ
     )
