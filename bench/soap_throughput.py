@@ -1,9 +1,10 @@
 """GetCryptoRate calls/second and latency with a warm cache, N concurrent keep-alive clients.
 
-Starts a fake Binance on loopback and ``housify-soap serve`` (one uvicorn
-worker, spyne in its thread pool) in a subprocess on a temporary SQLite database,
-warms the cache with one call, then runs ``--clients`` connections that each
-send raw SOAP envelopes back to back for ``--seconds``. The load generator is
+Starts a fake Binance on loopback and ``housify-soap serve --no-access-log``
+(one uvicorn worker; warm-cache calls run on its event loop, the rest in spyne's
+thread pool) in a subprocess on a temporary SQLite database, warms the cache
+with one call, then runs ``--clients`` connections that each send raw SOAP
+envelopes back to back for ``--seconds``. The load generator is
 plain asyncio streams (no HTTP library) so it takes as little of the shared
 CPU as possible; it still runs on the same machine, so calls/s is a floor. The
 server's CPU time per call (from /proc) gives the capacity of one worker with a
@@ -100,7 +101,8 @@ def main() -> int:
         )
         subprocess.run([sys.executable, "-m", "housify_soap.cli", "migrate"], env=env, check=True, capture_output=True)
         server = subprocess.Popen(
-            [sys.executable, "-m", "housify_soap.cli", "serve", "--port", str(port), "--log-level", "warning"], env=env
+            [sys.executable, "-m", "housify_soap.cli", "serve", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            env=env,
         )
         try:
             for _ in range(100):
