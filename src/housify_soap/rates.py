@@ -32,6 +32,24 @@ T = TypeVar("T")
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
+#: Newest row of each symbol, on PostgreSQL and SQLite alike. ``s`` walks the distinct symbols
+#: (each step one probe of the ``symbol`` index: ``MIN(symbol) > previous``, as neither engine
+#: skips through a btree on its own), ``latest`` takes each one's newest row id from the
+#: ``(symbol, fetched_at DESC)`` index (migration 2026-11-22T09:10), then the rows by primary key.
+#: Exactly one row per symbol even when two share a ``fetched_at``.
+LATEST_PER_SYMBOL_SQL = """
+WITH RECURSIVE s(symbol) AS (
+    SELECT MIN(symbol) FROM binance_data
+    UNION ALL
+    SELECT (SELECT MIN(n.symbol) FROM binance_data n WHERE n.symbol > s.symbol) FROM s WHERE s.symbol IS NOT NULL
+), latest(id) AS (
+    SELECT (SELECT l.id FROM binance_data l WHERE l.symbol = s.symbol ORDER BY l.fetched_at DESC LIMIT 1)
+    FROM s WHERE s.symbol IS NOT NULL
+)
+SELECT b.symbol, b.price, b.fetched_at FROM latest JOIN binance_data b ON b.id = latest.id ORDER BY b.symbol
+"""
+
+
 class InvalidSymbol(ValueError):
     """A symbol or asset does not match ``^[A-Z0-9]{2,20}$``; the message names the field."""
 
@@ -163,17 +181,14 @@ class RateService:
         return Conversion(amount * factor, factor, rate.symbol, rate.fetched_at, rate.stale)
 
     async def latest_all(self) -> list[Rate]:
-        """The newest stored price of every symbol ever fetched, ordered by symbol."""
-        table = self._store
-        rows = await table.raw(
-            "SELECT b.symbol, b.price, b.fetched_at FROM binance_data b "
-            "WHERE b.fetched_at = (SELECT MAX(l.fetched_at) FROM binance_data l WHERE l.symbol = b.symbol) "
-            "ORDER BY b.symbol"
-        )
-        seen: dict[str, Rate] = {}
-        for row in rows:  # two rows may share a timestamp; keep one
-            seen.setdefault(row["symbol"], Rate(row["symbol"], _decimal(row["price"]), _aware(row["fetched_at"])))
-        return list(seen.values())
+        """The newest stored price of every symbol in ``binance_data``, ordered by symbol.
+
+        A loose index scan (:data:`LATEST_PER_SYMBOL_SQL`): cost grows with the number of
+        symbols, not of rows (0.7 ms vs 850 ms for 200,000 rows of 20 symbols on PostgreSQL,
+        docs/soap.md "Data retention").
+        """
+        rows = await self._store.raw(LATEST_PER_SYMBOL_SQL)
+        return [Rate(row["symbol"], _decimal(row["price"]), _aware(row["fetched_at"])) for row in rows]
 
     def is_warm(self, symbol: str, margin: float) -> bool:
         """True when ``symbol``'s cached answer (price or remembered failure) is valid ``margin`` seconds from now.
