@@ -27,6 +27,7 @@ from spyne.server.wsgi import WsgiApplication
 from housify_soap.binance import BinanceClient
 from housify_soap.guard import ENVELOPE_SCOPE_KEY, SOAP11_ENV, Receive, Scope, Send, XmlGuard, crash_to_fault
 from housify_soap.rates import RateService
+from housify_soap.retention import RetentionTask, keep_seconds
 from housify_soap.service import TNS, build_application
 from housify_soap.settings import SoapSettings, get_settings
 from housify_soap.wsgi_bridge import BufferedWSGI
@@ -71,6 +72,12 @@ class SoapApp:
             # two upstream fetches (direct + inverse pair) with all retries, plus database time
             call_budget=2 * (settings.soap_binance_timeout * (settings.soap_binance_retries + 1) + backoff) + 5.0,
         )
+        self.retention = RetentionTask(
+            BinanceData,
+            keep=keep_seconds(settings.soap_retention_hours, settings.soap_stale_max_age),
+            interval=settings.soap_retention_interval,
+            batch_size=settings.soap_retention_batch,
+        )
         self.spyne_app = build_application(self.rates)
         wsgi = crash_to_fault(WsgiApplication(self.spyne_app))
         self._wsgi = BufferedWSGI(wsgi, workers=settings.soap_threads, inline=self._answered_from_cache)
@@ -94,7 +101,7 @@ class SoapApp:
         return symbol is not None and self.rates.is_warm(symbol, INLINE_MARGIN)
 
     async def startup(self) -> None:
-        """Bind the rate service to the running loop and open the database pool (idempotent)."""
+        """Bind the rate service to the running loop, open the database pool, start the retention task (idempotent)."""
         async with self._start_lock:
             if self._started:
                 return
@@ -104,15 +111,17 @@ class SoapApp:
             engine = self._table._meta.db
             if self._own_db_pool and isinstance(engine, PostgresEngine):
                 await engine.start_connection_pool()
+            self.retention.start()
             self._started = True
             log.info("housify-soap ready; Binance at %s", self.settings.soap_binance_url)
 
     async def shutdown(self) -> None:
-        """Close the upstream client, the worker threads and the pool opened by :meth:`startup`."""
+        """Stop the retention task, close the upstream client, the worker threads and the pool opened by :meth:`startup`."""
         if not self._started:
             return
         self._started = False
         self._closed = True
+        await self.retention.stop()
         self._wsgi.shutdown()
         await self.binance.aclose()
         engine = self._table._meta.db

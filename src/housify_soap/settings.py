@@ -39,6 +39,15 @@ class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
     soap_unknown_symbol_ttl: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     #: When Binance is unreachable, a stored price at most this old is answered (marked stale).
     soap_stale_max_age: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    #: ``binance_data`` rows older than this many hours are deleted, except each symbol's newest
+    #: (kept whatever its age so ``GetAllCryptoRates`` answers). Never less than ``soap_stale_max_age``.
+    #: 7 days: a week of history to trace a quoted price back to (e.g. a customer's question about last
+    #: week's price) while bounding the table (<= 302,400 rows per symbol at the 2 s cache TTL).
+    soap_retention_hours: Annotated[float, msgspec.Meta(gt=0)] = 168.0
+    #: Seconds between two retention runs (the first runs at start-up).
+    soap_retention_interval: Seconds = 3600.0
+    #: Rows deleted per statement (each its own short transaction, so no long lock).
+    soap_retention_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
     #: Largest accepted SOAP request body; larger ones get a Fault before any parsing.
     soap_max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 65536
     #: Threads running spyne: SOAP requests processed at once (more helps cold-cache waits,
