@@ -21,17 +21,23 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: One batch: up to ``{batch}`` rows older than ``{cutoff}`` that have a newer row of the same
-#: symbol (so the newest of each symbol stays). The NOT-newest test probes the
-#: ``(symbol, fetched_at DESC)`` index; PostgreSQL and SQLite (>= 3.35) both support ``RETURNING``.
-PRUNE_BATCH_SQL = """
-DELETE FROM binance_data WHERE id IN (
+#: Ids of one batch: up to ``{batch}`` rows older than ``{cutoff}``, oldest first (``fetched_at``
+#: index), that have a newer row of the same symbol (the ``(symbol, fetched_at DESC)`` index), so
+#: the newest of each symbol stays.
+_BATCH_IDS = """
     SELECT b.id FROM binance_data b
     WHERE b.fetched_at < {}
       AND EXISTS (SELECT 1 FROM binance_data n WHERE n.symbol = b.symbol AND n.fetched_at > b.fetched_at)
+    ORDER BY b.fetched_at
     LIMIT {}
-) RETURNING id
 """
+#: One batch per engine (both support ``RETURNING``; SQLite since 3.35). PostgreSQL gets
+#: ``= ANY(ARRAY(...))``: with ``IN (...)`` its planner hash-joined a sequential scan of the whole
+#: table (185 ms per 5,000-row batch at 200,000 rows) instead of 5,000 primary-key probes (62 ms).
+PRUNE_BATCH_SQL = {
+    "postgres": f"DELETE FROM binance_data WHERE id = ANY(ARRAY({_BATCH_IDS})) RETURNING id",
+    "sqlite": f"DELETE FROM binance_data WHERE id IN ({_BATCH_IDS}) RETURNING id",
+}
 
 
 def keep_seconds(retention_hours: float, stale_max_age: float) -> float:
@@ -67,9 +73,10 @@ class RetentionTask:
         Batch after batch until one comes back short; the loop is yielded between batches.
         """
         cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=self._keep)
+        sql = PRUNE_BATCH_SQL[self._table._meta.db.engine_type]
         deleted = 0
         while True:
-            rows = await self._table.raw(PRUNE_BATCH_SQL, cutoff, self._batch_size)
+            rows = await self._table.raw(sql, cutoff, self._batch_size)
             deleted += len(rows)
             if len(rows) < self._batch_size:
                 return deleted
