@@ -11,6 +11,9 @@ class BinanceData(Table, tablename="binance_data"):
     per BTC), exact on PostgreSQL (NUMERIC). On SQLite piccolo passes NUMERIC
     through a REAL, which keeps 15 significant digits: enough for Binance's
     8-decimal prices below 10^7. ``fetched_at`` is when the answer arrived (UTC).
+    Also indexed on ``(symbol, fetched_at DESC)`` by a hand-written migration
+    (piccolo's auto-migrations know single-column indexes only); rows are pruned
+    by retention.py.
     """
 
     symbol = Varchar(length=20, index=True)
