@@ -156,6 +156,16 @@ async def test_history_cursor_pages_and_kind_filter(http: httpx.AsyncClient, acc
     assert wrong_kind.status_code == 400
 
 
+async def test_every_cursor_list_refuses_a_non_base64url_cursor_with_400(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    """Non-ASCII cursors reached base64 decoding and raised a 500 (found by schemathesis on /gallery)."""
+    user = await accounts.user()
+    for path in ("/gallery", "/images", "/jobs"):
+        for cursor in ("\U000f492a\u791d\xf2", "a b", "x" * 1025):
+            response = await http.get(path, params={"cursor": cursor}, headers=user.headers)
+            assert response.status_code == 400, (path, cursor, response.text)
+            assert "cursor" in response.text
+
+
 async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.AsyncClient, accounts: Accounts) -> None:
     owner = await accounts.user()
     image = (await upload(http, owner)).json()

@@ -11,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+from litestar.params import Parameter
 from piccolo.columns import Column
 from piccolo.columns.combination import And, Or, Where
 
@@ -22,6 +23,13 @@ T = TypeVar("T")
 #: Default and largest page sizes accepted in ``?limit=``.
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+#: ``?cursor=``: a ``next_cursor`` from the previous page. Cursors are unpadded base64url
+#: (RFC 4648 §5), so anything else is refused with 400 before it reaches the decoder.
+Cursor = Annotated[
+    str | None,
+    Parameter(description="next_cursor of the previous page (base64url)", pattern=r"^[A-Za-z0-9_-]+$", max_length=1024),
+]
 
 
 class CursorError(ValueError):
@@ -48,12 +56,13 @@ def decode_cursor(token: str, types: Sequence[type]) -> tuple[Any, ...]:
         CursorError: when the token is not base64url JSON of ``len(types)`` values of those types.
     """
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        # ``.encode("ascii")`` first: given a str with non-ASCII letters, b64decode raises a bare ValueError.
+        raw = base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4))
         values = msgspec.json.decode(raw)
         if not isinstance(values, list) or len(values) != len(types):
             raise CursorError("cursor: not a cursor issued by this list")
         return tuple(msgspec.convert(v, t, strict=False) for v, t in zip(values, types, strict=True))
-    except (binascii.Error, msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+    except (binascii.Error, msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
         raise CursorError("cursor: not a cursor issued by this list") from exc
 
 

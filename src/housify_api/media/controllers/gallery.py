@@ -11,7 +11,7 @@ from litestar.params import FromQuery, Parameter
 
 from housify_api.media import gallery
 from housify_api.media.images import MediaContext
-from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import FeaturedImage, ImageOut
 
 
@@ -24,7 +24,7 @@ class GalleryController(Controller):
     async def listing(
         self,
         sort: FromQuery[Literal["top", "new"]] = "new",
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
+        cursor: Cursor = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
     ) -> Page[ImageOut]:
         try:

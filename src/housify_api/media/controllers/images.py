@@ -17,14 +17,13 @@ from housify_api.auth.identity import AuthUser
 from housify_api.media import images, ratings
 from housify_api.media.images import MediaContext
 from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
 
 #: Room for the multipart envelope around the file (boundaries, part headers, title).
 MULTIPART_OVERHEAD = 64 * 1024
 PUBLIC = {"exclude_from_auth": True}
 
-Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page")]
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 
 

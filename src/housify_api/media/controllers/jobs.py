@@ -15,7 +15,7 @@ from housify_api.auth.identity import AuthUser
 from housify_api.media import events, jobs
 from housify_api.media.jobs import Queue
 from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import DEFAULT_LIMIT, CursorError, Page
+from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import JobIn, JobOut
 
 Status = Literal["queued", "succeeded", "failed", "cancelled"]
@@ -39,7 +39,7 @@ class JobController(Controller):
         request: Request[AuthUser, Any, Any],
         queue: NamedDependency[Queue],
         status: FromQuery[Status | None] = None,
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
+        cursor: Cursor = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
     ) -> Page[JobOut]:
         try:
