@@ -5,6 +5,9 @@
 (``name`` in :data:`housify_api.auth.identity.SERVICES`).
 ``requires_token``: 403 for API-key callers on routes that manage credentials.
 Authentication itself (401) is done by the middleware before guards run.
+The middleware skips ``OPTIONS`` (Litestar's automatic handler, which only
+answers ``Allow``), so there is no user then and every guard lets it through;
+a controller-level guard would otherwise raise a 500 on ``OPTIONS``.
 """
 
 from __future__ import annotations
@@ -19,15 +22,24 @@ from litestar.types import Guard
 from housify_api.auth.identity import SERVICES, AuthUser
 
 
+def _caller(connection: ASGIConnection[Any, AuthUser, Any, Any]) -> AuthUser | None:
+    """The authenticated user, or ``None`` for an unauthenticated ``OPTIONS`` request."""
+    if connection.scope["method"] == "OPTIONS" and "user" not in connection.scope:
+        return None
+    return connection.user
+
+
 def requires_admin(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
     """403 ``"admin role required"`` unless the caller is an admin."""
-    if not connection.user.is_admin:
+    user = _caller(connection)
+    if user is not None and not user.is_admin:
         raise PermissionDeniedException("admin role required")
 
 
 def requires_token(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
     """403 for ``X-API-Key`` callers: sessions, passwords and keys are managed with a login token only."""
-    if connection.user.via != "token":
+    user = _caller(connection)
+    if user is not None and user.via != "token":
         raise PermissionDeniedException("this route needs a bearer access token, not an API key")
 
 
@@ -41,7 +53,8 @@ def requires_service(name: str) -> Guard:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
 
     def guard(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
-        if not connection.user.may_use(name):
+        user = _caller(connection)
+        if user is not None and not user.may_use(name):
             raise PermissionDeniedException(f"no access to service {name!r}; an admin can grant it")
 
     guard.__name__ = f"requires_service_{name}"
