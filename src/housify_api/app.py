@@ -40,6 +40,7 @@ from housify_api.plans.service import seed_levels
 from housify_api.settings import ApiSettings, load_api_settings
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
+from housify_api.system.error_docs import DocumentedErrors
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
@@ -162,7 +163,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         ],
         state=State(state),
         dependencies=DEPENDENCIES,
-        plugins=[MediaPlugin()],
+        plugins=[MediaPlugin(), DocumentedErrors()],
         on_app_init=[auth.on_app_init],
         middleware=[prometheus.middleware],
         lifespan=[lifespan],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from uuid import UUID
 
 import httpx
 from PIL import Image
@@ -207,6 +208,36 @@ async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> No
     for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
                  "/gallery", "/gallery/featured", "/prompts/assist"):
         assert path in schema["paths"], path
+
+
+async def test_content_errors_are_json_and_documented(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    """The route's media type was image/*, so Litestar labelled its JSON error bodies image/* (found by schemathesis)."""
+    user = await accounts.user()
+    schema = (await http.get("/schema/openapi.json")).json()
+    documented = schema["paths"]["/images/{image_id}/content"]["get"]["responses"]
+    missing = await http.get(f"/images/{UUID(int=7)}/content", headers=user.headers)
+    bad_size = await http.get(f"/images/{UUID(int=7)}/content", params={"size": "huge"})
+    bad_token = await http.get(f"/images/{UUID(int=7)}/content", headers={"Authorization": "Bearer nope"})
+    for response, status in ((missing, 404), (bad_size, 400), (bad_token, 401)):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["status_code"] == status
+        assert str(status) in documented and "application/json" in documented[str(status)]["content"]
+    assert "image/*" in documented["200"]["content"] and "304" in documented
+
+
+async def test_rating_and_job_statuses_are_in_the_schema(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    """PUT .../rating answers 201 for a new rating and POST /jobs 404 for an unknown image: both must be documented."""
+    owner, rater = await accounts.user(), await accounts.user()
+    image_id = (await upload(http, owner, picture(64, 64), public=True)).json()["id"]
+    paths = (await http.get("/schema/openapi.json")).json()["paths"]
+    rated = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=rater.headers)
+    own = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=owner.headers)
+    job = await http.post("/jobs", json={"task": "img2img", "prompt": "a loft", "source_image_id": str(UUID(int=9))}, headers=rater.headers)
+    for response, method, path in ((rated, "put", "/images/{image_id}/rating"), (own, "put", "/images/{image_id}/rating"),
+                                   (job, "post", "/jobs")):
+        assert str(response.status_code) in paths[path][method]["responses"], (method, path, response.status_code, response.text)
+    assert (rated.status_code, own.status_code, job.status_code) == (201, 403, 404), job.text
 
 
 async def test_large_upload_within_the_level_limit(http: httpx.AsyncClient, accounts: Accounts) -> None:

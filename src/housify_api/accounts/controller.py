@@ -24,6 +24,7 @@ from housify_api.accounts.service import AccountService
 from housify_api.auth.guards import requires_token
 from housify_api.auth.identity import AuthUser
 from housify_api.schemas import Message
+from housify_api.system.error_docs import documented
 from housify_api.usage import Usage, user_usage
 
 Me = Request[AuthUser, Any, Any]
@@ -45,7 +46,7 @@ class MeController(Controller):
         """The caller's account as stored now (database read)."""
         return await accounts.me(request.user.id)
 
-    @patch("", operation_id="update_me")
+    @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
     async def update_me(self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]) -> UserOut:
         """Change ``full_name`` and/or ``email`` (re-verified; 409 when taken)."""
         return await accounts.update_profile(request.user, data)
@@ -61,7 +62,7 @@ class MeController(Controller):
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
 
-    @put("/subscription", operation_id="change_subscription")
+    @put("/subscription", operation_id="change_subscription", raises=[documented(404, "subscription level does not exist")])
     async def change_subscription(self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]) -> UserOut:
         """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
         return await accounts.change_level(request.user.id, data.subscription_level)

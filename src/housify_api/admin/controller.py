@@ -17,6 +17,7 @@ from housify_api.auth.guards import requires_admin
 from housify_api.auth.identity import AuthUser, Role, ServiceName
 from housify_api.errors import ConflictError
 from housify_api.schemas import Page
+from housify_api.system.error_docs import documented
 from housify_api.tables import User
 from housify_api.usage import Analytics, service_call_analytics
 
@@ -55,7 +56,8 @@ class AdminController(Controller):
     async def get_user(self, user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> UserOut:
         return await accounts.me(user_id)
 
-    @patch("/users/{user_id:uuid}", operation_id="admin_update_user")
+    @patch("/users/{user_id:uuid}", operation_id="admin_update_user",
+           raises=[documented(409, "email taken, or an admin deactivating or demoting themself")])
     async def update_user(
         self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], data: JSONBody[AdminUserPatch], accounts: NamedDependency[AccountService]
     ) -> UserOut:
@@ -66,7 +68,8 @@ class AdminController(Controller):
             raise ConflictError("an admin cannot deactivate or demote their own account")
         return await accounts.admin_update(user_id, data)
 
-    @delete("/users/{user_id:uuid}", operation_id="admin_delete_user", status_code=204)
+    @delete("/users/{user_id:uuid}", operation_id="admin_delete_user", status_code=204,
+            raises=[documented(409, "an admin cannot delete their own account here")])
     async def delete_user(self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> None:
         if user_id == request.user.id:
             raise ConflictError("an admin cannot delete their own account here; use DELETE /users/me")

@@ -17,6 +17,7 @@ from housify_api.auth.schemas import EmailTokenIn, RegisterIn, ResetConfirmIn, R
 from housify_api.auth.service import AuthService
 from housify_api.auth.tokens import HousifyToken
 from housify_api.schemas import Message
+from housify_api.system.error_docs import documented
 
 PUBLIC = {"exclude_from_auth": True}
 
@@ -34,12 +35,18 @@ class AuthController(Controller):
     tags = ["auth"]
     dependencies = {"auth": Provide(provide_auth_service, sync_to_thread=False)}
 
-    @post("/register", opt=PUBLIC, operation_id="register", status_code=201)
+    @post("/register", opt=PUBLIC, operation_id="register", status_code=201,
+          raises=[documented(409, "email: an account with this address already exists")])
     async def register(self, data: JSONBody[RegisterIn], auth: NamedDependency[AuthService]) -> UserOut:
         """Create an account (role ``user``, Free-Tier). 409 when the e-mail is taken; 400 naming a broken password rule."""
         return await auth.register(data)
 
-    @post("/token", opt=PUBLIC, operation_id="token", status_code=200)
+    @post("/token", opt=PUBLIC, operation_id="token", status_code=200, raises=[
+        documented(401, "incorrect email or password; or an invalid, revoked or reused refresh token"),
+        documented(403, "account is disabled"),
+        documented(415, "the body is not application/x-www-form-urlencoded"),
+        documented(429, "too many failed logins for this e-mail or address; see Retry-After"),
+    ])
     async def token(
         self,
         request: Request[Any, Any, Any],
@@ -112,7 +119,7 @@ class AuthController(Controller):
         return Message(message="password changed; log in again")
 
 
-@get("/.well-known/jwks.json", opt=PUBLIC, operation_id="jwks", tags=["auth"], cache=60)
+@get("/.well-known/jwks.json", opt={**PUBLIC, "offline": True}, operation_id="jwks", tags=["auth"], cache=60)
 async def jwks(state: State) -> dict[str, list[dict[str, str]]]:
     """Public keys that verify Housify's tokens (RFC 7517); ``kid`` in a token's header names one."""
     return state.keyring.jwks()

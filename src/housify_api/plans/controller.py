@@ -16,6 +16,7 @@ from litestar.params import Parameter
 
 from housify_api.plans.service import Level, list_levels
 from housify_api.schemas import Output
+from housify_api.system.error_docs import documented
 
 log = logging.getLogger("housify_api.plans")
 
@@ -38,7 +39,8 @@ class PricedLevel(Output):
     stale: bool | None = None
 
 
-@get("/subscriptions", opt={"exclude_from_auth": True}, operation_id="list_subscriptions", tags=["plans"])
+@get("/subscriptions", opt={"exclude_from_auth": True}, operation_id="list_subscriptions", tags=["plans"],
+     raises=[documented(422, "currency: not quoted by the rates service")])
 async def subscriptions(
     state: State,
     currency: Annotated[str, Parameter(description="USD (default) or an asset housify-soap quotes, e.g. BTC", max_length=10)] = "USD",

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -19,10 +20,13 @@ from housify_api.media.images import MediaContext
 from housify_api.media.levels import LevelLimits
 from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
+from housify_api.system.error_docs import documented
 
 #: Room for the multipart envelope around the file (boundaries, part headers, title).
 MULTIPART_OVERHEAD = 64 * 1024
 PUBLIC = {"exclude_from_auth": True}
+BAD_CREDENTIALS = documented(401, "credentials were sent but are invalid (anonymous callers send none)")
+NOT_OWNER = documented(403, "only the owner or an admin may change this image")
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 
@@ -41,6 +45,12 @@ class ImageController(Controller):
         status_code=HTTP_201_CREATED,
         request_max_body_size=None,  # bounded per level below, before the body is read
         summary="Upload a PNG, JPEG or WebP picture (multipart field 'file'; optional 'title', 'public')",
+        raises=[
+            ValidationException,
+            documented(411, "Content-Length required for uploads"),
+            documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
+            documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
+        ],
     )
     async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaContext], limits: NamedDependency[LevelLimits]) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
@@ -79,15 +89,17 @@ class ImageController(Controller):
         except CursorError as exc:
             raise bad_cursor(exc) from exc
 
-    @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)")
+    @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)",
+         raises=[BAD_CREDENTIALS])
     async def read(self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None]) -> ImageOut:
         return await images.read(image_id, viewer)
 
-    @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)")
+    @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)", raises=[NOT_OWNER])
     async def update(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]) -> ImageOut:
         return await images.update(image_id, request.user, data)
 
-    @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)")
+    @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)",
+            raises=[NOT_OWNER])
     async def remove(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaContext]) -> None:
         await images.delete(media, image_id, request.user)
 
@@ -96,7 +108,13 @@ class ImageController(Controller):
         operation_id="getImageContent",
         opt=PUBLIC,
         summary="The picture's bytes (?size=thumb: 256 px WebP)",
-        media_type="image/*",
+        raises=[BAD_CREDENTIALS],
+        # Not media_type="image/*" on the handler: Litestar sends error bodies in the handler's media type,
+        # so a 404 was JSON labelled image/*. The picture's own type is set per response.
+        responses={
+            200: ResponseSpec(bytes, media_type="image/*", generate_examples=False, description="PNG, JPEG or WebP bytes; ETag for If-None-Match"),
+            304: ResponseSpec(None, description="If-None-Match matched the ETag: not modified"),
+        },
     )
     async def content(
         self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaContext],
@@ -110,6 +128,8 @@ class ImageController(Controller):
         operation_id="rateImage",
         status_code=HTTP_200_OK,
         summary="Rate a picture 1-5 stars (one rating per user; PUT again to change; not your own)",
+        responses={201: ResponseSpec(RatingSummary, description="a new rating")},
+        raises=[documented(403, "you cannot rate your own image"), documented(412, "rated already (If-None-Match: *)")],
     )
     async def rate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]) -> Response[RatingSummary]:
         """201 for a new rating, 200 for a change; with ``If-None-Match: *`` a second rating is 412."""

@@ -17,6 +17,7 @@ from housify_api.media.jobs import Queue
 from housify_api.media.levels import LevelLimits
 from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import JobIn, JobOut
+from housify_api.system.error_docs import documented
 
 Status = Literal["queued", "succeeded", "failed", "cancelled"]
 
@@ -25,7 +26,12 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @post("/", operation_id="submitJob", status_code=HTTP_202_ACCEPTED, summary="Queue a text2img, img2img or inpaint job")
+    @post("/", operation_id="submitJob", status_code=HTTP_202_ACCEPTED, summary="Queue a text2img, img2img or inpaint job", raises=[
+        documented(403, "no access to the task's service, or the image belongs to another user"),
+        documented(404, "image_id / mask_id: image not found"),
+        documented(422, "invalid job (the field and rule are named)"),
+        documented(429, "over the level's jobs per hour; see Retry-After"),
+    ])
     async def submit(
         self, request: Request[AuthUser, Any, Any], data: JSONBody[JobIn], queue: NamedDependency[Queue], limits: NamedDependency[LevelLimits]
     ) -> Response[JobOut]:
@@ -51,7 +57,8 @@ class JobController(Controller):
     async def read(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
         return await jobs.read(queue, job_id, request.user)
 
-    @delete("/{job_id:uuid}", operation_id="cancelJob", status_code=HTTP_200_OK, summary="Cancel a queued or running job")
+    @delete("/{job_id:uuid}", operation_id="cancelJob", status_code=HTTP_200_OK, summary="Cancel a queued or running job",
+            raises=[documented(409, "the job has already finished")])
     async def cancel(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
         """409 when the job has already finished."""
         return await jobs.cancel(queue, job_id, request.user)

@@ -14,6 +14,7 @@ from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_api.auth.guards import requires_service
 from housify_api.auth.identity import AuthUser
 from housify_api.media import assist
+from housify_api.system.error_docs import documented
 
 
 class PromptController(Controller):
@@ -26,6 +27,7 @@ class PromptController(Controller):
         status_code=HTTP_200_OK,
         guards=[requires_service("prompt_assist")],
         summary="Turn an idea into a prompt, negative prompt and notes (LLM on the AI server)",
+        raises=[documented(422, "the AI server refused the idea")],
     )
     async def assist(
         self, request: Request[AuthUser, Any, Any], data: JSONBody[PromptAssistRequest], ai_client: NamedDependency[httpx.AsyncClient | None]
