@@ -41,6 +41,7 @@ from housify_api.settings import ApiSettings, load_api_settings
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
+from housify_api.system.struct_schema import ClosedStructSchemaPlugin
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
@@ -163,7 +164,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         ],
         state=State(state),
         dependencies=DEPENDENCIES,
-        plugins=[MediaPlugin(), DocumentedErrors()],
+        plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
         middleware=[prometheus.middleware],
         lifespan=[lifespan],

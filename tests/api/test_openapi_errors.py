@@ -75,3 +75,14 @@ async def test_every_authenticated_operation_documents_401_and_503(client, api):
                 assert ("503" in responses) != bool(handler.opt.get("offline")) or route.path_format == "/ready", \
                     (method, route.path_format)
     assert checked > 20
+
+
+async def test_request_bodies_that_refuse_unknown_fields_are_closed_in_the_schema(client):
+    """Bodies are forbid_unknown_fields; the schema left them open, so schemathesis sent extra keys and got 400."""
+    response = await client.post("/auth/password-reset", json={"email": "a@example.com", "colour": "red"})
+    assert response.status_code == 400 and "colour" in response.text
+    components = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    for name in ("RegisterIn", "ResetRequestIn", "ResetConfirmIn", "EmailTokenIn", "ProfilePatch", "PasswordChange",
+                 "ApiKeyIn", "AdminUserPatch", "SubscriptionChange", "JobIn", "ImagePatch", "RatingIn"):
+        assert components[name]["additionalProperties"] is False, name
+    assert "additionalProperties" not in components["UserOut"]  # responses may grow fields
