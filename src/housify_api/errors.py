@@ -4,6 +4,9 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
 
 - Unique violations (``asyncpg.UniqueViolationError``, ``sqlite3.IntegrityError``)
   -> 409: two requests raced past a service's own existence check.
+- Text PostgreSQL cannot store (U+0000, ``asyncpg.CharacterNotInRepertoireError``) -> 400:
+  the safety net behind the Structs' ``NO_NUL`` patterns, for query parameters and any
+  string field without one (found by schemathesis: ``POST /auth/password-reset`` with a NUL was a 500).
 - PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
   and one log line; nothing to do on recovery (pools reconnect on next use).
 """
@@ -46,6 +49,11 @@ def conflict_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _body(409, "a record with these values already exists")
 
 
+def unstorable_text_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    log.warning("refused text PostgreSQL cannot store on %s %s: %s", request.method, request.url.path, exc)
+    return _body(400, "a text field or parameter contains U+0000 (NUL) or another character that cannot be stored")
+
+
 def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError):
         return _unavailable(request, "Redis", exc)
@@ -71,6 +79,8 @@ def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dic
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.UniqueViolationError: conflict_handler,
+    asyncpg.CharacterNotInRepertoireError: unstorable_text_handler,
+    asyncpg.UntranslatableCharacterError: unstorable_text_handler,
     sqlite3.IntegrityError: conflict_handler,
     asyncpg.PostgresConnectionError: database_handler,
     asyncpg.InterfaceError: database_handler,
