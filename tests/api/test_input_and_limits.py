@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -137,3 +138,16 @@ async def test_nul_and_unmailable_addresses_are_400_not_500(client, user, admin_
     # The safety net for text without a pattern (a query parameter here).
     search = await client.get("/admin/users", params={"subscription_level": "Free\x00"}, headers=bearer(admin_tokens))
     assert search.status_code == 400 and "U+0000" in search.json()["detail"]
+
+
+async def test_client_errors_log_no_traceback(client, caplog):
+    """A plain HTTPException(status_code=415) was logged as 'Uncaught exception' with a full traceback
+    (Litestar matched the class's status 500), so any client could flood the error log (found fuzzing)."""
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        response = await client.post("/auth/token", json={"username": "a@example.com", "password": "x"},
+                                     headers={"X-Forwarded-For": unique_ip()})
+        assert response.status_code == 415
+    await asyncio.sleep(0.1)  # the queue listener hands records over on its own thread
+    traced = [r for r in caplog.records if "Uncaught exception" in r.getMessage() or r.exc_info]
+    assert traced == []
