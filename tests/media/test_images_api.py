@@ -208,6 +208,9 @@ async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> No
     for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
                  "/gallery", "/gallery/featured", "/prompts/assist"):
         assert path in schema["paths"], path
+    # The handler reads its form itself, so the multipart body is declared by hand (it was missing).
+    body = schema["paths"]["/images/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["required"] == ["file"] and body["properties"]["file"]["format"] == "binary"
 
 
 async def test_content_errors_are_json_and_documented(http: httpx.AsyncClient, accounts: Accounts) -> None:
