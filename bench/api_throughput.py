@@ -237,25 +237,18 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="housify-bench-"))
     env = {**os.environ, "PICCOLO_CONF": "housify.piccolo_conf", "HOUSIFY_DATA_DIR": str(workdir),
            "HOUSIFY_SMTP_HOST": "", "HOUSIFY_LOGIN_MAX_FAILURES_IP": "100000"}
-    db_name = f"housify_bench_{secrets.token_hex(4)}"
-    prefix = f"housify-bench-{secrets.token_hex(4)}:"
+    stores = None
     if args.embedded:
         env.pop("HOUSIFY_DATABASE_URL", None)
         env.pop("HOUSIFY_REDIS_URL", None)
     else:
-        import asyncpg
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from testkit import ScratchStores
 
-        async def admin(sql: str) -> None:
-            conn = await asyncpg.connect(PG_ADMIN)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
-        asyncio.run(admin(f'CREATE DATABASE "{db_name}"'))
-        env["HOUSIFY_DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + "/" + db_name
+        stores = ScratchStores("bench", PG_ADMIN, REDIS_URL).create()
+        env["HOUSIFY_DATABASE_URL"] = stores.database_url
         env["HOUSIFY_REDIS_URL"] = REDIS_URL
-        env["HOUSIFY_REDIS_PREFIX"] = prefix
+        env["HOUSIFY_REDIS_PREFIX"] = stores.redis_prefix
     try:
         try:
             import uvloop
@@ -265,14 +258,8 @@ def main() -> None:
             pass
         results = asyncio.run(bench(args, env, workdir))
     finally:
-        if not args.embedded:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=prefix + "*"))
-            if keys:
-                client.delete(*keys)
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        if stores is not None:
+            stores.drop()
 
     verify = es512_verify_cost()
     cap = 1 / verify

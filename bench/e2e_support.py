@@ -10,39 +10,26 @@ child process, so the load generator does not share its event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RUN = secrets.token_hex(4)
+sys.path.insert(0, str(ROOT / "tests"))
+from testkit import ScratchStores, free_port  # noqa: E402 - after the path set-up
+
 ADMIN_URL = os.environ.get("HOUSIFY_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HOUSIFY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-DB_NAME = f"housify_bench_{RUN}"
-DB_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-PREFIX = f"housify-bench-{RUN}:"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-asyncio.run(_admin(f'CREATE DATABASE "{DB_NAME}"'))
+STORES = ScratchStores("bench", ADMIN_URL, REDIS_URL).create()
+DB_NAME = STORES.db_name
+DB_URL = STORES.database_url
+PREFIX = STORES.redis_prefix
 os.environ.update(
     PICCOLO_CONF="housify.piccolo_conf",
     HOUSIFY_DATABASE_URL=DB_URL,
@@ -54,26 +41,13 @@ os.environ.update(
 
 def cleanup() -> None:
     """Drop the database and delete the Redis keys of this run."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=PREFIX + "*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+    STORES.drop()
 
 
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

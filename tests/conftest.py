@@ -12,32 +12,17 @@ user may ``CREATE DATABASE`` from) and ``HOUSIFY_TEST_REDIS_URL``.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
-from testkit import SmtpServer, free_port
+from testkit import ScratchStores, SmtpServer, free_port
 
-RUN_ID = secrets.token_hex(4)
 PG_ADMIN_URL = os.environ.get("HOUSIFY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HOUSIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DB_NAME = f"housify_test_{RUN_ID}"
-DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
-REDIS_PREFIX = f"housify-test-{RUN_ID}:"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-asyncio.run(_admin(f'CREATE DATABASE "{DB_NAME}"'))
+STORES = ScratchStores("test", PG_ADMIN_URL, REDIS_URL).create()
+DB_URL = STORES.database_url
+REDIS_PREFIX = STORES.redis_prefix
 
 os.environ["PICCOLO_CONF"] = "housify.piccolo_conf"
 os.environ["HOUSIFY_DATABASE_URL"] = DB_URL
@@ -49,17 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Drop this run's database and delete its Redis keys."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=REDIS_PREFIX + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-    except redis.RedisError:
-        pass
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+    STORES.drop()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ area has one.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -91,3 +92,49 @@ class AsgiServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+class ScratchStores:
+    """A PostgreSQL database and a Redis key prefix of one run's own, removed afterwards.
+
+    ``ScratchStores("test")`` names the database ``housify_test_<hex>`` (made on
+    the server of ``pg_admin_url``, from a database the user may
+    ``CREATE DATABASE`` in) and the prefix ``housify-test-<hex>:``. Used by the
+    test suite and by the benchmarks, outside any running event loop.
+    """
+
+    def __init__(self, tag: str, pg_admin_url: str, redis_url: str) -> None:
+        run = secrets.token_hex(4)
+        self.pg_admin_url = pg_admin_url
+        self.redis_url = redis_url
+        self.db_name = f"housify_{tag}_{run}"
+        self.database_url = pg_admin_url.rsplit("/", 1)[0] + "/" + self.db_name
+        self.redis_prefix = f"housify-{tag}-{run}:"
+
+    async def _admin(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.pg_admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def create(self) -> ScratchStores:
+        """Create the database; raises asyncpg's error when the server refuses."""
+        asyncio.run(self._admin(f'CREATE DATABASE "{self.db_name}"'))
+        return self
+
+    def drop(self) -> None:
+        """Delete the prefix's Redis keys (best effort: Redis may be down) and drop the database."""
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.redis_url)
+            keys = list(client.scan_iter(match=self.redis_prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+            client.close()
+        except redis.RedisError:
+            pass
+        asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
