@@ -1,4 +1,4 @@
-"""diffusers pipelines: loaded once per process, shared by text2img, img2img and inpaint (DESIGN.md §6).
+"""diffusers pipelines: loaded once per process, shared by text2img, img2img and inpaint (docs/ai-server.md, "Models").
 
 :class:`DiffusionEngine` loads a Stable Diffusion folder with
 ``AutoPipelineForText2Image`` at start (a missing or broken folder raises
@@ -17,7 +17,6 @@ import logging
 import resource
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ from PIL import Image
 
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
+from housify_ai.outputs import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,6 @@ StepCallback = Callable[[int, int, torch.Tensor], bool]
 _LATENT_RGB = torch.tensor(
     [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
 )
-
-
-@dataclass(frozen=True)
-class RunStats:
-    seconds: float
-    peak_memory_bytes: int
 
 
 def pick_device(preference: str) -> torch.device:
@@ -146,6 +140,7 @@ class DiffusionEngine:
         import time
 
         pipe = self.pipeline_for(request.task)
+        params = request.options()  # TextToImageParams / ImageToImageParams
         stopped = False
 
         def callback(p, step_index: int, _timestep, kwargs: dict) -> dict:
@@ -158,19 +153,19 @@ class DiffusionEngine:
         args: dict[str, object] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
-            "num_inference_steps": request.steps,
-            "guidance_scale": request.guidance_scale,
+            "num_inference_steps": params.steps,
+            "guidance_scale": params.guidance_scale,
             "generator": torch.Generator("cpu").manual_seed(seed),
             "callback_on_step_end": callback,
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pil",
         }
         if request.task == "text2img":
-            args.update(width=request.width, height=request.height)
+            args.update(width=params.width, height=params.height)
         else:
-            args.update(image=source, strength=request.strength)
+            args.update(image=source, strength=params.strength)
         if request.task == "inpaint":
-            args.update(mask_image=mask, width=request.width, height=request.height)
+            args.update(mask_image=mask, width=params.width, height=params.height)
 
         cuda = self.device.type == "cuda"
         if cuda:
@@ -184,7 +179,7 @@ class DiffusionEngine:
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            raise GpuOutOfMemory(f"out of GPU memory at {request.width}x{request.height}: {exc}") from exc
+            raise GpuOutOfMemory(f"out of GPU memory at {params.width}x{params.height}: {exc}") from exc
         seconds = time.perf_counter() - started
         if stopped:
             raise JobCancelled()
