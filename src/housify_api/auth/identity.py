@@ -13,10 +13,13 @@ from uuid import UUID
 
 import msgspec
 
-#: Per-service access rights (seed 001 3.2.A ``has_access_v1/v2``, generalised).
-#: New users get all of them; admins grant or revoke with ``PATCH /admin/users/{id}``.
-SERVICES: tuple[str, ...] = ("text2img", "img2img", "inpaint", "prompt_assist")
-ServiceName = Literal["text2img", "img2img", "inpaint", "prompt_assist"]
+from housify_ai.tasks import task_names
+
+#: Per-service access rights: one per registered job kind (``housify_ai.tasks.REGISTRY``) plus the
+#: prompt assistant. New users get all of them (existing users get a newly registered task once, see
+#: ``housify_api.media.catalog.access``); admins grant or revoke with ``PATCH /admin/users/{id}``.
+SERVICES: tuple[str, ...] = (*task_names(), "prompt_assist")
+ServiceName = Literal[SERVICES]  # type: ignore[valid-type]  # derived from the registry
 
 ROLES: tuple[str, ...] = ("user", "admin")
 Role = Literal["user", "admin"]

@@ -90,6 +90,7 @@ class MediaPlugin(InitPluginProtocol):
             featured=FeaturedCache(settings.media_featured_cache_seconds),
         )
         app.state.media_queue = queue
+        await _roll_out_new_tasks()
         ai = (
             httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(settings.ai_timeout_seconds, connect=3.0))
             if settings.ai_url
@@ -109,6 +110,16 @@ class MediaPlugin(InitPluginProtocol):
             await consumer.stop()
             if ai is not None:
                 await ai.aclose()
+
+
+async def _roll_out_new_tasks() -> None:
+    """Give existing users the access right of newly registered tasks (a database outage only logs)."""
+    from housify_api.media.catalog.access import roll_out_new_tasks
+
+    try:
+        await roll_out_new_tasks()
+    except Exception as exc:  # noqa: BLE001 - the API still serves; the next start retries
+        log.error("media: could not grant newly registered tasks to existing users: %s: %s", type(exc).__name__, exc)
 
 
 #: How often the level weights are re-published: picks up the levels seeded after
