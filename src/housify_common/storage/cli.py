@@ -35,6 +35,12 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from housify_common.storage.base import StorageUnavailable
     from housify_common.storage.settings import load_storage_settings, open_store
 
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    if args.source.startswith("file:") and not Path(unquote(urlsplit(args.source).path)).is_dir():
+        print(f"storage copy: --from {args.source}: no such directory", file=sys.stderr)
+        return 2
     try:
         settings = load_storage_settings()
         source = open_store(msgspec.structs.replace(settings, storage_url=args.source))

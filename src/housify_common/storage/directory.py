@@ -127,7 +127,13 @@ class DirectoryStore:
 
     def _list_sync(self, prefix: str) -> list[ObjectInfo]:
         found: list[ObjectInfo] = []
-        for folder, dirs, files in os.walk(self.root):
+
+        def fail(exc: OSError) -> None:  # os.walk skips unreadable folders (and a missing root) unless told
+            raise exc
+
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"{self.root} is not a directory")
+        for folder, dirs, files in os.walk(self.root, onerror=fail):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             base = Path(folder).relative_to(self.root)
             for name in sorted(files):
