@@ -121,3 +121,8 @@ def rendered(name: str, params: dict, tmp_path: Path) -> str:
     text = render(name, params, tmp_path).json()
     assert isinstance(text, str)
     return text
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_database() -> None:
+    """The Nix checks need no PostgreSQL: no scratch database (overrides tests/conftest.py's)."""
