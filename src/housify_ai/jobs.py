@@ -10,10 +10,10 @@ from housify_ai.contract import JobResult
 from housify_ai.diffusion import DiffusionEngine, latents_preview
 from housify_ai.errors import JobCancelled
 from housify_ai.imaging import preview_b64
-from housify_ai.outputs import RunLog, RunStats, load_input, output_keys, store_output
+from housify_ai.outputs import RunLog, RunStats, load_input, open_output_store, output_keys, store_output
 from housify_ai.settings import AISettings
 from housify_ai.worker import JobContext
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore
 
 __all__ = ["ImageJobHandler", "output_keys"]
 
@@ -24,7 +24,7 @@ class ImageJobHandler:
     The source and mask are resized to the job's ``width`` x ``height``.
     """
 
-    def __init__(self, settings: AISettings, engine: DiffusionEngine, store: DirectoryStore) -> None:
+    def __init__(self, settings: AISettings, engine: DiffusionEngine, store: ImageStore) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
@@ -32,9 +32,14 @@ class ImageJobHandler:
 
     @classmethod
     async def create(cls, settings: AISettings) -> ImageJobHandler:
-        """Load the diffusion model in a thread (``ModelLoadError`` when the folder is missing or broken)."""
+        """Load the diffusion model in a thread (``ModelLoadError`` when the folder is missing or broken).
+
+        The image store is the one ``HOUSIFY_STORAGE_URL`` names, else ``settings.storage_path``
+        (``SettingsError`` for a bad URL).
+        """
+        store = open_store(load_storage_settings(), default_dir=settings.storage_path)
         engine = await asyncio.to_thread(DiffusionEngine, Path(settings.diffusion_model_path), settings.ai_device, settings.ai_dtype)
-        return cls(settings, engine, DirectoryStore(settings.storage_path))
+        return cls(settings, engine, store)
 
     def describe(self) -> list[dict]:
         return [self.engine.describe()]

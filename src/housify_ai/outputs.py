@@ -20,6 +20,7 @@ from housify_ai.contract import JobResult
 from housify_ai.imaging import apply_watermark, open_image
 from housify_ai.settings import AISettings
 from housify_common.imaging import encode_png, make_thumbnail
+from housify_common.storage import ImageStore, load_storage_settings, open_store
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -39,13 +40,18 @@ class RunStats:
     peak_memory_bytes: int
 
 
+def open_output_store(settings: AISettings) -> ImageStore:
+    """The image store ``HOUSIFY_STORAGE_URL`` names, else ``settings.storage_path`` (``SettingsError`` for a bad URL)."""
+    return open_store(load_storage_settings(), default_dir=settings.storage_path)
+
+
 def output_keys(job_id: str) -> tuple[str, str]:
     """Storage keys (image PNG, thumbnail WebP) of a job's output."""
     name = uuid.uuid5(_OUTPUT_NAMESPACE, job_id)
     return f"images/{name}.png", f"thumbs/{name}.webp"
 
 
-async def load_input(store: Any, key: str, field: str, size: tuple[int, int] | None, mode: str) -> Image.Image:
+async def load_input(store: ImageStore, key: str, field: str, size: tuple[int, int] | None, mode: str) -> Image.Image:
     """The stored image ``key`` (resized to ``size`` unless None); ``ValueError`` naming ``field`` when absent or unreadable."""
     try:
         data = await store.get(key)
@@ -58,7 +64,7 @@ async def load_input(store: Any, key: str, field: str, size: tuple[int, int] | N
 
 
 async def store_output(
-    ctx: JobContext, store: Any, settings: AISettings, image: Image.Image, *, stats: RunStats, device: str, model: str
+    ctx: JobContext, store: ImageStore, settings: AISettings, image: Image.Image, *, stats: RunStats, device: str, model: str
 ) -> JobResult:
     """Watermark (when the job asks), encode and store ``image`` and its thumbnail; the job's ``succeeded`` result."""
     request = ctx.request

@@ -1,4 +1,4 @@
-"""``housify-api``: ``serve``, ``migrate``, ``create-superuser``, ``keys generate`` (DESIGN.md §8).
+"""``housify-api``: ``serve``, ``migrate``, ``create-superuser``, ``keys generate``, ``storage copy``.
 
 ``serve`` on the embedded default (no ``HOUSIFY_DATABASE_URL``) applies
 migrations to the SQLite file first, so one command gives a working service;
@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = keys.add_parser("generate", help="write a new ES512 (P-521) key pair")
     gen.add_argument("--dir", default="keys", help="directory for jwt-private.pem / jwt-public.pem (default ./keys)")
     gen.set_defaults(func=cmd_keys_generate)
+    from housify_common.storage import cli as storage_cli
+
+    storage_cli.add_parser(sub)
     return parser
 
 

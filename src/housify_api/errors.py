@@ -9,6 +9,8 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
   string field without one (found by schemathesis: ``POST /auth/password-reset`` with a NUL was a 500).
 - PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
   and one log line; nothing to do on recovery (pools reconnect on next use).
+- The image store failing (``housify_common.storage.StorageUnavailable``: S3 down,
+  disk full) -> 503 ``"image storage unavailable"``, the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
+
+from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger("housify_api.errors")
 
@@ -73,6 +77,10 @@ def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _body(500, "internal server error")
 
 
+def storage_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _unavailable(request, "image storage", exc)
+
+
 def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     return _unavailable(request, "database", exc)
 
@@ -89,4 +97,5 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     sqlite3.OperationalError: sqlite_operational_handler,
     redis.exceptions.RedisError: redis_handler,
     OSError: os_error_handler,
+    StorageUnavailable: storage_handler,
 }

@@ -13,14 +13,14 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import msgspec
 from litestar import Response
 from litestar.datastructures import ETag
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.response import File
+from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
@@ -30,7 +30,7 @@ from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
 from housify_api.media.settings import MediaSettings
 from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore, StorageUnavailable
 
 log = logging.getLogger("housify.media")
 
@@ -39,7 +39,7 @@ log = logging.getLogger("housify.media")
 class MediaContext:
     """What the media services share: the image store, the media settings, the front-page cache."""
 
-    store: DirectoryStore
+    store: ImageStore
     settings: MediaSettings
     # housify_api.media.gallery.FeaturedCache; Any because Litestar resolves the type hints of
     # injected types at start-up and gallery imports this module
@@ -104,6 +104,7 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
     Raises:
         HTTPException: 413 over the level's upload size or storage limit, or the pixel cap;
             422 for anything but a complete PNG/JPEG/WebP image.
+        StorageUnavailable: the store failed (503); nothing is recorded and the quota is freed.
     """
     if len(data) > limits.upload_size_limit_bytes:
         raise HTTPException(
@@ -139,8 +140,7 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
         await row.save()
     except BaseException:
         await quota.release(user.id, size)
-        await ctx.store.delete(key)
-        await ctx.store.delete(thumb_key)
+        await _remove_files(ctx, image_id, (key, thumb_key))
         raise
     return image_out(await Image.select().where(Image.id == image_id).first())
 
@@ -201,7 +201,7 @@ async def _remove_files(ctx: MediaContext, image_id: Any, keys: tuple[str, str])
     for key in keys:
         try:
             await ctx.store.delete(key)
-        except OSError as exc:  # the row is gone; a leftover file is logged, not fatal
+        except (OSError, StorageUnavailable) as exc:  # the row is gone; a leftover file is logged, not fatal
             log.warning("image %s: could not delete %s: %s", image_id, key, exc)
 
 
@@ -223,15 +223,21 @@ CACHE_PUBLIC = "public, max-age=3600"
 CACHE_PRIVATE = "private, max-age=3600"
 
 
-def content_response(ctx: MediaContext, row: dict[str, Any], *, size: str, if_none_match: str | None) -> Response[bytes] | File:
+async def content_response(
+    ctx: MediaContext, row: dict[str, Any], *, size: str, if_none_match: str | None
+) -> Response[bytes] | File | Stream:
     """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
     Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
     ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
-    ``X-Accel-Redirect`` names the file for nginx's ``internal`` location.
+    ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
+    for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
+    (docs/storage.md). Without it the API sends the bytes itself (a file
+    response, or a stream from the bucket).
 
     Raises:
         NotFoundException: the file is missing from storage (logged).
+        StorageUnavailable: the store failed (503).
     """
     key = row["thumb_key"] if size == "thumb" else row["storage_key"]
     content_type = "image/webp" if size == "thumb" else row["content_type"]
@@ -244,11 +250,21 @@ def content_response(ctx: MediaContext, row: dict[str, Any], *, size: str, if_no
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
     prefix = ctx.settings.media_accel_redirect_prefix
     if prefix:
-        return Response(
-            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": prefix.rstrip("/") + "/" + key}
-        )
+        target = await ctx.store.accel_redirect(key, prefix)
+        return Response(b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target})
     path = ctx.store.local_path(key)
-    if not path.is_file():
-        log.error("image %s: file %s missing from storage", row["id"], key)
-        raise NotFoundException(f"image {row['id']}: content missing")
-    return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+    if path is not None:
+        if not path.is_file():
+            _missing(row, key)
+        return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+    try:
+        stream = await ctx.store.get_stream(key)
+    except FileNotFoundError:
+        _missing(row, key)
+    return Stream(stream.chunks, media_type=content_type,
+                  headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"})
+
+
+def _missing(row: dict[str, Any], key: str) -> NoReturn:
+    log.error("image %s: file %s missing from storage", row["id"], key)
+    raise NotFoundException(f"image {row['id']}: content missing")

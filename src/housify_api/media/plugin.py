@@ -4,7 +4,8 @@
 controllers and dependencies and adds a lifespan step (entered after the
 app's own, so the database pool and Redis client are open while it runs):
 
-* builds the image store (``HOUSIFY_STORAGE_DIR``), the queue handle on the
+* opens the image store (``HOUSIFY_STORAGE_URL`` or ``HOUSIFY_STORAGE_DIR``,
+  docs/storage.md), the queue handle on the
   app's Redis client and key prefix, and the HTTP client of the AI server's
   internal API (``HOUSIFY_AI_URL``);
 * publishes the subscription levels' ``its`` weights to the AI workers'
@@ -34,7 +35,7 @@ from housify_api.media.gallery import FeaturedCache
 from housify_api.media.images import MediaContext, purge_owner
 from housify_api.media.jobs import Queue
 from housify_api.media.settings import MediaSettings, load_media_settings
-from housify_common.storage import DirectoryStore
+from housify_common.storage import StorageSettings, load_storage_settings, open_store
 
 log = logging.getLogger("housify.media")
 
@@ -46,14 +47,16 @@ async def _purge_deleted_account(state: Any, user_id: Any) -> None:
 
 
 class MediaPlugin(InitPluginProtocol):
-    """``MediaPlugin(settings=None)``: media settings from the environment unless given.
+    """``MediaPlugin(settings=None, storage=None)``: media and storage settings from the environment unless given.
 
     Shared names win from the app's own settings when set there
-    (``storage_dir``, ``ai_url`` of ``ApiSettings``).
+    (``storage_dir``, ``ai_url`` of ``ApiSettings``; a ``storage`` field holding
+    :class:`~housify_common.storage.StorageSettings`).
     """
 
-    def __init__(self, settings: MediaSettings | None = None) -> None:
+    def __init__(self, settings: MediaSettings | None = None, storage: StorageSettings | None = None) -> None:
         self._settings = settings
+        self._storage = storage
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.extend(CONTROLLERS)
@@ -78,6 +81,12 @@ class MediaPlugin(InitPluginProtocol):
             settings = msgspec.structs.replace(settings, **overrides)
         return settings
 
+    def _resolve_storage(self, app: Litestar) -> StorageSettings:
+        nested = getattr(app.state.get("settings"), "storage", None)
+        if isinstance(nested, StorageSettings):
+            return nested
+        return self._storage or load_storage_settings()
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         settings = self._resolve_settings(app)
@@ -85,7 +94,7 @@ class MediaPlugin(InitPluginProtocol):
         prefix = app.state.redis_keys.prefix
         queue = Queue(client=redis, streams=StreamKeys(prefix), keys=app.state.redis_keys)
         app.state.media = MediaContext(
-            store=DirectoryStore(settings.storage_root),
+            store=open_store(self._resolve_storage(app), default_dir=settings.storage_root),
             settings=settings,
             featured=FeaturedCache(settings.media_featured_cache_seconds),
         )

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.response import File
+from litestar.response import File, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from housify_api.auth.identity import AuthUser
@@ -29,6 +29,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 PUBLIC = {"exclude_from_auth": True}
 BAD_CREDENTIALS = documented(401, "credentials were sent but are invalid (anonymous callers send none)")
 NOT_OWNER = documented(403, "only the owner or an admin may change this image")
+STORAGE_DOWN = documented(503, "image storage unavailable (an upload is then not stored)")
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 
@@ -78,6 +79,7 @@ class ImageController(Controller):
             documented(411, "Content-Length required for uploads"),
             documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
+            STORAGE_DOWN,
         ],
     )
     async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaContext], limits: NamedDependency[LevelLimits]) -> ImageOut:
@@ -136,7 +138,7 @@ class ImageController(Controller):
         operation_id="getImageContent",
         opt=PUBLIC,
         summary="The picture's bytes (?size=thumb: 256 px WebP)",
-        raises=[BAD_CREDENTIALS],
+        raises=[BAD_CREDENTIALS, STORAGE_DOWN],
         # Not media_type="image/*" on the handler: Litestar sends error bodies in the handler's media type,
         # so a 404 was JSON labelled image/*. The picture's own type is set per response.
         responses={
@@ -147,9 +149,9 @@ class ImageController(Controller):
     async def content(
         self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaContext],
         size: FromQuery[Literal["full", "thumb"]] = "full",
-    ) -> Response[bytes] | File:
+    ) -> Response[bytes] | File | Stream:
         row = await images.find_visible(image_id, viewer)
-        return images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
+        return await images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
 
     @put(
         "/{image_id:uuid}/rating",
