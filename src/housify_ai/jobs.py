@@ -34,10 +34,9 @@ class ImageJobHandler:
     async def create(cls, settings: AISettings) -> ImageJobHandler:
         """Load the diffusion model in a thread (``ModelLoadError`` when the folder is missing or broken).
 
-        The image store is the one ``HOUSIFY_STORAGE_URL`` names, else ``settings.storage_path``
-        (``SettingsError`` for a bad URL).
+        The image store is :func:`housify_ai.outputs.open_output_store`'s (``SettingsError`` for a bad URL).
         """
-        store = open_store(load_storage_settings(), default_dir=settings.storage_path)
+        store = open_output_store(settings)
         engine = await asyncio.to_thread(DiffusionEngine, Path(settings.diffusion_model_path), settings.ai_device, settings.ai_dtype)
         return cls(settings, engine, store)
 
