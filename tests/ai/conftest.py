@@ -102,10 +102,14 @@ class Rig:
 
         fields.setdefault("job_id", f"job-{next(_counter)}")
         fields.setdefault("user_id", "user-1")
-        fields.setdefault("prompt", "a bright living room with oak floors")
-        fields.setdefault("width", 64)
-        fields.setdefault("height", 64)
-        fields.setdefault("steps", 4)
+        from housify_ai.tasks import get_task
+
+        spec = get_task(fields.get("task", "text2img"))
+        if spec.prompt != "none":
+            fields.setdefault("prompt", "a bright living room with oak floors")
+        for name, value in (("width", 64), ("height", 64), ("steps", 4)):
+            if name in spec.param_names():
+                fields.setdefault(name, value)
         request = JobRequest.from_flat(fields)
         await enqueue_job(self.client, self.keys, request)
         return request
