@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from housify_ai.contract import JobResult
 from housify_ai.imaging import apply_watermark, open_image
@@ -123,10 +123,10 @@ class RunLog:
                     outcome=outcome,
                     error=error[:2000],
                     worker=self.settings.consumer_name[:128],
-                    created_at=dt.datetime.now(dt.timezone.utc),
+                    created_at=dt.datetime.now(dt.UTC),
                 )
             )
-        except Exception as exc:  # the log must not fail a job
+        except Exception as exc:  # noqa: BLE001 - the log must not fail a job
             if not self._warned:
                 log.warning("cannot write the inference-run log (%s); jobs continue", exc)
                 self._warned = True
