@@ -51,6 +51,9 @@ MAX_STEPS = 100
 MAX_PROMPT_CHARS = 2000
 MAX_GUIDANCE = 30.0
 MAX_SEED = 2**32 - 1
+MAX_UPSCALE_SIDE = 4096
+"""Longest side of an ``upscale`` output, pixels (a 1024 px picture at x4; ~50 MB as RGB in memory)."""
+
 Need = Literal["required", "optional", "none"]
 Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels, a multiple of 8")]
 Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
@@ -73,6 +76,12 @@ class ImageToImageParams(TextToImageParams, kw_only=True, forbid_unknown_fields=
     strength: Strength = 0.75
 
 
+class UpscaleParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``scale``: 2 or 4 (Real-ESRGAN x4plus; x2 is its x4 output resized down with Lanczos)."""
+
+    scale: Annotated[Literal[2, 4], Meta(description="enlargement factor")] = 4
+
+
 def _partial_steps(params: Any) -> int:
     """img2img and inpaint run only the last ``steps x strength`` steps (diffusers' rule)."""
     return int(params.steps * params.strength)
@@ -81,6 +90,17 @@ def _partial_steps(params: Any) -> int:
 def _check_partial_steps(params: Any, source_size: tuple[int, int] | None) -> None:
     if _partial_steps(params) < 1:
         raise ValueError("strength: steps x strength must be at least 1 for img2img and inpaint")
+
+
+def _check_upscale(params: Any, source_size: tuple[int, int] | None) -> None:
+    if source_size is None:
+        return
+    width, height = source_size[0] * params.scale, source_size[1] * params.scale
+    if max(width, height) > MAX_UPSCALE_SIDE:
+        raise ValueError(
+            f"scale: x{params.scale} of a {source_size[0]}x{source_size[1]} picture gives {width}x{height}; "
+            f"the longest side may be at most {MAX_UPSCALE_SIDE} pixels"
+        )
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,10 @@ REGISTRY: dict[str, TaskSpec] = {
         TaskSpec(
             "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+        ),
+        TaskSpec(
+            "upscale", "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)", UpscaleParams,
+            "housify_ai.upscale:UpscaleHandler", source="required", levels=("Pro-Tier",), check=_check_upscale,
         ),
     )
 }

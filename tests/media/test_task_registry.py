@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from testkit import AsgiServer
 
 from housify_ai.tasks import REGISTRY
 from housify_api.auth.identity import SERVICES, parse_services
-from testkit import AsgiServer
 
 from ._harness import Accounts
 
@@ -59,3 +59,28 @@ async def test_a_newly_registered_task_is_granted_to_existing_users_once(media_s
     assert await roll_out_new_tasks() == []
     row = await User.select(User.services).where(User.id == before.id).first()
     assert parse_services(row["services"]) == {"text2img"}
+
+
+async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient, accounts: Accounts) -> None:
+    from ._harness import picture, upload
+
+    free, pro = await accounts.user(), await accounts.user(level="Pro-Tier")
+    free_pic = (await upload(http, free, picture(64, 48))).json()["id"]
+    refused = await http.post("/jobs", json={"task": "upscale", "source_image_id": free_pic}, headers=free.headers)
+    assert refused.status_code == 403 and "does not include 'upscale'" in refused.json()["detail"]
+
+    small = (await upload(http, pro, picture(64, 48))).json()["id"]
+    ok = await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 2}, headers=pro.headers)
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["params"]["scale"] == 2 and ok.json()["params"]["source_image_id"] == small
+    for body, fragment in [
+        ({"width": 128}, "width: task upscale takes no width"),
+        ({"prompt": "sharper"}, "prompt: task upscale takes no prompt"),
+        ({"source_image_id": None}, "source_image_id: required for task upscale"),
+    ]:
+        bad = await http.post("/jobs", json={"task": "upscale", "source_image_id": small, **body}, headers=pro.headers)
+        assert bad.status_code == 422 and fragment in bad.json()["detail"], bad.text
+    assert (await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 3}, headers=pro.headers)).status_code == 400
+    wide = (await upload(http, pro, picture(1100, 40))).json()["id"]
+    capped = await http.post("/jobs", json={"task": "upscale", "source_image_id": wide}, headers=pro.headers)
+    assert capped.status_code == 422 and "scale: x4 of a 1100x40 picture gives 4400x160" in capped.json()["detail"]
