@@ -17,7 +17,8 @@ prompt assistant uses SmolLM2 when ``housify-ai models pull`` has fetched it,
 the tiny GGUF otherwise.
 
 Anything configured in the environment (``HOUSIFY_DATABASE_URL``,
-``HOUSIFY_REDIS_URL``, model paths) is used as given. Production runs the
+``HOUSIFY_REDIS_URL``, ``HOUSIFY_STORAGE_URL`` and the ``HOUSIFY_S3_*``
+settings of docs/storage.md, model paths) is used as given. Production runs the
 services separately (``housify-api serve``, ``housify-ai worker``/``serve``,
 ``housify-soap serve``).
 """
@@ -74,6 +75,9 @@ def prepare_environment(args: argparse.Namespace) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HOUSIFY_DATA_DIR", str(data_dir))
     os.environ.setdefault("HOUSIFY_STORAGE_DIR", str(data_dir / "storage"))
+    from housify_common.storage import load_storage_settings, open_store
+
+    log.info("image storage: %s", open_store(load_storage_settings()).url)  # a bad HOUSIFY_STORAGE_URL stops here
     os.environ.setdefault("HOUSIFY_AI_URL", f"http://{_client_host(args.host)}:{args.ai_port}")
     os.environ.setdefault("HOUSIFY_SOAP_WSDL_URL", f"http://{_client_host(args.host)}:{args.soap_port}/soap?wsdl")
     os.environ.setdefault("HOUSIFY_PUBLIC_URL", f"http://{_client_host(args.host)}:{args.port}")

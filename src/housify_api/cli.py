@@ -1,4 +1,4 @@
-"""``housify-api``: ``serve``, ``migrate``, ``create-superuser``, ``keys generate``.
+"""``housify-api``: ``serve``, ``migrate``, ``create-superuser``, ``keys generate``, ``storage copy``.
 
 Settings are read only through the loader (``HOUSIFY_DATABASE_URL_FILE`` works
 like ``HOUSIFY_DATABASE_URL``); a bad one prints one line naming the variable
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = keys.add_parser("generate", help="write a new ES512 (P-521) key pair")
     gen.add_argument("--dir", default="keys", help="directory for jwt-private.pem / jwt-public.pem (default ./keys)")
     gen.set_defaults(func=cmd_keys_generate)
+    from housify_common.storage import cli as storage_cli
+
+    storage_cli.add_parser(sub)
     return parser
 
 

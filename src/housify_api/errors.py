@@ -11,6 +11,8 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
   naming ``cursor``, for every paginated route.
 - PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
   and one log line; nothing to do on recovery (pools reconnect on next use).
+- The image store failing (``housify_common.storage.StorageUnavailable``: S3 down,
+  disk full) -> 503 ``"image storage unavailable"``, the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from housify_api.pagination import CursorError
+from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger("housify_api.errors")
 
@@ -84,6 +87,10 @@ def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _body(500, "internal server error")
 
 
+def storage_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _unavailable(request, "image storage", exc)
+
+
 def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     return _unavailable(request, "database", exc)
 
@@ -101,4 +108,5 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     sqlite3.OperationalError: sqlite_operational_handler,
     redis.exceptions.RedisError: redis_handler,
     OSError: os_error_handler,
+    StorageUnavailable: storage_handler,
 }

@@ -14,7 +14,8 @@ from typing import Annotated
 
 import msgspec
 
-from housify_common.settings import CommonSettings, load_settings
+from housify_common.settings import load_settings
+from housify_common.shared_settings import CommonSettings
 
 #: Pixel cap for uploads. Pillow warns at ``Image.MAX_IMAGE_PIXELS`` (89,478,485
 #: pixels, about 0.25 GB of RGBA) and refuses at twice that; Housify refuses far

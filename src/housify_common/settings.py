@@ -7,9 +7,9 @@ is read from ``HOUSIFY_DATABASE_URL``. A field may also be given as a file:
 with the file's contents (trailing newline removed). NixOS passes secrets this
 way so they never land in the Nix store or a unit's environment.
 
-Settings form one tree. :class:`CommonSettings` holds what every service
-shares (database, Redis, data and storage directories, the AI server's URL);
-a service's Struct derives from it and may nest groups as Struct-typed fields
+Settings form one tree. :class:`housify_common.shared_settings.CommonSettings`
+holds what every service shares (database, Redis, data directory, image
+storage, the AI server's URL); a service's Struct derives from it and may nest groups as Struct-typed fields
 (``ApiSettings.media``). A nested group reads the same flat variables: its
 fields' *encoded* names (``msgspec.field(name=...)``) are the variable names,
 so ``media.max_image_pixels`` comes from ``HOUSIFY_MEDIA_MAX_IMAGE_PIXELS``.
@@ -42,33 +42,6 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``HOUSIFY_DATA_DIR`` or ``./var`` (absolute): where the embedded default keeps its files."""
     env = os.environ if environ is None else environ
     return Path(env.get("HOUSIFY_DATA_DIR") or "var").resolve()
-
-
-class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """What every Housify service shares; a service's settings Struct derives from this one."""
-
-    #: ``HOUSIFY_DATABASE_URL`` (or ``_FILE``): ``postgresql://…`` or ``sqlite:///…``; empty = the
-    #: embedded SQLite file. piccolo binds the tables at import through ``PICCOLO_CONF``
-    #: (:func:`housify_common.db.database_url_from_env`); the value here is the same one, for checks and banners.
-    database_url: str = ""
-    #: ``HOUSIFY_REDIS_URL``: empty = an in-process Redis stand-in (fakeredis).
-    redis_url: str = ""
-    #: ``HOUSIFY_REDIS_PREFIX``: namespace of every key.
-    redis_prefix: str = "housify:"
-    #: ``HOUSIFY_DATA_DIR``: the embedded default's files (SQLite, dev keys, storage); ``./var`` when empty.
-    data_dir: str = ""
-    #: ``HOUSIFY_STORAGE_DIR``: image store root; ``<data_dir>/storage`` when empty.
-    storage_dir: str = ""
-    #: ``HOUSIFY_AI_URL``: the AI server's internal HTTP API; empty = not configured.
-    ai_url: str = ""
-
-    def resolved_data_dir(self) -> Path:
-        """``data_dir`` or ``HOUSIFY_DATA_DIR`` or ``./var``, absolute."""
-        return Path(self.data_dir).resolve() if self.data_dir else default_data_dir()
-
-    def storage_root(self) -> Path:
-        """``storage_dir`` or ``<resolved_data_dir()>/storage``."""
-        return Path(self.storage_dir) if self.storage_dir else self.resolved_data_dir() / "storage"
 
 
 def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: object) -> S:

@@ -9,7 +9,10 @@ twice (an instance died before ``XACK``; ``XAUTOCLAIM`` hands its pending
 entries to another) is recorded once. An entry is acknowledged only after its
 transaction committed; a database error leaves it pending for a retry
 (without limit for connection errors, :data:`MAX_PERMANENT_FAILURES` times for
-constraint or data errors).
+constraint or data errors), and so does an image store that cannot be asked
+for the result's size (``StorageUnavailable``). A result whose picture is not
+in the store fails its job with that reason: nothing is recorded as stored
+that is not.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from housify_ai.contract import RESULTS_GROUP, JobResult, ensure_groups, result_
 from housify_api.media import calls, quota
 from housify_api.media.jobs import Queue
 from housify_api.media.tables import FINAL_STATUSES, Image, ImageKind, Job, JobStatus
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore
 
 log = logging.getLogger("housify.media.consumer")
 
@@ -71,7 +74,7 @@ def default_consumer_name() -> str:
 class ResultsConsumer:
     """Runs :meth:`run` as a background task between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, queue: Queue, store: DirectoryStore, name: str = "", *, block_ms: int = 1000, batch: int = 50) -> None:
+    def __init__(self, queue: Queue, store: ImageStore, name: str = "", *, block_ms: int = 1000, batch: int = 50) -> None:
         self.queue = queue
         self.store = store
         self.name = name or default_consumer_name()
@@ -173,8 +176,15 @@ class ResultsConsumer:
         started, finished = _when(result.started_at), _when(result.finished_at) or dt.datetime.now(dt.UTC)
         if result.status == "succeeded" and result.image_key and result.thumb_key:
             if job["image"] is None:
-                await self._record_image(job, result, started, finished)
-            return
+                sizes = await self._stored_sizes(result)
+                missing = [key for key, size in sizes.items() if size is None]
+                if not missing:
+                    await self._record_image(job, result, started, finished, sum(size or 0 for size in sizes.values()))
+                    return
+                log.error("results consumer: job %s: result %s not in the image store", job_id, ", ".join(missing))
+                result = msgspec.structs.replace(result, status="failed", error=f"result not in the image store: {', '.join(missing)}")
+            else:
+                return
         if job["status"] in FINAL_STATUSES:
             return
         error = result.error or ("cancelled" if result.status == "cancelled" else "the AI worker gave no reason")
@@ -185,13 +195,12 @@ class ResultsConsumer:
             if updated:
                 await calls.job_ended(job, started=started, finished=finished, success=False, error=error)
 
-    async def _record_image(self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime) -> None:
-        size = 0
-        for key in (result.image_key, result.thumb_key):
-            try:
-                size += (await asyncio.to_thread(self.store.local_path(key).stat)).st_size
-            except OSError as exc:
-                log.warning("results consumer: job %s: cannot stat %s: %s", job["id"], key, exc)
+    async def _stored_sizes(self, result: JobResult) -> dict[str, int | None]:
+        """Size in bytes of the result's picture and thumbnail, ``None`` for one not in the store
+        (``StorageUnavailable`` propagates: the entry stays pending and is retried)."""
+        return {key: await self.store.stat(key) for key in (result.image_key, result.thumb_key) if key}
+
+    async def _record_image(self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int) -> None:
         params = job["params"] if isinstance(job["params"], dict) else msgspec.json.decode(job["params"])
         image_id = uuid.uuid5(RESULT_IMAGE_NS, str(job["id"]))
         async with Job._meta.db.transaction():

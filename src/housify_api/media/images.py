@@ -12,14 +12,14 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 import msgspec
 from litestar import Response
 from litestar.datastructures import ETag
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.response import File
+from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
@@ -28,6 +28,7 @@ from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
 from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
 from housify_api.plans.service import Level
+from housify_common.storage import StorageUnavailable
 
 if TYPE_CHECKING:
     from housify_api.media.services import MediaServices
@@ -93,6 +94,7 @@ async def upload(ctx: MediaServices, user: AuthUser, limits: Level, data: bytes,
     Raises:
         HTTPException: 413 over the level's upload size or storage limit, or the pixel cap;
             422 for anything but a complete PNG/JPEG/WebP image.
+        StorageUnavailable: the store failed (503); nothing is recorded and the quota is freed.
     """
     if len(data) > limits.upload_size_limit_bytes:
         raise HTTPException(
@@ -128,8 +130,7 @@ async def upload(ctx: MediaServices, user: AuthUser, limits: Level, data: bytes,
         await row.save()
     except BaseException:
         await quota.release(user.id, size)
-        await ctx.store.delete(key)
-        await ctx.store.delete(thumb_key)
+        await _remove_files(ctx, image_id, (key, thumb_key))
         raise
     return image_out(await Image.select().where(Image.id == image_id).first())
 
@@ -190,7 +191,7 @@ async def _remove_files(ctx: MediaServices, image_id: Any, keys: tuple[str, str]
     for key in keys:
         try:
             await ctx.store.delete(key)
-        except OSError as exc:  # the row is gone; a leftover file is logged, not fatal
+        except (OSError, StorageUnavailable) as exc:  # the row is gone; a leftover file is logged, not fatal
             log.warning("image %s: could not delete %s: %s", image_id, key, exc)
 
 
@@ -212,15 +213,21 @@ CACHE_PUBLIC = "public, max-age=3600"
 CACHE_PRIVATE = "private, max-age=3600"
 
 
-def content_response(ctx: MediaServices, row: dict[str, Any], *, size: str, if_none_match: str | None) -> Response[bytes] | File:
+async def content_response(
+    ctx: MediaServices, row: dict[str, Any], *, size: str, if_none_match: str | None
+) -> Response[bytes] | File | Stream:
     """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
     Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
     ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
-    ``X-Accel-Redirect`` names the file for nginx's ``internal`` location.
+    ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
+    for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
+    (docs/storage.md). Without it the API sends the bytes itself (a file
+    response, or a stream from the bucket).
 
     Raises:
         NotFoundException: the file is missing from storage (logged).
+        StorageUnavailable: the store failed (503).
     """
     key = row["thumb_key"] if size == "thumb" else row["storage_key"]
     content_type = "image/webp" if size == "thumb" else row["content_type"]
@@ -233,11 +240,21 @@ def content_response(ctx: MediaServices, row: dict[str, Any], *, size: str, if_n
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
     prefix = ctx.settings.accel_redirect_prefix
     if prefix:
-        return Response(
-            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": prefix.rstrip("/") + "/" + key}
-        )
+        target = await ctx.store.accel_redirect(key, prefix)
+        return Response(b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target})
     path = ctx.store.local_path(key)
-    if not path.is_file():
-        log.error("image %s: file %s missing from storage", row["id"], key)
-        raise NotFoundException(f"image {row['id']}: content missing")
-    return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+    if path is not None:
+        if not path.is_file():
+            _missing(row, key)
+        return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+    try:
+        stream = await ctx.store.get_stream(key)
+    except FileNotFoundError:
+        _missing(row, key)
+    return Stream(stream.chunks, media_type=content_type,
+                  headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"})
+
+
+def _missing(row: dict[str, Any], key: str) -> NoReturn:
+    log.error("image %s: file %s missing from storage", row["id"], key)
+    raise NotFoundException(f"image {row['id']}: content missing")

@@ -20,7 +20,7 @@ from housify_api.media.gallery import FeaturedCache
 from housify_api.media.jobs import Queue
 from housify_api.settings import ApiSettings, MediaSettings
 from housify_common.redis import RedisKeys
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +28,7 @@ class MediaServices:
     """What the media services share.
 
     Attributes:
-        store: the image store (``HOUSIFY_STORAGE_DIR``).
+        store: the image store (``settings.storage``: a directory or an S3 bucket, docs/storage.md).
         settings: the media settings (``ApiSettings.media``).
         featured: the front-page cache.
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
@@ -36,7 +36,7 @@ class MediaServices:
         consumer: the results consumer (started by the media plugin's lifespan).
     """
 
-    store: DirectoryStore
+    store: ImageStore
     settings: MediaSettings
     featured: FeaturedCache
     queue: Queue
@@ -58,7 +58,7 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
     """The media collaborators for ``settings``, on the app's Redis client and key prefix."""
     media = settings.media
     queue = Queue(client=redis, streams=StreamKeys(keys.prefix), keys=keys)
-    store = DirectoryStore(settings.storage_root())
+    store = settings.open_store()
     ai = (
         httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0))
         if settings.ai_url

@@ -12,7 +12,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.response import File
+from litestar.response import File, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from housify_api.auth.identity import AuthUser
@@ -27,6 +27,7 @@ from housify_api.system.error_docs import documented
 PUBLIC = {"exclude_from_auth": True}
 BAD_CREDENTIALS = documented(401, "credentials were sent but are invalid (anonymous callers send none)")
 NOT_OWNER = documented(403, "only the owner or an admin may change this image")
+STORAGE_DOWN = documented(503, "image storage unavailable (an upload is then not stored)")
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
 
@@ -72,6 +73,7 @@ class ImageController(Controller):
             documented(411, "Content-Length required for uploads"),
             documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
+            STORAGE_DOWN,
         ],
     )
     async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaServices], limits: NamedDependency[Level]) -> ImageOut:
@@ -108,7 +110,7 @@ class ImageController(Controller):
         operation_id="getImageContent",
         opt=PUBLIC,
         summary="The picture's bytes (?size=thumb: 256 px WebP)",
-        raises=[BAD_CREDENTIALS],
+        raises=[BAD_CREDENTIALS, STORAGE_DOWN],
         # Not media_type="image/*" on the handler: Litestar sends error bodies in the handler's media type,
         # so a 404 was JSON labelled image/*. The picture's own type is set per response.
         responses={
@@ -119,9 +121,9 @@ class ImageController(Controller):
     async def content(
         self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaServices],
         size: FromQuery[Literal["full", "thumb"]] = "full",
-    ) -> Response[bytes] | File:
+    ) -> Response[bytes] | File | Stream:
         row = await images.find_visible(image_id, viewer)
-        return images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
+        return await images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
 
     @put(
         "/{image_id:uuid}/rating",
