@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from housify_common.storage import StorageSettings
-from media._harness import picture
+from apikit import picture
 from nix.conftest import rendered
 from nix.test_render_nginx import base_params, tls, write_config  # noqa: F401 - tls is a fixture
 from testkit import free_port
@@ -66,7 +66,7 @@ async def test_private_s3_picture_through_nginx(migrated_db: str, tmp_path: Path
                 from housify_api.media.tables import Image
 
                 row = await Image.select().where(Image.id == image["id"]).first()
-                stored = await server.app.state.media.store.get(row["storage_key"])
+                stored = await server.app.state.services.media.store.get(row["storage_key"])
 
                 through = await edge.get(image["url"], headers=owner.headers)
                 assert through.status_code == 200, through.text
@@ -74,7 +74,7 @@ async def test_private_s3_picture_through_nginx(migrated_db: str, tmp_path: Path
                 assert through.headers["cache-control"] == "private, max-age=3600"  # the API's, not the bucket's
                 assert "x-accel-redirect" not in through.headers
                 thumb = await edge.get(image["thumb_url"], headers=owner.headers)
-                assert thumb.status_code == 200 and thumb.content == await server.app.state.media.store.get(row["thumb_key"])
+                assert thumb.status_code == 200 and thumb.content == await server.app.state.services.media.store.get(row["thumb_key"])
 
                 # the API refuses, nginx never asks the bucket
                 assert (await edge.get(image["url"], headers=other.headers)).status_code == 404

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from media._harness import picture
+from apikit import picture
 from testkit import free_port
 
 pytestmark = [
