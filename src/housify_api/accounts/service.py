@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 from litestar.exceptions import NotFoundException, ValidationException
 
+from housify_api.accounts.profile import check_profile
 from housify_api.accounts.schemas import (
     USER_COLUMNS,
     AdminUserPatch,
@@ -63,10 +64,11 @@ class AccountService:
         return user_out(rows[0])
 
     async def update_profile(self, user: AuthUser, data: ProfilePatch) -> UserOut:
-        """Change name and/or address. A new address is unverified until its mailed link is used; 409 if taken."""
+        """Change profile fields and/or the address. A new address is unverified until its mailed link is used;
+        409 if taken; 400 naming a field that breaks its rule (``housify_api.accounts.profile``)."""
         changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
-        if data.full_name is not msgspec.UNSET:
-            changes[User.full_name] = data.full_name.strip()
+        for name, value in check_profile(data.profile()).items():
+            changes[getattr(User, name)] = value
         new_email = None
         if data.email is not msgspec.UNSET and data.email.strip().lower() != user.email:
             new_email = data.email.strip().lower()
