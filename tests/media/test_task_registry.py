@@ -8,7 +8,7 @@ from testkit import AsgiServer
 from housify_ai.tasks import REGISTRY
 from housify_api.auth.identity import SERVICES, parse_services
 
-from ._harness import Accounts
+from apikit import Accounts
 
 SMALL = {"prompt": "a bright hallway", "width": 64, "height": 64, "steps": 2}
 
@@ -62,7 +62,7 @@ async def test_a_newly_registered_task_is_granted_to_existing_users_once(media_s
 
 
 async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from ._harness import picture, upload
+    from apikit import picture, upload
 
     free, pro = await accounts.user(), await accounts.user(level="Pro-Tier")
     free_pic = (await upload(http, free, picture(64, 48))).json()["id"]

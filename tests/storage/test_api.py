@@ -2,7 +2,7 @@
 
 Each test runs the real API (uvicorn on loopback, PostgreSQL, Redis) with
 its store given as ``StorageSettings`` in the app's settings (the ``storage``
-field the media plugin reads).
+field of the settings tree).
 """
 
 from __future__ import annotations
@@ -18,36 +18,25 @@ import httpx
 import msgspec
 import pytest
 
-from housify_api.settings import ApiSettings
+from apikit import Accounts, picture, upload
+from housify_api.settings import ApiSettings, MediaSettings
 from housify_common.storage import StorageSettings
-from media._harness import Accounts, picture, upload
 from testkit import AsgiServer, free_port
 
 from .conftest import s3_settings
 from .seaweedfs import SeaweedFS
 
 
-class SettingsWithStorage(ApiSettings, kw_only=True, frozen=True):
-    storage: StorageSettings | None = None
-
-
 @contextlib.asynccontextmanager
 async def api(tmp: Path, storage: StorageSettings, *, accel_prefix: str = "") -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
-    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` (read at start-up)."""
+    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``."""
     from housify_api.app import create_app
 
-    settings = SettingsWithStorage(data_dir=str(tmp), redis_prefix=os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:",
-                                   ai_url=f"http://127.0.0.1:{free_port()}", storage=storage)
-    saved = os.environ.get("HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX")
-    os.environ["HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX"] = accel_prefix
+    settings = ApiSettings(data_dir=str(tmp), redis_prefix=os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:",
+                           ai_url=f"http://127.0.0.1:{free_port()}", storage=storage,
+                           media=MediaSettings(accel_redirect_prefix=accel_prefix))
     server = AsgiServer(create_app(settings))
-    try:
-        await server.start()
-    finally:
-        if saved is None:
-            os.environ.pop("HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX")
-        else:
-            os.environ["HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX"] = saved
+    await server.start()
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             yield server, http, Accounts(server.app, http)
@@ -74,7 +63,7 @@ def weed(kind: str, request: pytest.FixtureRequest) -> SeaweedFS | None:
 
 async def test_upload_then_content_is_the_stored_bytes(migrated_db: str, tmp_path: Path, kind: str, weed: SeaweedFS | None) -> None:
     async with api(tmp_path, storage_for(kind, tmp_path, weed)) as (server, http, accounts):
-        store = server.app.state.media.store
+        store = server.app.state.services.media.store
         assert store.url.startswith("s3://" if kind == "s3" else "file://")
         user = await accounts.user()
         created = await upload(http, user, picture(160, 120))
@@ -108,7 +97,7 @@ async def test_s3_content_is_an_accel_redirect_to_a_presigned_get(migrated_db: s
         # nginx's internal location: prefix stripped, the rest proxied to the endpoint
         fetched = await http.get(seaweedfs.endpoint_url + target.removeprefix("/_media_s3"))
         assert fetched.status_code == 200
-        assert fetched.content == await server.app.state.media.store.get(row["storage_key"])
+        assert fetched.content == await server.app.state.services.media.store.get(row["storage_key"])
         assert (await http.get(image["url"], headers=(await accounts.user()).headers)).status_code == 404
 
 
@@ -131,7 +120,7 @@ async def test_store_down_answers_503_and_records_nothing(migrated_db: str, tmp_
     async with api(tmp_path, storage) as (server, http, accounts):
         user = await accounts.user()
         if kind == "directory":  # the mount goes away: a file where the directory was
-            root = server.app.state.media.store.root
+            root = server.app.state.services.media.store.root
             root.rmdir()
             root.write_text("not mounted")
         started = time.monotonic()

@@ -23,7 +23,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
 import uuid
 from typing import Any
 
@@ -40,8 +39,6 @@ log = logging.getLogger("housify.media.consumer")
 
 #: Namespace of result image ids: ``uuid5(RESULT_IMAGE_NS, job_id)``.
 RESULT_IMAGE_NS = uuid.UUID("0b6c1f6e-6a35-4a55-9d0c-5f1e3c1f9a10")
-#: Pause between empty reads when the server does not block (fakeredis).
-IDLE_POLL_SECONDS = 0.1
 #: Pending entries of another API instance idle this long are taken over.
 CLAIM_IDLE_MS = 60_000
 
@@ -93,8 +90,8 @@ class ResultsConsumer:
         self._task = asyncio.create_task(self.run(), name=f"results-consumer-{self.name}")
 
     async def stop(self) -> None:
-        """Stop after the entry in hand. The flag matters: fakeredis' blocking calls can swallow a
-        cancellation, so ``cancel()`` alone may leave the loop running."""
+        """Stop after the entry in hand. The flag matters: a blocking read may swallow a
+        cancellation, so ``cancel()`` alone could leave the loop running."""
         if self._task is not None:
             self._stopping.set()
             self._task.cancel()
@@ -112,14 +109,9 @@ class ResultsConsumer:
                 await self._drain(stream, "0")  # our own pending entries first (restart after a crash)
                 while not self._stopping.is_set():
                     await self._take_over_stale(stream)
-                    started = time.monotonic()
-                    if not await self._drain(stream, ">", block=True):
-                        # fakeredis (the embedded default) answers XREADGROUP BLOCK at once
-                        # instead of waiting: do not spin on it
-                        if time.monotonic() - started < self.block_ms / 2000:
-                            await asyncio.sleep(IDLE_POLL_SECONDS)
-                        continue
-                    backoff = 0.5
+                    # the in-process stand-in blocks like Redis too (housify_common.redis)
+                    if await self._drain(stream, ">", block=True):
+                        backoff = 0.5
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:

@@ -12,8 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -24,29 +23,22 @@ from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
-from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
-from housify_api.media.settings import MediaSettings
 from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
-from housify_common.storage import ImageStore, StorageUnavailable
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.plans.service import Level
+from housify_common.storage import StorageUnavailable
+
+if TYPE_CHECKING:
+    from housify_api.media.services import MediaServices
 
 log = logging.getLogger("housify.media")
 
-
-@dataclass(frozen=True, slots=True)
-class MediaContext:
-    """What the media services share: the image store, the media settings, the front-page cache."""
-
-    store: ImageStore
-    settings: MediaSettings
-    # housify_api.media.gallery.FeaturedCache; Any because Litestar resolves the type hints of
-    # injected types at start-up and gallery imports this module
-    featured: Any = None
+Out = TypeVar("Out", bound=ImageOut)
 
 
-def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
+def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[Out] = ImageOut, **extra: Any) -> Out:  # type: ignore[assignment]
     """The API shape of a ``media_images`` row (a ``select()`` dict)."""
     count = int(row["rating_count"])
     return cls(
@@ -98,7 +90,7 @@ async def find_managed(image_id: UUID, user: AuthUser) -> dict[str, Any]:
     return row
 
 
-async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: bytes, *, title: str, public: bool) -> ImageOut:
+async def upload(ctx: MediaServices, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool) -> ImageOut:
     """Verify, clean and store an upload; charge its bytes to the user's storage.
 
     Raises:
@@ -113,7 +105,7 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
             f"({limits.name}: {quota.describe(limits.upload_size_limit_bytes)})",
         )
     try:
-        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.media_max_image_pixels)
+        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.max_image_pixels)
     except UploadRejected as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     size = len(clean.data) + len(clean.thumbnail)
@@ -142,14 +134,21 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
         await quota.release(user.id, size)
         await _remove_files(ctx, image_id, (key, thumb_key))
         raise
-    return image_out(await Image.select().where(Image.id == image_id).first())
+    return image_out(await _row(image_id))
+
+
+async def _row(image_id: UUID) -> dict[str, Any]:
+    row = await Image.select().where(Image.id == image_id).first()
+    if row is None:  # deleted between the write and this read
+        raise NotFoundException(f"image {image_id} not found")
+    return row
 
 
 async def history(user: AuthUser, *, kind: str | None, cursor: str | None, limit: int) -> Page[ImageOut]:
     """The caller's pictures, newest first; ``kind`` filters ``upload``/``generated``.
 
     Raises:
-        CursorError: a ``cursor`` this list did not issue (400 by the controller).
+        CursorError: a ``cursor`` this list did not issue (400 by the app's exception handler).
     """
     limit = clamp_limit(limit)
     query = Image.select().where(Image.owner == user.id)
@@ -187,7 +186,7 @@ async def update(image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:
     return await read(image_id, user)
 
 
-async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
+async def delete(ctx: MediaServices, image_id: UUID, user: AuthUser) -> None:
     """Delete a picture, its ratings and files, and free its bytes from the owner's quota."""
     row = await find_managed(image_id, user)
     deleted = await Image.delete().where(Image.id == image_id).returning(Image.id)
@@ -197,7 +196,7 @@ async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
     await _remove_files(ctx, image_id, (row["storage_key"], row["thumb_key"]))
 
 
-async def _remove_files(ctx: MediaContext, image_id: Any, keys: tuple[str, str]) -> None:
+async def _remove_files(ctx: MediaServices, image_id: Any, keys: tuple[str, str]) -> None:
     for key in keys:
         try:
             await ctx.store.delete(key)
@@ -205,7 +204,7 @@ async def _remove_files(ctx: MediaContext, image_id: Any, keys: tuple[str, str])
             log.warning("image %s: could not delete %s: %s", image_id, key, exc)
 
 
-async def purge_owner(ctx: MediaContext, owner_id: UUID) -> int:
+async def purge_owner(ctx: MediaServices, owner_id: UUID) -> int:
     """Delete every picture of an account that is being deleted: rows, ratings and files.
 
     Called by the accounts service before the user row goes (the rows would
@@ -224,7 +223,7 @@ CACHE_PRIVATE = "private, max-age=3600"
 
 
 async def content_response(
-    ctx: MediaContext, row: dict[str, Any], *, size: str, if_none_match: str | None
+    ctx: MediaServices, row: dict[str, Any], *, size: str, if_none_match: str | None
 ) -> Response[bytes] | File | Stream:
     """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
@@ -248,7 +247,7 @@ async def content_response(
     }
     if if_none_match and (if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
-    prefix = ctx.settings.media_accel_redirect_prefix
+    prefix = ctx.settings.accel_redirect_prefix
     if prefix:
         target = await ctx.store.accel_redirect(key, prefix)
         return Response(b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target})
