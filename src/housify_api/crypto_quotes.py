@@ -1,4 +1,4 @@
-"""Crypto price quotes for the API, from housify-soap's ``CryptoRateService`` (DESIGN.md §1, §7).
+"""Crypto price quotes for the API, from housify-soap's ``CryptoRateService`` (docs/soap.md).
 
 The API reaches the SOAP service only through its WSDL (``HOUSIFY_SOAP_WSDL_URL``,
 e.g. ``http://soap-host:8003/soap?wsdl``). The zeep ``AsyncClient`` is built
@@ -152,14 +152,3 @@ class CryptoQuoteClient:
 def _asset(value: str) -> str:
     upper = value.strip().upper()
     return ASSET_ALIASES.get(upper, upper)
-
-
-_clients: dict[str, CryptoQuoteClient] = {}
-
-
-def quote_client(wsdl_url: str) -> CryptoQuoteClient:
-    """One shared :class:`CryptoQuoteClient` per WSDL URL, so the WSDL is loaded once per process."""
-    client = _clients.get(wsdl_url)
-    if client is None:
-        client = _clients[wsdl_url] = CryptoQuoteClient(wsdl_url)
-    return client

@@ -63,6 +63,15 @@ class AdminUserPatch(Input):
     email_verified: bool | msgspec.UnsetType = msgspec.UNSET
 
 
+class UserFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """Filters of ``GET /admin/users``; ``None`` means "any"."""
+
+    email: str | None = None
+    role: str | None = None
+    is_active: bool | None = None
+    subscription_level: str | None = None
+
+
 class ApiKeyIn(Input):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 

@@ -39,8 +39,8 @@ from housify_ai.contract import (
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, quota, ratelimit
 from housify_api.media.images import find_visible
-from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.plans.service import Level
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.media.schemas import JobIn, JobOut, JobProgress
 from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
 from housify_common.redis import RedisKeys
@@ -95,7 +95,7 @@ async def _source_images(user: AuthUser, body: JobIn) -> tuple[dict[str, Any] | 
     return source, mask
 
 
-async def submit(queue: Queue, user: AuthUser, limits: LevelLimits, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
+async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
     """Validate, count against ``requests_hour``, record and enqueue a job.
 
     Order matters: everything that can refuse the request for its content runs

@@ -7,7 +7,8 @@ import logging
 
 from litestar import Response, get
 from litestar.openapi import ResponseSpec
-from litestar.datastructures import State
+from litestar.di import NamedDependency
+from redis.asyncio import Redis
 
 from housify_api.schemas import Message, Output
 from housify_api.tables import User
@@ -53,11 +54,11 @@ async def _check(name: str, probe) -> str:  # noqa: ANN001 - a coroutine
 
 @get("/ready", opt=OFFLINE, operation_id="ready", tags=["system"],
      responses={503: ResponseSpec(Readiness, description="a dependency did not answer; the failing check holds the error")})
-async def ready(state: State) -> Response[Readiness]:
+async def ready(redis: NamedDependency[Redis]) -> Response[Readiness]:
     """Readiness: 200 when the database and Redis answer within 2 s each, else 503 with which failed."""
     database, redis = await asyncio.gather(
         _check("database", User._meta.db.run_querystring(_select_one())),
-        _check("redis", state.redis.ping()),
+        _check("redis", redis.ping()),
     )
     ok = database == "ok" and redis == "ok"
     return Response(
