@@ -253,26 +253,6 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
         assert set(cfg["units"]) == {"housify-ai-api", "housify-ai-migrate", "housify-ai-worker-0"}
 
 
-def test_package_dependencies_follow_pyproject(nixpkgs_lib: Path) -> None:
-    """requirements.nix names every requirement as PEP 503 does (cross-checked with packaging)."""
-    from packaging.requirements import Requirement
-
-    import tomllib
-
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
-    expr = (
-        f"map (import {REPO}/nixos/packages/requirements.nix {{ lib = {lib_expr(nixpkgs_lib)}; }}).parse "
-        f"(builtins.fromJSON {json.dumps(json.dumps(reqs))})"
-    )
-    parsed = eval_json(expr).json()
-    expected = [
-        {"name": re.sub(r"[-_.]+", "-", Requirement(r).name).lower(), "extras": sorted(Requirement(r).extras)}
-        for r in reqs
-    ]
-    assert [{"name": p["name"], "extras": sorted(p["extras"])} for p in parsed] == expected
-
-
 def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:
     """nixos/tests/vm.nix's edge and AI nodes evaluate (the VM test itself needs nixpkgs to run)."""
     expr = f"import {REPO}/nixos/tests/eval/vm-nodes.nix {{ lib = {lib_expr(nixpkgs_lib)}; }}"
