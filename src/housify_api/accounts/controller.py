@@ -42,7 +42,7 @@ class MeController(Controller):
 
     @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
     async def update_me(self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]) -> UserOut:
-        """Change ``full_name`` and/or ``email`` (re-verified; 409 when taken)."""
+        """Change profile fields (names, gender, phone, birth date, country) and/or ``email`` (re-verified; 409 when taken)."""
         return await accounts.update_profile(request.user, data)
 
     @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 from litestar.exceptions import NotFoundException, ValidationException
 
+from housify_api.accounts.profile import check_profile
 from housify_api.accounts.schemas import (
     USER_COLUMNS,
     AdminUserPatch,
@@ -28,6 +29,7 @@ from housify_api.pagination import Page
 from housify_api.plans.service import LevelService
 from housify_api.settings import ApiSettings
 from housify_api.tables import User
+from piccolo.columns.combination import Combinable
 
 #: Run before an account's row is deleted, with its id (e.g. the media domain removes the picture files).
 DeletionHook = Callable[[UUID], Awaitable[object]]
@@ -63,10 +65,11 @@ class AccountService:
         return user_out(rows[0])
 
     async def update_profile(self, user: AuthUser, data: ProfilePatch) -> UserOut:
-        """Change name and/or address. A new address is unverified until its mailed link is used; 409 if taken."""
+        """Change profile fields and/or the address. A new address is unverified until its mailed link is used;
+        409 if taken; 400 naming a field that breaks its rule (``housify_api.accounts.profile``)."""
         changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
-        if data.full_name is not msgspec.UNSET:
-            changes[User.full_name] = data.full_name.strip()
+        for name, value in check_profile(data.profile()).items():
+            changes[getattr(User, name)] = value
         new_email = None
         if data.email is not msgspec.UNSET and data.email.strip().lower() != user.email:
             new_email = data.email.strip().lower()
@@ -112,7 +115,7 @@ class AccountService:
 
     async def list_users(self, query: UserFilter, *, limit: int, offset: int) -> Page[UserOut]:
         """Users, oldest first, matching every filter that is set; ``email`` is a case-insensitive substring."""
-        where = User.id.is_not_null()
+        where: Combinable = User.id.is_not_null()
         if query.email:
             where &= User.email.ilike(f"%{query.email.lower()}%")
         if query.role:

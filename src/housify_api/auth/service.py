@@ -30,6 +30,7 @@ from uuid import UUID, uuid4
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from redis.asyncio import Redis
 
+from housify_api.accounts.profile import check_profile, full_name_of
 from housify_api.accounts.schemas import UserOut, user_out
 from housify_api.auth.digest import sha256_hex as sha256
 from housify_api.auth.identity import SERVICES, AuthUser, format_services, parse_services
@@ -73,18 +74,20 @@ class AuthService:
         """A new ``user``-role account on the Free-Tier with every service; mails a verification link.
 
         Raises:
-            ValidationException: a password rule is broken (400, names the rule).
+            ValidationException: a password or profile rule is broken (400, names the field and rule).
             ConflictError: the address is taken (409).
         """
         email = data.email.strip().lower()
         check_password(data.password, self.settings.password_min_length, email)
+        profile = check_profile(data.profile())
+        profile["full_name"] = profile["full_name"] or full_name_of(profile["first_name"], profile["last_name"])
         if await User.exists().where(User.email == email):
             raise ConflictError("email: an account with this address already exists")
         user = User(
             email=email,
             password_hash=await self.passwords.hash(data.password),
-            full_name=data.full_name.strip(),
             services=format_services(SERVICES),
+            **profile,
         )
         await user.save()  # a concurrent duplicate ends as a unique violation -> 409 (errors.py)
         await self.send_verification(user.id, email)
