@@ -78,3 +78,6 @@ in
   housify = housify "all"; # `housify standalone`: everything in one process
   housify-dev-services = final.callPackage ./dev-services.nix { };
 }
+# The built web app (buildNpmPackage, nixos/packages/web.nix), which nginx
+# serves (services.housify.web.package), once that file is there.
+// lib.optionalAttrs (builtins.pathExists ./web.nix) { housify-web = final.callPackage ./web.nix { }; }

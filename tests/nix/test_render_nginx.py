@@ -142,7 +142,7 @@ def test_nginx_rejects_a_broken_text(tls, tmp_path: Path) -> None:
 def test_http3_on_nixpkgs_nginx_listens_quic_with_reuseport_once_per_address(tls, tmp_path: Path) -> None:
     """nixos-25.11's nginx (1.28) has QUIC: one `quic reuseport` listen per address, `http2 on`, Alt-Svc."""
     text = rendered("nginx", base_params(tls, nginxVersion="1.28.0", listenAddresses=["0.0.0.0", "[::]"]), tmp_path)
-    quic = re.findall(r"listen (\S+) quic reuseport;", text)
+    quic = re.findall(r"listen (\S+) quic reuseport default_server;", text)
     assert quic == ["0.0.0.0:443", "[::]:443"]
     assert text.count("reuseport") == 2  # nginx refuses a second reuseport on the same address:port
     assert "http2 on;" in text and "http3 on;" in text and " ssl http2;" not in text
@@ -152,7 +152,7 @@ def test_http3_on_nixpkgs_nginx_listens_quic_with_reuseport_once_per_address(tls
 def test_old_nginx_gets_no_quic_and_the_listen_http2_form(tls, tmp_path: Path) -> None:
     text = rendered("nginx", base_params(tls, nginxVersion="1.22.1"), tmp_path)
     assert "quic" not in text and "Alt-Svc" not in text and "http3" not in text
-    assert "listen 127.0.0.1:443 ssl http2;" in text
+    assert "listen 127.0.0.1:443 ssl http2 default_server;" in text
     result = render("nginx", base_params(tls, nginxVersion="1.22.1", http3=True), tmp_path)
     assert result.returncode != 0 and "http3 needs nginx >= 1.25.0" in result.stderr
 
