@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from apikit import Accounts, picture, upload
-from housify_api.settings import ApiSettings, MediaSettings
+from housify_api.settings import MediaSettings, load_api_settings
 from housify_common.storage import StorageSettings
 from testkit import AsgiServer, free_port
 
@@ -28,11 +28,14 @@ from .seaweedfs import SeaweedFS
 
 
 @contextlib.asynccontextmanager
-async def api(tmp: Path, storage: StorageSettings, *, accel_prefix: str = "") -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
-    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``."""
+async def api(tmp: Path, storage: StorageSettings, *, accel_prefix: str = "",
+              redis_prefix: str = "") -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
+    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``; a Redis prefix of its own."""
     from housify_api.app import create_app
 
-    settings = ApiSettings(data_dir=str(tmp), redis_prefix=os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:",
+    redis_prefix = redis_prefix or os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:"
+    # from the environment (the session's PostgreSQL and Redis), with this test's store
+    settings = load_api_settings(data_dir=str(tmp), redis_prefix=redis_prefix,
                            ai_url=f"http://127.0.0.1:{free_port()}", storage=storage,
                            media=MediaSettings(accel_redirect_prefix=accel_prefix))
     server = AsgiServer(create_app(settings))
