@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import msgspec
@@ -112,7 +113,7 @@ class CryptoQuoteClient:
             amount=result.Amount,
             rate=result.Rate,
             symbol=result.Symbol,
-            fetched_at=result.FetchedAt.astimezone(timezone.utc),
+            fetched_at=result.FetchedAt.astimezone(UTC),
             stale=bool(result.Stale),
         )
 
@@ -123,7 +124,7 @@ class CryptoQuoteClient:
             self._transport.wsdl_client.close()
             self._client = self._transport = None
 
-    async def _zeep(self):
+    async def _zeep(self) -> Any:
         if self._client is not None:
             return self._client
         if not self.wsdl_url:
@@ -133,11 +134,11 @@ class CryptoQuoteClient:
                 self._client, self._transport = await asyncio.to_thread(self._build)
         return self._client
 
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         import zeep
         from zeep.transports import AsyncTransport
 
-        # FIELD-NOTES: AsyncTransport needs an async client for calls and a sync one for the WSDL.
+        # zeep docs ("Transports", asyncio): AsyncTransport needs an async client for calls and a sync one for the WSDL.
         transport = AsyncTransport(
             client=httpx.AsyncClient(timeout=self.timeout), wsdl_client=httpx.Client(timeout=self.timeout)
         )

@@ -36,9 +36,10 @@ def run_command(prog: str, command: Callable[[], int], *, errors: tuple[type[Bas
         errors: further exception types reported the same way (e.g. a model that will not load).
     """
     configure_logging()
+    reported: tuple[type[BaseException], ...] = (SettingsError, *errors)
     try:
         return command()
-    except (SettingsError, *errors) as exc:
+    except reported as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

@@ -50,12 +50,13 @@ def _blocking_fake_class() -> type[fakeredis.FakeAsyncRedis]:
                 return reply
             await asyncio.sleep(min(FAKE_BLOCK_POLL_SECONDS, max(0.0, deadline - loop.time())))
 
-    class BlockingFakeAsyncRedis(fakeredis.FakeAsyncRedis):  # type: ignore[misc]
-        async def xread(self, streams: Any, count: int | None = None, block: int | None = None, **kwargs: Any) -> Any:
+    class BlockingFakeAsyncRedis(fakeredis.FakeAsyncRedis):
+        async def xread(  # type: ignore[override]
+            self, streams: Any, count: int | None = None, block: int | None = None, **kwargs: Any) -> Any:
             parent = super().xread
             return await _patient(lambda: parent(streams, count=count, block=block, **kwargs), block)
 
-        async def xreadgroup(
+        async def xreadgroup(  # type: ignore[override]
             self, groupname: Any, consumername: Any, streams: Any, count: int | None = None, block: int | None = None,
             **kwargs: Any,
         ) -> Any:

@@ -44,7 +44,7 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("HOUSIFY_DATA_DIR") or "var").resolve()
 
 
-def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: object) -> S:
+def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, /, **overrides: object) -> S:
     """Build ``cls`` from the environment.
 
     Values are converted with ``msgspec.convert(strict=False)``, so ``"8000"``

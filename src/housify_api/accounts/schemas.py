@@ -55,10 +55,10 @@ class ProfilePatch(Input):
     email: Email | msgspec.UnsetType = msgspec.UNSET
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
-    gender: Gender | None | msgspec.UnsetType = msgspec.UNSET
-    phone: Phone | None | msgspec.UnsetType = msgspec.UNSET
-    birth_date: date | None | msgspec.UnsetType = msgspec.UNSET
-    country: Country | None | msgspec.UnsetType = msgspec.UNSET
+    gender: Gender | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Phone | msgspec.UnsetType | None = msgspec.UNSET
+    birth_date: date | msgspec.UnsetType | None = msgspec.UNSET
+    country: Country | msgspec.UnsetType | None = msgspec.UNSET
 
     def profile(self) -> dict[str, object]:
         """The profile fields that were sent (``email`` is not one)."""

@@ -29,6 +29,7 @@ from housify_api.pagination import Page
 from housify_api.plans.service import LevelService
 from housify_api.settings import ApiSettings
 from housify_api.tables import User
+from piccolo.columns.combination import Combinable
 
 #: Run before an account's row is deleted, with its id (e.g. the media domain removes the picture files).
 DeletionHook = Callable[[UUID], Awaitable[object]]
@@ -114,7 +115,7 @@ class AccountService:
 
     async def list_users(self, query: UserFilter, *, limit: int, offset: int) -> Page[UserOut]:
         """Users, oldest first, matching every filter that is set; ``email`` is a case-insensitive substring."""
-        where = User.id.is_not_null()
+        where: Combinable = User.id.is_not_null()
         if query.email:
             where &= User.email.ilike(f"%{query.email.lower()}%")
         if query.role:

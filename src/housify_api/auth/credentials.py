@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
@@ -88,7 +88,7 @@ def from_websocket(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[Cred
     Order: the subprotocol pair, ``?token=``, ``Authorization: Bearer``, ``X-API-Key``.
     A malformed ``Authorization`` header counts as absent here (the token may come another way).
     """
-    offered = [p.strip() for p in connection.scope.get("subprotocols", []) or []]
+    offered = [str(p).strip() for p in cast("list[str]", connection.scope.get("subprotocols") or [])]
     as_subprotocol = WEBSOCKET_SUBPROTOCOL in offered
     others = [p for p in offered if p != WEBSOCKET_SUBPROTOCOL]
     if as_subprotocol and others:

@@ -19,7 +19,6 @@ import msgspec
 SERVICES: tuple[str, ...] = ("text2img", "img2img", "inpaint", "prompt_assist")
 ServiceName = Literal["text2img", "img2img", "inpaint", "prompt_assist"]
 
-ROLES: tuple[str, ...] = ("user", "admin")
 Role = Literal["user", "admin"]
 
 
@@ -90,6 +89,6 @@ def parse_services(stored: str) -> frozenset[str]:
     return frozenset(name for name in stored.split(",") if name)
 
 
-def format_services(services: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> str:
+def format_services(services: Iterable[str]) -> str:
     """A set of service names as stored in ``users.services`` (sorted, comma-separated)."""
     return ",".join(sorted(set(services)))

@@ -37,8 +37,8 @@ from housify_api.auth.tokens import HousifyToken
 class HousifyAuthMiddleware(JWTAuthenticationMiddleware):
     """Litestar's JWT middleware plus ``X-API-Key``, with 401 details that say what is missing."""
 
-    def __init__(self, app: ASGIApp, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
-        super().__init__(*args, app=app, **kwargs)
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator, **kwargs: Any) -> None:
+        super().__init__(app=app, **kwargs)
         self.authenticator = authenticator
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -115,7 +116,7 @@ async def _pump(socket: WebSocket, job_id: UUID, queue: Queue, gone: asyncio.Eve
             if row is None or row["status"] in FINAL_STATUSES:
                 # finished without (or after the expiry of) its event stream: say how it ended
                 status = row["status"] if row else "cancelled"
-                event = JobEvent(job_id=str(job_id), type=status, message=(row or {}).get("error") or "")
+                event = JobEvent(job_id=str(job_id), type=cast("Any", status), message=(row or {}).get("error") or "")
                 await socket.send_text(await _message(event, job_id))
                 await socket.close(code=1000, reason=f"job {status}")
                 return

@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -23,10 +23,10 @@ from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
-from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
 from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
 from housify_common.storage import StorageUnavailable
 
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("housify.media")
 
+Out = TypeVar("Out", bound=ImageOut)
 
-def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
+
+def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[Out] = ImageOut, **extra: Any) -> Out:  # type: ignore[assignment]
     """The API shape of a ``media_images`` row (a ``select()`` dict)."""
     count = int(row["rating_count"])
     return cls(
@@ -132,7 +134,14 @@ async def upload(ctx: MediaServices, user: AuthUser, limits: Level, data: bytes,
         await quota.release(user.id, size)
         await _remove_files(ctx, image_id, (key, thumb_key))
         raise
-    return image_out(await Image.select().where(Image.id == image_id).first())
+    return image_out(await _row(image_id))
+
+
+async def _row(image_id: UUID) -> dict[str, Any]:
+    row = await Image.select().where(Image.id == image_id).first()
+    if row is None:  # deleted between the write and this read
+        raise NotFoundException(f"image {image_id} not found")
+    return row
 
 
 async def history(user: AuthUser, *, kind: str | None, cursor: str | None, limit: int) -> Page[ImageOut]:

@@ -37,7 +37,7 @@ GB = 1024**3
 CURRENCY = re.compile(r"^[A-Za-z0-9]{2,10}$")
 
 
-class Level(Output, frozen=True):
+class Level(msgspec.Struct, kw_only=True, frozen=True):
     """One subscription level. Units: price in USD/month, upload limit in MB,
     storage in GB, ``its`` = the level's share of inference capacity, ``requests_hour`` =
     generation jobs per rolling hour."""

@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter
 
 from housify_api.media import gallery
+from housify_api.media.schemas import FeaturedImage, ImageOut
 from housify_api.media.services import MediaServices
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
-from housify_api.media.schemas import FeaturedImage, ImageOut
 
 
 class GalleryController(Controller):

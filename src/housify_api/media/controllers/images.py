@@ -17,11 +17,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import images, ratings
+from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
 from housify_api.media.services import MediaServices
 from housify_api.media.upload_form import read_upload_form
-from housify_api.plans.service import Level
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
-from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
+from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
 
 PUBLIC = {"exclude_from_auth": True}

@@ -14,9 +14,9 @@ from housify_api.auth.credentials import Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.media import events, jobs
 from housify_api.media.jobs import Queue
-from housify_api.plans.service import Level
-from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
 from housify_api.media.schemas import JobIn, JobOut
+from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
+from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
 
 Status = Literal["queued", "succeeded", "failed", "cancelled"]
