@@ -26,9 +26,14 @@ _CHATML = (
 
 
 def build_tiny_models(directory: Path) -> tuple[Path, Path]:
-    """Write both tiny models into ``directory``; returns (pipeline folder, GGUF file)."""
+    """Write the tiny models into ``directory``: the pipeline, the GGUF and the control models
+    (:func:`housify_ai.tiny_control.build_tiny_control_models`); returns (pipeline folder, GGUF file)."""
+    from housify_ai.tiny_control import build_tiny_control_models
+
     directory.mkdir(parents=True, exist_ok=True)
-    return build_tiny_diffusion(directory / TINY_SD_DIR), build_tiny_gguf(directory / TINY_GGUF_FILE)
+    pipeline, gguf = build_tiny_diffusion(directory / TINY_SD_DIR), build_tiny_gguf(directory / TINY_GGUF_FILE)
+    build_tiny_control_models(directory)
+    return pipeline, gguf
 
 
 def _bytes_to_unicode() -> dict[int, str]:
