@@ -7,8 +7,8 @@ second (recipes after the libraries' own tests):
   Stable Diffusion UNet of :mod:`housify_ai.tiny_models` (diffusers'
   ``tests/pipelines/controlnet/test_controlnet.py``), with a 4-level
   conditioning embedding so it downsamples by 8 like the VAE. Its output convs
-  are drawn at random instead of zero (as those tests do), so the control image
-  really changes the picture.
+  are drawn at random instead of zero (as those tests do) and its conditioning
+  embedding with He init, so the control image really changes the picture.
 * :func:`build_tiny_dpt` — ``DPTForDepthEstimation`` (transformers'
   ``tests/models/dpt/test_modeling_dpt.py`` sizes) + its image processor at 32 px.
 * :func:`build_tiny_segformer` — ``SegformerForSemanticSegmentation`` with the
@@ -44,12 +44,17 @@ def build_tiny_controlnet(folder: Path, seed: int = 0) -> Path:
 
     def non_zero(module: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.normal_(module.weight, std=0.2)
-            module.bias.data.fill_(0.1)
+            torch.nn.init.normal_(module.weight)
+            module.bias.data.zero_()
+
+    def responsive(module: torch.nn.Module) -> None:  # He init: the map's lines survive the 8x downsampling
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+            module.bias.data.zero_()
 
     controlnet.controlnet_down_blocks.apply(non_zero)
     controlnet.controlnet_mid_block.apply(non_zero)
-    controlnet.controlnet_cond_embedding.conv_out.apply(non_zero)
+    controlnet.controlnet_cond_embedding.apply(responsive)
     controlnet.save_pretrained(str(folder), safe_serialization=True)
     return folder
 

@@ -57,9 +57,11 @@ class DepthDetector:
         return torch.nn.functional.interpolate(predicted[:, None].float(), size=(rgb.height, rgb.width), mode="bicubic", align_corners=False)[0, 0]
 
     def detect(self, image: Image.Image) -> ControlMap:
-        depth = self.depth(image)
+        depth = self.depth(image).double()  # relative depth can span any range, even 1e-9 (stretch in float64)
         low, high = depth.min(), depth.max()
-        scaled = ((depth - low) / (high - low).clamp_min(1e-6) * 255.0).round().clamp(0, 255).to("cpu").byte().numpy()
+        span = float(high - low)
+        stretched = (depth - low) / span * 255.0 if span > 0 else depth * 0.0  # a flat depth map is all far
+        scaled = stretched.round().clamp(0, 255).to("cpu").byte().numpy()
         return ControlMap(self.kind, Image.fromarray(scaled, "L").convert("RGB"))
 
     def describe(self) -> dict[str, object]:
