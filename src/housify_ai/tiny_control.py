@@ -181,10 +181,10 @@ def build_tiny_sdxl(folder: Path) -> Path:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from housify_ai.tiny_models import _write_clip_tokenizer
+    from housify_ai.tiny_models import write_clip_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab_size = _write_clip_tokenizer(folder / "tokenizer")
+    vocab_size = write_clip_tokenizer(folder / "tokenizer")
     tokenizer = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
     torch.manual_seed(0)
     unet = UNet2DConditionModel(

@@ -49,7 +49,7 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, map(chr, chars)))
 
 
-def _write_clip_tokenizer(folder: Path) -> int:
+def write_clip_tokenizer(folder: Path) -> int:
     """vocab.json + merges.txt of a byte-level CLIP tokenizer; returns the vocabulary size."""
     folder.mkdir(parents=True, exist_ok=True)
     symbols = list(_bytes_to_unicode().values())
@@ -88,7 +88,7 @@ def build_tiny_diffusion(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer_dir = folder / "tokenizer"
-    vocab_size = _write_clip_tokenizer(tokenizer_dir)
+    vocab_size = write_clip_tokenizer(tokenizer_dir)
     tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_dir))
 
     torch.manual_seed(0)
