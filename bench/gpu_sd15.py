@@ -97,7 +97,12 @@ def timed_call(pipe, *, steps: int, batch: int, size: int, device: str) -> float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
-    parser.add_argument("--dtype", default=None, choices=["float16", "bfloat16", "float32"], help="default: float16 on CUDA, float32 on CPU")
+    parser.add_argument(
+        "--dtype",
+        default=None,
+        choices=["float16", "bfloat16", "float32"],
+        help="default: float16 on CUDA, float32 on CPU",
+    )
     parser.add_argument("--tiny", action="store_true", help="the tiny test architecture (smoke run)")
     parser.add_argument("--size", type=int, default=None, help="pixels per side (default 512; 64 with --tiny)")
     parser.add_argument("--steps", default="1,4,20", help="comma-separated step counts")
@@ -114,7 +119,11 @@ def main() -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(f"gpu_sd15: --device {args.device} but torch {torch.__version__} sees no CUDA device", file=sys.stderr)
         return 2
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.float16 if args.device.startswith("cuda") else torch.float32)
+    dtype = (
+        getattr(torch, args.dtype)
+        if args.dtype
+        else (torch.float16 if args.device.startswith("cuda") else torch.float32)
+    )
     size = args.size or (64 if args.tiny else 512)
     steps_list = [int(s) for s in args.steps.split(",")]
     batches = [int(b) for b in args.batch.split(",")]
@@ -131,7 +140,10 @@ def main() -> int:
     pipe = build_pipeline(tiny=args.tiny, device=args.device, dtype=dtype)
     prepare(pipe, sdpa=not args.no_sdpa, channels_last=not args.no_channels_last)
     params = parameter_count(pipe)
-    print(f"built in {time.monotonic() - t0:.1f} s; parameters: " + ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in params.items()))
+    print(
+        f"built in {time.monotonic() - t0:.1f} s; parameters: "
+        + ", ".join(f"{k} {v / 1e6:.1f} M" for k, v in params.items())
+    )
 
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
@@ -149,7 +161,9 @@ def main() -> int:
                 if not warm:
                     timed_call(pipe, steps=1, batch=batch, size=size, device=args.device)
                     warm = True
-                times = [timed_call(pipe, steps=steps, batch=batch, size=size, device=args.device) for _ in range(args.runs)]
+                times = [
+                    timed_call(pipe, steps=steps, batch=batch, size=size, device=args.device) for _ in range(args.runs)
+                ]
             except torch.OutOfMemoryError as exc:
                 skipped.append(f"{cell} (out of memory: {str(exc).splitlines()[0]})")
                 torch.cuda.empty_cache()
@@ -159,7 +173,9 @@ def main() -> int:
             row = {"batch": batch, "steps": steps, "seconds_per_call": round(best, 4), "images_per_second": round(batch / best, 3),
                    "seconds_per_step": round(best / steps, 4), "peak_gib": peak and round(peak, 2), "runs": args.runs}  # fmt: skip
             rows.append(row)
-            print(f"{batch:>5} {steps:>5} {best:>9.3f} {batch / best:>8.2f} {best / steps:>8.3f} {'-' if peak is None else f'{peak:.2f}':>9}")
+            print(
+                f"{batch:>5} {steps:>5} {best:>9.3f} {batch / best:>8.2f} {best / steps:>8.3f} {'-' if peak is None else f'{peak:.2f}':>9}"
+            )
     for cell in skipped:
         print(f"skipped (time limit or memory): {cell}")
     print(f"total {time.monotonic() - begun:.1f} s")

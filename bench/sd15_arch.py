@@ -59,13 +59,28 @@ TINY_UNET: dict[str, Any] = {
     "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
     "cross_attention_dim": 32,
 }
-TINY_VAE: dict[str, Any] = {**SD15_VAE, "block_out_channels": (32, 32, 64, 64), "layers_per_block": 1, "sample_size": 64}
-TINY_TEXT: dict[str, Any] = {**SD15_TEXT, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4, "projection_dim": 32}
+TINY_VAE: dict[str, Any] = {
+    **SD15_VAE,
+    "block_out_channels": (32, 32, 64, 64),
+    "layers_per_block": 1,
+    "sample_size": 64,
+}
+TINY_TEXT: dict[str, Any] = {
+    **SD15_TEXT,
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "projection_dim": 32,
+}
 
 
-def build_pipeline(*, tiny: bool = False, controlnet: bool = False, device: str = "cpu", dtype: Any = None, seed: int = 0) -> Any:
+def build_pipeline(
+    *, tiny: bool = False, controlnet: bool = False, device: str = "cpu", dtype: Any = None, seed: int = 0
+) -> Any:
     """A ``StableDiffusionPipeline`` (or ``StableDiffusionControlNetPipeline`` with ``controlnet``) with random
     weights at SD 1.5's size (``tiny``: the test size), built on ``device`` in ``dtype`` (default float32)."""
+    import diffusers
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -78,8 +93,6 @@ def build_pipeline(*, tiny: bool = False, controlnet: bool = False, device: str 
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from housify_ai.tiny_models import write_clip_tokenizer
-
-    import diffusers
 
     diffusers.utils.logging.set_verbosity_error()  # .to(dtype) on random modules warns about fp32 modules it has none of
     dtype = dtype or torch.float32
@@ -98,13 +111,24 @@ def build_pipeline(*, tiny: bool = False, controlnet: bool = False, device: str 
         unet = UNet2DConditionModel(**(TINY_UNET if tiny else SD15_UNET))
         vae = AutoencoderKL(**(TINY_VAE if tiny else SD15_VAE))
         text_encoder = CLIPTextModel(text)
-        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256)) if controlnet else None
+        net = (
+            ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256))
+            if controlnet
+            else None
+        )
     scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
     parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet, "scheduler": scheduler,
              "safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}  # fmt: skip
-    pipe = StableDiffusionControlNetPipeline(controlnet=net, **parts) if controlnet else StableDiffusionPipeline(**parts)
+    pipe = (
+        StableDiffusionControlNetPipeline(controlnet=net, **parts) if controlnet else StableDiffusionPipeline(**parts)
+    )
     pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -114,4 +138,8 @@ def parameter_count(pipe: Any) -> dict[str, int]:
     """Parameters of each torch module of ``pipe``."""
     import torch
 
-    return {name: sum(p.numel() for p in m.parameters()) for name, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+    return {
+        name: sum(p.numel() for p in m.parameters())
+        for name, m in pipe.components.items()
+        if isinstance(m, torch.nn.Module)
+    }

@@ -60,7 +60,9 @@ def read_model_info(folder: Path, setting: str = MODEL_SETTING) -> ModelInfo:
     try:
         class_name = str(json.loads(index.read_text())["_class_name"])
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{setting}={folder}: not a diffusers pipeline folder (no readable model_index.json: {exc})") from None
+        raise ModelLoadError(
+            f"{setting}={folder}: not a diffusers pipeline folder (no readable model_index.json: {exc})"
+        ) from None
     if not class_name.startswith("StableDiffusion"):
         raise ModelLoadError(f"{setting}={folder}: {class_name} is not a Stable Diffusion 1.x/2.x or SDXL pipeline")
     family = "sdxl" if class_name.startswith("StableDiffusionXL") else "sd"
@@ -98,11 +100,17 @@ def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tu
         if info.tasks == ("inpaint",):
             import diffusers
 
-            cls = diffusers.StableDiffusionXLInpaintPipeline if info.family == "sdxl" else diffusers.StableDiffusionInpaintPipeline
+            cls = (
+                diffusers.StableDiffusionXLInpaintPipeline
+                if info.family == "sdxl"
+                else diffusers.StableDiffusionInpaintPipeline
+            )
         try:
             pipe = cls.from_single_file(str(path), config=str(config), torch_dtype=dtype, local_files_only=True)
         except Exception as exc:
-            raise ModelLoadError(f"{MODEL_SETTING}={path}: cannot load the checkpoint with config {config}: {exc}") from exc
+            raise ModelLoadError(
+                f"{MODEL_SETTING}={path}: cannot load the checkpoint with config {config}: {exc}"
+            ) from exc
         return pipe, info
     if not path.is_dir():
         raise ModelLoadError(
@@ -130,7 +138,9 @@ def parse_loras(entries: list[str]) -> list[LoraSpec]:
         path, _, weight = rest.rpartition("@") if "@" in rest else (rest, "", "")
         name = name.strip()
         if not sep or not name or not path.strip() or not name.replace("-", "").replace("_", "").isalnum():
-            raise ModelLoadError(f"{LORA_SETTING}: {entry!r} is not name=path[@weight] (name: letters, digits, - and _)")
+            raise ModelLoadError(
+                f"{LORA_SETTING}: {entry!r} is not name=path[@weight] (name: letters, digits, - and _)"
+            )
         try:
             value = float(weight) if weight else 1.0
         except ValueError:

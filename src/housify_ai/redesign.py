@@ -55,7 +55,9 @@ def control_sheet(maps: list[ControlMap]) -> Image.Image:
 class Redesigner:
     """Runs redesigns; blocking (call :meth:`run` from a thread)."""
 
-    def __init__(self, engine: DiffusionEngine, controlnets: ControlNetBank, detectors: Mapping[str, ControlDetector]) -> None:
+    def __init__(
+        self, engine: DiffusionEngine, controlnets: ControlNetBank, detectors: Mapping[str, ControlDetector]
+    ) -> None:
         self.engine = engine
         self.controlnets = controlnets
         self.detectors = dict(detectors)
@@ -72,7 +74,9 @@ class Redesigner:
         """``ValueError`` naming the field when ``params`` asks for what this worker has not loaded."""
         missing = [k for k in params.controls if k not in self.offered()]
         if missing:
-            raise ValueError(f"controls: {', '.join(missing)} not offered here (offered: {', '.join(self.offered()) or 'none'})")
+            raise ValueError(
+                f"controls: {', '.join(missing)} not offered here (offered: {', '.join(self.offered()) or 'none'})"
+            )
         if params.restyle not in self.restyles():
             raise ValueError("restyle: furniture needs the segmentation model (HOUSIFY_AI_SEGMENTATION_MODEL)")
 
@@ -156,7 +160,8 @@ def build_redesigner(settings: AISettings, engine: DiffusionEngine) -> Redesigne
     folders = {
         name: path
         for name, path in (
-            (name, settings.control_path(f"ai_controlnet_{name}", sub)) for name, sub in tiny_control.TINY_CONTROLNETS.items()
+            (name, settings.control_path(f"ai_controlnet_{name}", sub))
+            for name, sub in tiny_control.TINY_CONTROLNETS.items()
         )
         if path is not None
     }

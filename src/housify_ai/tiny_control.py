@@ -21,7 +21,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TINY_CONTROLNETS = {"lines": "tiny-controlnet-lines", "depth": "tiny-controlnet-depth", "segmentation": "tiny-controlnet-segmentation"}
+TINY_CONTROLNETS = {
+    "lines": "tiny-controlnet-lines",
+    "depth": "tiny-controlnet-depth",
+    "segmentation": "tiny-controlnet-segmentation",
+}
 TINY_DPT_DIR = "tiny-dpt"
 TINY_SEGFORMER_DIR = "tiny-segformer"
 TINY_MLSD_DIR = "tiny-mlsd"
@@ -137,7 +141,9 @@ def build_tiny_control_models(directory: Path) -> dict[str, Path]:
     import transformers
 
     transformers.logging.disable_progress_bar()
-    made = {name: build_tiny_controlnet(directory / sub, seed=i) for i, (name, sub) in enumerate(TINY_CONTROLNETS.items())}
+    made = {
+        name: build_tiny_controlnet(directory / sub, seed=i) for i, (name, sub) in enumerate(TINY_CONTROLNETS.items())
+    }
     made = {f"controlnet-{name}": path for name, path in made.items()}
     made["depth"] = build_tiny_dpt(directory / TINY_DPT_DIR)
     made["segmentation"] = build_tiny_segformer(directory / TINY_SEGFORMER_DIR)
@@ -165,9 +171,13 @@ def build_tiny_lora(pipeline_folder: Path, path: Path, seed: int = 0) -> Path:
 
     unet = UNet2DConditionModel.from_pretrained(str(pipeline_folder), subfolder="unet", local_files_only=True)
     torch.manual_seed(seed)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(str(path.parent), unet_lora_layers=get_peft_model_state_dict(unet), weight_name=path.name)
+    StableDiffusionPipeline.save_lora_weights(
+        str(path.parent), unet_lora_layers=get_peft_model_state_dict(unet), weight_name=path.name
+    )
     return path
 
 

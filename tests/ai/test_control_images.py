@@ -29,12 +29,17 @@ def test_lines_follow_the_straight_edges_and_nothing_else() -> None:
     photo = room_photo()
     result = LineDetector().detect(photo)
     lines = np.asarray(result.image)
-    assert result.kind == "lines" and result.image.size == photo.size and result.mask is None
-    assert lines.shape == (96, 128, 3) and (lines[..., 0] == lines[..., 1]).all()  # white on black
+    assert result.kind == "lines"
+    assert result.image.size == photo.size
+    assert result.mask is None
+    assert lines.shape == (96, 128, 3)
+    assert (lines[..., 0] == lines[..., 1]).all()
     white = lines[..., 0] > 127
     # Every edge of the frame and the floor line carry line pixels...
-    assert white[18:23, 45:84].any() and white[67:73, 45:84].any()  # top, bottom
-    assert white[25:66, 38:43].any() and white[25:66, 86:91].any()  # left, right
+    assert white[18:23, 45:84].any()
+    assert white[67:73, 45:84].any()
+    assert white[25:66, 38:43].any()
+    assert white[25:66, 86:91].any()
     assert white[82:89, 10:120].sum() > 40  # floor
     # ...and the flat wall and the window pane none.
     assert not white[30:60, 50:78].any()
@@ -56,7 +61,9 @@ def test_mlsd_loads_local_weights_and_draws_a_map_of_the_photo_size(tiny_models:
 
     detector = MLSDLineDetector(tiny_models / "tiny-mlsd")
     result = detector.detect(room_photo())
-    assert result.kind == "mlsd" and result.image.size == (128, 96) and result.image.mode == "RGB"
+    assert result.kind == "mlsd"
+    assert result.image.size == (128, 96)
+    assert result.image.mode == "RGB"
     assert detector.describe()["path"] == str(tiny_models / "tiny-mlsd")
 
 
@@ -74,11 +81,14 @@ def test_depth_map_is_the_models_depth_stretched_near_bright(tiny_models: Path) 
     photo = room_photo()
     depth = detector.depth(photo).double().numpy()
     grey = np.asarray(detector.detect(photo).image)[..., 0].astype(int)
-    assert depth.shape == (96, 128) and grey.shape == (96, 128)
-    assert grey.min() == 0 and grey.max() == 255
+    assert depth.shape == (96, 128)
+    assert grey.shape == (96, 128)
+    assert grey.min() == 0
+    assert grey.max() == 255
     expected = np.round((depth - depth.min()) / (depth.max() - depth.min()) * 255)
     assert np.abs(grey - expected).max() <= 1
-    assert grey.flat[depth.argmax()] == 255 and grey.flat[depth.argmin()] == 0
+    assert grey.flat[depth.argmax()] == 255
+    assert grey.flat[depth.argmin()] == 0
 
 
 @pytest.mark.parametrize(("setting", "module", "cls"), [
@@ -120,7 +130,9 @@ def _segmenter_that_sees(tiny_models: Path, label: str, keep: tuple[str, ...]):
 def test_segmentation_mask_keeps_the_keep_classes(tiny_models: Path) -> None:
     photo = room_photo()
     walls = _segmenter_that_sees(tiny_models, "wall", DEFAULT_KEEP).detect(photo)
-    assert walls.mask is not None and walls.mask.size == photo.size and walls.mask.mode == "L"
+    assert walls.mask is not None
+    assert walls.mask.size == photo.size
+    assert walls.mask.mode == "L"
     assert not np.asarray(walls.mask).any()  # all wall: nothing may change
     assert (np.asarray(walls.image) == ADE20K_PALETTE[0]).all()  # wall's ADE20K colour
     sofas = _segmenter_that_sees(tiny_models, "sofa", DEFAULT_KEEP).detect(photo)

@@ -75,7 +75,8 @@ def test_controlnet_pipelines_reuse_the_base_modules(engine, redesigner, task: s
             assert getattr(pipe, name) is getattr(engine.base, name), name  # same object: no second copy
         assert pipe.scheduler is not engine.base.scheduler
     plain = engine.pipeline_for(task)
-    assert "ControlNet" not in type(plain).__name__ and plain.unet is engine.base.unet
+    assert "ControlNet" not in type(plain).__name__
+    assert plain.unet is engine.base.unet
 
 
 def test_the_control_image_steers_the_picture(redesigner) -> None:
@@ -83,7 +84,9 @@ def test_the_control_image_steers_the_picture(redesigner) -> None:
     a = run(photo(0), "a room", "", params(), 7, never_stop)
     again = run(photo(0), "a room", "", params(), 7, never_stop)
     moved = run(photo(20), "a room", "", params(), 7, never_stop)
-    assert a.task == "text2img" and a.image.size == (96, 64) and a.control.size == (96, 64)
+    assert a.task == "text2img"
+    assert a.image.size == (96, 64)
+    assert a.control.size == (96, 64)
     assert (pixels(a.image) == pixels(again.image)).all()  # same photo, same seed: same picture
     assert np.abs(pixels(a.image) - pixels(moved.image)).mean() > 0.5  # the window moved: the picture changed
     assert (pixels(a.control) != pixels(moved.control)).any()
@@ -104,8 +107,16 @@ def test_conditioning_scale_and_guidance_window_reach_the_controlnet(redesigner)
 
 
 def test_several_controls_run_as_one_multicontrolnet_and_show_side_by_side(redesigner) -> None:
-    out = redesigner.run(photo(), "a room", "", params(controls=["lines", "depth"], controlnet_conditioning_scale=[1.0, 0.5]), 1, never_stop)
-    assert out.image.size == (96, 64) and out.control.size == (192, 64)
+    out = redesigner.run(
+        photo(),
+        "a room",
+        "",
+        params(controls=["lines", "depth"], controlnet_conditioning_scale=[1.0, 0.5]),
+        1,
+        never_stop,
+    )
+    assert out.image.size == (96, 64)
+    assert out.control.size == (192, 64)
     left = pixels(out.control)[:, :96]
     assert (left == pixels(redesigner.detectors["lines"].detect(photo().resize((96, 64))).image)).all()
 
@@ -113,7 +124,8 @@ def test_several_controls_run_as_one_multicontrolnet_and_show_side_by_side(redes
 def test_restyle_furniture_inpaints_outside_the_kept_classes(redesigner) -> None:
     out = redesigner.run(photo(), "a room", "", params(restyle="furniture", controls=["lines"]), 1, never_stop)
     expected = redesigner.detectors["segmentation"].detect(photo()).mask
-    assert out.task == "inpaint" and out.mask is not None
+    assert out.task == "inpaint"
+    assert out.mask is not None
     assert (np.asarray(out.mask) == np.asarray(expected)).all()
 
 
@@ -125,7 +137,8 @@ def test_strength_below_one_starts_from_the_photo(redesigner) -> None:
         return False
 
     out = redesigner.run(photo(), "a room", "", params(strength=0.5, steps=4), 1, count)
-    assert out.task == "img2img" and steps_seen == [2, 2]  # diffusers runs the last steps x strength
+    assert out.task == "img2img"
+    assert steps_seen == [2, 2]
 
 
 def test_the_output_keeps_the_photos_aspect_ratio(redesigner) -> None:
@@ -136,9 +149,12 @@ def test_the_output_keeps_the_photos_aspect_ratio(redesigner) -> None:
 def test_a_control_not_loaded_is_refused_by_name(engine, control_settings) -> None:
     from housify_ai.redesign import build_redesigner
 
-    only_lines = msgspec.structs.replace(control_settings, ai_controlnet_depth="", ai_depth_model="", ai_segmentation_model="")
+    only_lines = msgspec.structs.replace(
+        control_settings, ai_controlnet_depth="", ai_depth_model="", ai_segmentation_model=""
+    )
     redesigner = build_redesigner(only_lines, engine)
-    assert redesigner.offered() == ("lines",) and redesigner.restyles() == ("room",)
+    assert redesigner.offered() == ("lines",)
+    assert redesigner.restyles() == ("room",)
     with pytest.raises(ValueError, match=r"controls: depth not offered here \(offered: lines\)"):
         redesigner.check(params(controls=["lines", "depth"]))
     with pytest.raises(ValueError, match="restyle: furniture needs the segmentation model"):
@@ -147,7 +163,9 @@ def test_a_control_not_loaded_is_refused_by_name(engine, control_settings) -> No
 
 
 @pytest.mark.parametrize("setting", ["ai_controlnet_lines", "ai_depth_model", "ai_segmentation_model"])
-def test_a_set_but_missing_folder_fails_the_worker_at_start(engine, control_settings, tmp_path: Path, setting: str) -> None:
+def test_a_set_but_missing_folder_fails_the_worker_at_start(
+    engine, control_settings, tmp_path: Path, setting: str
+) -> None:
     from housify_ai.redesign import build_redesigner
 
     broken = msgspec.structs.replace(control_settings, **{setting: str(tmp_path / "nowhere")})
@@ -161,10 +179,15 @@ def test_a_controlnet_for_another_base_model_is_refused_at_start(engine, tmp_pat
     from housify_ai.controlnet import ControlNetBank
 
     ControlNetModel(
-        block_out_channels=(32, 64), layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        cross_attention_dim=64, conditioning_embedding_out_channels=(8, 8, 8, 8),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        cross_attention_dim=64,
+        conditioning_embedding_out_channels=(8, 8, 8, 8),
     ).save_pretrained(str(tmp_path / "cn"))
-    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_CONTROLNET_DEPTH=.*cross_attention_dim 64 does not match .* 32"):
+    with pytest.raises(
+        ModelLoadError, match=r"HOUSIFY_AI_CONTROLNET_DEPTH=.*cross_attention_dim 64 does not match .* 32"
+    ):
         ControlNetBank({"depth": tmp_path / "cn"}, engine.base.unet, engine.device, engine.dtype)
 
 
@@ -188,7 +211,8 @@ def test_an_sdxl_folder_is_read_as_sdxl_and_previews_with_its_latent_map(operato
 
     engine = DiffusionEngine(operator_models / "tiny-sdxl", "cpu")
     described = engine.describe()
-    assert described["family"] == "sdxl" and described["pipeline"] == "StableDiffusionXLPipeline"
+    assert described["family"] == "sdxl"
+    assert described["pipeline"] == "StableDiffusionXLPipeline"
     assert type(engine.pipeline_for("img2img")).__name__ == "StableDiffusionXLImg2ImgPipeline"
     assert engine.pipeline_for("inpaint").text_encoder_2 is engine.base.text_encoder_2
     previews: list[Image.Image] = []
@@ -199,7 +223,8 @@ def test_an_sdxl_folder_is_read_as_sdxl_and_previews_with_its_latent_map(operato
 
     args = {"prompt": "a loft", "num_inference_steps": 2, "guidance_scale": 5.0, "width": 64, "height": 64}
     image, _ = engine.generate(engine.pipeline_for("text2img"), args, 1, keep_preview)
-    assert image.size == (64, 64) and [p.size for p in previews] == [(8, 8), (8, 8)]
+    assert image.size == (64, 64)
+    assert [p.size for p in previews] == [(8, 8), (8, 8)]
     # One latent pixel (1, 0, 0, 0): SDXL's map gives (0.3651, 0.4232, 0.4341) + bias, SD 1.x's (0.298, 0.207, 0.208).
     unit = torch.zeros(1, 4, 1, 1)
     unit[0, 0] = 1.0
@@ -218,14 +243,15 @@ def test_a_9_channel_inpainting_model_only_inpaints(tiny_models: Path, tmp_path:
     config = json.loads((folder / "unet" / "config.json").read_text())
     (folder / "unet" / "config.json").write_text(json.dumps({**config, "in_channels": 9}))
     info = read_model_info(folder)
-    assert info.family == "sd" and info.tasks == ("inpaint",)
+    assert info.family == "sd"
+    assert info.tasks == ("inpaint",)
 
 
 def test_model_folders_that_are_not_sd_are_refused_with_the_setting(tmp_path: Path) -> None:
     from housify_ai.diffusion import DiffusionEngine
 
     (tmp_path / "model_index.json").write_text('{"_class_name": "FluxPipeline"}')
-    with pytest.raises(ModelLoadError, match="HOUSIFY_AI_DIFFUSION_MODEL=.*FluxPipeline is not a Stable Diffusion"):
+    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_DIFFUSION_MODEL=.*FluxPipeline is not a Stable Diffusion"):
         DiffusionEngine(tmp_path, "cpu")
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="single-file checkpoint: set HOUSIFY_AI_DIFFUSION_CONFIG"):

@@ -62,7 +62,13 @@ DEFAULT_KEEP: tuple[str, ...] = (
 )  # fmt: skip
 """The room's shell: what "restyle the furniture only" leaves as it is."""
 
-ALIASES: dict[str, str] = {"window": "windowpane", "windows": "windowpane", "stair": "stairs", "doors": "door", "walls": "wall"}
+ALIASES: dict[str, str] = {
+    "window": "windowpane",
+    "windows": "windowpane",
+    "stair": "stairs",
+    "doors": "door",
+    "walls": "wall",
+}
 """Words people use for an ADE20K class whose label says it otherwise."""
 
 assert len(ADE20K_LABELS) == len(ADE20K_PALETTE) == 150

@@ -44,7 +44,9 @@ class DepthDetector:
     def __init__(self, folder: Path, device: str = "cpu") -> None:
         self.folder = Path(folder)
         self.device = device
-        self.processor, self.model = load_transformers_vision(self.folder, "AutoModelForDepthEstimation", SETTING, device)
+        self.processor, self.model = load_transformers_vision(
+            self.folder, "AutoModelForDepthEstimation", SETTING, device
+        )
 
     def depth(self, image: Image.Image):  # noqa: ANN201 - torch.Tensor
         """Relative inverse depth, float32 ``(height, width)`` at the image's size."""
@@ -54,7 +56,9 @@ class DepthDetector:
         inputs = self.processor(images=rgb, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             predicted = self.model(**inputs).predicted_depth  # (1, h, w)
-        return torch.nn.functional.interpolate(predicted[:, None].float(), size=(rgb.height, rgb.width), mode="bicubic", align_corners=False)[0, 0]
+        return torch.nn.functional.interpolate(
+            predicted[:, None].float(), size=(rgb.height, rgb.width), mode="bicubic", align_corners=False
+        )[0, 0]
 
     def detect(self, image: Image.Image) -> ControlMap:
         depth = self.depth(image).double()  # relative depth can span any range, even 1e-9 (stretch in float64)

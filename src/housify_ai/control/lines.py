@@ -25,7 +25,9 @@ class LineDetector:
         import cv2
 
         if not hasattr(cv2, "createLineSegmentDetector"):  # pragma: no cover - OpenCV 3.4.6-4.0 left it out
-            raise RuntimeError("this OpenCV build has no createLineSegmentDetector (need opencv-python-headless >= 4.5)")
+            raise RuntimeError(
+                "this OpenCV build has no createLineSegmentDetector (need opencv-python-headless >= 4.5)"
+            )
         self.min_length = min_length
 
     def segments(self, image: Image.Image) -> list[tuple[float, float, float, float]]:

@@ -61,7 +61,9 @@ class MLSDLineDetector:
     def __init__(self, folder: Path, device: str = "cpu", *, score: float = 0.1, distance: float = 0.1) -> None:
         self.folder = Path(folder)
         if not (self.folder / WEIGHTS_FILE).is_file():
-            raise ModelLoadError(f"{SETTING}={self.folder}: no {WEIGHTS_FILE} there (the file from lllyasviel/Annotators)")
+            raise ModelLoadError(
+                f"{SETTING}={self.folder}: no {WEIGHTS_FILE} there (the file from lllyasviel/Annotators)"
+            )
         try:
             self.detector = mlsd_detector_class().from_pretrained(str(self.folder), filename=WEIGHTS_FILE)
             self.detector.to(device)
@@ -74,8 +76,15 @@ class MLSDLineDetector:
 
     def detect(self, image: Image.Image) -> ControlMap:
         rgb = image.convert("RGB")
-        lines = self.detector(rgb, thr_v=self.score, thr_d=self.distance, detect_resolution=512, image_resolution=512, output_type="pil")
+        lines = self.detector(
+            rgb, thr_v=self.score, thr_d=self.distance, detect_resolution=512, image_resolution=512, output_type="pil"
+        )
         return ControlMap(self.kind, lines.convert("RGB").resize(rgb.size, Image.Resampling.BILINEAR))
 
     def describe(self) -> dict[str, object]:
-        return {"kind": self.kind, "detector": "controlnet_aux MLSDdetector", "path": str(self.folder), "device": self.device}
+        return {
+            "kind": self.kind,
+            "detector": "controlnet_aux MLSDdetector",
+            "path": str(self.folder),
+            "device": self.device,
+        }

@@ -39,7 +39,9 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
       the photo's aspect ratio (both multiples of 8).
     """
 
-    controls: Annotated[list[ControlKind], Meta(min_length=1, max_length=4)] = msgspec.field(default_factory=lambda: ["lines"])
+    controls: Annotated[list[ControlKind], Meta(min_length=1, max_length=4)] = msgspec.field(
+        default_factory=lambda: ["lines"]
+    )
     controlnet_conditioning_scale: Scale | Annotated[list[Scale], Meta(min_length=1, max_length=4)] = 1.0
     control_guidance_start: Fraction = 0.0
     control_guidance_end: Fraction = 1.0
@@ -54,7 +56,9 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("controls: each control kind at most once")
         scale = self.controlnet_conditioning_scale
         if isinstance(scale, list) and len(scale) != len(self.controls):
-            raise ValueError(f"controlnet_conditioning_scale: one value per control ({len(self.controls)}), or one for all")
+            raise ValueError(
+                f"controlnet_conditioning_scale: one value per control ({len(self.controls)}), or one for all"
+            )
         if self.control_guidance_start >= self.control_guidance_end:
             raise ValueError("control_guidance_start: must be below control_guidance_end")
         if self.denoising_steps() < 1:
@@ -75,6 +79,6 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ratio = self.long_side / max(width, height)
 
         def side(value: float) -> int:
-            return max(MIN_SIDE, min(MAX_SIDE, int(round(value * ratio / 8)) * 8))
+            return max(MIN_SIDE, min(MAX_SIDE, round(value * ratio / 8) * 8))
 
         return side(width), side(height)

@@ -46,7 +46,9 @@ def keep_ids(keep: Sequence[str], id2label: Mapping[int, str]) -> frozenset[int]
             unknown.append(word)
         ids |= found
     if unknown:
-        raise ModelLoadError(f"{KEEP_SETTING}: {', '.join(map(repr, unknown))} not among the segmentation model's classes")
+        raise ModelLoadError(
+            f"{KEEP_SETTING}: {', '.join(map(repr, unknown))} not among the segmentation model's classes"
+        )
     return frozenset(ids)
 
 
@@ -58,7 +60,9 @@ class SegmentationDetector:
     def __init__(self, folder: Path, device: str = "cpu", keep: Sequence[str] = DEFAULT_KEEP) -> None:
         self.folder = Path(folder)
         self.device = device
-        self.processor, self.model = load_transformers_vision(self.folder, "AutoModelForSemanticSegmentation", SETTING, device)
+        self.processor, self.model = load_transformers_vision(
+            self.folder, "AutoModelForSemanticSegmentation", SETTING, device
+        )
         self.id2label = {int(i): str(v) for i, v in self.model.config.id2label.items()}
         self.keep = tuple(keep)
         self.keep_ids = keep_ids(self.keep, self.id2label)
@@ -71,7 +75,9 @@ class SegmentationDetector:
         inputs = self.processor(images=rgb, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             logits = self.model(**inputs).logits  # (1, classes, h/4, w/4) for Segformer
-        logits = torch.nn.functional.interpolate(logits.float(), size=(rgb.height, rgb.width), mode="bilinear", align_corners=False)
+        logits = torch.nn.functional.interpolate(
+            logits.float(), size=(rgb.height, rgb.width), mode="bilinear", align_corners=False
+        )
         return logits.argmax(dim=1)[0].to("cpu").numpy()
 
     def detect(self, image: Image.Image) -> ControlMap:
