@@ -1,4 +1,4 @@
-"""Outgoing e-mail: login notifications (seed 000 5.3), verification and password-reset links.
+"""Outgoing e-mail: login notifications (docs/design.md "Security rules"), verification and password-reset links.
 
 :meth:`Mailer.send` never blocks or fails the request that caused it: it
 schedules delivery (aiosmtplib, the configured SMTP server) as a task and logs

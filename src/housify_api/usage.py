@@ -1,4 +1,4 @@
-"""The service-call log (seed 001 3.2.B; DESIGN.md §5): recording calls and reading usage.
+"""The service-call log (docs/design.md "Jobs: the API ↔ AI protocol", service-call log): recording calls and reading usage.
 
 The media engineer's code records every AI call with :func:`record_service_call`;
 ``GET /users/me/usage`` reads :func:`user_usage`, ``GET /admin/analytics/service-calls``
@@ -142,7 +142,7 @@ async def user_usage(user_id: UUID, *, limit: int, offset: int) -> Usage:
 
 
 async def service_call_analytics(since: datetime | None, until: datetime | None, service: str | None) -> Analytics:
-    """Global usage patterns (seed 001's GlobalServiceUsageAnalytics), computed from the log.
+    """Global usage patterns (by hour of day, weekday and service), computed from the log.
 
     Defaults: the last 30 days. Grouping is done here rather than in SQL so the
     same code runs on PostgreSQL and SQLite (their date functions differ).

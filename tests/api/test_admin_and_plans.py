@@ -116,7 +116,7 @@ def test_requires_service_guard():
 
 
 async def test_subscriptions_list_and_change(client, user):
-    # The seeded levels (DESIGN.md §4), in price order; other areas' tests may add levels of their own.
+    # The seeded levels (docs/design.md "Subscription levels"), in price order; other areas' tests may add levels of their own.
     levels = [item for item in (await client.get("/subscriptions")).json() if item["level"]["name"] in ("Free-Tier", "Pro-Tier")]
     assert [(item["level"]["name"], item["price"]) for item in levels] == [("Free-Tier", "0.00"), ("Pro-Tier", "9.99")]
     assert levels[0]["level"]["api_key_limit"] == 1 and levels[1]["level"]["watermark"] is False

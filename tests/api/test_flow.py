@@ -1,4 +1,4 @@
-"""The newcomer's path over real HTTP: register, log in with seed 001's curl body, /users/me, refresh, log out."""
+"""The newcomer's path over real HTTP: register, log in with a FastAPI client's OAuth2 form body, /users/me, refresh, log out."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ async def test_register_login_refresh_logout(client, smtp_server):
     assert created.json()["role"] == "user" and created.json()["subscription_level"] == "Free-Tier"
     assert "password" not in created.text and "hash" not in created.text
 
-    # Exactly the body of seed 001's curl (empty grant_type, scope, client_id, client_secret).
+    # The body FastAPI's OAuth2PasswordRequestForm clients send (empty grant_type, scope, client_id, client_secret).
     form = f"grant_type=&username={email.replace('@', '%40')}&password={PASSWORD}&scope=&client_id=&client_secret="
     response = await client.post(
         "/auth/token", content=form,

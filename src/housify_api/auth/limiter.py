@@ -1,4 +1,4 @@
-"""Failed-login limiting per account and per client IP (DESIGN.md §3 "Brute force").
+"""Failed-login limiting per account and per client IP (docs/design.md "Security rules", brute force; OWASP Authentication Cheat Sheet).
 
 A fixed window in Redis: each failed login increments ``login-fail:acct:<email>``
 and ``login-fail:ip:<ip>``; the window starts at the first failure and lasts

@@ -1,4 +1,4 @@
-"""Signing and verifying Housify's JWTs (ES512 with ``kid``; DESIGN.md §3, seed 000 5.9).
+"""Signing and verifying Housify's JWTs (ES512 with ``kid``; docs/design.md "Security rules").
 
 Access tokens live ``access_token_ttl_seconds`` (5 min), refresh tokens
 ``refresh_token_ttl_seconds`` (7 days). Claims: ``sub`` (user id), ``jti``,
@@ -6,7 +6,7 @@ Access tokens live ``access_token_ttl_seconds`` (5 min), refresh tokens
 (the session = refresh-token family), and on access tokens ``role``, ``tier``,
 ``email``, ``svc`` (service names).
 
-Verify once: an ES512 verification costs ~1.4 ms (FIELD-NOTES), which alone
+Verify once: an ES512 verification costs ~1.4 ms (docs/design.md "Measured facts"), which alone
 caps a core near 550 requests/s, while clients reuse one access token for its
 whole life. :class:`HousifyToken` therefore keeps each verified access token
 (keyed by the exact token string, so a tampered token never hits the cache)

@@ -1,4 +1,4 @@
-"""``POST /prompts/assist``: forwards to the AI server's internal API (DESIGN.md §6).
+"""``POST /prompts/assist``: forwards to the AI server's internal API (docs/ai-server.md).
 
 The LLM runs on housify-ai behind its internal load balancer; this is a short
 synchronous call with a timeout (``HOUSIFY_AI_TIMEOUT_SECONDS``). When the AI

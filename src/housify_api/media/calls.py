@@ -1,4 +1,4 @@
-"""Every call of an AI service goes into ``service_calls`` (seed 001 3.2.B, DESIGN.md §5).
+"""Every call of an AI service goes into ``service_calls`` (docs/design.md "Jobs: the API ↔ AI protocol").
 
 Through the accounts app's :func:`housify_api.usage.record_service_call`. A
 generation job is logged once, when it ends (succeeded, failed or cancelled),

@@ -1,4 +1,4 @@
-"""Per-user ``requests_hour`` limit on generation jobs (DESIGN.md §4), a rolling hour in Redis.
+"""Per-user ``requests_hour`` limit on generation jobs (docs/design.md "Subscription levels"), a rolling hour in Redis.
 
 A sliding-window log: one sorted-set member per admitted job, scored by its
 Unix time. One ``MULTI``/``EXEC`` transaction drops members older than the
