@@ -24,6 +24,7 @@ def test_run_command_turns_settings_errors_into_one_line(capsys: pytest.CaptureF
         raise LookupError("model folder missing")
 
     assert run_command("housify-x", other, errors=(LookupError,)) == EXIT_CONFIG
+
     def bug() -> int:
         raise RuntimeError("a bug")
 

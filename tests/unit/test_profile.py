@@ -20,7 +20,11 @@ from housify_api.auth.schemas import RegisterIn
 
 @pytest.mark.parametrize(
     ("typed", "stored"),
-    [("+4915112345678", "+4915112345678"), ("+49 (151) 123-456-78", "+4915112345678"), ("0044 20 7946 0958", "+442079460958")],
+    [
+        ("+4915112345678", "+4915112345678"),
+        ("+49 (151) 123-456-78", "+4915112345678"),
+        ("0044 20 7946 0958", "+442079460958"),
+    ],
 )
 def test_phone_numbers_are_stored_in_e164(typed: str, stored: str) -> None:
     assert normalise_phone(typed) == stored
@@ -49,7 +53,9 @@ def test_countries_are_iso_3166_alpha_2() -> None:
 
 
 def test_check_profile_normalises_and_keeps_clears() -> None:
-    checked = check_profile({"first_name": " Ada ", "phone": None, "country": "fr", "gender": 2, "full_name": msgspec.UNSET})
+    checked = check_profile(
+        {"first_name": " Ada ", "phone": None, "country": "fr", "gender": 2, "full_name": msgspec.UNSET}
+    )
     assert checked == {"first_name": "Ada", "phone": None, "country": "FR", "gender": 2}
 
 

@@ -13,14 +13,17 @@ from housify_common.storage import DirectoryStore, StorageSettings
 
 
 def test_nested_groups_read_the_flat_variables() -> None:
-    settings = load_settings(ApiSettings, {
-        "HOUSIFY_MEDIA_MAX_IMAGE_PIXELS": "1000",
-        "HOUSIFY_AI_TIMEOUT_SECONDS": "2.5",
-        "HOUSIFY_STORAGE_DIR": "/srv/pictures",
-        "HOUSIFY_S3_REGION": "garage",
-        "HOUSIFY_REDIS_PREFIX": "blue:",
-        "HOUSIFY_CORS_ORIGINS": "https://a.example, https://b.example",
-    })
+    settings = load_settings(
+        ApiSettings,
+        {
+            "HOUSIFY_MEDIA_MAX_IMAGE_PIXELS": "1000",
+            "HOUSIFY_AI_TIMEOUT_SECONDS": "2.5",
+            "HOUSIFY_STORAGE_DIR": "/srv/pictures",
+            "HOUSIFY_S3_REGION": "garage",
+            "HOUSIFY_REDIS_PREFIX": "blue:",
+            "HOUSIFY_CORS_ORIGINS": "https://a.example, https://b.example",
+        },
+    )
     assert settings.media == MediaSettings(max_image_pixels=1000, ai_timeout_seconds=2.5)
     assert settings.storage == StorageSettings(storage_dir="/srv/pictures", s3_region="garage")
     assert settings.redis_prefix == "blue:"

@@ -69,7 +69,9 @@ class KeyRing:
         """The JSON Web Key Set served at ``/.well-known/jwks.json`` (RFC 7517 §5)."""
         return {"keys": list(self._jwks)}
 
-    def issue(self, token_type: TokenType, subject: str, session_id: str, ttl_seconds: int, **claims: Any) -> tuple[str, dict[str, Any]]:
+    def issue(
+        self, token_type: TokenType, subject: str, session_id: str, ttl_seconds: int, **claims: Any
+    ) -> tuple[str, dict[str, Any]]:
         """A signed token and its claims; ``claims`` adds e.g. ``role``, ``tier``, ``email``, ``svc``."""
         now = time.time()
         payload = {
@@ -185,7 +187,15 @@ class HousifyToken(Token):
         return token
 
     @classmethod
-    def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None, audience: Any = None, options: Any = None) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
+    def decode_payload(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithms: list[str],
+        issuer: Any = None,
+        audience: Any = None,
+        options: Any = None,
+    ) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
         claims = cls.keyring.verify(encoded_token, "access")
         # Litestar truncates ``iat`` to whole seconds; keep the exact value for revocation cut-offs.
         claims["iat_exact"] = claims["iat"]

@@ -15,8 +15,9 @@ from typing import Any
 from housify_api.usage import record_service_call
 
 
-async def job_ended(job: dict[str, Any], *, started: dt.datetime | None, finished: dt.datetime, success: bool,
-                    error: str | None = None) -> None:
+async def job_ended(
+    job: dict[str, Any], *, started: dt.datetime | None, finished: dt.datetime, success: bool, error: str | None = None
+) -> None:
     """Log the call of the job row ``job`` (its ``task`` is the service name)."""
     await record_service_call(
         job["task"],

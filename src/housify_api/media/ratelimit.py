@@ -47,7 +47,9 @@ class Decision:
         return headers
 
 
-async def take(client: Any, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None) -> Decision:
+async def take(
+    client: Any, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None
+) -> Decision:
     """Count one request under ``key`` if fewer than ``limit`` were counted in the last ``window`` seconds."""
     now = time.time() if now is None else now
     member = f"{now:.6f}:{secrets.token_hex(4)}"
