@@ -47,7 +47,12 @@ class Admin:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 payload = response.read()
@@ -94,7 +99,11 @@ def stage_own_role(admin: Admin, zone: str, capacity: int | None) -> str:
     if node_id in known:
         log(f"node {node_id[:16]} already has a role")
         return node_id
-    admin.ok("POST", "UpdateClusterLayout", {"roles": [{"id": node_id, "zone": zone, "capacity": capacity, "tags": ["housify"]}]})
+    admin.ok(
+        "POST",
+        "UpdateClusterLayout",
+        {"roles": [{"id": node_id, "zone": zone, "capacity": capacity, "tags": ["housify"]}]},
+    )
     log(f"staged node {node_id[:16]}: zone {zone}, capacity {capacity if capacity is not None else 'gateway'}")
     return node_id
 
@@ -134,7 +143,11 @@ def ensure_bucket_and_key(admin: Admin, bucket: str, key_name: str, key_id: str,
         log(f"imported key {key_id} ({key_name})")
     elif status != 200:
         raise RuntimeError(f"GetKeyInfo {key_id}: HTTP {status}: {key}")
-    admin.ok("POST", "AllowBucketKey", {"bucketId": bucket_id, "accessKeyId": key_id, "permissions": {"read": True, "write": True, "owner": False}})
+    admin.ok(
+        "POST",
+        "AllowBucketKey",
+        {"bucketId": bucket_id, "accessKeyId": key_id, "permissions": {"read": True, "write": True, "owner": False}},
+    )
     log(f"key {key_id} may read and write bucket {bucket} (not owner: it cannot change the bucket's settings)")
 
 
@@ -150,7 +163,11 @@ def main(env: dict[str, str]) -> int:
             key_id = Path(env["GARAGE_KEY_ID_FILE"]).read_text().strip()
             secret = Path(env["GARAGE_SECRET_KEY_FILE"]).read_text().strip()
             # The bucket needs a layout; wait until the cluster can serve it.
-            wait("a healthy cluster", lambda: admin.ok("GET", "GetClusterHealth").get("status") in ("healthy", "degraded"), bound)
+            wait(
+                "a healthy cluster",
+                lambda: admin.ok("GET", "GetClusterHealth").get("status") in ("healthy", "degraded"),
+                bound,
+            )
             ensure_bucket_and_key(admin, env["GARAGE_BUCKET"], env.get("GARAGE_KEY_NAME", "housify"), key_id, secret)
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         log(f"failed: {exc}")

@@ -36,7 +36,9 @@ from typing import Any
 SIX = "spyne.util.six"
 
 
-def _find_spec(self: Any, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+def _find_spec(
+    self: Any, fullname: str, path: object = None, target: object = None
+) -> importlib.machinery.ModuleSpec | None:
     if fullname in self.known_modules:
         return importlib.util.spec_from_loader(fullname, self)
     return None
@@ -79,7 +81,9 @@ class _PatchingLoader(importlib.abc.Loader):
 class SpyneSixFinder(importlib.abc.MetaPathFinder):
     """Finds ``spyne.util.six`` like the path finder does, but loads it through :class:`_PatchingLoader`."""
 
-    def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Any = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != SIX:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -95,7 +99,9 @@ def install() -> None:
         ImportError: on Python 3.13+ without the ``cgi`` module (install ``legacy-cgi``).
     """
     if sys.version_info >= (3, 13) and importlib.util.find_spec("cgi") is None:
-        raise ImportError("spyne needs the cgi module, removed in Python 3.13: install legacy-cgi (pip install legacy-cgi)")
+        raise ImportError(
+            "spyne needs the cgi module, removed in Python 3.13: install legacy-cgi (pip install legacy-cgi)"
+        )
     if SIX in sys.modules:
         patch_six(sys.modules[SIX])
     if not any(isinstance(finder, SpyneSixFinder) for finder in sys.meta_path):

@@ -20,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+
 from testkit import free_port
 
 from .conftest import REPO
@@ -71,9 +72,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if endpoint == "GetClusterHealth":
             return self.reply(200, {"status": "healthy" if g.roles else "unavailable"})
         if endpoint == "GetNodeInfo" and query.get("node") == "self":
-            return self.reply(200, {"success": {g.node_id: {"nodeId": g.node_id, "garageVersion": "v2.0.0"}}, "error": {}})
+            return self.reply(
+                200, {"success": {g.node_id: {"nodeId": g.node_id, "garageVersion": "v2.0.0"}}, "error": {}}
+            )
         if endpoint == "GetClusterLayout":
-            return self.reply(200, {"version": g.version, "roles": g.roles, "stagedRoleChanges": g.staged, "parameters": {}, "partitionSize": 1})
+            return self.reply(
+                200,
+                {
+                    "version": g.version,
+                    "roles": g.roles,
+                    "stagedRoleChanges": g.staged,
+                    "parameters": {},
+                    "partitionSize": 1,
+                },
+            )
         if endpoint == "UpdateClusterLayout":
             g.staged.extend(body["roles"])
             return self.reply(200, {})
@@ -86,7 +98,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             bucket = g.buckets.get(query.get("globalAlias", ""))
             return self.reply(200, bucket) if bucket else self.reply(404, {"code": "NoSuchBucket"})
         if endpoint == "CreateBucket":
-            g.buckets[body["globalAlias"]] = {"id": f"b-{len(g.buckets)}", "globalAliases": [body["globalAlias"]], "keys": []}
+            g.buckets[body["globalAlias"]] = {
+                "id": f"b-{len(g.buckets)}",
+                "globalAliases": [body["globalAlias"]],
+                "keys": [],
+            }
             return self.reply(200, g.buckets[body["globalAlias"]])
         if endpoint == "GetKeyInfo":
             key = g.keys.get(query.get("id", ""))
@@ -107,7 +123,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.handle_call("POST")
 
 
-def run(port: int, tmp_path: Path, *, manage: bool = True, token: str = TOKEN, wait: int = 30, expected: int = 1) -> subprocess.CompletedProcess:
+def run(
+    port: int, tmp_path: Path, *, manage: bool = True, token: str = TOKEN, wait: int = 30, expected: int = 1
+) -> subprocess.CompletedProcess:
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "key-id").write_text(KEY_ID + "\n")
     (tmp_path / "secret").write_text(SECRET + "\n")
@@ -134,13 +152,18 @@ def test_first_run_lays_out_the_node_and_makes_bucket_and_key_then_changes_nothi
     assert garage.version == 1
     assert garage.roles == [{"id": garage.node_id, "zone": "edge", "capacity": 100 * 10**9, "tags": ["housify"]}]
     assert garage.keys[KEY_ID]["secretAccessKey"] == SECRET  # read from the credential file, newline stripped
-    assert garage.buckets["housify"]["keys"] == [{"accessKeyId": KEY_ID, "permissions": {"read": True, "write": True, "owner": False}}]
+    assert garage.buckets["housify"]["keys"] == [
+        {"accessKeyId": KEY_ID, "permissions": {"read": True, "write": True, "owner": False}}
+    ]
     assert SECRET not in first.stderr  # the secret is never logged
     calls = len(garage.calls)
     again = run(garage.server_address[1], tmp_path)
     assert again.returncode == 0, again.stderr
     new = garage.calls[calls:]
-    assert not any(call in new for call in ("POST UpdateClusterLayout", "POST ApplyClusterLayout", "POST CreateBucket", "POST ImportKey"))
+    assert not any(
+        call in new
+        for call in ("POST UpdateClusterLayout", "POST ApplyClusterLayout", "POST CreateBucket", "POST ImportKey")
+    )
     assert garage.version == 1
 
 

@@ -7,7 +7,6 @@ message of each bad case and the shape of what the good ones produce.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from pathlib import Path
@@ -23,14 +22,20 @@ def bad_cases() -> dict[str, str]:
     lib = nixpkgs_lib_path()
     if lib is None or nix_instantiate_path() is None:
         return {}
-    expr = f"builtins.mapAttrs (_: c: c.error) (import {REPO}/nixos/tests/eval/cases.nix {{ lib = {lib_expr(lib)}; }}).bad"
+    expr = (
+        f"builtins.mapAttrs (_: c: c.error) (import {REPO}/nixos/tests/eval/cases.nix {{ lib = {lib_expr(lib)}; }}).bad"
+    )
     return eval_json(expr).json()
 
 
 def bad_params() -> list:
     cases = bad_cases()
     if not cases:
-        return [pytest.param(None, id="no-cases", marks=pytest.mark.skip(reason="needs nix-instantiate and HOUSIFY_NIXPKGS_LIB"))]
+        return [
+            pytest.param(
+                None, id="no-cases", marks=pytest.mark.skip(reason="needs nix-instantiate and HOUSIFY_NIXPKGS_LIB")
+            )
+        ]
     return list(cases)
 
 
@@ -67,10 +72,7 @@ def test_bad_configuration_fails_with_its_message(nixpkgs_lib: Path, name: str) 
 
 def test_failed_assertions_are_all_reported(nixpkgs_lib: Path) -> None:
     base = case_expr(nixpkgs_lib, "good", "edge-with-local-ai")
-    broken = (
-        f"{{ imports = [ {base} ]; services.housify-ai.device = \"cuda\"; "
-        f"services.openssh.openFirewall = true; }}"
-    )
+    broken = f'{{ imports = [ {base} ]; services.housify-ai.device = "cuda"; services.openssh.openFirewall = true; }}'
     result = eval_json(harness_expr(nixpkgs_lib, configuration=broken))
     assert result.returncode != 0
     assert "Failed assertions:" in result.stderr
@@ -97,7 +99,11 @@ def test_migrations_run_before_every_service(good) -> None:
     """Ordered after postgresql.target (nixos-25.11), retried with bounded back-off, required by the services."""
     cfg = good("edge-with-local-ai")
     units = cfg["units"]
-    for service, migrate in (("housify-api", "housify-api-migrate"), ("housify-soap", "housify-soap-migrate"), ("housify-ai", "housify-ai-migrate")):
+    for service, migrate in (
+        ("housify-api", "housify-api-migrate"),
+        ("housify-soap", "housify-soap-migrate"),
+        ("housify-ai", "housify-ai-migrate"),
+    ):
         sc = units[migrate]["serviceConfig"]
         assert sc["Type"] == "oneshot"
         assert re.fullmatch(r"\S+/bin/bash /nix/store/\w{32}-retry\.sh \S+ migrate", sc["ExecStart"]), sc["ExecStart"]
@@ -106,12 +112,20 @@ def test_migrations_run_before_every_service(good) -> None:
         assert sc["TimeoutStartSec"] == "15min"
         assert "postgresql.target" in units[migrate]["after"] and "postgresql.target" in units[migrate]["requires"]
         assert not any(u.startswith("postgresql.service") for u in units[migrate]["after"])
-        dependants = [name for name in units if name.startswith(service) and name != migrate and "migrate" not in name and "models" not in name]
+        dependants = [
+            name
+            for name in units
+            if name.startswith(service) and name != migrate and "migrate" not in name and "models" not in name
+        ]
         assert dependants, service
         for name in dependants:
             assert f"{migrate}.service" in units[name]["after"], name
             assert f"{migrate}.service" in units[name]["requires"], name
-    assert "postgresql.target" in units["housify-postgresql-passwords"]["after"] if "housify-postgresql-passwords" in units else True
+    assert (
+        "postgresql.target" in units["housify-postgresql-passwords"]["after"]
+        if "housify-postgresql-passwords" in units
+        else True
+    )
 
 
 def test_every_unit_is_hardened(good) -> None:
@@ -122,7 +136,7 @@ def test_every_unit_is_hardened(good) -> None:
         assert sc["PrivateTmp"] is True and sc["NoNewPrivileges"] is True, name
         assert sc["CapabilityBoundingSet"] == "" and sc["AmbientCapabilities"] == "", name
         assert sc.get("DynamicUser") is True or sc.get("User"), name
-        if name.startswith("housify-api") or name.startswith("housify-ai") or name.startswith("housify-soap"):
+        if name.startswith(("housify-api", "housify-ai", "housify-soap")):
             assert sc.get("StateDirectory"), name
 
 
@@ -227,7 +241,10 @@ def test_s3_store_wires_garage_nginx_and_the_units_with_credentials_only(good) -
     garage = cfg["garage"]
     assert garage["enable"] and garage["settings"]["replication_factor"] == 1
     assert garage["settings"]["rpc_public_addr"] == "10.0.1.10:3901"
-    assert "rpc_secret" not in garage["settings"] and garage["extraEnvironment"]["GARAGE_RPC_SECRET_FILE"] == "%d/rpc-secret"
+    assert (
+        "rpc_secret" not in garage["settings"]
+        and garage["extraEnvironment"]["GARAGE_RPC_SECRET_FILE"] == "%d/rpc-secret"
+    )
     assert cfg["garageUnit"]["serviceConfig"]["LoadCredential"] == [
         "rpc-secret:/run/secrets/housify/garage-rpc-secret",
         "admin-token:/run/secrets/housify/garage-admin-token",
@@ -252,7 +269,9 @@ def test_the_web_app_package_is_served_by_nginx(good) -> None:
     text = good("web")["nginxText"]
     assert "root /nix/store/00000000000000000000000000000000-housify-web;" in text
     assert 'add_header Cache-Control "public, max-age=31536000, immutable" always;' in text
-    assert "root " not in good("edge-with-local-ai")["nginxText"].split("location /_media/")[0].replace("root /var/lib/acme", "")
+    assert "root " not in good("edge-with-local-ai")["nginxText"].split("location /_media/")[0].replace(
+        "root /var/lib/acme", ""
+    )
 
 
 def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path) -> None:
@@ -265,13 +284,30 @@ def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-         "-subj", "/CN=housify.example.com", "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=housify.example.com",
+            "-keyout",
+            str(tmp_path / "k.pem"),
+            "-out",
+            str(tmp_path / "c.pem"),
+        ],
+        check=True,
+        capture_output=True,
     )
     for case in ("edge-with-local-ai", "s3"):
         change = (
-            f'{{ imports = [ {case_expr(nixpkgs_lib, "good", case)} ]; services.housify = {{ http3 = false; '
+            f"{{ imports = [ {case_expr(nixpkgs_lib, 'good', case)} ]; services.housify = {{ http3 = false; "
             f'tls = {{ acme = false; certificate = "{tmp_path}/c.pem"; certificateKey = "{tmp_path}/k.pem"; }}; }}; '
             f'services.nginx.package = {{ type = "derivation"; name = "nginx"; version = "{nginx_version()}"; outPath = "/nix/store/00000000000000000000000000000000-nginx"; }}; }}'
         )
@@ -296,7 +332,10 @@ def test_firewall_opens_web_to_all_and_internal_ports_to_the_lan_only(good) -> N
     assert "jump wan_input" not in rules  # behind pfSense: no WAN interface on the host
     assert 'iifname "wan0" jump wan_input' in good("wan-interface")["ruleset"]
     # The LAN NIC is renamed to lan0 by its MAC.
-    assert cfg["links"]["10-housify-lan"] == {"matchConfig": {"PermanentMACAddress": "52:54:00:00:00:10"}, "linkConfig": {"Name": "lan0"}}
+    assert cfg["links"]["10-housify-lan"] == {
+        "matchConfig": {"PermanentMACAddress": "52:54:00:00:00:10"},
+        "linkConfig": {"Name": "lan0"},
+    }
 
 
 def test_postgresql_databases_roles_and_access(good) -> None:
@@ -326,8 +365,20 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
 
 def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
     cpu, gpu = good("edge-with-local-ai"), good("gpu")
-    assert cpu["gpu"] == {"cudaSupport": False, "graphics": False, "videoDrivers": [], "nvidiaOpen": None, "allowUnfree": False}
-    assert gpu["gpu"] == {"cudaSupport": True, "graphics": True, "videoDrivers": ["nvidia"], "nvidiaOpen": True, "allowUnfree": True}
+    assert cpu["gpu"] == {
+        "cudaSupport": False,
+        "graphics": False,
+        "videoDrivers": [],
+        "nvidiaOpen": None,
+        "allowUnfree": False,
+    }
+    assert gpu["gpu"] == {
+        "cudaSupport": True,
+        "graphics": True,
+        "videoDrivers": ["nvidia"],
+        "nvidiaOpen": True,
+        "allowUnfree": True,
+    }
     workers = [name for name in gpu["units"] if name.startswith("housify-ai-worker-")]
     assert sorted(workers) == ["housify-ai-worker-0", "housify-ai-worker-1"]
     sc = gpu["units"]["housify-ai-worker-0"]["serviceConfig"]
@@ -356,7 +407,12 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
     else:
         assert cfg["gpu"]["cudaSupport"] is True
         assert "tcp dport { 80, 443 }" not in cfg["ruleset"]  # nothing from the WAN
-        assert set(cfg["units"]) == {"housify-ai-api", "housify-ai-migrate", "housify-ai-worker-0", "housify-garage-setup"}
+        assert set(cfg["units"]) == {
+            "housify-ai-api",
+            "housify-ai-migrate",
+            "housify-ai-worker-0",
+            "housify-garage-setup",
+        }
         assert cfg["units"]["housify-ai-worker-0"]["environment"]["HOUSIFY_STORAGE_URL"] == "s3://housify"
 
 
@@ -374,7 +430,13 @@ def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:
     nodes = eval_json(expr).json()
     edge, ai = nodes["edge"], nodes["ai"]
     assert set(nodes) == {"edge", "ai", "wan"}
-    assert {"housify-api-0", "housify-api-1", "housify-soap", "housify-postgresql-passwords", "housify-garage-setup"} <= set(edge["units"])
+    assert {
+        "housify-api-0",
+        "housify-api-1",
+        "housify-soap",
+        "housify-postgresql-passwords",
+        "housify-garage-setup",
+    } <= set(edge["units"])
     assert "ssl_certificate /nix/store/" in edge["nginxText"] and "location /_media_s3/ {" in edge["nginxText"]
     # The WAN interface gets the public ports and nothing else; 3900 (S3) is internal.
     assert 'iifname "eth2" jump wan_input' in edge["ruleset"]
@@ -384,7 +446,7 @@ def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:
     assert "housify-ai-models.service" in worker["requires"]
     assert worker["environment"]["HOUSIFY_AI_LLM_MODEL"] == "/var/lib/housify-ai/models/tiny-llama.gguf"
     assert worker["environment"]["HOUSIFY_S3_ENDPOINT_URL"] == "http://10.0.1.10:3900"
-    assert re.search(r'tcp dport \{ 8200 \} accept', ai["ruleset"])
+    assert re.search(r"tcp dport \{ 8200 \} accept", ai["ruleset"])
 
 
 def test_vm_test_script_is_python_that_checks_the_wan_drop() -> None:

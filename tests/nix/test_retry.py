@@ -18,7 +18,9 @@ def run(tmp_path: Path, fail_times: int, attempts: int) -> tuple[subprocess.Comp
     command = f'n=$(cat {counter}); echo $((n + 1)) > {counter}; [ "$n" -ge {fail_times} ] || exit 3'
     env = {"PATH": "/usr/bin:/bin", "RETRY_ATTEMPTS": str(attempts), "RETRY_DELAY": "0", "RETRY_MAX_DELAY": "0"}
     started = time.monotonic()
-    result = subprocess.run(["bash", str(RETRY), "sh", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", str(RETRY), "sh", "-c", command], env=env, capture_output=True, text=True, timeout=60
+    )
     return result, time.monotonic() - started
 
 
