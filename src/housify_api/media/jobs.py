@@ -139,8 +139,8 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     before the job is counted against the hourly limit.
 
     Raises:
-        PermissionDeniedException: no access right for ``task``, a task the caller's level does not
-            include, or a source/mask image of another user.
+        PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), a task
+            the caller's level does not include, or a source/mask image of another user.
         NotFoundException: unknown image.
         HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
             429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
