@@ -43,6 +43,7 @@ from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
 from housify_api.system.struct_schema import ClosedStructSchemaPlugin
+from housify_api.system.web import web_dir, web_routers
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
@@ -156,12 +157,14 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     """
     settings = settings or load_api_settings()
     state = build_state(settings)
+    state["web_dir"] = web_dir(settings.web_dir)
     auth = jwt_auth(state["token_cls"], state["public_pem"], settings.access_token_ttl_seconds)
     prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
     return Litestar(
         route_handlers=[
             root, health, ready, MetricsController, jwks, subscriptions,
             AuthController, MeController, AdminController, docs_assets_router(),
+            *web_routers(state["web_dir"]),
         ],
         state=State(state),
         dependencies=DEPENDENCIES,
