@@ -73,7 +73,7 @@ def wants_html(request: Request[Any, Any, Any]) -> bool:
 def index_response(root: Path) -> Response[bytes]:
     return Response(
         (root / "index.html").read_bytes(),
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",
         headers={"Content-Security-Policy": CSP, "Cache-Control": REVALIDATE},
     )
 
