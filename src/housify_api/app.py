@@ -23,10 +23,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from piccolo.engine.postgres import PostgresEngine
 
 from housify_api.accounts.controller import MeController
@@ -40,6 +40,7 @@ from housify_api.plans.controller import subscriptions
 from housify_api.plans.service import seed_levels
 from housify_api.settings import ApiSettings, load_api_settings
 from housify_api.system.controller import health, ready, root
+from housify_api.system import edge
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
 from housify_api.system.struct_schema import ClosedStructSchemaPlugin
@@ -157,8 +158,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or load_api_settings()
     state = build_state(settings)
     auth = jwt_auth(state["token_cls"], state["public_pem"], settings.access_token_ttl_seconds)
-    prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             root, health, ready, MetricsController, jwks, subscriptions,
             AuthController, MeController, AdminController, docs_assets_router(),
@@ -167,16 +167,10 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
-        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
         cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None,
-        response_headers=[
-            ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-            ResponseHeader(name="X-Frame-Options", value="DENY"),
-            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-        ],
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="always",
@@ -186,3 +180,5 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503, HTTPException},
         ),
     )
+    # Request metrics and the security headers: one pure-ASGI layer around the router (system/edge.py).
+    return edge.install(app)
