@@ -124,6 +124,21 @@ async def _skip_session_reset(connection: object) -> None:
     transaction before a connection returns to the pool (asyncpg ``create_pool(reset=)``)."""
 
 
+def _flush_logs() -> None:
+    """Write out the records the root logger's queue handler still holds.
+
+    Its listener thread is drained by an ``atexit`` hook, which a process ended by SIGTERM
+    never runs (uvicorn re-raises the signal after its graceful shutdown; granian ends its
+    worker): the last lines of a shutdown were lost. ``stop()`` drains and joins the thread;
+    ``start()`` lets anything logged later still be written.
+    """
+    for handler in logging.getLogger().handlers:
+        listener = getattr(handler, "listener", None)
+        if listener is not None and getattr(listener, "_thread", None) is not None:
+            listener.stop()
+            listener.start()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = User._meta.db
@@ -144,6 +159,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await app.state.redis.aclose()
         if isinstance(engine, PostgresEngine) and engine.pool is not None:
             await engine.close_connection_pool()
+        log.info("lifespan shutdown complete: background tasks stopped, Redis and the database pool closed")
+        _flush_logs()
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
