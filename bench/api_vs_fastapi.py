@@ -34,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from api_throughput import PASSWORD, PG_ADMIN, REDIS_URL, Conn, cpu_seconds, form
@@ -79,7 +78,7 @@ def run_wrk(url: str, token: str | None, args: argparse.Namespace, seconds: floa
 async def wait_ready(port: int, path: str, proc: subprocess.Popen, log: Path) -> None:
     for _ in range(600):
         if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()}")
+            raise SystemExit(f"server exited:\n{log.read_text()}")  # noqa: ASYNC240 - once, on failure
         try:
             conn = await Conn.open("127.0.0.1", port)
             status, _ = await conn.request("GET", path)
@@ -89,7 +88,7 @@ async def wait_ready(port: int, path: str, proc: subprocess.Popen, log: Path) ->
         except OSError:
             pass
         await asyncio.sleep(0.1)
-    raise SystemExit(f"server on port {port} not ready:\n{log.read_text()}")
+    raise SystemExit(f"server on port {port} not ready:\n{log.read_text()}")  # noqa: ASYNC240 - once, on failure
 
 
 def start(command: list[str], env: dict[str, str], log: Path, pin: bool, cwd: Path | None = None) -> subprocess.Popen:
@@ -104,8 +103,12 @@ async def login(port: int) -> str:
     conn = await Conn.open("127.0.0.1", port)
     try:
         email = f"bench-{secrets.token_hex(4)}@example.com"
-        status, body = await conn.request("POST", "/auth/register", {"Content-Type": "application/json"},
-                                          json.dumps({"email": email, "password": PASSWORD}).encode())
+        status, body = await conn.request(
+            "POST",
+            "/auth/register",
+            {"Content-Type": "application/json"},
+            json.dumps({"email": email, "password": PASSWORD}).encode(),
+        )
         assert status == 201, body
         headers, payload = form({"grant_type": "password", "username": email, "password": PASSWORD})
         status, body = await conn.request("POST", "/auth/token", headers, payload)
@@ -126,13 +129,21 @@ def measure(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int
         for route in ROUTES:
             for app in order:
                 cpu_before = cpu_seconds(pids[app])
-                out = run_wrk(f"http://127.0.0.1:{ports[app]}{route}", None if route == "/health" else tokens[app], args, args.seconds)
+                out = run_wrk(
+                    f"http://127.0.0.1:{ports[app]}{route}",
+                    None if route == "/health" else tokens[app],
+                    args,
+                    args.seconds,
+                )
                 figures = parse_wrk(out)
                 figures["cpu_ms"] = (cpu_seconds(pids[app]) - cpu_before) / max(figures["requests"], 1) * 1000
                 results[(app, route)].append(figures)
-                print(f"  round {round_no + 1} {app:8} {route:13} {figures['rps']:8.0f} req/s  p50 {figures['p50']:6.2f} ms  "
-                      f"p99 {figures['p99']:6.2f} ms  cpu {figures['cpu_ms']:.3f} ms/req  non-2xx {figures['bad']:.0f}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  round {round_no + 1} {app:8} {route:13} {figures['rps']:8.0f} req/s  p50 {figures['p50']:6.2f} ms  "
+                    f"p99 {figures['p99']:6.2f} ms  cpu {figures['cpu_ms']:.3f} ms/req  non-2xx {figures['bad']:.0f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return results
 
 
@@ -159,9 +170,14 @@ async def run(args: argparse.Namespace, workdir: Path, database_url: str, redis_
     private_key, public_key = generate_keypair(workdir / "keys")
     ports = {"housify": args.port, "fastapi": args.port + 1}
     housify_env = {
-        **os.environ, "PICCOLO_CONF": "housify_api.piccolo_conf", "HOUSIFY_DATA_DIR": str(workdir),
-        "HOUSIFY_SMTP_HOST": "", "HOUSIFY_DATABASE_URL": database_url, "HOUSIFY_REDIS_URL": REDIS_URL,
-        "HOUSIFY_REDIS_PREFIX": redis_prefix, "HOUSIFY_JWT_PRIVATE_KEY_FILE": str(private_key),
+        **os.environ,
+        "PICCOLO_CONF": "housify_api.piccolo_conf",
+        "HOUSIFY_DATA_DIR": str(workdir),
+        "HOUSIFY_SMTP_HOST": "",
+        "HOUSIFY_DATABASE_URL": database_url,
+        "HOUSIFY_REDIS_URL": REDIS_URL,
+        "HOUSIFY_REDIS_PREFIX": redis_prefix,
+        "HOUSIFY_JWT_PRIVATE_KEY_FILE": str(private_key),
         "HOUSIFY_JWT_PUBLIC_KEY_FILE": str(public_key),
         # One token per app for the whole run (clients reuse theirs): longer than the run.
         "HOUSIFY_ACCESS_TOKEN_TTL_SECONDS": "7200",
@@ -170,9 +186,23 @@ async def run(args: argparse.Namespace, workdir: Path, database_url: str, redis_
     logs = {app: workdir / f"{app}.log" for app in APPS}
     try:
         procs["housify"] = start(
-            [sys.executable, "-m", "housify_api.cli", "serve", "--port", str(ports["housify"]), "--migrate",
-             "--no-access-log", "--log-level", "warning", *(["--server", args.server] if args.server else [])],
-            housify_env, logs["housify"], args.pin)
+            [
+                sys.executable,
+                "-m",
+                "housify_api.cli",
+                "serve",
+                "--port",
+                str(ports["housify"]),
+                "--migrate",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                *(["--server", args.server] if args.server else []),
+            ],
+            housify_env,
+            logs["housify"],
+            args.pin,
+        )
         await wait_ready(ports["housify"], "/ready", procs["housify"], logs["housify"])
         access = await login(ports["housify"])
         import jwt
@@ -180,19 +210,34 @@ async def run(args: argparse.Namespace, workdir: Path, database_url: str, redis_
         claims = jwt.decode(access, options={"verify_signature": False})
         secret = secrets.token_hex(32)
         baseline_env = {
-            **os.environ, "BASELINE_DATABASE_URL": database_url, "BASELINE_JWT_ALGORITHM": args.baseline_alg,
-            "BASELINE_JWT_PUBLIC_KEY_FILE": str(public_key), "BASELINE_JWT_SECRET": secret,
-            "BASELINE_JWT_ISSUER": claims["iss"], "BASELINE_JWT_AUDIENCE": claims["aud"],
+            **os.environ,
+            "BASELINE_DATABASE_URL": database_url,
+            "BASELINE_JWT_ALGORITHM": args.baseline_alg,
+            "BASELINE_JWT_PUBLIC_KEY_FILE": str(public_key),
+            "BASELINE_JWT_SECRET": secret,
+            "BASELINE_JWT_ISSUER": claims["iss"],
+            "BASELINE_JWT_AUDIENCE": claims["aud"],
         }
         procs["fastapi"] = start(
-            [sys.executable, "-m", "uvicorn", "baseline_fastapi:app", "--port", str(ports["fastapi"]),
-             "--no-access-log", "--log-level", "warning"],
-            baseline_env, logs["fastapi"], args.pin, cwd=BENCH_DIR)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "baseline_fastapi:app",
+                "--port",
+                str(ports["fastapi"]),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            baseline_env,
+            logs["fastapi"],
+            args.pin,
+            cwd=BENCH_DIR,
+        )
         await wait_ready(ports["fastapi"], "/health", procs["fastapi"], logs["fastapi"])
         tokens = {"housify": access, "fastapi": access if args.baseline_alg == "ES512" else hs256_token(access, secret)}
         pids = {app: proc.pid for app, proc in procs.items()}
-        if args.pin:  # taskset execs the server, so the pid is the server's
-            time.sleep(0.2)
         results = measure(args, ports, pids, tokens)
         return {key: summary(value) for key, value in results.items()}
     finally:
@@ -209,11 +254,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--port", type=int, default=18775, help="Housify's port; the baseline takes the next one")
-    parser.add_argument("--baseline-alg", choices=("ES512", "HS256"), default="ES512",
-                        help="what the FastAPI app verifies per request: Housify's ES512 token (default) or an HS256 copy")
+    parser.add_argument(
+        "--baseline-alg",
+        choices=("ES512", "HS256"),
+        default="ES512",
+        help="what the FastAPI app verifies per request: Housify's ES512 token (default) or an HS256 copy",
+    )
     parser.add_argument("--server", choices=("uvicorn", "granian"), default=None, help="housify-api serve --server")
-    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2,
-                        help="servers on CPU 0, wrk on CPU 1 (taskset)")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="servers on CPU 0, wrk on CPU 1 (taskset)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -231,22 +284,34 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     server = args.server or "default server"
-    print(f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.rounds} alternating rounds (medians), "
-          f"one worker each ({server} for Housify, uvicorn for FastAPI), {'servers on CPU 0, wrk on CPU 1' if args.pin else 'unpinned'}, "
-          f"{os.cpu_count()} cores, PostgreSQL + Redis local; baseline verifies {args.baseline_alg} per request")
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.rounds} alternating rounds (medians), "
+        f"one worker each ({server} for Housify, uvicorn for FastAPI), {'servers on CPU 0, wrk on CPU 1' if args.pin else 'unpinned'}, "
+        f"{os.cpu_count()} cores, PostgreSQL + Redis local; baseline verifies {args.baseline_alg} per request"
+    )
     print(f"{'app':8} {'route':13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'non-2xx':>8}")
     for app in APPS:
         for route in ROUTES:
             r = results[(app, route)]
-            print(f"{app:8} {route:13} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['cpu_ms']:11.3f} {r['bad']:8.0f}")
+            print(
+                f"{app:8} {route:13} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['cpu_ms']:11.3f} {r['bad']:8.0f}"
+            )
     h, f = (lambda route: results[("housify", route)]), (lambda route: results[("fastapi", route)])
-    print(f"load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work lowers req/s; CPU/req is steadier)")
-    print(f"/health    Housify / FastAPI: {h('/health')['rps'] / f('/health')['rps']:.2f}x by req/s, "
-          f"{f('/health')['cpu_ms'] / h('/health')['cpu_ms']:.2f}x by CPU/req (target >= 1.3x)")
-    print(f"/users/me  Housify / FastAPI: {h('/users/me')['rps'] / f('/users/me')['rps']:.2f}x by req/s, "
-          f"{f('/users/me')['cpu_ms'] / h('/users/me')['cpu_ms']:.2f}x by CPU/req (target >= 4x)")
-    print(f"/auth/whoami / /health (Housify): {h('/auth/whoami')['rps'] / h('/health')['rps']:.0%} by req/s, "
-          f"{h('/health')['cpu_ms'] / h('/auth/whoami')['cpu_ms']:.0%} by CPU/req (target >= 60%)")
+    print(
+        f"load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work lowers req/s; CPU/req is steadier)"
+    )
+    print(
+        f"/health    Housify / FastAPI: {h('/health')['rps'] / f('/health')['rps']:.2f}x by req/s, "
+        f"{f('/health')['cpu_ms'] / h('/health')['cpu_ms']:.2f}x by CPU/req (target >= 1.3x)"
+    )
+    print(
+        f"/users/me  Housify / FastAPI: {h('/users/me')['rps'] / f('/users/me')['rps']:.2f}x by req/s, "
+        f"{f('/users/me')['cpu_ms'] / h('/users/me')['cpu_ms']:.2f}x by CPU/req (target >= 4x)"
+    )
+    print(
+        f"/auth/whoami / /health (Housify): {h('/auth/whoami')['rps'] / h('/health')['rps']:.0%} by req/s, "
+        f"{h('/health')['cpu_ms'] / h('/auth/whoami')['cpu_ms']:.0%} by CPU/req (target >= 60%)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -71,9 +71,17 @@ class Claims(BaseModel):
 
 
 class UserOut(BaseModel):
+    """The same profile fields as Housify's ``GET /users/me``."""
+
     id: UUID
     email: str
     full_name: str
+    first_name: str
+    last_name: str
+    gender: int | None
+    phone: str | None
+    birth_date: date | None
+    country: str | None
     role: str
     is_active: bool
     email_verified: bool
@@ -87,8 +95,9 @@ async def current_claims(token: Annotated[str, Depends(oauth2_scheme)]) -> Claim
     try:
         payload = jwt.decode(token, VERIFY_KEY, algorithms=[ALGORITHM], issuer=ISSUER, audience=AUDIENCE)
     except jwt.InvalidTokenError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Could not validate credentials",
-                            headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "Could not validate credentials", headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
     return Claims(**payload)
 
 
@@ -106,8 +115,8 @@ async def whoami(claims: Annotated[Claims, Depends(current_claims)]) -> Claims:
 async def me(claims: Annotated[Claims, Depends(current_claims)]) -> UserOut:
     assert pool is not None
     row = await pool.fetchrow(
-        "SELECT id, email, full_name, role, is_active, email_verified, subscription_level, services,"
-        " created_at, last_login_at FROM users WHERE id = $1",
+        "SELECT id, email, full_name, first_name, last_name, gender, phone, birth_date, country, role,"
+        " is_active, email_verified, subscription_level, services, created_at, last_login_at FROM users WHERE id = $1",
         UUID(claims.sub),
     )
     if row is None:

@@ -25,12 +25,18 @@ CLI = [sys.executable, "-m", "housify_api.cli"]
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
 async def test_serve_lifespan_websocket_and_sigterm(server: str, tmp_path, migrated_db: str) -> None:  # noqa: ANN001
-    env = {**os.environ, "HOUSIFY_DATA_DIR": str(tmp_path), "HOUSIFY_SMTP_HOST": "", "PICCOLO_CONF": "housify_api.piccolo_conf"}
+    env = {
+        **os.environ,
+        "HOUSIFY_DATA_DIR": str(tmp_path),
+        "HOUSIFY_SMTP_HOST": "",
+        "PICCOLO_CONF": "housify_api.piccolo_conf",
+    }
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([*CLI, "serve", "--server", server, "--port", str(port), "--log-level", "info"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - the server under test, started once[*CLI, "serve", "--server", server, "--port", str(port), "--log-level", "info"],
+            env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(300):
@@ -45,14 +51,25 @@ async def test_serve_lifespan_websocket_and_sigterm(server: str, tmp_path, migra
                 raise AssertionError(f"not ready:\n{log.read_text()}")
             email = f"serve-{server}-{port}@example.com"
             assert (await client.post("/auth/register", json={"email": email, "password": PASSWORD})).status_code == 201
-            token = (await client.post("/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD})).json()["access_token"]
+            token = (
+                await client.post(
+                    "/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
+                )
+            ).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
             me = await client.get("/users/me", headers=headers)
-            assert me.status_code == 200 and me.json()["email"] == email
+            assert me.status_code == 200
+            assert me.json()["email"] == email
             assert me.headers["x-frame-options"] == "DENY"
-            job = await client.post("/jobs", json={"prompt": "a quiet attic bedroom", "width": 64, "height": 64, "steps": 4}, headers=headers)
+            job = await client.post(
+                "/jobs",
+                json={"prompt": "a quiet attic bedroom", "width": 64, "height": 64, "steps": 4},
+                headers=headers,
+            )
             assert job.status_code == 202, job.text
-        async with connect(f"ws://127.0.0.1:{port}/jobs/{job.json()['id']}/events", subprotocols=["bearer", token]) as ws:
+        async with connect(
+            f"ws://127.0.0.1:{port}/jobs/{job.json()['id']}/events", subprotocols=["bearer", token]
+        ) as ws:
             assert ws.subprotocol == "bearer"
             assert json.loads(await ws.recv())["type"] == "queued"
         started = time.monotonic()

@@ -34,7 +34,7 @@ class Revocations:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
         # Key prefixes of the per-request check, built once (``keys.key("revoked", kind, "")``).
         self._jti_prefix, self._sid_prefix, self._user_prefix = (keys.key("revoked", kind, "") for kind in ("jti", "sid", "user"))
-        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]] = []
+        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]] = []
 
     async def revoke_token(self, jti: str, exp: float) -> None:
         ttl = int(exp - time.time()) + 1
@@ -61,10 +61,10 @@ class Revocations:
             return "token is outdated: the account changed; refresh to get a new access token"
         return None
 
-    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | None]:
+    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | str | None]:
         """``MGET keys``, batched with other checks queued in this loop iteration."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        future: asyncio.Future[list[bytes | str | None]] = loop.create_future()
         self._pending.append((keys, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
@@ -75,7 +75,7 @@ class Revocations:
         task = asyncio.ensure_future(self._run(batch))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
-    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]]) -> None:
+    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]]) -> None:
         try:
             values = await self._redis.mget([key for keys, _ in batch for key in keys])
         except asyncio.CancelledError:

@@ -35,13 +35,13 @@ unless the response set that header itself.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client.metrics import MetricWrapperBase
+from typing import Any, cast
 
 from litestar import Litestar
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -75,9 +75,12 @@ class RequestMetrics:
         self.app_name = app_name
         self._total = _metric(Counter, f"{prefix}_requests_total", "Total requests", _LABELS)
         self._errors = _metric(Counter, f"{prefix}_requests_error_total", "Total errors in requests", _LABELS)
-        self._duration = _metric(Histogram, f"{prefix}_request_duration_seconds", "Request duration, in seconds", _LABELS)
-        self._in_progress = _metric(Gauge, f"{prefix}_requests_in_progress", "Total requests currently in progress",
-                                    ("method", "app_name"))
+        self._duration = _metric(
+            Histogram, f"{prefix}_request_duration_seconds", "Request duration, in seconds", _LABELS
+        )
+        self._in_progress = _metric(
+            Gauge, f"{prefix}_requests_in_progress", "Total requests currently in progress", ("method", "app_name")
+        )
         # (method, path template, status) -> (requests_total child, duration child, errors child or None)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
@@ -94,10 +97,10 @@ class RequestMetrics:
         return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
+        method: str = cast("Any", scope)["method"]
         gauge = self._gauges.get(method)
         if gauge is None:
             gauge = self._gauges.setdefault(method, self._in_progress.labels(method, self.app_name))

@@ -15,7 +15,7 @@ in its worker through :func:`granian_app`, which reads the same environment as
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 SERVERS = ("uvicorn", "granian")
 
@@ -26,10 +26,13 @@ def granian_app() -> Any:
 
     from housify_api.app import create_app
 
-    return ProxyHeadersMiddleware(create_app(), trusted_hosts=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    app = cast("Any", create_app())  # an ASGI app; Litestar's and uvicorn's scope types differ only in spelling
+    return ProxyHeadersMiddleware(app, trusted_hosts=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 
-def run(server: str, app: Any, *, host: str, port: int, forwarded_allow_ips: str, log_level: str, access_log: bool) -> None:
+def run(
+    server: str, app: Any, *, host: str, port: int, forwarded_allow_ips: str, log_level: str, access_log: bool
+) -> None:
     """Serve until SIGTERM/SIGINT with ``server`` (one of :data:`SERVERS`).
 
     ``app`` is what ``create_app()`` returned in this process: uvicorn serves it; granian's
@@ -42,11 +45,19 @@ def run(server: str, app: Any, *, host: str, port: int, forwarded_allow_ips: str
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips,
-                    log_level=log_level, access_log=access_log)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+            log_level=log_level,
+            access_log=access_log,
+        )
     elif server == "granian":
         from granian import Granian
         from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
 
         os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
         Granian(
@@ -58,7 +69,7 @@ def run(server: str, app: Any, *, host: str, port: int, forwarded_allow_ips: str
             workers=1,
             loop=Loops.uvloop,
             websockets=True,
-            log_level=log_level,
+            log_level=LogLevels(log_level),
             log_access=access_log,
         ).serve()
     else:
