@@ -16,9 +16,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from apikit import PASSWORD
 from testkit import free_port
-
-from .conftest import PASSWORD
 
 CLI = [sys.executable, "-m", "housify_api.cli"]
 
@@ -34,9 +33,8 @@ async def test_serve_lifespan_websocket_and_sigterm(server: str, tmp_path, migra
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - the server under test, started once[*CLI, "serve", "--server", server, "--port", str(port), "--log-level", "info"],
-            env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        command = [*CLI, "serve", "--server", server, "--port", str(port), "--log-level", "info"]
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: ASYNC220 - the server under test
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(300):
