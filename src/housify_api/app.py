@@ -83,8 +83,12 @@ async def _prepare_database(services: Services) -> None:
         except (OSError, ConnectionError) as exc:
             log.error("database unavailable at start-up (%s); retrying in %.0f s", exc, SEED_RETRY_SECONDS)
         except Exception as exc:  # noqa: BLE001 - e.g. asyncpg/sqlite errors when tables are missing
-            log.error("cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
-                      type(exc).__name__, exc, SEED_RETRY_SECONDS)
+            log.error(
+                "cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
+                type(exc).__name__,
+                exc,
+                SEED_RETRY_SECONDS,
+            )
         await asyncio.sleep(SEED_RETRY_SECONDS)
 
 
@@ -173,8 +177,16 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     auth = jwt_auth(services.authenticator, settings.access_token_ttl_seconds)
     app = Litestar(
         route_handlers=[
-            root, health, ready, MetricsController, jwks, subscriptions,
-            AuthController, MeController, AdminController, docs_assets_router(),
+            root,
+            health,
+            ready,
+            MetricsController,
+            jwks,
+            subscriptions,
+            AuthController,
+            MeController,
+            AdminController,
+            docs_assets_router(),
         ],
         state=State({"services": services}),
         dependencies=providers(),
@@ -183,7 +195,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
-        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False)
+        if settings.cors_origins
+        else None,
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="always",

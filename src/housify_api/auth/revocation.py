@@ -33,7 +33,9 @@ class Revocations:
     def __init__(self, redis: Redis, keys: RedisKeys, access_ttl_seconds: int) -> None:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
         # Key prefixes of the per-request check, built once (``keys.key("revoked", kind, "")``).
-        self._jti_prefix, self._sid_prefix, self._user_prefix = (keys.key("revoked", kind, "") for kind in ("jti", "sid", "user"))
+        self._jti_prefix, self._sid_prefix, self._user_prefix = (
+            keys.key("revoked", kind, "") for kind in ("jti", "sid", "user")
+        )
         self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]] = []
 
     async def revoke_token(self, jti: str, exp: float) -> None:
@@ -52,7 +54,9 @@ class Revocations:
 
     async def reason(self, *, jti: str, sid: str, sub: str, iat: float) -> str | None:
         """Why this access token is refused, or ``None`` when it is still good."""
-        by_jti, by_sid, cutoff = await self._mget((self._jti_prefix + jti, self._sid_prefix + sid, self._user_prefix + sub))
+        by_jti, by_sid, cutoff = await self._mget(
+            (self._jti_prefix + jti, self._sid_prefix + sid, self._user_prefix + sub)
+        )
         if by_jti is not None:
             return "token has been revoked (logged out)"
         if by_sid is not None:
