@@ -182,6 +182,10 @@ async def run(args: argparse.Namespace, workdir: Path, database_url: str, redis_
         # One token per app for the whole run (clients reuse theirs): longer than the run.
         "HOUSIFY_ACCESS_TOKEN_TTL_SECONDS": "7200",
     }
+    if args.housify_src:  # before/after on one machine state: an older tree first on the path
+        housify_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(args.housify_src) / "src"), os.environ.get("PYTHONPATH")])
+        )
     procs: dict[str, subprocess.Popen] = {}
     logs = {app: workdir / f"{app}.log" for app in APPS}
     try:
@@ -262,6 +266,11 @@ def main() -> None:
     )
     parser.add_argument("--server", choices=("uvicorn", "granian"), default=None, help="housify-api serve --server")
     parser.add_argument(
+        "--housify-src",
+        default=None,
+        help="run Housify from this source tree (e.g. a worktree of an older commit) instead of the installed one",
+    )
+    parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=(os.cpu_count() or 1) >= 2,
@@ -283,7 +292,7 @@ def main() -> None:
         stores.drop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    server = args.server or "default server"
+    server = (args.server or "default server") + (f", source {args.housify_src}" if args.housify_src else "")
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.rounds} alternating rounds (medians), "
         f"one worker each ({server} for Housify, uvicorn for FastAPI), {'servers on CPU 0, wrk on CPU 1' if args.pin else 'unpinned'}, "

@@ -43,12 +43,19 @@ ISSUER = os.environ.get("BASELINE_JWT_ISSUER") or None
 AUDIENCE = os.environ.get("BASELINE_JWT_AUDIENCE") or None
 
 pool: asyncpg.Pool | None = None
+profile_sql = ""
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    global pool
+    global pool, profile_sql
     pool = await asyncpg.create_pool(os.environ["BASELINE_DATABASE_URL"], min_size=2, max_size=10)
+    # The profile columns this database has (an older Housify schema lacks the sign-up fields).
+    present = {
+        r["column_name"]
+        for r in await pool.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+    }
+    profile_sql = f"SELECT {', '.join(c for c in UserOut.model_fields if c in present)} FROM users WHERE id = $1"
     try:
         yield
     finally:
@@ -76,12 +83,12 @@ class UserOut(BaseModel):
     id: UUID
     email: str
     full_name: str
-    first_name: str
-    last_name: str
-    gender: int | None
-    phone: str | None
-    birth_date: date | None
-    country: str | None
+    first_name: str = ""
+    last_name: str = ""
+    gender: int | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    country: str | None = None
     role: str
     is_active: bool
     email_verified: bool
@@ -114,11 +121,7 @@ async def whoami(claims: Annotated[Claims, Depends(current_claims)]) -> Claims:
 @app.get("/users/me", response_model=UserOut)
 async def me(claims: Annotated[Claims, Depends(current_claims)]) -> UserOut:
     assert pool is not None
-    row = await pool.fetchrow(
-        "SELECT id, email, full_name, first_name, last_name, gender, phone, birth_date, country, role,"
-        " is_active, email_verified, subscription_level, services, created_at, last_login_at FROM users WHERE id = $1",
-        UUID(claims.sub),
-    )
+    row = await pool.fetchrow(profile_sql, UUID(claims.sub))
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "User not found")
     data = dict(row)
