@@ -129,26 +129,31 @@ class Netns:
         return "open"
 
     def http(self, *, base_url: str, verify: ssl.SSLContext, http2: bool = True, timeout: float = 60.0,
-             max_connections: int = 100) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` whose connections are opened from this namespace."""
+             max_connections: int = 100, resolve: dict[str, str] | None = None) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` whose connections are opened from this namespace.
+
+        ``resolve`` maps host names to addresses (the test's DNS): the URL,
+        ``Host`` header and TLS server name keep the name.
+        """
         transport = httpx.AsyncHTTPTransport(verify=verify, http2=http2)
         # httpx exposes no network backend; the pool it would build, with ours.
         transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
             ssl_context=verify, http1=True, http2=http2, max_connections=max_connections,
-            keepalive_expiry=5.0, network_backend=NetnsBackend(self))
+            keepalive_expiry=5.0, network_backend=NetnsBackend(self, resolve or {}))
         return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
 
 
 class NetnsBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend with TCP sockets opened in a :class:`Netns` (anyio streams otherwise)."""
 
-    def __init__(self, netns: Netns) -> None:
+    def __init__(self, netns: Netns, resolve: dict[str, str]) -> None:
         self.netns = netns
+        self.resolve = resolve
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
         try:
-            sock = await self.netns.open_connection(host, port, timeout or 30.0)
+            sock = await self.netns.open_connection(self.resolve.get(host, host), port, timeout or 30.0)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(str(exc)) from exc
         except OSError as exc:

@@ -120,17 +120,12 @@ class Topology:
         return f"unix://:{self.redis_password}@{self.redis_socket}"
 
     def client(self, **options: Any):  # noqa: ANN201 - httpx.AsyncClient
-        """An HTTPS client on ``wan`` that resolves the server name to the edge's WAN address."""
-        return self.net.wan.http(base_url=f"https://{EDGE_WAN}", verify=self._tls_for_name(), **options)
+        """An HTTPS client on ``wan`` for ``https://housify.test`` (resolved to the edge's WAN address), verifying the test CA."""
+        return self.net.wan.http(base_url=self.public_url, verify=self.pki.client_context(), resolve={SERVER_NAME: EDGE_WAN}, **options)
 
-    def _tls_for_name(self):  # noqa: ANN202
-        # The certificate names SERVER_NAME and EDGE_WAN; clients connect to the address
-        # and verify the name, as a resolver would have given them.
-        return self.pki.client_context()
-
-    async def api_direct(self, index: int = 0, **options: Any):  # noqa: ANN201
+    def api_direct(self, index: int = 0, **options: Any):  # noqa: ANN201
         """A plain-HTTP client straight to one API instance (from inside ``edge``), bypassing nginx."""
-        return self.net.edge.http(base_url=f"http://127.0.0.1:{API_PORTS[index]}", verify=self._tls_for_name(), http2=False, **options)
+        return self.net.edge.http(base_url=f"http://127.0.0.1:{API_PORTS[index]}", verify=self.pki.client_context(), http2=False, **options)
 
     async def redis(self):  # noqa: ANN201
         from redis.asyncio import Redis
