@@ -65,9 +65,25 @@ def database_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _unavailable(request, "database", exc)
 
 
+def _raised_by_asyncpg_connect(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of asyncpg's connection set-up (any frame in ``asyncpg/connect_utils.py``).
+
+    Over a Unix socket (production: ``host=/run/postgresql``) a stopped server
+    is a missing socket file: a bare ``FileNotFoundError`` whose message names
+    no connection at all.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("asyncpg/connect_utils.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # asyncpg reports a refused or reset connection as OSError ("Connect call failed", "Multiple exceptions").
-    if isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc):
+    if (isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc)
+            or _raised_by_asyncpg_connect(exc)):
         return _unavailable(request, "database", exc)
     log.exception("OS error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
