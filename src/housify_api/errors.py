@@ -102,6 +102,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.InterfaceError: database_handler,
     asyncpg.CannotConnectNowError: database_handler,
     asyncpg.TooManyConnectionsError: database_handler,
+    # A pooled connection whose server went away mid-operation ("cannot switch to state 11;
+    # another operation is in progress"), seen once per PostgreSQL restart under load.
+    asyncpg.InternalClientError: database_handler,
     sqlite3.OperationalError: sqlite_operational_handler,
     redis.exceptions.RedisError: redis_handler,
     OSError: os_error_handler,
