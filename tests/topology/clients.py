@@ -56,6 +56,8 @@ async def sign_up(http: httpx.AsyncClient, *, level: str | None = None) -> User:
     if level:
         changed = await http.put("/users/me/subscription", json={"subscription_level": level}, headers=headers)
         assert changed.status_code == 200, changed.text
+        token = await log_in(http, email)  # access tokens carry the level
+        headers = {"Authorization": f"Bearer {token}"}
     return User(email=email, token=token, id=me.json()["id"], headers=headers)
 
 

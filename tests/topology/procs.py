@@ -150,6 +150,7 @@ class Service:
     ready_timeout: float = 120.0
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     starts: int = 0
+    spawned_at: float = 0.0  # time.time() of the latest spawn
 
     def _command(self) -> list[str]:
         if self.user == "root":
@@ -167,6 +168,7 @@ class Service:
             self.proc = subprocess.Popen(self._command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.cwd, umask=self.umask, start_new_session=True)
         self.starts += 1
+        self.spawned_at = time.time()
 
     async def start(self) -> Service:
         """Spawn and wait until ready; raises ``RuntimeError`` with the log tail when it dies or times out."""

@@ -137,6 +137,10 @@ class Topology:
 
         return await asyncpg.connect(self.admin_database_url(name))
 
+    def store_has(self, key: str) -> bool:
+        """Whether the store really holds ``key`` (the file, or the S3 object)."""
+        return (self.storage_dir / key).is_file()
+
     def workers(self) -> list[Service]:
         return [s for n, s in self.services.items() if n.startswith("worker-")]
 
@@ -365,13 +369,18 @@ def _tcp(ns: Netns, host: str, port: int):  # noqa: ANN202
 
 
 def _worker_ready(topo: Topology, consumer: str):  # noqa: ANN202
+    """Ready once the worker's heartbeat (``seen_at``) is newer than its latest start: a killed one leaves its old entry."""
+    import msgspec
+
     from housify_ai.contract import StreamKeys
 
     async def ready() -> bool:
+        svc = topo.services[f"worker-{consumer}"]
         client = await topo.redis()
         try:
-            return bool(await client.hexists(StreamKeys("housify:").workers(), consumer))
-        except Exception:  # noqa: BLE001 - not up yet
+            raw = await client.hget(StreamKeys("housify:").workers(), consumer)
+            return raw is not None and msgspec.json.decode(raw)["seen_at"] > svc.spawned_at
+        except Exception:  # noqa: BLE001 - Redis not answering yet
             return False
         finally:
             await client.aclose()
