@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -38,33 +37,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PICCOLO_CONF", "housify_ai.piccolo_conf")
-    logging.basicConfig(level=os.environ.get("HOUSIFY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
 
     from housify_ai.errors import ModelLoadError
     from housify_ai.models import PullError
-    from housify_common.settings import SettingsError
+    from housify_common.cli import run_command
 
-    try:
-        if args.command == "worker":
-            return _worker(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "migrate":
-            from housify_common.db import migrate_all
+    return run_command("housify-ai", lambda: _run(args), errors=(ModelLoadError, PullError))
 
-            asyncio.run(migrate_all())
-            return 0
-        if args.models_command == "build-tiny":
-            from housify_ai.tiny_models import build_tiny_models
 
-            sd, gguf = build_tiny_models(args.dir)
-            print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}")
-            return 0
-        return _pull(args)
-    except (SettingsError, ModelLoadError, PullError) as exc:
-        print(f"housify-ai: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "worker":
+        return _worker(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "migrate":
+        from housify_common.db import migrate_all
+
+        asyncio.run(migrate_all())
+        return 0
+    if args.models_command == "build-tiny":
+        from housify_ai.tiny_models import build_tiny_models
+
+        sd, gguf = build_tiny_models(args.dir)
+        print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}")
+        return 0
+    return _pull(args)
 
 
 def _worker(args: argparse.Namespace) -> int:

@@ -54,10 +54,10 @@ class Mailer:
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("mail to %s not delivered via %s:%s: %s", message["To"], s.smtp_host, s.smtp_port, exc)
 
-    async def aclose(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) for mails still being sent; called on shutdown."""
+    async def aclose(self, grace_seconds: float = 5.0) -> None:
+        """Wait (at most ``grace_seconds``) for mails still being sent; called on shutdown."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
 
     # Housify's messages -------------------------------------------------------------
 

@@ -6,7 +6,7 @@ Strings are bounded so no body can make the service do unbounded work.
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 import msgspec
 
@@ -24,24 +24,12 @@ NO_NUL = r"^[^\x00]*$"
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL, description="at most 200 characters, no U+0000")]
 
-T = TypeVar("T")
-
-
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of request bodies: unknown fields are refused."""
 
 
 class Output(msgspec.Struct, kw_only=True):
     """Base of response bodies."""
-
-
-class Page(Output, Generic[T]):
-    """One page of a list: ``items``, the ``total`` matching, and the ``limit``/``offset`` used."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class Message(Output):

@@ -9,11 +9,13 @@ from __future__ import annotations
 from piccolo.columns import (
     UUID,
     Boolean,
+    Date,
     DoublePrecision,
     ForeignKey,
     Integer,
     Numeric,
     OnDelete,
+    SmallInt,
     Text,
     Timestamptz,
     Varchar,
@@ -42,6 +44,13 @@ class User(Table, tablename="users"):
     email = Varchar(length=320, unique=True)
     password_hash = Varchar(length=255)
     full_name = Varchar(length=200, default="")
+    # Profile (docs/authentication.md "Sign-up"); rules in housify_api.accounts.profile.
+    first_name = Varchar(length=127, default="")
+    last_name = Varchar(length=127, default="")
+    gender = SmallInt(null=True, default=None)  # ISO/IEC 5218 code
+    phone = Varchar(length=16, null=True, default=None)  # E.164
+    birth_date = Date(null=True, default=None)
+    country = Varchar(length=2, null=True, default=None)  # ISO 3166-1 alpha-2
     role = Varchar(length=16, default="user")
     is_active = Boolean(default=True)
     email_verified = Boolean(default=False)

@@ -14,7 +14,8 @@ from uuid import UUID
 from litestar.exceptions import ValidationException
 
 from housify_api.auth.identity import SERVICES
-from housify_api.schemas import Output, Page
+from housify_api.pagination import Page
+from housify_api.schemas import Output
 from housify_api.tables import ServiceCall
 
 ERROR_MAX = 2000

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from litestar.exceptions import PermissionDeniedException
 
-from .conftest import SUPERUSER_EMAIL, bearer, login
+from apikit import SUPERUSER_EMAIL, bearer, login
 
 
 async def _refresh(client, tokens: dict) -> dict:
@@ -128,11 +128,10 @@ async def test_subscriptions_list_and_change(client, user):
     assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["tier"] == "Pro-Tier"
 
 
-async def test_levels_are_seeded_idempotently():
-    from housify_api.plans import list_levels, seed_levels
-
-    assert await seed_levels() == 0
-    names = [level.name for level in await list_levels()]
+async def test_levels_are_seeded_idempotently(api):  # noqa: ANN001
+    levels = api.app.state.services.levels
+    assert await levels.seed() == 0
+    names = [level.name for level in await levels.list()]
     assert [name for name in names if name in ("Free-Tier", "Pro-Tier")] == ["Free-Tier", "Pro-Tier"]
     assert len(names) == len(set(names))
 

@@ -16,7 +16,7 @@ import httpx
 
 from testkit import free_port
 
-from .conftest import PASSWORD, bearer, unique_email
+from apikit import PASSWORD, bearer, unique_email
 from .tcp_proxy import TcpProxy
 
 

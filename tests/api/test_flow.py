@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from .conftest import PASSWORD, bearer, login, register, unique_email, unique_ip
+from apikit import PASSWORD, bearer, login, register, unique_email, unique_ip
 
 
 def _header(token: str) -> dict:
@@ -94,17 +94,20 @@ async def test_login_from_new_device_sends_a_notice(client, smtp_server):
 
 async def test_registration_mail_survives_a_dead_smtp_server(api, client):
     """Sending never blocks or fails the request: point the mailer at a closed port and register."""
+    import dataclasses
+
     import msgspec
 
     from housify_api.email import Mailer
     from testkit import free_port
 
     state = api.app.state
-    original = state.mailer
-    state.mailer = Mailer(msgspec.structs.replace(state.settings, smtp_host="127.0.0.1", smtp_port=free_port()))
+    original = state.services
+    dead = Mailer(msgspec.structs.replace(original.settings, smtp_host="127.0.0.1", smtp_port=free_port()))
+    state.services = dataclasses.replace(original, auth=dataclasses.replace(original.auth, mailer=dead))
     try:
         response = await client.post("/auth/register", json={"email": unique_email("nosmtp"), "password": PASSWORD})
         assert response.status_code == 201
     finally:
-        await state.mailer.aclose()
-        state.mailer = original
+        await dead.aclose()
+        state.services = original

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from .conftest import PASSWORD, bearer, register, unique_email, unique_ip
+from apikit import PASSWORD, bearer, register, unique_email, unique_ip
 
 
 @pytest.mark.parametrize(

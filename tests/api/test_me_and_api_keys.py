@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .conftest import PASSWORD, bearer, login, register, unique_email
+from apikit import PASSWORD, bearer, login, register, unique_email
 
 
 def _token_from(mail) -> str:  # noqa: ANN001

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from .conftest import bearer, register, unique_ip
+from apikit import bearer, register, unique_ip
 
 
 async def _schema_paths(client) -> dict:

@@ -15,7 +15,7 @@ import asyncio
 
 import pytest
 
-from .conftest import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, bearer, login, unique_ip
+from apikit import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, bearer, login, unique_ip
 
 schemathesis = pytest.importorskip("schemathesis")
 

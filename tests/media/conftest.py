@@ -11,7 +11,7 @@ import pytest
 
 from testkit import AsgiServer, free_port
 
-from ._harness import Accounts
+from apikit import Accounts
 
 # the tests rate pictures and read the front page at once: no reuse window
 os.environ.setdefault("HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS", "0")

@@ -9,7 +9,7 @@ from uuid import UUID
 import httpx
 from PIL import Image
 
-from ._harness import Accounts, picture, upload
+from apikit import Accounts, picture, upload
 
 
 async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, accounts: Accounts) -> None:
@@ -68,8 +68,7 @@ async def test_pixel_bomb_is_413(http: httpx.AsyncClient, accounts: Accounts) ->
     assert "50,000,000" in response.json()["detail"]
 
 
-async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from housify_api.media.levels import forget_cached_levels
+async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
     from housify_api.tables import SubscriptionLevel
 
     user = await accounts.user(level="Test-Tiny")
@@ -77,19 +76,18 @@ async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accoun
         SubscriptionLevel(name="Test-Tiny", price_usd=0, upload_size_limit_mb=1, storage_limit_gb=1, its=1.0,
                           api_key_limit=1, requests_hour=1, watermark=True)
     ).on_conflict(action="DO NOTHING")
-    forget_cached_levels()
+    media_server.app.state.services.levels.forget()
     big = picture(64, 64) + bytes(1_200_000)  # 1.2 MB: over the 1 MB limit whatever its content
     response = await upload(http, user, big)
     assert response.status_code == 413
     assert "upload limit of your level (Test-Tiny) is 1 MB" in response.json()["detail"]
 
 
-async def test_storage_quota_holds_under_concurrent_uploads(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from housify_api.media.levels import level_limits
+async def test_storage_quota_holds_under_concurrent_uploads(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
     from housify_api.media.tables import StorageUse
 
     user = await accounts.user()
-    limit = (await level_limits("Free-Tier")).storage_limit_bytes
+    limit = (await media_server.app.state.services.levels.get("Free-Tier")).storage_limit_bytes
     first = await upload(http, user)
     size = first.json()["size_bytes"]
     # leave room for exactly one more picture of the same size (plus a little)
@@ -182,25 +180,25 @@ async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.Asy
 async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
     import msgspec
 
-    from housify_api.media.images import MediaContext
+    import dataclasses
 
     owner = await accounts.user()
     image = (await upload(http, owner, picture(64, 64, "WEBP"), public=True)).json()
     state = media_server.app.state
-    plain = state.media
-    state.media = MediaContext(store=plain.store, featured=plain.featured,
-                               settings=msgspec.structs.replace(plain.settings, media_accel_redirect_prefix="/_media/"))
+    plain = state.services
+    media = dataclasses.replace(plain.media, settings=msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/"))
+    state.services = dataclasses.replace(plain, media=media)
     try:
         response = await http.get(image["url"])
         thumb = await http.get(image["thumb_url"])
     finally:
-        state.media = plain
+        state.services = plain
     assert response.status_code == 200 and response.content == b""
     assert response.headers["x-accel-redirect"] == f"/_media/images/{image['id']}.webp"
     assert response.headers["content-type"] == "image/webp"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert thumb.headers["x-accel-redirect"] == f"/_media/thumbs/{image['id']}.webp"
-    assert plain.store.local_path(f"images/{image['id']}.webp").is_file()
+    assert plain.media.store.local_path(f"images/{image['id']}.webp").is_file()
 
 
 async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> None:
@@ -261,7 +259,7 @@ async def test_deleting_the_account_removes_its_picture_files(http: httpx.AsyncC
     carol = await accounts.user()
     image = (await upload(http, carol, picture(320, 240, "PNG"))).json()
     row = await ImageRow.select(ImageRow.storage_key, ImageRow.thumb_key).where(ImageRow.id == image["id"]).first()
-    store = media_server.app.state.media.store
+    store = media_server.app.state.services.media.store
     paths = [store.local_path(row["storage_key"]), store.local_path(row["thumb_key"])]
     assert all(path.exists() for path in paths)
 

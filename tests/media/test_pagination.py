@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from housify_api.media.pagination import CursorError, clamp_limit, decode_cursor, encode_cursor
+from housify_api.pagination import CursorError, clamp_limit, decode_cursor, encode_cursor
 
 
 def test_cursor_round_trip() -> None:

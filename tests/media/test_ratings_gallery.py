@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from ._harness import Accounts, picture, upload
+from apikit import Accounts, picture, upload
 
 
 async def _public_image(http: httpx.AsyncClient, owner, title: str = "") -> str:  # noqa: ANN001

@@ -32,7 +32,7 @@ from housify_common.redis import RedisKeys
 class Revocations:
     def __init__(self, redis: Redis, keys: RedisKeys, access_ttl_seconds: int) -> None:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
-        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]] = []
+        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]] = []
 
     async def revoke_token(self, jti: str, exp: float) -> None:
         ttl = int(exp - time.time()) + 1
@@ -65,10 +65,10 @@ class Revocations:
             return "token is outdated: the account changed; refresh to get a new access token"
         return None
 
-    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | None]:
+    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | str | None]:
         """``MGET keys``, batched with other checks queued in this loop iteration."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        future: asyncio.Future[list[bytes | str | None]] = loop.create_future()
         self._pending.append((keys, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
@@ -79,7 +79,7 @@ class Revocations:
         task = asyncio.ensure_future(self._run(batch))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
-    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]]) -> None:
+    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]]) -> None:
         try:
             values = await self._redis.mget([key for keys, _ in batch for key in keys])
         except asyncio.CancelledError:

@@ -1,6 +1,6 @@
 """Registration, login, refresh-token rotation, logout, e-mail verification and password reset.
 
-Security decisions and their reasons (DESIGN.md §3, seed 000 5.9):
+Security decisions and their reasons (docs/design.md "Security rules"):
 
 - Sessions are refresh-token families (``sessions`` table). Only the SHA-256 of
   the current refresh token's ``jti`` is stored. Rotation is one conditional
@@ -20,28 +20,32 @@ Security decisions and their reasons (DESIGN.md §3, seed 000 5.9):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from redis.asyncio import Redis
 
+from housify_api.accounts.profile import check_profile, full_name_of
 from housify_api.accounts.schemas import UserOut, user_out
+from housify_api.auth.digest import sha256_hex as sha256
 from housify_api.auth.identity import SERVICES, AuthUser, format_services, parse_services
-from housify_api.auth.passwords import password_problem
+from housify_api.auth.limiter import LoginLimiter
+from housify_api.auth.passwords import Passwords, password_problem
+from housify_api.auth.revocation import Revocations
 from housify_api.auth.schemas import RegisterIn, TokenPair
+from housify_api.auth.tokens import KeyRing
+from housify_api.email import Mailer
 from housify_api.errors import ConflictError
+from housify_api.settings import ApiSettings
 from housify_api.tables import Session, User
+from housify_common.redis import RedisKeys
 
 log = logging.getLogger("housify_api.auth")
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def check_password(password: str, min_length: int, email: str, field: str = "password") -> None:
@@ -51,18 +55,18 @@ def check_password(password: str, min_length: int, email: str, field: str = "pas
         raise ValidationException(f"{field}: {problem}", extra=[{"key": field, "message": problem}])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthService:
-    """Stateless over ``app.state`` (see ``housify_api.deps``); one per request is cheap."""
+    """Sign-up, sessions and one-time tokens over explicit collaborators (one per app)."""
 
-    def __init__(self, state: State) -> None:
-        self.settings = state.settings
-        self.keyring = state.keyring
-        self.passwords = state.passwords
-        self.limiter = state.limiter
-        self.mailer = state.mailer
-        self.revocations = state.revocations
-        self.redis = state.redis
-        self.keys = state.redis_keys
+    settings: ApiSettings
+    keyring: KeyRing
+    passwords: Passwords
+    limiter: LoginLimiter
+    mailer: Mailer
+    revocations: Revocations
+    redis: Redis
+    keys: RedisKeys
 
     # registration ------------------------------------------------------------------
 
@@ -70,18 +74,20 @@ class AuthService:
         """A new ``user``-role account on the Free-Tier with every service; mails a verification link.
 
         Raises:
-            ValidationException: a password rule is broken (400, names the rule).
+            ValidationException: a password or profile rule is broken (400, names the field and rule).
             ConflictError: the address is taken (409).
         """
         email = data.email.strip().lower()
         check_password(data.password, self.settings.password_min_length, email)
+        profile = check_profile(data.profile())
+        profile["full_name"] = profile["full_name"] or full_name_of(profile["first_name"], profile["last_name"])
         if await User.exists().where(User.email == email):
             raise ConflictError("email: an account with this address already exists")
         user = User(
             email=email,
             password_hash=await self.passwords.hash(data.password),
-            full_name=data.full_name.strip(),
             services=format_services(SERVICES),
+            **profile,
         )
         await user.save()  # a concurrent duplicate ends as a unique violation -> 409 (errors.py)
         await self.send_verification(user.id, email)

@@ -56,8 +56,8 @@ class DocumentedErrors(ReceiveRoutePlugin):
                 handler.raises = [*(handler.raises or ()), *self._shared(route, handler)]
 
     @staticmethod
-    def _shared(route: HTTPRoute, handler: HTTPRouteHandler) -> list[type[Exception]]:
-        shared: list[type[Exception]] = []
+    def _shared(route: HTTPRoute, handler: HTTPRouteHandler) -> list[type[HTTPException]]:
+        shared: list[type[HTTPException]] = []
         if not handler.opt.get("exclude_from_auth"):
             shared.append(Unauthenticated)
         if handler.resolve_guards():
