@@ -15,7 +15,8 @@ import pytest
 
 from .stack import Store, Topology, topology
 
-BASE = Path(os.environ.get("HOUSIFY_TOPOLOGY_DIR", "/tmp/housify-topology"))
+#: Not under /tmp: every service gets a private /tmp, as PrivateTmp=true gives the units.
+BASE = Path(os.environ.get("HOUSIFY_TOPOLOGY_DIR", "/var/lib/housify-topology"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,6 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 async def topo() -> AsyncIterator[Topology]:
     if os.geteuid() != 0:
         pytest.skip("the topology test needs root (ip netns, useradd, nginx on ports 80/443); CI runs it as root")
-    store: Store = "s3" if os.environ.get("HOUSIFY_TOPOLOGY_STORE", "dir") == "s3" else "dir"
+    # S3 (SeaweedFS) is the store of a deployment over several hosts; HOUSIFY_TOPOLOGY_STORE=dir runs the directory store.
+    store: Store = "dir" if os.environ.get("HOUSIFY_TOPOLOGY_STORE", "s3") == "dir" else "s3"
     async with topology(BASE, store=store) as running:
         yield running

@@ -151,7 +151,7 @@ async def audit(topo: Topology, job_ids: list[str], users: list[User]) -> Audit:
         images=len(images),
         images_without_job=sum(1 for i in images if i["jobs"] == 0),
         jobs_sharing_an_image=sum(1 for i in images if i["jobs"] > 1),
-        missing_files=[i["storage_key"] for i in images if not topo.store_has(i["storage_key"])],
+        missing_files=[i["storage_key"] for i in images if not await topo.store_has(i["storage_key"])],
         taken_over=taken_over,
         failure_reasons=Counter((j["error"] or "")[:80] for j in jobs.values() if j["status"] != "succeeded"),
     )

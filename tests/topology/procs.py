@@ -123,7 +123,7 @@ def exposure_script() -> str:
         lines.append(f"mount -t tmpfs -o mode=0755,size=64k housify-expose {shlex.quote(str(ancestor))}")
         for i, child in enumerate(sorted(children)):
             lines.append(f"mkdir -p {shlex.quote(str(child))} && mount --move $s{n}_{i} {shlex.quote(str(child))} && rmdir $s{n}_{i}")
-    return "set -e; " + "; ".join(lines) + ";" if lines else ""
+    return "; ".join(lines) + ";" if lines else ""
 
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -156,10 +156,10 @@ class Service:
         if self.user == "root":
             return [*self.netns.exec_prefix(), *self.argv]
         drop = ["setpriv", f"--reuid={self.user}", f"--regid={self.group}", "--init-groups", "--", *self.argv]
-        script = exposure_script()
-        if script:
-            drop = ["sh", "-c", script + ' exec "$@"', "expose", *drop]
-        return [*self.netns.exec_prefix(), *drop]
+        # ip netns exec runs the command in a mount namespace of its own: PrivateTmp=true of the
+        # units (SeaweedFS also puts its gRPC sockets at fixed /tmp paths) and the exposure mounts.
+        script = exposure_script() + " mount -t tmpfs -o mode=1777,size=256m housify-private-tmp /tmp;"
+        return [*self.netns.exec_prefix(), "sh", "-c", "set -e; " + script + ' exec "$@"', "service", *drop]
 
     def spawn(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)

@@ -53,9 +53,12 @@ SOAP_PORT = 8300
 AI_PORT = 8200
 PG_PORT = 5432
 REDIS_PORT = 6379
-S3_PORT = 8333
-#: SeaweedFS's other ports (master, volume, filer); each also opens port + 10000 for gRPC.
-WEED_PORTS = {"master": 9333, "volume": 8080, "filer": 8888}
+#: SeaweedFS: master, volume, filer, S3 gateway; each also opens port + 10000 for gRPC.
+WEED_PORTS = {"master": 9333, "volume": 9334, "filer": 9335}
+S3_PORT = 9336
+S3_BUCKET = "housify"
+#: nginx's loopback proxy over the GPU hosts' AI APIs (least_conn): the API's HOUSIFY_AI_URL.
+AI_PROXY = "127.0.0.1:8280"
 PG_BIN = Path(os.environ.get("HOUSIFY_TOPOLOGY_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOCK_FILE = Path("/run/housify-topology.lock")
 #: Seconds a claimed job may go without a heartbeat before another worker takes it over.
@@ -92,6 +95,8 @@ class Topology:
     store: Store
     redis_password: str
     ai_db_password: str
+    s3_access_key_id: str = field(default_factory=lambda: "housify" + secrets.token_hex(6))
+    s3_secret_access_key: str = field(default_factory=lambda: secrets.token_hex(20))
     services: dict[str, Service] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -137,9 +142,36 @@ class Topology:
 
         return await asyncpg.connect(self.admin_database_url(name))
 
-    def store_has(self, key: str) -> bool:
-        """Whether the store really holds ``key`` (the file, or the S3 object)."""
-        return (self.storage_dir / key).is_file()
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{EDGE_LAN}:{S3_PORT}"
+
+    def storage_env(self) -> dict[str, str]:
+        """The storage variables every Housify service gets (``docs/storage.md``)."""
+        if self.store == "dir":
+            return {"HOUSIFY_STORAGE_DIR": str(self.storage_dir)}
+        return {"HOUSIFY_STORAGE_URL": f"s3://{S3_BUCKET}", "HOUSIFY_S3_ENDPOINT_URL": self.s3_endpoint,
+                "HOUSIFY_S3_ACCESS_KEY_ID": self.s3_access_key_id, "HOUSIFY_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+                "HOUSIFY_S3_TIMEOUT_SECONDS": "5"}
+
+    async def stored_bytes(self, key: str) -> bytes | None:
+        """What the store holds under ``key`` (``None``: nothing): the file, or (S3) a presigned GET made from ``edge``."""
+        if self.store == "dir":
+            path = self.storage_dir / key
+            return path.read_bytes() if path.is_file() else None
+        from housify_common.storage import open_store
+        from housify_common.storage.settings import load_storage_settings
+
+        url = await open_store(load_storage_settings(self.storage_env())).presigned_get(key)  # type: ignore[attr-defined]
+        async with self.net.edge.http(base_url=self.s3_endpoint, verify=self.pki.client_context(), http2=False) as http:
+            response = await http.get(url)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.content
+
+    async def store_has(self, key: str) -> bool:
+        return await self.stored_bytes(key) is not None
 
     def workers(self) -> list[Service]:
         return [s for n, s in self.services.items() if n.startswith("worker-")]
@@ -159,7 +191,7 @@ def _env(base: Path, role: str, **values: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
-        "TMPDIR": str(base / "tmp"),
+        "TMPDIR": "/tmp",  # private per service (PrivateTmp=true)
         **values,
     }
 
@@ -286,6 +318,9 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         "redis", net.edge, ["redis-server", str(redis_conf)], _env(base, "redis"), logs / "redis.log",
         user="redis", group=STORAGE_GROUP, ready=lambda: tcp_ready(net.edge, EDGE_LAN, REDIS_PORT)).start()
 
+    if topo.store == "s3":
+        await _start_s3(topo, logs)
+
     # --- one-shot units: keys and migrations ---------------------------------
     pg_local = f"host={topo.pg_socket_dir}"
     api_env = _env(base, "api",
@@ -293,12 +328,12 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
                    HOUSIFY_DATABASE_URL=f"postgresql:///housify?{pg_local}&user=housify",
                    HOUSIFY_REDIS_URL=f"unix://:{topo.redis_password}@{topo.redis_socket}",
                    HOUSIFY_REDIS_PREFIX="housify:",
-                   HOUSIFY_STORAGE_DIR=str(topo.storage_dir),
+                   **topo.storage_env(),
                    HOUSIFY_DATA_DIR=str(data),
-                   HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX="/_media/",
+                   HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX="/_media_s3/" if topo.store == "s3" else "/_media/",
                    HOUSIFY_JWT_PRIVATE_KEY_FILE=str(data / "keys" / "jwt-private.pem"),
                    HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
-                   HOUSIFY_AI_URL=f"http://{GPU_LAN['gpu-1']}:{AI_PORT}",
+                   HOUSIFY_AI_URL=f"http://{AI_PROXY}",
                    HOUSIFY_SOAP_WSDL_URL=f"http://{EDGE_LAN}:{SOAP_PORT}/soap?wsdl",
                    HOUSIFY_PUBLIC_URL=topo.public_url,
                    HOUSIFY_CORS_ORIGINS=topo.public_url)
@@ -309,7 +344,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
                   HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
                   HOUSIFY_REDIS_URL=f"redis://:{topo.redis_password}@{EDGE_LAN}:{REDIS_PORT}/0",
                   HOUSIFY_REDIS_PREFIX="housify:",
-                  HOUSIFY_STORAGE_DIR=str(topo.storage_dir),
+                  **topo.storage_env(),
                   HOUSIFY_DATA_DIR=str(ai_data),
                   HOUSIFY_AI_DIFFUSION_MODEL=str(models / "tiny-sd"),
                   HOUSIFY_AI_LLM_MODEL=str(models / "tiny-llama.gguf"),
@@ -364,6 +399,41 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
     await _start_nginx(topo, logs)
 
 
+async def _start_s3(topo: Topology, logs: Path) -> None:
+    """SeaweedFS (``weed server`` with its S3 gateway) on the LAN address as its own user; one private bucket.
+
+    The gateway checks SigV4 signatures against one identity (``-s3.config``):
+    anonymous requests get 403, as with Garage's keys in production.
+    """
+    from storage.seaweedfs import weed_binary
+
+    s3 = ACCOUNTS["s3"]
+    root = chown(topo.base / "seaweedfs", s3.name, s3.group, 0o750)
+    chown(root / "data", s3.name, s3.group, 0o750)
+    identity = {"name": "housify", "credentials": [{"accessKey": topo.s3_access_key_id, "secretKey": topo.s3_secret_access_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+    (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
+    os.chown(root / "s3.json", 0, os.stat(root).st_gid)
+    (root / "s3.json").chmod(0o640)
+    p = WEED_PORTS
+    argv = [weed_binary(), "server", f"-dir={root / 'data'}", f"-ip={EDGE_LAN}", f"-ip.bind={EDGE_LAN}",
+            "-master.telemetry=false", f"-master.port={p['master']}", f"-volume.port={p['volume']}", f"-filer.port={p['filer']}",
+            "-master.volumeSizeLimitMB=64", "-s3", f"-s3.port={S3_PORT}", "-s3.port.lance=0", "-s3.port.iceberg=0",
+            f"-s3.config={root / 's3.json'}"]
+    svc = Service("s3", topo.net.edge, argv, _env(topo.base, "s3"), logs / "seaweedfs.log", user=s3.name, group=s3.group,
+                  cwd=root, ready=_tcp(topo.net.edge, EDGE_LAN, S3_PORT))
+    topo.services["s3"] = await svc.start()
+    deadline = time.monotonic() + 90
+    while True:  # the cluster takes a few seconds to accept a bucket
+        out = topo.net.edge.sh("sh", "-c", f"echo 's3.bucket.create -name {S3_BUCKET}' | {weed_binary()} shell "
+                               f"-master={EDGE_LAN}:{p['master']}", check=False)
+        if f"created bucket {S3_BUCKET}" in out.stdout or "already exist" in out.stdout + out.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cannot create bucket {S3_BUCKET}: {out.stdout[-1000:]} {out.stderr[-1000:]}")
+        await asyncio.sleep(0.5)
+
+
 def _tcp(ns: Netns, host: str, port: int):  # noqa: ANN202
     return lambda: tcp_ready(ns, host, port)
 
@@ -388,17 +458,33 @@ def _worker_ready(topo: Topology, consumer: str):  # noqa: ANN202
     return ready
 
 
+def nginx_version() -> str:
+    """The installed nginx's version (``nginx -v`` writes ``nginx version: nginx/1.22.1`` to stderr)."""
+    return subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().rsplit("/", 1)[-1]
+
+
 def nginx_params(topo: Topology) -> dict[str, Any]:
-    """The renderer's parameters for this topology (the NixOS module passes its options the same way)."""
-    return {
+    """The renderer's parameters for this topology (the NixOS module passes its options the same way).
+
+    ``nginxVersion`` makes the renderer use the 1.22 ``listen ... http2``
+    form and leave HTTP/3 off: Debian's nginx 1.22 has no QUIC.
+    """
+    params: dict[str, Any] = {
         "serverName": SERVER_NAME,
         "apiUpstreams": [f"127.0.0.1:{p}" for p in API_PORTS],
         "tlsCertificate": str(topo.pki.cert),
         "tlsCertificateKey": str(topo.pki.key),
-        "mediaRoot": str(topo.storage_dir),
         "clientMaxBodySize": "1000M",
-        "http3": False,  # Debian's nginx 1.22 has no QUIC
+        "nginxVersion": nginx_version(),
+        "aiUpstreams": [f"{address}:{AI_PORT}" for address in GPU_LAN.values()],
+        "aiProxyListen": AI_PROXY,
+        "metricsAllow": [LAN_SUBNET],
     }
+    if topo.store == "s3":
+        params["s3Endpoint"] = topo.s3_endpoint
+    else:
+        params["mediaRoot"] = str(topo.storage_dir)
+    return params
 
 
 async def _start_nginx(topo: Topology, logs: Path) -> None:
