@@ -64,12 +64,15 @@ def unstorable_text_handler(request: Request, exc: Exception) -> Response[dict[s
 def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     return Response(
         {"status_code": 400, "detail": str(exc), "extra": [{"key": "cursor", "message": str(exc)}]},
-        status_code=400, media_type=MediaType.JSON,
+        status_code=400,
+        media_type=MediaType.JSON,
     )
 
 
 def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError):
+    if isinstance(
+        exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError
+    ):
         return _unavailable(request, "Redis", exc)
     log.exception("Redis error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
@@ -96,8 +99,12 @@ def _raised_by_asyncpg_connect(exc: BaseException) -> bool:
 
 def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # asyncpg reports a refused or reset connection as OSError ("Connect call failed", "Multiple exceptions").
-    if (isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc)
-            or _raised_by_asyncpg_connect(exc)):
+    if (
+        isinstance(exc, ConnectionError | TimeoutError)
+        or "connect" in str(exc).lower()
+        or "Multiple exceptions" in str(exc)
+        or _raised_by_asyncpg_connect(exc)
+    ):
         return _unavailable(request, "database", exc)
     log.exception("OS error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
