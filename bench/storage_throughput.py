@@ -51,8 +51,10 @@ async def timed(count: int, concurrency: int, op: Callable[[int], Awaitable[obje
 def line(name: str, op: str, count: int, size: int, wall: float, lat: list[float]) -> str:
     lat = sorted(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    return (f"{name:<10} {op:<11} {count / wall:9.1f} obj/s {count * size / wall / 1e6:9.1f} MB/s "
-            f"p50 {statistics.median(lat) * 1e3:7.2f} ms  p99 {p99 * 1e3:7.2f} ms")
+    return (
+        f"{name:<10} {op:<11} {count / wall:9.1f} obj/s {count * size / wall / 1e6:9.1f} MB/s "
+        f"p50 {statistics.median(lat) * 1e3:7.2f} ms  p99 {p99 * 1e3:7.2f} ms"
+    )
 
 
 async def bench_store(name: str, store: ImageStore, args: argparse.Namespace) -> None:
@@ -96,21 +98,32 @@ async def main() -> None:
     parser.add_argument("--endpoint", default="", help="an S3 server to use instead of a local SeaweedFS")
     parser.add_argument("--bucket", default="housify-bench")
     args = parser.parse_args()
-    print(f"{args.count} x {args.size} B objects, concurrency {args.concurrency}; load average {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"{args.count} x {args.size} B objects, concurrency {args.concurrency}; load average {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="housify-bench-") as tmp:
         await bench_store("directory", DirectoryStore(Path(tmp) / "dir"), args)
         server = None
         if args.endpoint:
-            s3 = S3Store(args.bucket, endpoint_url=args.endpoint, access_key_id=os.environ.get("HOUSIFY_S3_ACCESS_KEY_ID", ""),
-                         secret_access_key=os.environ.get("HOUSIFY_S3_SECRET_ACCESS_KEY", ""))
+            s3 = S3Store(
+                args.bucket,
+                endpoint_url=args.endpoint,
+                access_key_id=os.environ.get("HOUSIFY_S3_ACCESS_KEY_ID", ""),
+                secret_access_key=os.environ.get("HOUSIFY_S3_SECRET_ACCESS_KEY", ""),
+            )
         else:
             from storage.seaweedfs import SeaweedFS
 
             server = SeaweedFS(Path(tmp) / "seaweedfs").start()
             server.create_bucket(args.bucket)
-            s3 = S3Store(args.bucket, endpoint_url=server.endpoint_url, access_key_id=server.access_key_id,
-                         secret_access_key=server.secret_access_key)
+            s3 = S3Store(
+                args.bucket,
+                endpoint_url=server.endpoint_url,
+                access_key_id=server.access_key_id,
+                secret_access_key=server.secret_access_key,
+            )
         try:
             await bench_store("s3", s3, args)
         finally:

@@ -122,7 +122,7 @@ in
       default = "1000M";
       description = ''
         nginx `client_max_body_size`: the largest upload of any subscription
-        level (Pro-Tier: 1000 MB, DESIGN.md §4); the API enforces each
+        level (Pro-Tier: 1000 MB, docs/design.md); the API enforces each
         level's own limit with 413.
       '';
     };
@@ -253,6 +253,8 @@ in
     # servers and locations are render-nginx.nix's text, nothing else.
     services.nginx = {
       enable = true;
+      # http-level TLS defaults (ciphers, curves); the server's own ssl_* lines win.
+      recommendedTlsSettings = true;
       recommendedOptimisation = true;
       recommendedGzipSettings = true;
       appendHttpConfig = nginxText;

@@ -74,9 +74,10 @@ class HousifyAuthMiddleware(JWTAuthenticationMiddleware):
         credential = credentials.from_headers(connection.headers)
         if credential is None:
             raise NotAuthorizedException(credentials.MISSING)
-        if credential.kind == "api_key":
-            return AuthenticationResult(user=await self.authenticator.api_key_user(credential.value), auth=None)
-        return await self.authenticate_token(encoded_token=credential.value, connection=connection)
+        kind, value = credential
+        if kind == "api_key":
+            return AuthenticationResult(user=await self.authenticator.api_key_user(value), auth=None)
+        return await self.authenticate_token(encoded_token=value, connection=connection)
 
 
 def _route_of(app: ASGIApp) -> tuple[HTTPRoute | WebSocketRoute | ASGIRoute | None, bool]:
