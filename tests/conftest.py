@@ -3,8 +3,10 @@
 The environment is set here, at import, before any test module imports a
 Housify table: piccolo binds tables to ``PICCOLO_CONF``'s engine at import
 time. Each run creates the PostgreSQL database ``housify_test_<hex>`` on the
-local server (trust auth, DESIGN.md §10), uses the Redis key prefix
-``housify-test-<hex>:``, and removes both at the end.
+local server (trust auth) before its first test, uses the Redis key prefix
+``housify-test-<hex>:``, and removes both at the end. Nothing contacts a server
+at import, so an area that needs neither (``tests/nix``) collects and runs
+alone: its conftest overrides ``_scratch_database`` with a no-op.
 
 Override the servers with ``HOUSIFY_TEST_PG_ADMIN_URL`` (a database the test
 user may ``CREATE DATABASE`` from) and ``HOUSIFY_TEST_REDIS_URL``.
@@ -20,7 +22,8 @@ from testkit import ScratchStores, SmtpServer, free_port
 
 PG_ADMIN_URL = os.environ.get("HOUSIFY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HOUSIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-STORES = ScratchStores("test", PG_ADMIN_URL, REDIS_URL).create()
+STORES = ScratchStores("test", PG_ADMIN_URL, REDIS_URL)
+_created: list[bool] = []  # set once the database exists
 DB_URL = STORES.database_url
 REDIS_PREFIX = STORES.redis_prefix
 
@@ -33,8 +36,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Drop this run's database and delete its Redis keys."""
-    STORES.drop()
+    """Drop this run's database and delete its Redis keys (when a test made them)."""
+    if _created:
+        STORES.drop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_database() -> None:
+    """Create this run's database once, before every other session fixture of the first test needing it."""
+    STORES.create()
+    _created.append(True)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ prompt assistant uses SmolLM2 when ``housify-ai models pull`` has fetched it,
 the tiny GGUF otherwise.
 
 Anything configured in the environment (``HOUSIFY_DATABASE_URL``,
-``HOUSIFY_REDIS_URL``, model paths) is used as given. Production runs the
+``HOUSIFY_REDIS_URL``, ``HOUSIFY_STORAGE_URL`` and the ``HOUSIFY_S3_*``
+settings of docs/storage.md, model paths) is used as given. Production runs the
 services separately (``housify-api serve``, ``housify-ai worker``/``serve``,
 ``housify-soap serve``).
 """
@@ -53,18 +54,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PICCOLO_CONF", "housify.piccolo_conf")
-    logging.basicConfig(level=os.environ.get("HOUSIFY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    from housify_common.settings import SettingsError
+    from housify_common.cli import run_command
 
-    try:
+    def run() -> int:
         prepare_environment(args)
-        return asyncio.run(standalone(args))
-    except (SettingsError, OSError) as exc:
-        print(f"housify: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
+        try:
+            return asyncio.run(standalone(args))
+        except KeyboardInterrupt:
+            return 0
+
+    return run_command("housify", run, errors=(OSError,))
 
 
 def prepare_environment(args: argparse.Namespace) -> None:
@@ -75,6 +75,9 @@ def prepare_environment(args: argparse.Namespace) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HOUSIFY_DATA_DIR", str(data_dir))
     os.environ.setdefault("HOUSIFY_STORAGE_DIR", str(data_dir / "storage"))
+    from housify_common.storage import load_storage_settings, open_store
+
+    log.info("image storage: %s", open_store(load_storage_settings()).url)  # a bad HOUSIFY_STORAGE_URL stops here
     os.environ.setdefault("HOUSIFY_AI_URL", f"http://{_client_host(args.host)}:{args.ai_port}")
     os.environ.setdefault("HOUSIFY_SOAP_WSDL_URL", f"http://{_client_host(args.host)}:{args.soap_port}/soap?wsdl")
     os.environ.setdefault("HOUSIFY_PUBLIC_URL", f"http://{_client_host(args.host)}:{args.port}")
@@ -101,33 +104,6 @@ def ensure_tiny_models(models: Path) -> tuple[Path, Path]:
 
 def _client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
-class PatientFakeRedis:
-    """A fakeredis client whose ``XREADGROUP ... BLOCK`` waits, as Redis does.
-
-    fakeredis answers a blocking ``XREADGROUP`` at once, so a queue consumer
-    that relies on the block to pace itself spins and takes a whole core; this
-    wrapper polls every :data:`POLL_SECONDS` until data arrives or the block
-    time is up. Everything else is the wrapped client's.
-    """
-
-    POLL_SECONDS = 0.05
-
-    def __init__(self, client: object) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._client, name)
-
-    async def xreadgroup(self, *args: object, block: int | None = None, **kwargs: object) -> object:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (block or 0) / 1000
-        while True:
-            reply = await self._client.xreadgroup(*args, **kwargs)
-            if reply or not block or loop.time() >= deadline:
-                return reply
-            await asyncio.sleep(self.POLL_SECONDS)
 
 
 class _Server:
@@ -177,9 +153,7 @@ async def standalone(args: argparse.Namespace) -> int:
 
         from housify_common.redis import redis_from_url
 
-        client = redis_from_url(ai_settings.redis_url)
-        if not ai_settings.redis_url:
-            client = PatientFakeRedis(client)
+        client = redis_from_url(ai_settings.redis_url)  # the stand-in's blocking reads wait (housify_common.redis)
         tasks.append(asyncio.create_task(run_worker(ai_settings, stop, client=client), name="worker"))
     await asyncio.sleep(0)
     _print_banner(args)

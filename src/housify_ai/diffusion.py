@@ -1,22 +1,25 @@
-"""diffusers pipelines: loaded once per process, shared by text2img, img2img and inpaint (DESIGN.md §6).
+"""diffusers pipelines: loaded once per process, shared by every task (docs/ai-server.md, "Models").
 
-:class:`DiffusionEngine` loads a Stable Diffusion folder with
-``AutoPipelineForText2Image`` at start (a missing or broken folder raises
-:class:`ModelLoadError` then, not at the first job). Every job gets its own
-pipeline object from ``from_pipe``, which reuses the very same UNet, VAE and
-text encoder modules (no second copy of the weights) but has its own scheduler
-and step state, so concurrent jobs do not share ``_interrupt`` or timesteps.
+:class:`DiffusionEngine` loads the operator's model at start — a Stable
+Diffusion 1.x/2.x or SDXL folder, or a single-file checkpoint, plus LoRA
+adapters (:mod:`housify_ai.pipelines`); a missing or broken model raises
+:class:`ModelLoadError` then, not at the first job. Every job gets its own
+pipeline object from ``from_pipe`` (text2img, img2img, inpaint, and their
+ControlNet variants), which reuses the very same UNet, VAE and text encoder
+modules (no second copy of the weights) but has its own scheduler and step
+state, so concurrent jobs do not share ``_interrupt`` or timesteps.
 CUDA with float16 when present, CPU float32 otherwise; ``torch.inference_mode()``;
-a seeded CPU ``torch.Generator`` so a seed gives the same picture on any device.
-"""
+a seeded CPU ``torch.Generator`` so a seed gives the same picture on any device."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import resource
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +28,24 @@ from PIL import Image
 
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
+from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras
 
 log = logging.getLogger(__name__)
 
 # Step callback: (step 1..n, n, latents) -> True to stop the job.
 StepCallback = Callable[[int, int, torch.Tensor], bool]
 
-# Stable Diffusion 1.x latent -> RGB approximation, a linear map that is cheap
-# enough for a preview at every few steps (no VAE decode); the widely used
-# factors of AUTOMATIC1111's "Approx cheap" preview.
+# Latent -> RGB approximations, linear maps cheap enough for a preview every few
+# steps (no VAE decode). SD 1.x/2.x: AUTOMATIC1111's "Approx cheap" factors.
+# SDXL's VAE has another latent space: ComfyUI's SDXL factors and bias
+# (comfy/latent_formats.py); the SD 1.x map would give wrong colours there.
 _LATENT_RGB = torch.tensor(
     [[0.298, 0.207, 0.208], [0.187, 0.286, 0.173], [-0.158, 0.189, 0.264], [-0.184, -0.271, -0.473]]
 )
+_LATENT_RGB_SDXL = torch.tensor(
+    [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]
+)
+_LATENT_BIAS_SDXL = torch.tensor([0.1084, -0.0175, -0.0011])
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,14 @@ def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.float32
 
 
-def latents_preview(latents: torch.Tensor) -> Image.Image:
-    """An RGB picture of the first latent in a batch, by the linear approximation above."""
+def latents_preview(latents: torch.Tensor, family: str = "sd") -> Image.Image:
+    """An RGB picture of the first latent in a batch, by the linear approximation of ``family`` (``sd``, ``sdxl``)."""
     sample = latents[0].detach().float().cpu()
-    if sample.shape[0] != 4:  # not an SD 1.x/2.x latent: show the first channel as grey
+    if sample.shape[0] != 4:  # not an SD/SDXL latent: show the first channel as grey
         grey = sample[0]
         rgb = torch.stack([grey, grey, grey], dim=-1)
+    elif family == "sdxl":
+        rgb = torch.einsum("chw,cr->hwr", sample, _LATENT_RGB_SDXL) + _LATENT_BIAS_SDXL
     else:
         rgb = torch.einsum("chw,cr->hwr", sample, _LATENT_RGB)
     rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
@@ -78,53 +89,80 @@ def latents_preview(latents: torch.Tensor) -> Image.Image:
 
 
 class DiffusionEngine:
-    """One loaded Stable Diffusion pipeline; :meth:`run` is blocking (call it from a thread)."""
+    """One loaded Stable Diffusion / SDXL pipeline; :meth:`run` is blocking (call it from a thread).
 
-    def __init__(self, model_path: Path, device: str = "auto", dtype: str = "auto") -> None:
-        from diffusers import AutoPipelineForText2Image
+    ``model_path`` is a diffusers folder or a single-file checkpoint (then
+    ``config`` is its local diffusers config folder); ``loras`` are the LoRA
+    adapters offered (:mod:`housify_ai.pipelines`).
+    """
 
+    def __init__(
+        self,
+        model_path: Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        *,
+        config: Path | None = None,
+        loras: list[LoraSpec] | None = None,
+    ) -> None:
         self.model_path = Path(model_path)
-        if not (self.model_path / "model_index.json").is_file():
-            raise ModelLoadError(
-                f"HOUSIFY_AI_DIFFUSION_MODEL={self.model_path}: not a diffusers pipeline folder "
-                "(no model_index.json); run `housify-ai models build-tiny DIR` or `housify-ai models pull`"
-            )
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        try:
-            pipe = AutoPipelineForText2Image.from_pretrained(str(self.model_path), dtype=self.dtype, local_files_only=True)
-            pipe.to(self.device)
-        except Exception as exc:  # corrupt weights, wrong config, missing component...
-            raise ModelLoadError(f"HOUSIFY_AI_DIFFUSION_MODEL={self.model_path}: cannot load the pipeline: {exc}") from exc
+        pipe, self.info = load_base_pipeline(self.model_path, self.dtype, config)
+        self.loras = {lora.name: lora for lora in loras or []}
+        load_loras(pipe, list(self.loras.values()))
+        pipe.to(self.device)
         pipe.set_progress_bar_config(disable=True)
         self.base = pipe
-        self.name = self.model_path.name
+        self.family = self.info.family
+        self.tasks = self.info.tasks
+        self.name = self.model_path.name.removesuffix(self.model_path.suffix) if self.model_path.is_file() else self.model_path.name
         modules = [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
         self.parameter_bytes = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
         self._load_lock = threading.Lock()
+        # LoRA adapters are switched on the shared UNet: runs with adapters loaded take turns.
+        self._adapter_lock = threading.Lock() if self.loras else None
 
     def describe(self) -> dict[str, object]:
-        """Model, device, dtype and parameter memory, for ``GET /models`` and the worker registry."""
+        """Model, family, tasks, adapters, device, dtype and parameter memory, for ``GET /models``."""
         return {
             "kind": "diffusion",
             "name": self.name,
             "path": str(self.model_path),
+            "family": self.family,
             "pipeline": type(self.base).__name__,
+            "tasks": list(self.tasks),
+            "loras": [{"name": lora.name, "weight": lora.weight} for lora in self.loras.values()],
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "parameter_bytes": self.parameter_bytes,
         }
 
-    def pipeline_for(self, task: str):  # noqa: ANN201 - a diffusers pipeline
-        """A fresh pipeline object for ``task`` over the shared modules, with its own scheduler."""
+    def pipeline_for(self, task: str, controlnet=None):  # noqa: ANN001, ANN201 - diffusers objects
+        """A fresh pipeline object for ``task`` over the shared modules, with its own scheduler.
+
+        With ``controlnet`` (a ``ControlNetModel`` or ``MultiControlNetModel``)
+        it is the family's ControlNet pipeline for the task. ``from_pipe``
+        reuses the base's UNet, VAE and text encoders: no second copy.
+
+        Raises:
+            ValueError: ``task`` is one this model cannot run (a 9-channel inpainting model only inpaints).
+        """
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
+        if task not in self.tasks:
+            raise ValueError(f"task: the diffusion model {self.name} runs only {', '.join(self.tasks)}")
         cls = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[task]
         scheduler = type(self.base.scheduler).from_config(self.base.scheduler.config)
+        extra = {"controlnet": controlnet} if controlnet is not None else {}
         with self._load_lock:
-            pipe = cls.from_pipe(self.base, scheduler=scheduler)
+            pipe = cls.from_pipe(self.base, scheduler=scheduler, **extra)
         pipe.set_progress_bar_config(disable=True)
         return pipe
+
+    def preview(self, latents: torch.Tensor) -> Image.Image:
+        """:func:`latents_preview` with this model's latent space."""
+        return latents_preview(latents, self.family)
 
     def run(
         self,
@@ -134,7 +172,26 @@ class DiffusionEngine:
         source: Image.Image | None = None,
         mask: Image.Image | None = None,
     ) -> tuple[Image.Image, RunStats]:
-        """Draw one picture for ``request``.
+        """Draw one picture for ``request`` (text2img, img2img, inpaint); see :meth:`generate`."""
+        pipe = self.pipeline_for(request.task)
+        args: dict[str, object] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.guidance_scale,
+        }
+        if request.task == "text2img":
+            args.update(width=request.width, height=request.height)
+        else:
+            args.update(image=source, strength=request.strength)
+        if request.task == "inpaint":
+            args.update(mask_image=mask, width=request.width, height=request.height)
+        return self.generate(pipe, args, seed, on_step)
+
+    def generate(
+        self, pipe, args: dict[str, object], seed: int, on_step: StepCallback, lora: tuple[str, float] | None = None
+    ) -> tuple[Image.Image, RunStats]:  # noqa: ANN001 - a diffusers pipeline
+        """Call ``pipe(**args)`` with the seeded generator, the step callback and ``lora`` (adapter name, weight).
 
         ``on_step`` is called after every denoising step; when it returns True
         the loop stops (``pipe._interrupt``) and :class:`JobCancelled` is raised.
@@ -142,10 +199,10 @@ class DiffusionEngine:
         Raises:
             JobCancelled: stopped by ``on_step``.
             GpuOutOfMemory: CUDA ran out of memory (memory has been released).
+            ValueError: ``lora`` names no loaded adapter.
         """
-        import time
-
-        pipe = self.pipeline_for(request.task)
+        if lora is not None and lora[0] not in self.loras:
+            raise ValueError(f"lora: no adapter {lora[0]!r} on this worker (offered: {', '.join(self.loras) or 'none'})")
         stopped = False
 
         def callback(p, step_index: int, _timestep, kwargs: dict) -> dict:
@@ -155,36 +212,26 @@ class DiffusionEngine:
                 p._interrupt = True  # diffusers' documented way to stop the denoising loop
             return kwargs
 
-        args: dict[str, object] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or None,
-            "num_inference_steps": request.steps,
-            "guidance_scale": request.guidance_scale,
+        args = {
+            **args,
             "generator": torch.Generator("cpu").manual_seed(seed),
             "callback_on_step_end": callback,
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pil",
         }
-        if request.task == "text2img":
-            args.update(width=request.width, height=request.height)
-        else:
-            args.update(image=source, strength=request.strength)
-        if request.task == "inpaint":
-            args.update(mask_image=mask, width=request.width, height=request.height)
-
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         started = time.perf_counter()
         try:
-            with torch.inference_mode():
+            with self._adapters(lora), torch.inference_mode():
                 image = pipe(**args).images[0]
         except torch.OutOfMemoryError as exc:
             del pipe
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            raise GpuOutOfMemory(f"out of GPU memory at {request.width}x{request.height}: {exc}") from exc
+            raise GpuOutOfMemory(f"out of GPU memory at {args.get('width', '?')}x{args.get('height', '?')}: {exc}") from exc
         seconds = time.perf_counter() - started
         if stopped:
             raise JobCancelled()
@@ -193,3 +240,17 @@ class DiffusionEngine:
         else:  # process-wide high-water mark (Linux reports KiB)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return image, RunStats(seconds=seconds, peak_memory_bytes=peak)
+
+    @contextlib.contextmanager
+    def _adapters(self, lora: tuple[str, float] | None) -> Iterator[None]:
+        """Hold the adapter lock and set the job's adapter (or none) on the shared UNet for one run."""
+        if self._adapter_lock is None:
+            yield
+            return
+        with self._adapter_lock:
+            if lora is None:
+                self.base.disable_lora()
+            else:
+                self.base.enable_lora()
+                self.base.set_adapters([lora[0]], adapter_weights=[lora[1]])
+            yield

@@ -22,7 +22,7 @@ from housify_ai.imaging import apply_watermark, open_image, preview_b64
 from housify_ai.settings import AISettings
 from housify_ai.worker import JobContext
 from housify_common.imaging import encode_png, make_thumbnail
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore, load_storage_settings, open_store, put_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def output_keys(job_id: str) -> tuple[str, str]:
 class ImageJobHandler:
     """Runs :class:`~housify_ai.contract.JobRequest` s on a :class:`DiffusionEngine`."""
 
-    def __init__(self, settings: AISettings, engine: DiffusionEngine, store: DirectoryStore) -> None:
+    def __init__(self, settings: AISettings, engine: DiffusionEngine, store: ImageStore) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
@@ -46,9 +46,14 @@ class ImageJobHandler:
 
     @classmethod
     async def create(cls, settings: AISettings) -> ImageJobHandler:
-        """Load the diffusion model in a thread (``ModelLoadError`` when the folder is missing or broken)."""
+        """Load the diffusion model in a thread (``ModelLoadError`` when the folder is missing or broken).
+
+        The image store is the one ``HOUSIFY_STORAGE_URL`` names, else ``settings.storage_path``
+        (``SettingsError`` for a bad URL).
+        """
+        store = open_store(load_storage_settings(), default_dir=settings.storage_path)
         engine = await asyncio.to_thread(DiffusionEngine, Path(settings.diffusion_model_path), settings.ai_device, settings.ai_dtype)
-        return cls(settings, engine, DirectoryStore(settings.storage_path))
+        return cls(settings, engine, store)
 
     def describe(self) -> list[dict]:
         return [self.engine.describe()]
@@ -86,8 +91,9 @@ class ImageJobHandler:
             image = apply_watermark(image, self.settings.ai_watermark_text)
         image_key, thumb_key = output_keys(request.job_id)
         png, thumb = await asyncio.to_thread(lambda: (encode_png(image), make_thumbnail(image)))
-        await self.store.put(image_key, png)
-        await self.store.put(thumb_key, thumb)
+        # a finished picture survives a short store outage: retried for a minute while the claim is kept alive
+        await put_with_retry(self.store, image_key, png)
+        await put_with_retry(self.store, thumb_key, thumb)
         return JobResult(
             job_id=request.job_id,
             status="succeeded",

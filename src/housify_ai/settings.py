@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from housify_ai.control.ade20k import DEFAULT_KEEP
 from housify_common.db import default_data_dir
 from housify_common.settings import load_settings
 
@@ -62,6 +63,25 @@ class AISettings(msgspec.Struct, kw_only=True):
     ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 768
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"
+    # Redesign (ControlNet) and operator models; docs/ai-server.md, "Bringing real weights".
+    #: ``HOUSIFY_AI_CONTROLNET_LINES``: ControlNet folder reading straight-line maps (``lines``, ``mlsd``).
+    ai_controlnet_lines: str = ""
+    #: ``HOUSIFY_AI_CONTROLNET_DEPTH``: ControlNet folder reading depth maps.
+    ai_controlnet_depth: str = ""
+    #: ``HOUSIFY_AI_CONTROLNET_SEGMENTATION``: ControlNet folder reading ADE20K segmentation maps.
+    ai_controlnet_segmentation: str = ""
+    #: ``HOUSIFY_AI_MLSD_MODEL``: folder with controlnet_aux's ``mlsd_large_512_fp32.pth``.
+    ai_mlsd_model: str = ""
+    #: ``HOUSIFY_AI_DEPTH_MODEL``: transformers depth-estimation folder (DPT, Depth Anything).
+    ai_depth_model: str = ""
+    #: ``HOUSIFY_AI_SEGMENTATION_MODEL``: transformers semantic-segmentation folder with ADE20K labels (Segformer).
+    ai_segmentation_model: str = ""
+    #: ``HOUSIFY_AI_SEGMENTATION_KEEP``: classes "restyle the furniture only" keeps (comma-separated ADE20K names).
+    ai_segmentation_keep: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_KEEP))
+    #: ``HOUSIFY_AI_DIFFUSION_CONFIG``: diffusers config folder for a single-file checkpoint in ``HOUSIFY_AI_DIFFUSION_MODEL``.
+    ai_diffusion_config: str = ""
+    #: ``HOUSIFY_AI_LORAS``: LoRA style adapters offered, ``name=path`` or ``name=path@weight``, comma-separated.
+    ai_loras: list[str] = msgspec.field(default_factory=list)
 
     @property
     def storage_path(self) -> Path:
@@ -74,6 +94,15 @@ class AISettings(msgspec.Struct, kw_only=True):
     @property
     def diffusion_model_path(self) -> Path:
         return Path(self.ai_diffusion_model) if self.ai_diffusion_model else self.models_dir / "tiny-sd"
+
+    def control_path(self, setting: str, tiny: str) -> Path | None:
+        """The folder of control-model setting ``setting`` (field name); when empty, the tiny model ``tiny``
+        under the models folder if the diffusion model is the embedded default too, else None (not offered)."""
+        value = getattr(self, setting)
+        if value:
+            return Path(value)
+        fallback = self.models_dir / tiny
+        return fallback if not self.ai_diffusion_model and fallback.exists() else None
 
     @property
     def llm_model_path(self) -> Path:

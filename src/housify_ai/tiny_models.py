@@ -26,9 +26,14 @@ _CHATML = (
 
 
 def build_tiny_models(directory: Path) -> tuple[Path, Path]:
-    """Write both tiny models into ``directory``; returns (pipeline folder, GGUF file)."""
+    """Write the tiny models into ``directory``: the pipeline, the GGUF and the control models
+    (:func:`housify_ai.tiny_control.build_tiny_control_models`); returns (pipeline folder, GGUF file)."""
+    from housify_ai.tiny_control import build_tiny_control_models
+
     directory.mkdir(parents=True, exist_ok=True)
-    return build_tiny_diffusion(directory / TINY_SD_DIR), build_tiny_gguf(directory / TINY_GGUF_FILE)
+    pipeline, gguf = build_tiny_diffusion(directory / TINY_SD_DIR), build_tiny_gguf(directory / TINY_GGUF_FILE)
+    build_tiny_control_models(directory)
+    return pipeline, gguf
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -44,7 +49,7 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, map(chr, chars)))
 
 
-def _write_clip_tokenizer(folder: Path) -> int:
+def write_clip_tokenizer(folder: Path) -> int:
     """vocab.json + merges.txt of a byte-level CLIP tokenizer; returns the vocabulary size."""
     folder.mkdir(parents=True, exist_ok=True)
     symbols = list(_bytes_to_unicode().values())
@@ -83,7 +88,7 @@ def build_tiny_diffusion(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer_dir = folder / "tokenizer"
-    vocab_size = _write_clip_tokenizer(tokenizer_dir)
+    vocab_size = write_clip_tokenizer(tokenizer_dir)
     tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_dir))
 
     torch.manual_seed(0)

@@ -2,12 +2,13 @@
 
 ``create_app(settings)`` wires every domain (auth, accounts, admin, plans,
 system) and installs :class:`housify_api.media.plugin.MediaPlugin` (images,
-jobs, gallery). Shared collaborators live in ``app.state`` and are injectable
-by name (see ``housify_api.deps``). Authentication covers every route except
-handlers with ``opt={"exclude_from_auth": True}`` and ``/schema``.
+jobs, gallery). The app's services are one typed container,
+``app.state.services`` (:class:`housify_api.services.Services`), injectable by
+field name. Authentication covers every route except handlers with
+``opt={"exclude_from_auth": True}`` and ``/schema``.
 
-Lifespan: opens the PostgreSQL connection pool (FIELD-NOTES: without it every
-query opens a connection), seeds the subscription levels, bootstraps the
+Lifespan: opens the PostgreSQL connection pool (without it every query opens
+a connection, ~23 ms each: docs/design.md), seeds the subscription levels, bootstraps the
 superuser from settings, purges expired sessions hourly; on shutdown waits
 briefly for queued mails, closes Redis and the pool. A database that is down at start-up does not stop the
 service: it logs, answers 503 until the database is back, and seeds then.
@@ -23,22 +24,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from piccolo.engine.postgres import PostgresEngine
 
 from housify_api.accounts.controller import MeController
 from housify_api.admin.controller import AdminController
 from housify_api.auth.controller import AuthController, jwks
 from housify_api.auth.middleware import jwt_auth
-from housify_api.deps import DEPENDENCIES, build_state
 from housify_api.errors import EXCEPTION_HANDLERS
 from housify_api.media.plugin import MediaPlugin
 from housify_api.plans.controller import subscriptions
-from housify_api.plans.service import seed_levels
+from housify_api.services import Services, build_services, providers
 from housify_api.settings import ApiSettings, load_api_settings
+from housify_api.system import edge
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
@@ -72,47 +73,47 @@ async def _start_pool() -> None:
         await engine.start_connection_pool(reset=_skip_session_reset)
 
 
-async def _prepare_database(state: State) -> None:
+async def _prepare_database(services: Services) -> None:
     """Start the pool if start-up could not, seed levels and the superuser; retried while the database is down."""
     while True:
         try:
             await _start_pool()
-            await seed_levels()
-            await bootstrap_superuser(state)
+            await services.levels.seed()
+            await bootstrap_superuser(services)
             return
         except (OSError, ConnectionError) as exc:
             log.error("database unavailable at start-up (%s); retrying in %.0f s", exc, SEED_RETRY_SECONDS)
         except Exception as exc:  # noqa: BLE001 - e.g. asyncpg/sqlite errors when tables are missing
-            log.error("cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
-                      type(exc).__name__, exc, SEED_RETRY_SECONDS)
+            log.error(
+                "cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
+                type(exc).__name__,
+                exc,
+                SEED_RETRY_SECONDS,
+            )
         await asyncio.sleep(SEED_RETRY_SECONDS)
 
 
-async def _purge_sessions_periodically() -> None:
+async def _purge_sessions_periodically(services: Services) -> None:
     """Hourly housekeeping: expired sessions out of the table (every instance may run it; deletes are idempotent)."""
-    from housify_api.auth.service import AuthService
-
     while True:
         await asyncio.sleep(SESSION_PURGE_SECONDS)
         try:
-            purged = await AuthService.purge_expired_sessions()
+            purged = await services.auth.purge_expired_sessions()
             if purged:
                 log.info("purged %d expired session(s)", purged)
         except Exception as exc:  # noqa: BLE001 - housekeeping must not die with the database
             log.error("session purge failed: %s: %s", type(exc).__name__, exc)
 
 
-async def bootstrap_superuser(state: State) -> None:
+async def bootstrap_superuser(services: Services) -> None:
     """Create the admin ``HOUSIFY_SUPERUSER_EMAIL`` with ``HOUSIFY_SUPERUSER_PASSWORD(_FILE)`` if missing."""
-    settings: ApiSettings = state.settings
+    settings = services.settings
     if not (settings.superuser_email and settings.superuser_password):
         return
     email = settings.superuser_email.strip().lower()
     if await User.exists().where(User.email == email):
         return
-    from housify_api.auth.service import AuthService
-
-    await AuthService(state).create_user(email, settings.superuser_password, role="admin", verified=True)
+    await services.auth.create_user(email, settings.superuser_password, role="admin", verified=True)
     log.info("superuser %s created", email)
 
 
@@ -124,6 +125,21 @@ async def _skip_session_reset(connection: object) -> None:
     transaction before a connection returns to the pool (asyncpg ``create_pool(reset=)``)."""
 
 
+def _flush_logs() -> None:
+    """Write out the records the root logger's queue handler still holds.
+
+    Its listener thread is drained by an ``atexit`` hook, which a process ended by SIGTERM
+    never runs (uvicorn re-raises the signal after its graceful shutdown; granian ends its
+    worker): the last lines of a shutdown were lost. ``stop()`` drains and joins the thread;
+    ``start()`` lets anything logged later still be written.
+    """
+    for handler in logging.getLogger().handlers:
+        listener = getattr(handler, "listener", None)
+        if listener is not None and getattr(listener, "_thread", None) is not None:
+            listener.stop()
+            listener.start()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = User._meta.db
@@ -131,19 +147,21 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _start_pool()
     except Exception as exc:  # noqa: BLE001 - serve anyway (503s); _prepare_database retries the pool
         log.error("PostgreSQL connection pool not started: %s: %s", type(exc).__name__, exc)
-    background = [asyncio.create_task(_prepare_database(app.state)), asyncio.create_task(_purge_sessions_periodically())]
+    services: Services = app.state.services
+    background = [
+        asyncio.create_task(_prepare_database(services)),
+        asyncio.create_task(_purge_sessions_periodically(services)),
+    ]
     try:
         yield
     finally:
         for task in background:
             task.cancel()
-        await app.state.mailer.aclose()
-        quote_client = app.state.get("quote_client")
-        if quote_client is not None:
-            await quote_client.aclose()
-        await app.state.redis.aclose()
+        await services.aclose()
         if isinstance(engine, PostgresEngine) and engine.pool is not None:
             await engine.close_connection_pool()
+        log.info("lifespan shutdown complete: background tasks stopped, Redis and the database pool closed")
+        _flush_logs()
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -153,33 +171,36 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     read when the tables were imported); ``settings.database_url`` is informational.
 
     Raises:
-        housify_common.settings.SettingsError / housify_api.auth.keys.KeyConfigError: bad configuration.
+        housify_common.settings.SettingsError: bad configuration (``KeyConfigError`` for keys), naming the variable.
     """
     settings = settings or load_api_settings()
-    state = build_state(settings)
-    state["web_dir"] = web_dir(settings.web_dir)
-    auth = jwt_auth(state["token_cls"], state["public_pem"], settings.access_token_ttl_seconds)
-    prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
-    return Litestar(
+    services = build_services(settings)
+    auth = jwt_auth(services.authenticator, settings.access_token_ttl_seconds)
+    web_root = web_dir(settings.web_dir)
+    app = Litestar(
         route_handlers=[
-            root, health, ready, MetricsController, jwks, subscriptions,
-            AuthController, MeController, AdminController, docs_assets_router(),
-            *web_routers(state["web_dir"]),
+            root,
+            health,
+            ready,
+            MetricsController,
+            jwks,
+            subscriptions,
+            AuthController,
+            MeController,
+            AdminController,
+            docs_assets_router(),
+            *web_routers(web_root),
         ],
-        state=State(state),
-        dependencies=DEPENDENCIES,
+        state=State({"services": services, "web_dir": web_root}),
+        dependencies=providers(),
         plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
-        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
-        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None,
-        response_headers=[
-            ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-            ResponseHeader(name="X-Frame-Options", value="DENY"),
-            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-        ],
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False)
+        if settings.cors_origins
+        else None,
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="always",
@@ -189,3 +210,5 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503, HTTPException},
         ),
     )
+    # Request metrics and the security headers: one pure-ASGI layer around the router (system/edge.py).
+    return edge.install(app)

@@ -1,4 +1,4 @@
-"""Crypto price quotes for the API, from housify-soap's ``CryptoRateService`` (DESIGN.md §1, §7).
+"""Crypto price quotes for the API, from housify-soap's ``CryptoRateService`` (docs/soap.md).
 
 The API reaches the SOAP service only through its WSDL (``HOUSIFY_SOAP_WSDL_URL``,
 e.g. ``http://soap-host:8003/soap?wsdl``). The zeep ``AsyncClient`` is built
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import msgspec
@@ -112,7 +113,7 @@ class CryptoQuoteClient:
             amount=result.Amount,
             rate=result.Rate,
             symbol=result.Symbol,
-            fetched_at=result.FetchedAt.astimezone(timezone.utc),
+            fetched_at=result.FetchedAt.astimezone(UTC),
             stale=bool(result.Stale),
         )
 
@@ -123,7 +124,7 @@ class CryptoQuoteClient:
             self._transport.wsdl_client.close()
             self._client = self._transport = None
 
-    async def _zeep(self):
+    async def _zeep(self) -> Any:
         if self._client is not None:
             return self._client
         if not self.wsdl_url:
@@ -133,11 +134,11 @@ class CryptoQuoteClient:
                 self._client, self._transport = await asyncio.to_thread(self._build)
         return self._client
 
-    def _build(self):
+    def _build(self) -> tuple[Any, Any]:
         import zeep
         from zeep.transports import AsyncTransport
 
-        # FIELD-NOTES: AsyncTransport needs an async client for calls and a sync one for the WSDL.
+        # zeep docs ("Transports", asyncio): AsyncTransport needs an async client for calls and a sync one for the WSDL.
         transport = AsyncTransport(
             client=httpx.AsyncClient(timeout=self.timeout), wsdl_client=httpx.Client(timeout=self.timeout)
         )
@@ -152,14 +153,3 @@ class CryptoQuoteClient:
 def _asset(value: str) -> str:
     upper = value.strip().upper()
     return ASSET_ALIASES.get(upper, upper)
-
-
-_clients: dict[str, CryptoQuoteClient] = {}
-
-
-def quote_client(wsdl_url: str) -> CryptoQuoteClient:
-    """One shared :class:`CryptoQuoteClient` per WSDL URL, so the WSDL is loaded once per process."""
-    client = _clients.get(wsdl_url)
-    if client is None:
-        client = _clients[wsdl_url] = CryptoQuoteClient(wsdl_url)
-    return client

@@ -1,4 +1,4 @@
-"""Exception handlers, registered once in ``create_app`` (DESIGN.md §2 error shape).
+"""Exception handlers, registered once in ``create_app`` (error shape: docs/design.md "Errors").
 
 Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
 
@@ -7,8 +7,12 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
 - Text PostgreSQL cannot store (U+0000, ``asyncpg.CharacterNotInRepertoireError``) -> 400:
   the safety net behind the Structs' ``NO_NUL`` patterns, for query parameters and any
   string field without one (found by schemathesis: ``POST /auth/password-reset`` with a NUL was a 500).
+- A list cursor this API did not issue (:class:`housify_api.pagination.CursorError`) -> 400
+  naming ``cursor``, for every paginated route.
 - PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
   and one log line; nothing to do on recovery (pools reconnect on next use).
+- The image store failing (``housify_common.storage.StorageUnavailable``: S3 down,
+  disk full) -> 503 ``"image storage unavailable"``, the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
+
+from housify_api.pagination import CursorError
+from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger("housify_api.errors")
 
@@ -54,8 +61,18 @@ def unstorable_text_handler(request: Request, exc: Exception) -> Response[dict[s
     return _body(400, "a text field or parameter contains U+0000 (NUL) or another character that cannot be stored")
 
 
+def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return Response(
+        {"status_code": 400, "detail": str(exc), "extra": [{"key": "cursor", "message": str(exc)}]},
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
 def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError):
+    if isinstance(
+        exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError
+    ):
         return _unavailable(request, "Redis", exc)
     log.exception("Redis error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
@@ -65,12 +82,36 @@ def database_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _unavailable(request, "database", exc)
 
 
+def _raised_by_asyncpg_connect(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of asyncpg's connection set-up (any frame in ``asyncpg/connect_utils.py``).
+
+    Over a Unix socket (production: ``host=/run/postgresql``) a stopped server
+    is a missing socket file: a bare ``FileNotFoundError`` whose message names
+    no connection at all.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("asyncpg/connect_utils.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # asyncpg reports a refused or reset connection as OSError ("Connect call failed", "Multiple exceptions").
-    if isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc):
+    if (
+        isinstance(exc, ConnectionError | TimeoutError)
+        or "connect" in str(exc).lower()
+        or "Multiple exceptions" in str(exc)
+        or _raised_by_asyncpg_connect(exc)
+    ):
         return _unavailable(request, "database", exc)
     log.exception("OS error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
+
+
+def storage_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    return _unavailable(request, "image storage", exc)
 
 
 def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
@@ -78,6 +119,7 @@ def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dic
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    CursorError: cursor_handler,
     asyncpg.UniqueViolationError: conflict_handler,
     asyncpg.CharacterNotInRepertoireError: unstorable_text_handler,
     asyncpg.UntranslatableCharacterError: unstorable_text_handler,
@@ -86,7 +128,11 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.InterfaceError: database_handler,
     asyncpg.CannotConnectNowError: database_handler,
     asyncpg.TooManyConnectionsError: database_handler,
+    # A pooled connection whose server went away mid-operation ("cannot switch to state 11;
+    # another operation is in progress"), seen once per PostgreSQL restart under load.
+    asyncpg.InternalClientError: database_handler,
     sqlite3.OperationalError: sqlite_operational_handler,
     redis.exceptions.RedisError: redis_handler,
     OSError: os_error_handler,
+    StorageUnavailable: storage_handler,
 }

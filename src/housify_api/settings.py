@@ -1,38 +1,73 @@
-"""Settings of housify-api, read from ``HOUSIFY_*`` variables (DESIGN.md §8).
+"""Settings of housify-api, read from ``HOUSIFY_*`` variables (docs/configuration.md).
 
-Every field is documented in ``docs/configuration.md``. Secrets may also be
-given as files: ``HOUSIFY_JWT_PRIVATE_KEY_FILE=/run/keys/jwt.pem`` fills
-``jwt_private_key`` with the file's contents (see ``housify_common.settings``).
+One tree: :class:`ApiSettings` derives the shared fields (database, Redis,
+data and storage directories, AI URL) from
+:class:`housify_common.settings.CommonSettings` and nests the media domain's
+settings as ``media`` (:class:`MediaSettings`). Secrets may also be given as
+files: ``HOUSIFY_JWT_PRIVATE_KEY_FILE=/run/keys/jwt.pem`` fills
+``jwt_private_key`` with the file's contents.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
-from housify_common.db import default_data_dir
 from housify_common.settings import load_settings
+from housify_common.shared_settings import CommonSettings
+
+#: Pixel cap for uploads. Pillow warns at ``Image.MAX_IMAGE_PIXELS`` (89,478,485
+#: pixels, about 0.25 GB of RGBA) and refuses at twice that; Housify refuses far
+#: earlier: 50 megapixels covers every phone and DSLR photo (a 45 MP full-frame
+#: sensor is 8192 x 5464) and bounds a decoded RGBA image to 200 MB.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 
-class ApiSettings(msgspec.Struct, kw_only=True, frozen=True):
+class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """The media domain's own settings (images, jobs, gallery); ``ApiSettings.media``.
+
+    Each field's variable is given by its encoded name (``HOUSIFY_`` + upper case).
+    """
+
+    #: ``HOUSIFY_AI_TIMEOUT_SECONDS``: timeout of one call to the AI internal API (the prompt
+    #: assistant writes ~200 tokens at ~35 tokens/s on 2 CPU threads, docs/design.md).
+    ai_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    #: ``HOUSIFY_MEDIA_MAX_IMAGE_PIXELS``: largest accepted width x height of an upload.
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
+        default=DEFAULT_MAX_IMAGE_PIXELS, name="media_max_image_pixels"
+    )
+    #: ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``: when set (e.g. ``/_media/``), ``GET
+    #: /images/{id}/content`` answers with an empty body and ``X-Accel-Redirect:
+    #: <prefix><storage key>`` so nginx sends the file from an ``internal`` location.
+    accel_redirect_prefix: str = msgspec.field(default="", name="media_accel_redirect_prefix")
+    #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
+    featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=5, name="media_featured_prior_votes")
+    #: ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS``: how long one API instance reuses the computed
+    #: front page (it scans every rated public picture: ~20-30 ms at 10,000); 0 = always fresh.
+    featured_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
+        default=5.0, name="media_featured_cache_seconds"
+    )
+    #: ``HOUSIFY_MEDIA_CONSUMER_NAME``: this API instance's name in the results consumer
+    #: group; ``<hostname>-<pid>`` when empty.
+    consumer_name: str = msgspec.field(default="", name="media_consumer_name")
+    #: ``HOUSIFY_MEDIA_LEVELS_CACHE_SECONDS``: how long one API instance reuses a subscription
+    #: level's limits before reading the table again (an admin's edit shows within this time).
+    levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
+        default=10.0, name="media_levels_cache_seconds"
+    )
+
+
+class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     """Everything housify-api reads from its environment; defaults are the embedded default."""
 
-    # Dependencies. database_url is read by the piccolo_conf module (tables bind at import);
-    # it is repeated here so /ready and the docs can name it.
-    database_url: str = ""
-    redis_url: str = ""
-    redis_prefix: str = "housify:"
-    data_dir: str = ""
-    storage_dir: str = ""
-    ai_url: str = ""
     soap_wsdl_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = msgspec.field(default_factory=list)
     # The built web app served at / (housify_api.system.web); empty: the checkout's web/dist if built.
     web_dir: str = ""
 
-    # Tokens (DESIGN.md §3): ES512 PEMs; kid is the RFC 7638 thumbprint of the public key.
+    # Tokens (docs/authentication.md): ES512 PEMs; kid is the RFC 7638 thumbprint of the public key.
     jwt_private_key: str = ""
     jwt_public_key: str = ""
     jwt_previous_public_keys: str = ""
@@ -71,9 +106,8 @@ class ApiSettings(msgspec.Struct, kw_only=True, frozen=True):
     superuser_email: str = ""
     superuser_password: str = ""
 
-    def resolved_data_dir(self) -> Path:
-        """``data_dir`` or ``HOUSIFY_DATA_DIR`` or ``./var``."""
-        return Path(self.data_dir).resolve() if self.data_dir else default_data_dir()
+    #: The media domain's settings (``HOUSIFY_AI_TIMEOUT_SECONDS``, ``HOUSIFY_MEDIA_*``).
+    media: MediaSettings = msgspec.field(default_factory=MediaSettings)
 
 
 def load_api_settings(**overrides: object) -> ApiSettings:

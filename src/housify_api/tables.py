@@ -1,7 +1,7 @@
 """piccolo tables of the accounts app ``housify_api`` (users, levels, sessions, API keys, service calls).
 
 Timestamps are UTC (``Timestamptz``); ids are UUIDs made by piccolo, so the
-same migrations run on PostgreSQL and SQLite (FIELD-NOTES).
+same migrations run on PostgreSQL and SQLite.
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 from piccolo.columns import (
     UUID,
     Boolean,
+    Date,
     DoublePrecision,
     ForeignKey,
     Integer,
     Numeric,
     OnDelete,
+    SmallInt,
     Text,
     Timestamptz,
     Varchar,
@@ -23,7 +25,7 @@ from piccolo.table import Table
 
 
 class SubscriptionLevel(Table, tablename="subscription_levels"):
-    """A plan (DESIGN.md §4, seed 000 5.10.1); ``name`` is what users and tokens carry (``tier``)."""
+    """A plan (docs/design.md "Subscription levels"); ``name`` is what users and tokens carry (``tier``)."""
 
     name = Varchar(length=50, unique=True)
     price_usd = Numeric(digits=(10, 2))
@@ -36,12 +38,19 @@ class SubscriptionLevel(Table, tablename="subscription_levels"):
 
 
 class User(Table, tablename="users"):
-    """An account. ``services`` is a comma-separated set of service names (seed 001's has_access_v1/v2)."""
+    """An account. ``services`` is a comma-separated set of service names (docs/design.md "Access rights")."""
 
     id = UUID(primary_key=True)
     email = Varchar(length=320, unique=True)
     password_hash = Varchar(length=255)
     full_name = Varchar(length=200, default="")
+    # Profile (docs/authentication.md "Sign-up"); rules in housify_api.accounts.profile.
+    first_name = Varchar(length=127, default="")
+    last_name = Varchar(length=127, default="")
+    gender = SmallInt(null=True, default=None)  # ISO/IEC 5218 code
+    phone = Varchar(length=16, null=True, default=None)  # E.164
+    birth_date = Date(null=True, default=None)
+    country = Varchar(length=2, null=True, default=None)  # ISO 3166-1 alpha-2
     role = Varchar(length=16, default="user")
     is_active = Boolean(default=True)
     email_verified = Boolean(default=False)
@@ -84,7 +93,7 @@ class ApiKey(Table, tablename="api_keys"):
 
 
 class ServiceCall(Table, tablename="service_calls"):
-    """One call of an AI service (seed 001 3.2.B): when it was asked for, started, finished, and how it ended."""
+    """One call of an AI service (docs/design.md, service-call log): when it was asked for, started, finished, and how it ended."""
 
     id = UUID(primary_key=True)
     service = Varchar(length=32, index=True)

@@ -5,7 +5,8 @@ with a connection pool opened in the app's lifespan); ``sqlite:///path`` gives
 a :class:`SQLiteEngine` for the embedded default. piccolo binds tables to the
 engine of the module named by ``PICCOLO_CONF`` when the table module is
 imported, so each service's entry point sets ``PICCOLO_CONF`` first
-(FIELD-NOTES: "Tables bind to the engine named by PICCOLO_CONF at import time").
+(piccolo docs, "Engines": a table's ``_meta.db`` is resolved from the
+configuration module when the class is created; see docs/design.md).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
+from housify_common.settings import SettingsError, default_data_dir
 
-def default_data_dir() -> Path:
-    """``HOUSIFY_DATA_DIR`` or ``./var``: where the embedded default keeps its files."""
-    return Path(os.environ.get("HOUSIFY_DATA_DIR") or "var").resolve()
+__all__ = ["database_url_from_env", "default_data_dir", "default_database_url", "engine_from_url", "migrate_all"]
 
 
 def default_database_url() -> str:
@@ -32,10 +32,17 @@ def default_database_url() -> str:
 def database_url_from_env() -> str:
     """``HOUSIFY_DATABASE_URL``, or the contents of ``HOUSIFY_DATABASE_URL_FILE``
     (a URL with a password is a secret: NixOS passes it as a credential file).
-    Empty when neither is set, which selects the embedded SQLite default."""
+    Empty when neither is set, which selects the embedded SQLite default.
+
+    Raises:
+        SettingsError: the ``_FILE`` cannot be read (names the variable).
+    """
     path = os.environ.get("HOUSIFY_DATABASE_URL_FILE")
     if path:
-        return Path(path).read_text().strip()
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"HOUSIFY_DATABASE_URL_FILE: cannot read {path!r}: {exc.strerror}") from exc
     return os.environ.get("HOUSIFY_DATABASE_URL", "")
 
 
@@ -43,7 +50,7 @@ def engine_from_url(url: str | None) -> Engine:
     """An engine for ``url``; the embedded SQLite default when ``url`` is empty.
 
     Raises:
-        ValueError: for a scheme other than ``postgresql``/``postgres``/``sqlite``.
+        SettingsError: (a ``ValueError``) for a scheme other than ``postgresql``/``postgres``/``sqlite``.
     """
     url = url or default_database_url()
     scheme = urlsplit(url).scheme
@@ -54,7 +61,7 @@ def engine_from_url(url: str | None) -> Engine:
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteEngine(path=str(path))
-    raise ValueError(f"HOUSIFY_DATABASE_URL: unsupported scheme {scheme!r}; use postgresql:// or sqlite:///")
+    raise SettingsError(f"HOUSIFY_DATABASE_URL: unsupported scheme {scheme!r}; use postgresql:// or sqlite:///")
 
 
 async def migrate_all() -> None:

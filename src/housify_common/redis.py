@@ -10,24 +10,75 @@ clean up after itself.
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
+if TYPE_CHECKING:
+    import fakeredis
+
+#: How often a blocking stream read on the in-process stand-in looks for new entries.
+FAKE_BLOCK_POLL_SECONDS = 0.05
+
 
 @lru_cache(maxsize=1)
-def _fake_server():  # noqa: ANN202 - fakeredis.FakeServer; imported lazily
+def _fake_server() -> fakeredis.FakeServer:
     import fakeredis
 
     return fakeredis.FakeServer()
 
 
+@lru_cache(maxsize=1)
+def _blocking_fake_class() -> type[fakeredis.FakeAsyncRedis]:
+    """``FakeAsyncRedis`` whose ``XREAD``/``XREADGROUP ... BLOCK`` wait as Redis does.
+
+    Some fakeredis releases answered a blocking stream read at once; a consumer
+    that paces itself by the block then spins and takes a whole core. This is
+    the one place that guards against it (recent releases already block, and
+    then the loop below never runs).
+    """
+    import fakeredis
+
+    async def _patient(read: Any, block: int | None) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (block or 0) / 1000
+        while True:
+            reply = await read()
+            if reply or not block or loop.time() >= deadline:
+                return reply
+            await asyncio.sleep(min(FAKE_BLOCK_POLL_SECONDS, max(0.0, deadline - loop.time())))
+
+    class BlockingFakeAsyncRedis(fakeredis.FakeAsyncRedis):
+        async def xread(  # type: ignore[override]
+            self, streams: Any, count: int | None = None, block: int | None = None, **kwargs: Any
+        ) -> Any:
+            parent = super().xread
+            return await _patient(lambda: parent(streams, count=count, block=block, **kwargs), block)
+
+        async def xreadgroup(  # type: ignore[override]
+            self,
+            groupname: Any,
+            consumername: Any,
+            streams: Any,
+            count: int | None = None,
+            block: int | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            parent = super().xreadgroup
+            return await _patient(
+                lambda: parent(groupname, consumername, streams, count=count, block=block, **kwargs), block
+            )
+
+    return BlockingFakeAsyncRedis
+
+
 def redis_from_url(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
     """An asyncio Redis client; the in-process fakeredis server when ``url`` is empty."""
     if not url:
-        import fakeredis
-
-        return fakeredis.FakeAsyncRedis(server=_fake_server(), decode_responses=decode_responses)
+        client: aioredis.Redis = _blocking_fake_class()(server=_fake_server(), decode_responses=decode_responses)
+        return client
     return aioredis.Redis.from_url(url, decode_responses=decode_responses, health_check_interval=30)
 
 

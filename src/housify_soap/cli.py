@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import os
 import sys
 
@@ -27,31 +26,27 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending piccolo migrations of PICCOLO_CONF's apps")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from housify_common.settings import SettingsError
+    from housify_common.cli import run_command
 
-    try:
-        if args.command == "migrate":
-            from housify_common.db import migrate_all
+    return run_command("housify-soap", lambda: _run(args))
 
-            asyncio.run(migrate_all())
-            return 0
-        import uvicorn
 
-        from housify_soap.app import create_app
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "migrate":
+        from housify_common.db import migrate_all
 
-        app = create_app()
-        # Start-up objects (modules, spyne's schema, piccolo tables) live as long as the
-        # process: keep them out of every later full collection (cheaper gen-2 passes).
-        gc.freeze()
-        uvicorn.run(
-            app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, lifespan="on"
-        )
+        asyncio.run(migrate_all())
         return 0
-    except SettingsError as exc:
-        print(f"housify-soap: {exc}", file=sys.stderr)
-        return 2
+    import uvicorn
 
+    from housify_soap.app import create_app
+
+    app = create_app()
+    # Start-up objects (modules, spyne's schema, piccolo tables) live as long as the
+    # process: keep them out of every later full collection (cheaper gen-2 passes).
+    gc.freeze()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, lifespan="on")
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

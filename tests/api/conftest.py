@@ -3,25 +3,22 @@
 The server runs as a task on the session's event loop (pytest-asyncio: one
 session loop), so tests may also call service functions directly (they share
 the piccolo pool). PostgreSQL and Redis are the run's own (``tests/conftest.py``);
-mails go to the ``smtp_server`` fixture.
+mails go to the ``smtp_server`` fixture. Client helpers (register, login,
+bearer, ...) are in ``tests/apikit.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from apikit import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, login, register
 from testkit import AsgiServer
-
-
-SUPERUSER_EMAIL = "root@example.com"
-SUPERUSER_PASSWORD = "tall-giraffe-orbit-42"
-PASSWORD = "violet-harbor-seventeen"
 
 
 @dataclass
@@ -34,7 +31,9 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def api_settings(tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_url: str, redis_prefix: str, database_url: str):  # noqa: ANN001, ANN201
+def api_settings(
+    tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_url: str, redis_prefix: str, database_url: str
+):  # noqa: ANN001, ANN201
     from housify_api.settings import load_api_settings
 
     data_dir: Path = tmp_path_factory.mktemp("api-data")
@@ -61,8 +60,13 @@ async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: AN
     # Start-up seeding runs in the background; wait until the superuser can log in.
     async with api.client() as client:
         for _ in range(250):
-            if (await client.post("/auth/token", data={"username": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD},
-                                  headers={"X-Forwarded-For": "10.255.255.1"})).status_code == 200:
+            if (
+                await client.post(
+                    "/auth/token",
+                    data={"username": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD},
+                    headers={"X-Forwarded-For": "10.255.255.1"},
+                )
+            ).status_code == 200:
                 break
             await asyncio.sleep(0.02)
     yield api
@@ -73,38 +77,6 @@ async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: AN
 async def client(api: Api) -> AsyncIterator[httpx.AsyncClient]:
     async with api.client() as c:
         yield c
-
-
-def unique_email(tag: str = "user") -> str:
-    return f"{tag}-{secrets.token_hex(4)}@example.com"
-
-
-def unique_ip() -> str:
-    """A client address of its own (sent as X-Forwarded-For) so per-IP login limits do not leak between tests."""
-    return "10.{}.{}.{}".format(*secrets.token_bytes(3))
-
-
-async def register(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD) -> str:
-    email = email or unique_email()
-    response = await client.post("/auth/register", json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    return email
-
-
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD, ip: str | None = None,
-                user_agent: str = "pytest") -> dict:
-    response = await client.post(
-        "/auth/token",
-        data={"grant_type": "password", "username": email, "password": password},
-        headers={"X-Forwarded-For": ip or unique_ip(), "User-Agent": user_agent},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def bearer(tokens: dict | str) -> dict[str, str]:
-    token = tokens if isinstance(tokens, str) else tokens["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from http.cookies import SimpleCookie
 
 import httpx
 
-from tests.api.conftest import bearer, login, register, unique_ip
+from apikit import PASSWORD, bearer, login, register, unique_ip
 
 COOKIE_MODE = {"X-Refresh-Cookie": "1"}
 
@@ -21,7 +21,7 @@ def refresh_cookie(response: httpx.Response) -> tuple[str, str]:
 
 
 async def cookie_login(client: httpx.AsyncClient, email: str) -> httpx.Response:
-    response = await client.post("/auth/token", data={"username": email, "password": "violet-harbor-seventeen"},
+    response = await client.post("/auth/token", data={"username": email, "password": PASSWORD},
                                  headers={**COOKIE_MODE, "X-Forwarded-For": unique_ip()})
     assert response.status_code == 200, response.text
     return response

@@ -18,7 +18,7 @@ import pytest
 
 from testkit import AsgiServer, free_port
 
-from media._harness import Accounts
+from apikit import Accounts
 
 from ._ai import E2E_PREFIX, WorkerProcess, ai_env
 
@@ -81,7 +81,7 @@ async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_ap
 async def worker(e2e_server: AsgiServer, e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> AsyncIterator[WorkerProcess]:
     """One AI worker subprocess serving the e2e prefix (tests may stop and restart it)."""
     process = WorkerProcess(ai_env(e2e_dirs, tiny_models), "e2e-worker", e2e_dirs["root"] / "worker.log")
-    await process.start(e2e_server.app.state.redis, e2e_server.app.state.media_queue.streams.workers())
+    await process.start(e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers())
     try:
         yield process
     finally:

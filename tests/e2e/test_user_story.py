@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from ._ai import WorkerProcess
 from testkit import AsgiServer
 
-from media._harness import Accounts, User, picture, upload
+from apikit import Accounts, User, picture, upload
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ async def test_register_assist_draw_keep_rate_share(
     content = await http.get(f"/images/{image_id}/content", headers=ann.headers)
     assert content.status_code == 200 and content.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(content.content)).size == (64, 64)
-    store = e2e_server.app.state.media.store
+    store = e2e_server.app.state.services.media.store
     row = await _image_row(image_id)
     assert store.local_path(row["storage_key"]).read_bytes() == content.content
 
@@ -182,7 +182,7 @@ async def test_jobs_wait_while_the_ai_worker_is_down(
         assert waiting["status"] == "queued"
         assert "no AI worker is running" in waiting["detail"]
     finally:
-        await worker.start(e2e_server.app.state.redis, e2e_server.app.state.media_queue.streams.workers())
+        await worker.start(e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers())
     events = await events_of(e2e_server, job["id"], user)
     assert [e["type"] for e in events][0] == "queued" and events[-1]["type"] == "succeeded"
 

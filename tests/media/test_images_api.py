@@ -9,7 +9,7 @@ from uuid import UUID
 import httpx
 from PIL import Image
 
-from ._harness import Accounts, picture, upload
+from apikit import Accounts, picture, upload
 
 
 async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, accounts: Accounts) -> None:
@@ -68,28 +68,36 @@ async def test_pixel_bomb_is_413(http: httpx.AsyncClient, accounts: Accounts) ->
     assert "50,000,000" in response.json()["detail"]
 
 
-async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from housify_api.media.levels import forget_cached_levels
+async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
     from housify_api.tables import SubscriptionLevel
 
     user = await accounts.user(level="Test-Tiny")
     await SubscriptionLevel.insert(
-        SubscriptionLevel(name="Test-Tiny", price_usd=0, upload_size_limit_mb=1, storage_limit_gb=1, its=1.0,
-                          api_key_limit=1, requests_hour=1, watermark=True)
+        SubscriptionLevel(
+            name="Test-Tiny",
+            price_usd=0,
+            upload_size_limit_mb=1,
+            storage_limit_gb=1,
+            its=1.0,
+            api_key_limit=1,
+            requests_hour=1,
+            watermark=True,
+        )
     ).on_conflict(action="DO NOTHING")
-    forget_cached_levels()
+    media_server.app.state.services.levels.forget()
     big = picture(64, 64) + bytes(1_200_000)  # 1.2 MB: over the 1 MB limit whatever its content
     response = await upload(http, user, big)
     assert response.status_code == 413
     assert "upload limit of your level (Test-Tiny) is 1 MB" in response.json()["detail"]
 
 
-async def test_storage_quota_holds_under_concurrent_uploads(http: httpx.AsyncClient, accounts: Accounts) -> None:
-    from housify_api.media.levels import level_limits
+async def test_storage_quota_holds_under_concurrent_uploads(
+    http: httpx.AsyncClient, accounts: Accounts, media_server
+) -> None:  # noqa: ANN001
     from housify_api.media.tables import StorageUse
 
     user = await accounts.user()
-    limit = (await level_limits("Free-Tier")).storage_limit_bytes
+    limit = (await media_server.app.state.services.levels.get("Free-Tier")).storage_limit_bytes
     first = await upload(http, user)
     size = first.json()["size_bytes"]
     # leave room for exactly one more picture of the same size (plus a little)
@@ -157,7 +165,9 @@ async def test_history_cursor_pages_and_kind_filter(http: httpx.AsyncClient, acc
     assert wrong_kind.status_code == 400
 
 
-async def test_every_cursor_list_refuses_a_non_base64url_cursor_with_400(http: httpx.AsyncClient, accounts: Accounts) -> None:
+async def test_every_cursor_list_refuses_a_non_base64url_cursor_with_400(
+    http: httpx.AsyncClient, accounts: Accounts
+) -> None:
     """Non-ASCII cursors reached base64 decoding and raised a 500 (found by schemathesis on /gallery)."""
     user = await accounts.user()
     for path in ("/gallery", "/images", "/jobs"):
@@ -180,33 +190,43 @@ async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.Asy
 
 
 async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
-    import msgspec
+    import dataclasses
 
-    from housify_api.media.images import MediaContext
+    import msgspec
 
     owner = await accounts.user()
     image = (await upload(http, owner, picture(64, 64, "WEBP"), public=True)).json()
     state = media_server.app.state
-    plain = state.media
-    state.media = MediaContext(store=plain.store, featured=plain.featured,
-                               settings=msgspec.structs.replace(plain.settings, media_accel_redirect_prefix="/_media/"))
+    plain = state.services
+    media = dataclasses.replace(
+        plain.media, settings=msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/")
+    )
+    state.services = dataclasses.replace(plain, media=media)
     try:
         response = await http.get(image["url"])
         thumb = await http.get(image["thumb_url"])
     finally:
-        state.media = plain
+        state.services = plain
     assert response.status_code == 200 and response.content == b""
     assert response.headers["x-accel-redirect"] == f"/_media/images/{image['id']}.webp"
     assert response.headers["content-type"] == "image/webp"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert thumb.headers["x-accel-redirect"] == f"/_media/thumbs/{image['id']}.webp"
-    assert plain.store.local_path(f"images/{image['id']}.webp").is_file()
+    assert plain.media.store.local_path(f"images/{image['id']}.webp").is_file()
 
 
 async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> None:
     schema = (await http.get("/schema/openapi.json")).json()
-    for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
-                 "/gallery", "/gallery/featured", "/prompts/assist"):
+    for path in (
+        "/images/uploads",
+        "/images/{image_id}/content",
+        "/images/{image_id}/rating",
+        "/jobs",
+        "/jobs/{job_id}",
+        "/gallery",
+        "/gallery/featured",
+        "/prompts/assist",
+    ):
         assert path in schema["paths"], path
     # The handler reads its form itself, so the multipart body is declared by hand (it was missing).
     body = schema["paths"]["/images/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
@@ -236,10 +256,22 @@ async def test_rating_and_job_statuses_are_in_the_schema(http: httpx.AsyncClient
     paths = (await http.get("/schema/openapi.json")).json()["paths"]
     rated = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=rater.headers)
     own = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=owner.headers)
-    job = await http.post("/jobs", json={"task": "img2img", "prompt": "a loft", "source_image_id": str(UUID(int=9))}, headers=rater.headers)
-    for response, method, path in ((rated, "put", "/images/{image_id}/rating"), (own, "put", "/images/{image_id}/rating"),
-                                   (job, "post", "/jobs")):
-        assert str(response.status_code) in paths[path][method]["responses"], (method, path, response.status_code, response.text)
+    job = await http.post(
+        "/jobs",
+        json={"task": "img2img", "prompt": "a loft", "source_image_id": str(UUID(int=9))},
+        headers=rater.headers,
+    )
+    for response, method, path in (
+        (rated, "put", "/images/{image_id}/rating"),
+        (own, "put", "/images/{image_id}/rating"),
+        (job, "post", "/jobs"),
+    ):
+        assert str(response.status_code) in paths[path][method]["responses"], (
+            method,
+            path,
+            response.status_code,
+            response.text,
+        )
     assert (rated.status_code, own.status_code, job.status_code) == (201, 403, 404), job.text
 
 
@@ -255,13 +287,15 @@ async def test_large_upload_within_the_level_limit(http: httpx.AsyncClient, acco
     assert (response.json()["width"], response.json()["height"]) == (2048, 2048)
 
 
-async def test_deleting_the_account_removes_its_picture_files(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:
+async def test_deleting_the_account_removes_its_picture_files(
+    http: httpx.AsyncClient, accounts: Accounts, media_server
+) -> None:
     from housify_api.media.tables import Image as ImageRow
 
     carol = await accounts.user()
     image = (await upload(http, carol, picture(320, 240, "PNG"))).json()
     row = await ImageRow.select(ImageRow.storage_key, ImageRow.thumb_key).where(ImageRow.id == image["id"]).first()
-    store = media_server.app.state.media.store
+    store = media_server.app.state.services.media.store
     paths = [store.local_path(row["storage_key"]), store.local_path(row["thumb_key"])]
     assert all(path.exists() for path in paths)
 

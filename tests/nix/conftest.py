@@ -103,3 +103,26 @@ def nixpkgs_lib(nix_instantiate: str) -> Path:
             f"(e.g. {LIB_ENV}=/work/nixpkgs-lib); nixpkgs cannot be fetched here"
         )
     return path
+
+
+def render(name: str, params: dict, tmp_path: Path) -> NixResult:
+    """Evaluate ``nixos/lib/render-<name>.nix`` with ``params`` (JSON, through a file: no Nix quoting).
+
+    The renderers need no nixpkgs; the result's ``json()`` is the rendered text.
+    """
+    args = tmp_path / f"render-{name}-args.json"
+    args.write_text(json.dumps(params))
+    expr = f"import {REPO}/nixos/lib/render-{name}.nix (builtins.fromJSON (builtins.readFile {args}))"
+    return eval_json(expr)
+
+
+def rendered(name: str, params: dict, tmp_path: Path) -> str:
+    """The rendered text; fails the test with Nix's error when evaluation fails."""
+    text = render(name, params, tmp_path).json()
+    assert isinstance(text, str)
+    return text
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch_database() -> None:
+    """The Nix checks need no PostgreSQL: no scratch database (overrides tests/conftest.py's)."""

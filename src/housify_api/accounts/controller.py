@@ -6,11 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from housify_api.accounts import api_keys
+from housify_api.accounts.api_keys import ApiKeyService
 from housify_api.accounts.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -32,14 +31,9 @@ Limit = Annotated[int, Parameter(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
 
 
-def provide_accounts(state: State) -> AccountService:
-    return AccountService(state)
-
-
 class MeController(Controller):
     path = "/users/me"
     tags = ["me"]
-    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
 
     @get("", operation_id="get_me")
     async def get_me(self, request: Me, accounts: NamedDependency[AccountService]) -> UserOut:
@@ -47,8 +41,10 @@ class MeController(Controller):
         return await accounts.me(request.user.id)
 
     @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
-    async def update_me(self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]) -> UserOut:
-        """Change ``full_name`` and/or ``email`` (re-verified; 409 when taken)."""
+    async def update_me(
+        self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]
+    ) -> UserOut:
+        """Change profile fields (names, gender, phone, birth date, country) and/or ``email`` (re-verified; 409 when taken)."""
         return await accounts.update_profile(request.user, data)
 
     @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)
@@ -57,13 +53,21 @@ class MeController(Controller):
         await accounts.delete(request.user.id)
 
     @put("/password", operation_id="change_password", guards=[requires_token])
-    async def change_password(self, request: Me, data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]) -> Message:
+    async def change_password(
+        self, request: Me, data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]
+    ) -> Message:
         """Change the password; every other session of the account ends (this one stays)."""
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
 
-    @put("/subscription", operation_id="change_subscription", raises=[documented(404, "subscription level does not exist")])
-    async def change_subscription(self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]) -> UserOut:
+    @put(
+        "/subscription",
+        operation_id="change_subscription",
+        raises=[documented(404, "subscription level does not exist")],
+    )
+    async def change_subscription(
+        self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]
+    ) -> UserOut:
         """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
         return await accounts.change_level(request.user.id, data.subscription_level)
 
@@ -73,14 +77,18 @@ class MeController(Controller):
         return await user_usage(request.user.id, limit=limit, offset=offset)
 
     @get("/api-keys", operation_id="list_api_keys")
-    async def list_api_keys(self, request: Me) -> list[ApiKeyOut]:
-        return await api_keys.list_keys(request.user.id)
+    async def list_api_keys(self, request: Me, api_keys: NamedDependency[ApiKeyService]) -> list[ApiKeyOut]:
+        return await api_keys.list(request.user.id)
 
     @post("/api-keys", operation_id="create_api_key", guards=[requires_token], status_code=201)
-    async def create_api_key(self, request: Me, data: JSONBody[ApiKeyIn]) -> ApiKeyCreated:
+    async def create_api_key(
+        self, request: Me, data: JSONBody[ApiKeyIn], api_keys: NamedDependency[ApiKeyService]
+    ) -> ApiKeyCreated:
         """A new key, shown once in ``key``; send it as ``X-API-Key``. 403 past the level's ``api_key_limit``."""
-        return await api_keys.create_key(request.user.id, data.name)
+        return await api_keys.create(request.user.id, data.name)
 
     @delete("/api-keys/{key_id:uuid}", operation_id="delete_api_key", guards=[requires_token], status_code=204)
-    async def delete_api_key(self, request: Me, key_id: FromPath[UUID]) -> None:
-        await api_keys.delete_key(request.user.id, key_id)
+    async def delete_api_key(
+        self, request: Me, key_id: FromPath[UUID], api_keys: NamedDependency[ApiKeyService]
+    ) -> None:
+        await api_keys.delete(request.user.id, key_id)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
 
+from housify_api.accounts.profile import PROFILE_FIELDS, Country, Gender, Name, Phone
 from housify_api.auth.identity import Role, ServiceName, parse_services
 from housify_api.schemas import Email, Input, Output, Password, ShortText
 
 
 class UserOut(Output):
+    """An account. Profile fields a user never gave are ``""`` (names) or ``null``."""
+
     id: UUID
     email: str
     full_name: str
+    first_name: str
+    last_name: str
+    gender: int | None
+    phone: str | None
+    birth_date: date | None
+    country: str | None
     role: str
     is_active: bool
     email_verified: bool
@@ -25,7 +34,24 @@ class UserOut(Output):
     last_login_at: datetime | None
 
 
-USER_COLUMNS = ("id", "email", "full_name", "role", "is_active", "email_verified", "subscription_level", "services", "created_at", "last_login_at")
+USER_COLUMNS = (
+    "id",
+    "email",
+    "full_name",
+    "first_name",
+    "last_name",
+    "gender",
+    "phone",
+    "birth_date",
+    "country",
+    "role",
+    "is_active",
+    "email_verified",
+    "subscription_level",
+    "services",
+    "created_at",
+    "last_login_at",
+)
 
 
 def user_out(row: dict) -> UserOut:
@@ -36,10 +62,25 @@ def user_out(row: dict) -> UserOut:
 
 
 class ProfilePatch(Input):
-    """``PATCH /users/me``: change the name or the address (a new address must be verified again)."""
+    """``PATCH /users/me``: any subset of the profile (``null`` clears an optional field) or the address
+    (a new address must be verified again). Rules: ``housify_api.accounts.profile``."""
 
     full_name: ShortText | msgspec.UnsetType = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET
+    first_name: Name | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    gender: Gender | msgspec.UnsetType | None = msgspec.UNSET
+    phone: Phone | msgspec.UnsetType | None = msgspec.UNSET
+    birth_date: date | msgspec.UnsetType | None = msgspec.UNSET
+    country: Country | msgspec.UnsetType | None = msgspec.UNSET
+
+    def profile(self) -> dict[str, object]:
+        """The profile fields that were sent (``email`` is not one)."""
+        return {
+            name: getattr(self, name)
+            for name in ("full_name", *PROFILE_FIELDS)
+            if getattr(self, name) is not msgspec.UNSET
+        }
 
 
 class PasswordChange(Input):
@@ -61,6 +102,15 @@ class AdminUserPatch(Input):
     subscription_level: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | msgspec.UnsetType = msgspec.UNSET
     services: list[ServiceName] | msgspec.UnsetType = msgspec.UNSET
     email_verified: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class UserFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """Filters of ``GET /admin/users``; ``None`` means "any"."""
+
+    email: str | None = None
+    role: str | None = None
+    is_active: bool | None = None
+    subscription_level: str | None = None
 
 
 class ApiKeyIn(Input):

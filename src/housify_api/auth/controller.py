@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import JSONBody, QueryParameter, URLEncodedBody
 
@@ -16,15 +15,11 @@ from housify_api.auth.guards import requires_token
 from housify_api.auth.identity import AuthUser
 from housify_api.auth.schemas import EmailTokenIn, RegisterIn, ResetConfirmIn, ResetRequestIn, TokenForm, TokenPair
 from housify_api.auth.service import AuthService
-from housify_api.auth.tokens import HousifyToken
+from housify_api.auth.tokens import HousifyToken, KeyRing
 from housify_api.schemas import Message
 from housify_api.system.error_docs import documented
 
 PUBLIC = {"exclude_from_auth": True}
-
-
-def provide_auth_service(state: State) -> AuthService:
-    return AuthService(state)
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
@@ -34,7 +29,6 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
-    dependencies = {"auth": Provide(provide_auth_service, sync_to_thread=False)}
 
     @post("/register", opt=PUBLIC, operation_id="register", status_code=201,
           raises=[documented(409, "email: an account with this address already exists")])
@@ -125,6 +119,6 @@ class AuthController(Controller):
 
 
 @get("/.well-known/jwks.json", opt={**PUBLIC, "offline": True}, operation_id="jwks", tags=["auth"], cache=60)
-async def jwks(state: State) -> dict[str, list[dict[str, str]]]:
+async def jwks(keyring: NamedDependency[KeyRing]) -> dict[str, list[dict[str, str]]]:
     """Public keys that verify Housify's tokens (RFC 7517); ``kid`` in a token's header names one."""
-    return state.keyring.jwks()
+    return keyring.jwks()

@@ -24,7 +24,8 @@ from housify_api.auth.identity import SERVICES, AuthUser
 
 def _caller(connection: ASGIConnection[Any, AuthUser, Any, Any]) -> AuthUser | None:
     """The authenticated user, or ``None`` for an unauthenticated ``OPTIONS`` request."""
-    if connection.scope["method"] == "OPTIONS" and "user" not in connection.scope:
+    scope = connection.scope
+    if scope.get("method") == "OPTIONS" and "user" not in scope:
         return None
     return connection.user
 

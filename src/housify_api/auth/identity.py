@@ -8,17 +8,17 @@ Both credentials resolve to the same :class:`AuthUser`: a bearer access token
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 from uuid import UUID
 
 import msgspec
 
-#: Per-service access rights (seed 001 3.2.A ``has_access_v1/v2``, generalised).
+#: Per-service access rights (per-user access flags to each AI service, docs/design.md "Access rights").
 #: New users get all of them; admins grant or revoke with ``PATCH /admin/users/{id}``.
 SERVICES: tuple[str, ...] = ("text2img", "img2img", "inpaint", "prompt_assist")
 ServiceName = Literal["text2img", "img2img", "inpaint", "prompt_assist"]
 
-ROLES: tuple[str, ...] = ("user", "admin")
 Role = Literal["user", "admin"]
 
 
@@ -53,11 +53,42 @@ class AuthUser(msgspec.Struct, frozen=True):
         return service in self.services
 
 
+def auth_user(
+    *,
+    id: UUID | str,  # noqa: A002 - the field's name
+    email: str,
+    role: str,
+    tier: str,
+    services: str | Iterable[str],
+    via: Literal["token", "api_key"],
+    session_id: UUID | str | None = None,
+    jti: str | None = None,
+) -> AuthUser:
+    """The one way to make an :class:`AuthUser`, from token claims or a database row alike.
+
+    ``id``/``session_id`` may be strings (claims) or UUIDs (rows); ``services`` the stored
+    comma-separated column or any iterable of names (the token's ``svc`` claim).
+
+    Raises:
+        ValueError / TypeError: an id that is not a UUID, or a malformed ``services``.
+    """
+    return AuthUser(
+        id=id if isinstance(id, UUID) else UUID(id),
+        email=email,
+        role=role,
+        tier=tier,
+        services=parse_services(services) if isinstance(services, str) else frozenset(services),
+        via=via,
+        session_id=session_id if session_id is None or isinstance(session_id, UUID) else UUID(session_id),
+        jti=jti,
+    )
+
+
 def parse_services(stored: str) -> frozenset[str]:
     """The ``users.services`` column (comma-separated) as a set."""
     return frozenset(name for name in stored.split(",") if name)
 
 
-def format_services(services: frozenset[str] | set[str] | list[str] | tuple[str, ...]) -> str:
+def format_services(services: Iterable[str]) -> str:
     """A set of service names as stored in ``users.services`` (sorted, comma-separated)."""
     return ",".join(sorted(set(services)))

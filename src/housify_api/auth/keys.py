@@ -20,13 +20,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from housify_common.settings import SettingsError
+
 log = logging.getLogger("housify_api.auth")
 
 PRIVATE_KEY_NAME = "jwt-private.pem"
 PUBLIC_KEY_NAME = "jwt-public.pem"
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(SettingsError):
     """A configured key is not an ECDSA P-521 key; the message says which setting."""
 
 

@@ -1,7 +1,7 @@
-"""Access-token revocation in Redis, checked on every authenticated request (DESIGN.md §3).
+"""Access-token revocation in Redis, checked on every authenticated request (docs/design.md "Security rules").
 
 Three kinds of entries, each expiring when the last token it could match has
-expired (so the denylist never grows without bound — the flaw of seed 000 5.6.7):
+expired (so the denylist never grows without bound, unlike a list of every token ever revoked):
 
 - ``revoked:jti:<jti>``: one access token (logout), TTL = the token's remaining life.
 - ``revoked:sid:<sid>``: every access token of a session / refresh-token family
@@ -32,7 +32,11 @@ from housify_common.redis import RedisKeys
 class Revocations:
     def __init__(self, redis: Redis, keys: RedisKeys, access_ttl_seconds: int) -> None:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
-        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]] = []
+        # Key prefixes of the per-request check, built once (``keys.key("revoked", kind, "")``).
+        self._jti_prefix, self._sid_prefix, self._user_prefix = (
+            keys.key("revoked", kind, "") for kind in ("jti", "sid", "user")
+        )
+        self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]] = []
 
     async def revoke_token(self, jti: str, exp: float) -> None:
         ttl = int(exp - time.time()) + 1
@@ -51,11 +55,7 @@ class Revocations:
     async def reason(self, *, jti: str, sid: str, sub: str, iat: float) -> str | None:
         """Why this access token is refused, or ``None`` when it is still good."""
         by_jti, by_sid, cutoff = await self._mget(
-            (
-                self._keys.key("revoked", "jti", jti),
-                self._keys.key("revoked", "sid", sid),
-                self._keys.key("revoked", "user", sub),
-            )
+            (self._jti_prefix + jti, self._sid_prefix + sid, self._user_prefix + sub)
         )
         if by_jti is not None:
             return "token has been revoked (logged out)"
@@ -65,10 +65,10 @@ class Revocations:
             return "token is outdated: the account changed; refresh to get a new access token"
         return None
 
-    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | None]:
+    async def _mget(self, keys: tuple[str, ...]) -> list[bytes | str | None]:
         """``MGET keys``, batched with other checks queued in this loop iteration."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        future: asyncio.Future[list[bytes | str | None]] = loop.create_future()
         self._pending.append((keys, future))
         if len(self._pending) == 1:
             loop.call_soon(self._flush)
@@ -79,7 +79,7 @@ class Revocations:
         task = asyncio.ensure_future(self._run(batch))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
-    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | None]]]]) -> None:
+    async def _run(self, batch: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]]) -> None:
         try:
             values = await self._redis.mget([key for keys, _ in batch for key in keys])
         except asyncio.CancelledError:

@@ -1,6 +1,6 @@
 """Registration, login, refresh-token rotation, logout, e-mail verification and password reset.
 
-Security decisions and their reasons (DESIGN.md §3, seed 000 5.9):
+Security decisions and their reasons (docs/design.md "Security rules"):
 
 - Sessions are refresh-token families (``sessions`` table). Only the SHA-256 of
   the current refresh token's ``jti`` is stored. Rotation is one conditional
@@ -20,28 +20,32 @@ Security decisions and their reasons (DESIGN.md §3, seed 000 5.9):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from redis.asyncio import Redis
 
+from housify_api.accounts.profile import check_profile, full_name_of
 from housify_api.accounts.schemas import UserOut, user_out
+from housify_api.auth.digest import sha256_hex as sha256
 from housify_api.auth.identity import SERVICES, AuthUser, format_services, parse_services
-from housify_api.auth.passwords import password_problem
+from housify_api.auth.limiter import LoginLimiter
+from housify_api.auth.passwords import Passwords, password_problem
+from housify_api.auth.revocation import Revocations
 from housify_api.auth.schemas import RegisterIn, TokenPair
+from housify_api.auth.tokens import KeyRing
+from housify_api.email import Mailer
 from housify_api.errors import ConflictError
+from housify_api.settings import ApiSettings
 from housify_api.tables import Session, User
+from housify_common.redis import RedisKeys
 
 log = logging.getLogger("housify_api.auth")
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def check_password(password: str, min_length: int, email: str, field: str = "password") -> None:
@@ -51,18 +55,18 @@ def check_password(password: str, min_length: int, email: str, field: str = "pas
         raise ValidationException(f"{field}: {problem}", extra=[{"key": field, "message": problem}])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthService:
-    """Stateless over ``app.state`` (see ``housify_api.deps``); one per request is cheap."""
+    """Sign-up, sessions and one-time tokens over explicit collaborators (one per app)."""
 
-    def __init__(self, state: State) -> None:
-        self.settings = state.settings
-        self.keyring = state.keyring
-        self.passwords = state.passwords
-        self.limiter = state.limiter
-        self.mailer = state.mailer
-        self.revocations = state.revocations
-        self.redis = state.redis
-        self.keys = state.redis_keys
+    settings: ApiSettings
+    keyring: KeyRing
+    passwords: Passwords
+    limiter: LoginLimiter
+    mailer: Mailer
+    revocations: Revocations
+    redis: Redis
+    keys: RedisKeys
 
     # registration ------------------------------------------------------------------
 
@@ -70,18 +74,20 @@ class AuthService:
         """A new ``user``-role account on the Free-Tier with every service; mails a verification link.
 
         Raises:
-            ValidationException: a password rule is broken (400, names the rule).
+            ValidationException: a password or profile rule is broken (400, names the field and rule).
             ConflictError: the address is taken (409).
         """
         email = data.email.strip().lower()
         check_password(data.password, self.settings.password_min_length, email)
+        profile = check_profile(data.profile())
+        profile["full_name"] = profile["full_name"] or full_name_of(profile["first_name"], profile["last_name"])
         if await User.exists().where(User.email == email):
             raise ConflictError("email: an account with this address already exists")
         user = User(
             email=email,
             password_hash=await self.passwords.hash(data.password),
-            full_name=data.full_name.strip(),
             services=format_services(SERVICES),
+            **profile,
         )
         await user.save()  # a concurrent duplicate ends as a unique violation -> 409 (errors.py)
         await self.send_verification(user.id, email)
@@ -92,8 +98,11 @@ class AuthService:
         email = email.strip().lower()
         check_password(password, self.settings.password_min_length, email)
         user = User(
-            email=email, password_hash=await self.passwords.hash(password), role=role,
-            email_verified=verified, services=format_services(SERVICES),
+            email=email,
+            password_hash=await self.passwords.hash(password),
+            role=role,
+            email_verified=verified,
+            services=format_services(SERVICES),
         )
         await user.save()
         return user.id
@@ -130,10 +139,16 @@ class AuthService:
 
     async def _start_session(self, user: dict, ip: str, user_agent: str) -> TokenPair:
         session_id = uuid4()
-        refresh, claims = self.keyring.issue("refresh", str(user["id"]), str(session_id), self.settings.refresh_token_ttl_seconds)
+        refresh, claims = self.keyring.issue(
+            "refresh", str(user["id"]), str(session_id), self.settings.refresh_token_ttl_seconds
+        )
         await Session.insert(
             Session(
-                id=session_id, user=user["id"], refresh_jti_hash=sha256(claims["jti"]), ip=ip, user_agent=user_agent,
+                id=session_id,
+                user=user["id"],
+                refresh_jti_hash=sha256(claims["jti"]),
+                ip=ip,
+                user_agent=user_agent,
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         )
@@ -141,13 +156,21 @@ class AuthService:
 
     def _pair(self, user: dict, session_id: UUID, refresh: str) -> TokenPair:
         access, _ = self.keyring.issue(
-            "access", str(user["id"]), str(session_id), self.settings.access_token_ttl_seconds,
-            role=user["role"], tier=user["subscription_level"], email=user["email"],
+            "access",
+            str(user["id"]),
+            str(session_id),
+            self.settings.access_token_ttl_seconds,
+            role=user["role"],
+            tier=user["subscription_level"],
+            email=user["email"],
             svc=sorted(parse_services(user["services"])),
         )
         return TokenPair(
-            access_token=access, token_type="bearer", expires_in=self.settings.access_token_ttl_seconds,
-            refresh_token=refresh, refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+            access_token=access,
+            token_type="bearer",
+            expires_in=self.settings.access_token_ttl_seconds,
+            refresh_token=refresh,
+            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
         )
 
     async def refresh(self, refresh_token: str, ip: str, user_agent: str) -> TokenPair:
@@ -163,18 +186,26 @@ class AuthService:
             session_id = UUID(claims["sid"])
         except ValueError as exc:
             raise NotAuthorizedException("invalid token: bad sid claim") from exc
-        new_refresh, new_claims = self.keyring.issue("refresh", claims["sub"], str(session_id), self.settings.refresh_token_ttl_seconds)
-        rotated = await Session.update(
-            {
-                Session.refresh_jti_hash: sha256(new_claims["jti"]),
-                Session.last_used_at: datetime.now(UTC),
-                Session.expires_at: datetime.fromtimestamp(new_claims["exp"], UTC),
-                Session.ip: ip,
-                Session.user_agent: user_agent[:400],
-            }
-        ).where(
-            (Session.id == session_id) & (Session.refresh_jti_hash == sha256(claims["jti"])) & Session.revoked_at.is_null()
-        ).returning(Session.user)
+        new_refresh, new_claims = self.keyring.issue(
+            "refresh", claims["sub"], str(session_id), self.settings.refresh_token_ttl_seconds
+        )
+        rotated = (
+            await Session.update(
+                {
+                    Session.refresh_jti_hash: sha256(new_claims["jti"]),
+                    Session.last_used_at: datetime.now(UTC),
+                    Session.expires_at: datetime.fromtimestamp(new_claims["exp"], UTC),
+                    Session.ip: ip,
+                    Session.user_agent: user_agent[:400],
+                }
+            )
+            .where(
+                (Session.id == session_id)
+                & (Session.refresh_jti_hash == sha256(claims["jti"]))
+                & Session.revoked_at.is_null()
+            )
+            .returning(Session.user)
+        )
         if not rotated:
             session = await Session.select(Session.revoked_at).where(Session.id == session_id).first()
             if session is None:
@@ -224,7 +255,9 @@ class AuthService:
         They can no longer be used (the refresh JWT has expired). Sessions also remember
         known devices for login notices, so a device unused for longer counts as new again.
         """
-        deleted = await Session.delete().where(Session.expires_at < datetime.now(UTC) - older_than).returning(Session.id)
+        deleted = (
+            await Session.delete().where(Session.expires_at < datetime.now(UTC) - older_than).returning(Session.id)
+        )
         return len(deleted)
 
     # one-time mailed tokens -----------------------------------------------------------
@@ -237,7 +270,9 @@ class AuthService:
     async def _consume_one_time(self, purpose: str, token: str) -> UUID:
         value = await self.redis.getdel(self.keys.key(purpose, sha256(token)))
         if value is None:
-            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
+            raise ValidationException(
+                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
+            )
         return UUID(value.decode() if isinstance(value, bytes) else value)
 
     async def send_verification(self, user_id: UUID, email: str) -> None:
@@ -260,8 +295,14 @@ class AuthService:
         key = self.keys.key("password-reset", sha256(token))
         raw = await self.redis.get(key)
         if raw is None:
-            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
-        user = await User.select(User.id, User.email).where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw)).first()
+            raise ValidationException(
+                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
+            )
+        user = (
+            await User.select(User.id, User.email)
+            .where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw))
+            .first()
+        )
         if user is None:
             raise ValidationException("token: the account no longer exists")
         check_password(new_password, self.settings.password_min_length, user["email"], field="new_password")
@@ -273,5 +314,3 @@ class AuthService:
         await User.update(
             {User.password_hash: await self.passwords.hash(password), User.updated_at: datetime.now(UTC)}
         ).where(User.id == user_id)
-
-

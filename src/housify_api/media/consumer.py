@@ -9,7 +9,10 @@ twice (an instance died before ``XACK``; ``XAUTOCLAIM`` hands its pending
 entries to another) is recorded once. An entry is acknowledged only after its
 transaction committed; a database error leaves it pending for a retry
 (without limit for connection errors, :data:`MAX_PERMANENT_FAILURES` times for
-constraint or data errors).
+constraint or data errors), and so does an image store that cannot be asked
+for the result's size (``StorageUnavailable``). A result whose picture is not
+in the store fails its job with that reason: nothing is recorded as stored
+that is not.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
 import uuid
 from typing import Any
 
@@ -31,14 +33,12 @@ from housify_ai.contract import RESULTS_GROUP, JobResult, ensure_groups, result_
 from housify_api.media import calls, quota
 from housify_api.media.jobs import Queue
 from housify_api.media.tables import FINAL_STATUSES, Image, ImageKind, Job, JobStatus
-from housify_common.storage import DirectoryStore
+from housify_common.storage import ImageStore
 
 log = logging.getLogger("housify.media.consumer")
 
 #: Namespace of result image ids: ``uuid5(RESULT_IMAGE_NS, job_id)``.
 RESULT_IMAGE_NS = uuid.UUID("0b6c1f6e-6a35-4a55-9d0c-5f1e3c1f9a10")
-#: Pause between empty reads when the server does not block (fakeredis).
-IDLE_POLL_SECONDS = 0.1
 #: Pending entries of another API instance idle this long are taken over.
 CLAIM_IDLE_MS = 60_000
 
@@ -74,7 +74,9 @@ def default_consumer_name() -> str:
 class ResultsConsumer:
     """Runs :meth:`run` as a background task between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, queue: Queue, store: DirectoryStore, name: str = "", *, block_ms: int = 1000, batch: int = 50) -> None:
+    def __init__(
+        self, queue: Queue, store: ImageStore, name: str = "", *, block_ms: int = 1000, batch: int = 50
+    ) -> None:
         self.queue = queue
         self.store = store
         self.name = name or default_consumer_name()
@@ -90,8 +92,8 @@ class ResultsConsumer:
         self._task = asyncio.create_task(self.run(), name=f"results-consumer-{self.name}")
 
     async def stop(self) -> None:
-        """Stop after the entry in hand. The flag matters: fakeredis' blocking calls can swallow a
-        cancellation, so ``cancel()`` alone may leave the loop running."""
+        """Stop after the entry in hand. The flag matters: a blocking read may swallow a
+        cancellation, so ``cancel()`` alone could leave the loop running."""
         if self._task is not None:
             self._stopping.set()
             self._task.cancel()
@@ -109,14 +111,9 @@ class ResultsConsumer:
                 await self._drain(stream, "0")  # our own pending entries first (restart after a crash)
                 while not self._stopping.is_set():
                     await self._take_over_stale(stream)
-                    started = time.monotonic()
-                    if not await self._drain(stream, ">", block=True):
-                        # fakeredis (the embedded default) answers XREADGROUP BLOCK at once
-                        # instead of waiting: do not spin on it
-                        if time.monotonic() - started < self.block_ms / 2000:
-                            await asyncio.sleep(IDLE_POLL_SECONDS)
-                        continue
-                    backoff = 0.5
+                    # the in-process stand-in blocks like Redis too (housify_common.redis)
+                    if await self._drain(stream, ">", block=True):
+                        backoff = 0.5
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -161,8 +158,13 @@ class ResultsConsumer:
                 attempts = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
                 if attempts < MAX_PERMANENT_FAILURES:
                     raise
-                log.error("results consumer: giving up on result of job %s after %d attempts: %s: %s",
-                          result.job_id, attempts, type(exc).__name__, exc)
+                log.error(
+                    "results consumer: giving up on result of job %s after %d attempts: %s: %s",
+                    result.job_id,
+                    attempts,
+                    type(exc).__name__,
+                    exc,
+                )
         await self.queue.client.xack(stream, RESULTS_GROUP, entry_id)
         self._failures.pop(entry_id, None)
         self.handled += 1
@@ -181,44 +183,62 @@ class ResultsConsumer:
         started, finished = _when(result.started_at), _when(result.finished_at) or dt.datetime.now(dt.UTC)
         if result.status == "succeeded" and result.image_key and result.thumb_key:
             if job["image"] is None:
-                await self._record_image(job, result, started, finished)
-            return
+                sizes = await self._stored_sizes(result)
+                missing = [key for key, size in sizes.items() if size is None]
+                if not missing:
+                    await self._record_image(job, result, started, finished, sum(size or 0 for size in sizes.values()))
+                    return
+                log.error("results consumer: job %s: result %s not in the image store", job_id, ", ".join(missing))
+                result = msgspec.structs.replace(
+                    result, status="failed", error=f"result not in the image store: {', '.join(missing)}"
+                )
+            else:
+                return
         if job["status"] in FINAL_STATUSES:
             return
         error = result.error or ("cancelled" if result.status == "cancelled" else "the AI worker gave no reason")
         async with Job._meta.db.transaction():
-            updated = await Job.update(
-                {Job.status: result.status, Job.error: error, Job.started_at: started, Job.finished_at: finished}
-            ).where((Job.id == job_id) & Job.status.not_in(list(FINAL_STATUSES))).returning(Job.id)
+            updated = (
+                await Job.update(
+                    {Job.status: result.status, Job.error: error, Job.started_at: started, Job.finished_at: finished}
+                )
+                .where((Job.id == job_id) & Job.status.not_in(list(FINAL_STATUSES)))
+                .returning(Job.id)
+            )
             if updated:
                 await calls.job_ended(job, started=started, finished=finished, success=False, error=error)
 
-    async def _record_image(self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime) -> None:
-        size = 0
-        for key in (result.image_key, result.thumb_key):
-            try:
-                size += (await asyncio.to_thread(self.store.local_path(key).stat)).st_size
-            except OSError as exc:
-                log.warning("results consumer: job %s: cannot stat %s: %s", job["id"], key, exc)
+    async def _stored_sizes(self, result: JobResult) -> dict[str, int | None]:
+        """Size in bytes of the result's picture and thumbnail, ``None`` for one not in the store
+        (``StorageUnavailable`` propagates: the entry stays pending and is retried)."""
+        return {key: await self.store.stat(key) for key in (result.image_key, result.thumb_key) if key}
+
+    async def _record_image(
+        self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int
+    ) -> None:
         params = job["params"] if isinstance(job["params"], dict) else msgspec.json.decode(job["params"])
         image_id = uuid.uuid5(RESULT_IMAGE_NS, str(job["id"]))
         async with Job._meta.db.transaction():
-            inserted = await Image.insert(
-                Image(
-                    id=image_id,
-                    owner=job["owner"],
-                    kind=ImageKind.generated.value,
-                    storage_key=result.image_key,
-                    thumb_key=result.thumb_key,
-                    content_type="image/png",
-                    size_bytes=size,
-                    width=result.width,
-                    height=result.height,
-                    title=(params.get("title") or params.get("prompt") or "")[:200],
-                    public=bool(params.get("public", False)),
-                    created_at=finished,
+            inserted = (
+                await Image.insert(
+                    Image(
+                        id=image_id,
+                        owner=job["owner"],
+                        kind=ImageKind.generated.value,
+                        storage_key=result.image_key,
+                        thumb_key=result.thumb_key,
+                        content_type="image/png",
+                        size_bytes=size,
+                        width=result.width,
+                        height=result.height,
+                        title=(params.get("title") or params.get("prompt") or "")[:200],
+                        public=bool(params.get("public", False)),
+                        created_at=finished,
+                    )
                 )
-            ).on_conflict(target=Image.id, action="DO NOTHING").returning(Image.id)
+                .on_conflict(target=Image.id, action="DO NOTHING")
+                .returning(Image.id)
+            )
             await Job.update(
                 {
                     Job.status: JobStatus.succeeded.value,

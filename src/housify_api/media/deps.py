@@ -1,14 +1,14 @@
-"""Dependencies of the media routes, built once by :class:`~housify_api.media.plugin.MediaPlugin`.
+"""Dependencies of the media routes, derived from the app's services (``housify_api.services``).
 
 ==================  ================================================  ==================
-``app.state.<n>``   what                                              handler parameter
+handler parameter   what                                              from
 ==================  ================================================  ==================
-``media``           :class:`~housify_api.media.images.MediaContext`   ``media``
-``media_queue``     :class:`~housify_api.media.jobs.Queue`            ``queue``
-``media_ai``        ``httpx.AsyncClient`` for ``HOUSIFY_AI_URL``       ``ai_client``
+``media``           :class:`~housify_api.media.services.MediaServices` ``services.media`` (app-wide provider)
+``queue``           :class:`~housify_api.media.jobs.Queue`            ``services.media.queue``
+``ai_client``       ``httpx.AsyncClient`` for ``HOUSIFY_AI_URL``       ``services.media.ai``
                     (``None`` when not configured)
-—                   the caller's :class:`LevelLimits`                  ``limits``
-—                   the caller or ``None`` on public routes            ``viewer``
+``limits``          the caller's :class:`~housify_api.plans.Level`     ``services.levels`` (cached)
+``viewer``          the caller or ``None`` on public routes            ``services.authenticator``
 ==================  ================================================  ==================
 """
 
@@ -22,34 +22,28 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from housify_api.auth.identity import AuthUser
-from housify_api.media.auth import optional_user
-from housify_api.media.images import MediaContext
 from housify_api.media.jobs import Queue
-from housify_api.media.levels import LevelLimits, level_limits
-
-
-def provide_media(state: State) -> MediaContext:
-    return state.media
+from housify_api.media.levels import caller_level
+from housify_api.plans.service import Level
 
 
 def provide_queue(state: State) -> Queue:
-    return state.media_queue
+    return state.services.media.queue
 
 
 def provide_ai_client(state: State) -> httpx.AsyncClient | None:
-    return state.media_ai
+    return state.services.media.ai
 
 
-async def provide_limits(request: Request[AuthUser, Any, Any]) -> LevelLimits:
-    return await level_limits(request.user.tier)
+async def provide_limits(request: Request[AuthUser, Any, Any]) -> Level:
+    return await caller_level(request.app.state.services.levels, request.user)
 
 
 async def provide_viewer(request: Request[Any, Any, Any]) -> AuthUser | None:
-    return await optional_user(request)
+    return await request.app.state.services.authenticator.optional_user(request)
 
 
 DEPENDENCIES = {
-    "media": Provide(provide_media, sync_to_thread=False),
     "queue": Provide(provide_queue, sync_to_thread=False),
     "ai_client": Provide(provide_ai_client, sync_to_thread=False),
     "limits": Provide(provide_limits),

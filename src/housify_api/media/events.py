@@ -1,9 +1,9 @@
 """``WebSocket /jobs/{id}/events``: a job's progress, replayed then live.
 
-Authentication (browsers cannot set ``Authorization`` on a WebSocket):
-the access token comes as the subprotocol pair ``Sec-WebSocket-Protocol:
-bearer, <token>`` (the server answers ``bearer``), or as ``?token=``, or in an
-``Authorization: Bearer`` header for other clients. Only the job's owner (or an
+Authentication (browsers cannot set ``Authorization`` on a WebSocket): the
+credential is read by :func:`housify_api.auth.credentials.from_websocket` (the
+subprotocol pair ``Sec-WebSocket-Protocol: bearer, <token>``, answered with
+``bearer``; ``?token=``; or the usual headers). Only the job's owner (or an
 admin) may listen.
 
 The server accepts the handshake first and then closes with a code and reason,
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -35,16 +36,14 @@ from litestar.exceptions import HTTPException, WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from housify_ai.contract import TERMINAL_EVENTS, JobEvent, read_events
-from housify_api.auth.identity import AuthUser
-from housify_api.auth.middleware import API_KEY_HEADER
-from housify_api.media.auth import user_from_api_key, user_from_token
+from housify_api.auth import credentials
+from housify_api.auth.credentials import WEBSOCKET_SUBPROTOCOL, Authenticator
 from housify_api.media.consumer import RESULT_IMAGE_NS
 from housify_api.media.jobs import Queue
 from housify_api.media.tables import FINAL_STATUSES, Job
 
 log = logging.getLogger("housify.media.events")
 
-SUBPROTOCOL = "bearer"
 #: Longest wait of one blocking read; between reads the job's row is checked
 #: (the event stream expires 24 h after a job's last event). Well under redis-py's
 #: default socket timeout (5 s since redis-py 8), which would end a longer block.
@@ -52,35 +51,13 @@ BLOCK_MS = 2000
 #: How long the ``succeeded`` event waits for the results consumer to record the picture.
 RECORD_WAIT_SECONDS = 10.0
 
-def offered_token(socket: WebSocket) -> tuple[str | None, bool]:
-    """The token a client offered and whether it came as a subprotocol (then we must answer ``bearer``)."""
-    offered = [p.strip() for p in socket.scope.get("subprotocols", []) or []]
-    if SUBPROTOCOL in offered:
-        others = [p for p in offered if p != SUBPROTOCOL]
-        if others:
-            return others[0], True
-    token = socket.query_params.get("token")
-    if token:
-        return token, False
-    header = socket.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip(), False
-    return None, SUBPROTOCOL in offered
 
-
-async def _authenticate(socket: WebSocket, token: str | None) -> AuthUser | None:
-    if token:
-        return await user_from_token(socket, token)
-    api_key = socket.headers.get(API_KEY_HEADER)
-    return await user_from_api_key(api_key) if api_key else None
-
-
-async def serve(socket: WebSocket, job_id: UUID, queue: Queue) -> None:
+async def serve(socket: WebSocket, job_id: UUID, queue: Queue, authenticator: Authenticator) -> None:
     """Authenticate, check ownership, then replay and stream the job's events until it ends."""
-    token, as_subprotocol = offered_token(socket)
-    await socket.accept(subprotocols=SUBPROTOCOL if as_subprotocol else None)
+    credential, as_subprotocol = credentials.from_websocket(socket)
+    await socket.accept(subprotocols=WEBSOCKET_SUBPROTOCOL if as_subprotocol else None)
     try:
-        user = await _authenticate(socket, token)
+        user = None if credential is None else await authenticator.user(credential)
     except HTTPException as exc:  # NotAuthorizedException and friends: the detail is safe to show
         await socket.close(code=4401, reason=f"authentication failed: {exc.detail}"[:120])
         return
@@ -140,7 +117,7 @@ async def _pump(socket: WebSocket, job_id: UUID, queue: Queue, gone: asyncio.Eve
             if row is None or row["status"] in FINAL_STATUSES:
                 # finished without (or after the expiry of) its event stream: say how it ended
                 status = row["status"] if row else "cancelled"
-                event = JobEvent(job_id=str(job_id), type=status, message=(row or {}).get("error") or "")
+                event = JobEvent(job_id=str(job_id), type=cast("Any", status), message=(row or {}).get("error") or "")
                 await socket.send_text(await _message(event, job_id))
                 await socket.close(code=1000, reason=f"job {status}")
                 return

@@ -13,11 +13,11 @@ import time
 from typing import Any, Literal
 from uuid import UUID
 
-from housify_api.media.images import page_of, image_out
-from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor
+from housify_api.media.images import image_out, page_of
 from housify_api.media.ranking import score_sql, site_mean
 from housify_api.media.schemas import FeaturedImage, ImageOut
 from housify_api.media.tables import Image
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor
 
 Sort = Literal["top", "new"]
 

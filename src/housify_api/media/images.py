@@ -12,41 +12,33 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from uuid import UUID
 
 import msgspec
 from litestar import Response
 from litestar.datastructures import ETag
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.response import File
+from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
-from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
-from housify_api.media.settings import MediaSettings
 from housify_api.media.tables import Image, ImageKind, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
-from housify_common.storage import DirectoryStore
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.plans.service import Level
+from housify_common.storage import StorageUnavailable
+
+if TYPE_CHECKING:
+    from housify_api.media.services import MediaServices
 
 log = logging.getLogger("housify.media")
 
-
-@dataclass(frozen=True, slots=True)
-class MediaContext:
-    """What the media services share: the image store, the media settings, the front-page cache."""
-
-    store: DirectoryStore
-    settings: MediaSettings
-    # housify_api.media.gallery.FeaturedCache; Any because Litestar resolves the type hints of
-    # injected types at start-up and gallery imports this module
-    featured: Any = None
+Out = TypeVar("Out", bound=ImageOut)
 
 
-def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[ImageOut] = ImageOut, **extra: Any) -> ImageOut:
+def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[Out] = ImageOut, **extra: Any) -> Out:  # type: ignore[assignment]
     """The API shape of a ``media_images`` row (a ``select()`` dict)."""
     count = int(row["rating_count"])
     return cls(
@@ -98,12 +90,15 @@ async def find_managed(image_id: UUID, user: AuthUser) -> dict[str, Any]:
     return row
 
 
-async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: bytes, *, title: str, public: bool) -> ImageOut:
+async def upload(
+    ctx: MediaServices, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool
+) -> ImageOut:
     """Verify, clean and store an upload; charge its bytes to the user's storage.
 
     Raises:
         HTTPException: 413 over the level's upload size or storage limit, or the pixel cap;
             422 for anything but a complete PNG/JPEG/WebP image.
+        StorageUnavailable: the store failed (503); nothing is recorded and the quota is freed.
     """
     if len(data) > limits.upload_size_limit_bytes:
         raise HTTPException(
@@ -112,7 +107,7 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
             f"({limits.name}: {quota.describe(limits.upload_size_limit_bytes)})",
         )
     try:
-        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.media_max_image_pixels)
+        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.max_image_pixels)
     except UploadRejected as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     size = len(clean.data) + len(clean.thumbnail)
@@ -139,17 +134,23 @@ async def upload(ctx: MediaContext, user: AuthUser, limits: LevelLimits, data: b
         await row.save()
     except BaseException:
         await quota.release(user.id, size)
-        await ctx.store.delete(key)
-        await ctx.store.delete(thumb_key)
+        await _remove_files(ctx, image_id, (key, thumb_key))
         raise
-    return image_out(await Image.select().where(Image.id == image_id).first())
+    return image_out(await _row(image_id))
+
+
+async def _row(image_id: UUID) -> dict[str, Any]:
+    row = await Image.select().where(Image.id == image_id).first()
+    if row is None:  # deleted between the write and this read
+        raise NotFoundException(f"image {image_id} not found")
+    return row
 
 
 async def history(user: AuthUser, *, kind: str | None, cursor: str | None, limit: int) -> Page[ImageOut]:
     """The caller's pictures, newest first; ``kind`` filters ``upload``/``generated``.
 
     Raises:
-        CursorError: a ``cursor`` this list did not issue (400 by the controller).
+        CursorError: a ``cursor`` this list did not issue (400 by the app's exception handler).
     """
     limit = clamp_limit(limit)
     query = Image.select().where(Image.owner == user.id)
@@ -181,13 +182,15 @@ async def read(image_id: UUID, user: AuthUser | None) -> ImageOut:
 async def update(image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:
     """Change title and/or public flag (owner or admin)."""
     await find_managed(image_id, user)
-    values = {name: value for name, value in (("title", patch.title), ("public", patch.public)) if value is not msgspec.UNSET}
+    values = {
+        name: value for name, value in (("title", patch.title), ("public", patch.public)) if value is not msgspec.UNSET
+    }
     if values:
         await Image.update({getattr(Image, name): value for name, value in values.items()}).where(Image.id == image_id)
     return await read(image_id, user)
 
 
-async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
+async def delete(ctx: MediaServices, image_id: UUID, user: AuthUser) -> None:
     """Delete a picture, its ratings and files, and free its bytes from the owner's quota."""
     row = await find_managed(image_id, user)
     deleted = await Image.delete().where(Image.id == image_id).returning(Image.id)
@@ -197,15 +200,15 @@ async def delete(ctx: MediaContext, image_id: UUID, user: AuthUser) -> None:
     await _remove_files(ctx, image_id, (row["storage_key"], row["thumb_key"]))
 
 
-async def _remove_files(ctx: MediaContext, image_id: Any, keys: tuple[str, str]) -> None:
+async def _remove_files(ctx: MediaServices, image_id: Any, keys: tuple[str, str]) -> None:
     for key in keys:
         try:
             await ctx.store.delete(key)
-        except OSError as exc:  # the row is gone; a leftover file is logged, not fatal
+        except (OSError, StorageUnavailable) as exc:  # the row is gone; a leftover file is logged, not fatal
             log.warning("image %s: could not delete %s: %s", image_id, key, exc)
 
 
-async def purge_owner(ctx: MediaContext, owner_id: UUID) -> int:
+async def purge_owner(ctx: MediaServices, owner_id: UUID) -> int:
     """Delete every picture of an account that is being deleted: rows, ratings and files.
 
     Called by the accounts service before the user row goes (the rows would
@@ -223,15 +226,21 @@ CACHE_PUBLIC = "public, max-age=3600"
 CACHE_PRIVATE = "private, max-age=3600"
 
 
-def content_response(ctx: MediaContext, row: dict[str, Any], *, size: str, if_none_match: str | None) -> Response[bytes] | File:
+async def content_response(
+    ctx: MediaServices, row: dict[str, Any], *, size: str, if_none_match: str | None
+) -> Response[bytes] | File | Stream:
     """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
     Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
     ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
-    ``X-Accel-Redirect`` names the file for nginx's ``internal`` location.
+    ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
+    for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
+    (docs/storage.md). Without it the API sends the bytes itself (a file
+    response, or a stream from the bucket).
 
     Raises:
         NotFoundException: the file is missing from storage (logged).
+        StorageUnavailable: the store failed (503).
     """
     key = row["thumb_key"] if size == "thumb" else row["storage_key"]
     content_type = "image/webp" if size == "thumb" else row["content_type"]
@@ -240,15 +249,34 @@ def content_response(ctx: MediaContext, row: dict[str, Any], *, size: str, if_no
         "Cache-Control": CACHE_PUBLIC if row["public"] else CACHE_PRIVATE,
         "X-Content-Type-Options": "nosniff",
     }
-    if if_none_match and (if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
+    if if_none_match and (
+        if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    ):
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
-    prefix = ctx.settings.media_accel_redirect_prefix
+    prefix = ctx.settings.accel_redirect_prefix
     if prefix:
+        target = await ctx.store.accel_redirect(key, prefix)
         return Response(
-            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": prefix.rstrip("/") + "/" + key}
+            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target}
         )
     path = ctx.store.local_path(key)
-    if not path.is_file():
-        log.error("image %s: file %s missing from storage", row["id"], key)
-        raise NotFoundException(f"image {row['id']}: content missing")
-    return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+    if path is not None:
+        if not path.is_file():
+            _missing(row, key)
+        return File(
+            path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag)
+        )
+    try:
+        stream = await ctx.store.get_stream(key)
+    except FileNotFoundError:
+        _missing(row, key)
+    return Stream(
+        stream.chunks,
+        media_type=content_type,
+        headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"},
+    )
+
+
+def _missing(row: dict[str, Any], key: str) -> NoReturn:
+    log.error("image %s: file %s missing from storage", row["id"], key)
+    raise NotFoundException(f"image {row['id']}: content missing")

@@ -10,6 +10,7 @@ starts when a worker comes back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -39,10 +40,10 @@ from housify_ai.contract import (
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, quota, ratelimit
 from housify_api.media.images import find_visible
-from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.media.schemas import JobIn, JobOut, JobProgress
 from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
+from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
+from housify_api.plans.service import Level
 from housify_common.redis import RedisKeys
 
 log = logging.getLogger("housify.media")
@@ -95,14 +96,14 @@ async def _source_images(user: AuthUser, body: JobIn) -> tuple[dict[str, Any] | 
     return source, mask
 
 
-async def submit(queue: Queue, user: AuthUser, limits: LevelLimits, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
+async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
     """Validate, count against ``requests_hour``, record and enqueue a job.
 
     Order matters: everything that can refuse the request for its content runs
     before the job is counted against the hourly limit.
 
     Raises:
-        PermissionDeniedException: no access right for ``task`` (seed 001), or a
+        PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), or a
             source/mask image of another user.
         NotFoundException: unknown source/mask image.
         HTTPException: 422 invalid parameters or mismatched mask; 413 storage full;
@@ -166,12 +167,12 @@ async def submit(queue: Queue, user: AuthUser, limits: LevelLimits, body: JobIn)
     except RedisError as exc:
         log.error("jobs: could not enqueue job %s: %s", job_id, exc)
         await Job.delete().where(Job.id == job_id)
-        try:
+        with contextlib.suppress(RedisError):
             await ratelimit.give_back(queue.client, hour_key)
-        except RedisError:
-            pass
         raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
     row = await Job.select().where(Job.id == job_id).first()
+    if row is None:  # deleted between the insert and this read
+        raise NotFoundException(f"job {job_id} not found")
     return await job_out(queue, row), decision
 
 

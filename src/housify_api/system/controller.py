@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.datastructures import State
+from piccolo.querystring import QueryString
+from redis.asyncio import Redis
 
 from housify_api.schemas import Message, Output
 from housify_api.system.web import index_response, wants_html
@@ -35,10 +38,10 @@ class Readiness(Output):
 
 
 @get("/", opt=OFFLINE, operation_id="root", tags=["system"])
-async def root(request: Request[Any, Any, Any], state: State) -> Message:
+async def root(request: Request[Any, Any, Any]) -> Message:
     """The JSON welcome; browsers (``Accept: text/html`` first) get the web app when one is built
     (``housify_api.system.web``)."""
-    app_dir = state.get("web_dir")
+    app_dir = request.app.state.get("web_dir")
     if app_dir is not None and wants_html(request):
         return index_response(app_dir)  # type: ignore[return-value]  # HTML page, not in the JSON schema
     return Message(message="Welcome to Housify API")
@@ -50,7 +53,7 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-async def _check(name: str, probe) -> str:  # noqa: ANN001 - a coroutine
+async def _check(name: str, probe: Awaitable[object]) -> str:
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; it is reported, not raised
@@ -61,20 +64,18 @@ async def _check(name: str, probe) -> str:  # noqa: ANN001 - a coroutine
 
 @get("/ready", opt=OFFLINE, operation_id="ready", tags=["system"],
      responses={503: ResponseSpec(Readiness, description="a dependency did not answer; the failing check holds the error")})
-async def ready(state: State) -> Response[Readiness]:
+async def ready(redis: NamedDependency[Redis]) -> Response[Readiness]:
     """Readiness: 200 when the database and Redis answer within 2 s each, else 503 with which failed."""
-    database, redis = await asyncio.gather(
+    database_check, redis_check = await asyncio.gather(
         _check("database", User._meta.db.run_querystring(_select_one())),
-        _check("redis", state.redis.ping()),
+        _check("redis", redis.ping()),
     )
-    ok = database == "ok" and redis == "ok"
+    ok = database_check == "ok" and redis_check == "ok"
     return Response(
-        Readiness(status="ready" if ok else "unavailable", database=database, redis=redis),
+        Readiness(status="ready" if ok else "unavailable", database=database_check, redis=redis_check),
         status_code=200 if ok else 503,
     )
 
 
-def _select_one():  # noqa: ANN202
-    from piccolo.querystring import QueryString
-
+def _select_one() -> QueryString:
     return QueryString("SELECT 1")

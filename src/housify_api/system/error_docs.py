@@ -12,7 +12,7 @@ the errors that follow from how the route is built rather than from its code:
 
 Route-specific errors (409 on register, 429 over a limit, ...) stay on the
 handler's own ``raises=[...]``; a handler's ``responses=`` still wins for its codes.
-Every error body is ``{"status_code", "detail", "extra"?}`` (DESIGN.md §2).
+Every error body is ``{"status_code", "detail", "extra"?}`` (docs/design.md "Errors").
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class DocumentedErrors(ReceiveRoutePlugin):
                 handler.raises = [*(handler.raises or ()), *self._shared(route, handler)]
 
     @staticmethod
-    def _shared(route: HTTPRoute, handler: HTTPRouteHandler) -> list[type[Exception]]:
-        shared: list[type[Exception]] = []
+    def _shared(route: HTTPRoute, handler: HTTPRouteHandler) -> list[type[HTTPException]]:
+        shared: list[type[HTTPException]] = []
         if not handler.opt.get("exclude_from_auth"):
             shared.append(Unauthenticated)
         if handler.resolve_guards():

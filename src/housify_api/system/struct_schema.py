@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import msgspec
+
 # Litestar's Struct schema builder has no public name; this subclass only adds one key to its result.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 

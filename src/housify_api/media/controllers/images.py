@@ -7,34 +7,29 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.response import File
+from litestar.response import File, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import images, ratings
-from housify_api.media.images import MediaContext
-from housify_api.media.levels import LevelLimits
-from housify_api.media.pagination import DEFAULT_LIMIT, Cursor, CursorError, Page
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
+from housify_api.media.services import MediaServices
+from housify_api.media.upload_form import read_upload_form
+from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
+from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
 
-#: Room for the multipart envelope around the file (boundaries, part headers, title).
-MULTIPART_OVERHEAD = 64 * 1024
 PUBLIC = {"exclude_from_auth": True}
 BAD_CREDENTIALS = documented(401, "credentials were sent but are invalid (anonymous callers send none)")
 NOT_OWNER = documented(403, "only the owner or an admin may change this image")
+STORAGE_DOWN = documented(503, "image storage unavailable (an upload is then not stored)")
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
-
-
-def bad_cursor(exc: CursorError) -> ValidationException:
-    return ValidationException(str(exc))
 
 
 @dataclass
@@ -51,8 +46,11 @@ class UploadOperation(Operation):
                         type=OpenAPIType.OBJECT,
                         required=["file"],
                         properties={
-                            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
-                                           description="PNG, JPEG or WebP; at most the level's upload limit"),
+                            "file": Schema(
+                                type=OpenAPIType.STRING,
+                                format=OpenAPIFormat.BINARY,
+                                description="PNG, JPEG or WebP; at most the level's upload limit",
+                            ),
                             "title": Schema(type=OpenAPIType.STRING, max_length=200),
                             "public": Schema(type=OpenAPIType.STRING, enum=["true", "false", "1", "0"]),
                         },
@@ -78,31 +76,18 @@ class ImageController(Controller):
             documented(411, "Content-Length required for uploads"),
             documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
+            STORAGE_DOWN,
         ],
     )
-    async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaContext], limits: NamedDependency[LevelLimits]) -> ImageOut:
+    async def upload(
+        self,
+        request: Request[AuthUser, Any, Any],
+        media: NamedDependency[MediaServices],
+        limits: NamedDependency[Level],
+    ) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
-        length = request.headers.get("content-length")
-        if length is None or not length.isdigit():
-            raise HTTPException(status_code=411, detail="Content-Length required for uploads")
-        if int(length) > limits.upload_size_limit_bytes + MULTIPART_OVERHEAD:
-            raise HTTPException(
-                status_code=413,
-                detail=f"file: the request is {int(length) / 2**20:.1f} MB; the upload limit of your level "
-                f"({limits.name}) is {limits.upload_size_limit_bytes // 2**20} MB",
-            )
-        form = await request.form()
-        file = form.get("file")
-        if not isinstance(file, UploadFile):
-            raise ValidationException("file: a multipart field 'file' with the picture is required")
-        title = form.get("title") or ""
-        if not isinstance(title, str) or len(title) > 200:
-            raise ValidationException("title: at most 200 characters")
-        public = str(form.get("public") or "false").lower()
-        if public not in ("true", "false", "1", "0"):
-            raise ValidationException("public: true or false")
-        data = await file.read()
-        return await images.upload(media, request.user, limits, data, title=title, public=public in ("true", "1"))
+        form = await read_upload_form(request, limits)
+        return await images.upload(media, request.user, limits, form.data, title=form.title, public=form.public)
 
     @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
     async def history(
@@ -112,23 +97,38 @@ class ImageController(Controller):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[ImageOut]:
-        try:
-            return await images.history(request.user, kind=kind, cursor=cursor, limit=limit)
-        except CursorError as exc:
-            raise bad_cursor(exc) from exc
+        return await images.history(request.user, kind=kind, cursor=cursor, limit=limit)
 
-    @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)",
-         raises=[BAD_CREDENTIALS])
+    @get(
+        "/{image_id:uuid}",
+        operation_id="getImage",
+        opt=PUBLIC,
+        summary="One picture (owner, admin, or anyone if public)",
+        raises=[BAD_CREDENTIALS],
+    )
     async def read(self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None]) -> ImageOut:
         return await images.read(image_id, viewer)
 
-    @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)", raises=[NOT_OWNER])
-    async def update(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]) -> ImageOut:
+    @patch(
+        "/{image_id:uuid}",
+        operation_id="updateImage",
+        summary="Change title or public flag (owner or admin)",
+        raises=[NOT_OWNER],
+    )
+    async def update(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]
+    ) -> ImageOut:
         return await images.update(image_id, request.user, data)
 
-    @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)",
-            raises=[NOT_OWNER])
-    async def remove(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaContext]) -> None:
+    @delete(
+        "/{image_id:uuid}",
+        operation_id="deleteImage",
+        summary="Delete a picture and free its storage (owner or admin)",
+        raises=[NOT_OWNER],
+    )
+    async def remove(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaServices]
+    ) -> None:
         await images.delete(media, image_id, request.user)
 
     @get(
@@ -136,20 +136,29 @@ class ImageController(Controller):
         operation_id="getImageContent",
         opt=PUBLIC,
         summary="The picture's bytes (?size=thumb: 256 px WebP)",
-        raises=[BAD_CREDENTIALS],
+        raises=[BAD_CREDENTIALS, STORAGE_DOWN],
         # Not media_type="image/*" on the handler: Litestar sends error bodies in the handler's media type,
         # so a 404 was JSON labelled image/*. The picture's own type is set per response.
         responses={
-            200: ResponseSpec(bytes, media_type="image/*", generate_examples=False, description="PNG, JPEG or WebP bytes; ETag for If-None-Match"),
+            200: ResponseSpec(
+                bytes,
+                media_type="image/*",
+                generate_examples=False,
+                description="PNG, JPEG or WebP bytes; ETag for If-None-Match",
+            ),
             304: ResponseSpec(None, description="If-None-Match matched the ETag: not modified"),
         },
     )
     async def content(
-        self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaContext],
+        self,
+        request: Request[Any, Any, Any],
+        image_id: FromPath[UUID],
+        viewer: NamedDependency[AuthUser | None],
+        media: NamedDependency[MediaServices],
         size: FromQuery[Literal["full", "thumb"]] = "full",
-    ) -> Response[bytes] | File:
+    ) -> Response[bytes] | File | Stream:
         row = await images.find_visible(image_id, viewer)
-        return images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
+        return await images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
 
     @put(
         "/{image_id:uuid}/rating",
@@ -159,13 +168,16 @@ class ImageController(Controller):
         responses={201: ResponseSpec(RatingSummary, description="a new rating")},
         raises=[documented(403, "you cannot rate your own image"), documented(412, "rated already (If-None-Match: *)")],
     )
-    async def rate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]) -> Response[RatingSummary]:
+    async def rate(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]
+    ) -> Response[RatingSummary]:
         """201 for a new rating, 200 for a change; with ``If-None-Match: *`` a second rating is 412."""
         create_only = request.headers.get("if-none-match", "").strip() == "*"
         summary, created = await ratings.rate(image_id, request.user, data.stars, create_only=create_only)
         return Response(summary, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @delete("/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating")
+    @delete(
+        "/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating"
+    )
     async def unrate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID]) -> RatingSummary:
         return await ratings.unrate(image_id, request.user)
-

@@ -1,9 +1,16 @@
-"""Keyset ("cursor") pagination for newest-first and best-first lists.
+"""Pages of lists: the one :class:`Page` type, keyset ("cursor") pagination and its errors.
+
+Keyset pagination serves newest-first and best-first lists (images, jobs, gallery).
 
 A page is ordered by a tuple of columns, all descending, ending with the
 primary key so the order is total. The cursor is the last row's tuple, JSON
 encoded and base64url'd: opaque to clients, stable under inserts (no skipped
 or repeated rows, unlike ``OFFSET``), and one index range scan per page.
+A cursor that this API did not issue raises :class:`CursorError`, which the
+app's exception handler answers with 400 (``housify_api.errors``).
+
+Offset pages (admin user lists, usage history) use the same :class:`Page`
+with ``total``, ``limit`` and ``offset`` filled in instead of ``next_cursor``.
 """
 
 from __future__ import annotations
@@ -37,10 +44,20 @@ class CursorError(ValueError):
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
-    """One page: ``items`` and ``next_cursor`` (``null`` on the last page)."""
+    """One page of a list.
+
+    Attributes:
+        items: the page's entries.
+        next_cursor: keyset lists: pass it as ``?cursor=`` for the next page; ``null`` on the last one.
+        total: offset lists: how many entries match (``null`` for keyset lists).
+        limit / offset: offset lists: the page size and entries skipped (``null`` for keyset lists).
+    """
 
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = None
+    limit: int | None = None
+    offset: int | None = None
 
 
 def encode_cursor(values: Sequence[Any]) -> str:

@@ -1,0 +1,177 @@
+"""The ``redesign`` run: control maps of a photo, then a ControlNet pipeline over the shared base model.
+
+:class:`Redesigner` holds what a worker loaded for it — the
+:class:`~housify_ai.diffusion.DiffusionEngine`, a
+:class:`~housify_ai.controlnet.ControlNetBank` and the control detectors — and
+:meth:`Redesigner.run` turns (photo, prompt, :class:`RedesignParams`) into the
+new picture plus the control image it kept (one map, or several side by side).
+
+Which pipeline (all from ``from_pipe(base, controlnet=...)``):
+
+* ``restyle="furniture"`` — ControlNet inpainting, the mask from the
+  segmentation detector (white where no "keep" class is);
+* ``strength < 1`` — ControlNet img2img from the photo;
+* otherwise — ControlNet text2img: the structure comes from the controls alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from PIL import Image
+
+from housify_ai.control import CONTROLNET_FOR, ControlDetector, ControlMap
+from housify_ai.control.params import RedesignParams
+from housify_ai.controlnet import ControlNetBank
+from housify_ai.diffusion import DiffusionEngine, RunStats, StepCallback
+from housify_ai.settings import AISettings
+
+
+@dataclass(frozen=True)
+class RedesignOutput:
+    """The new picture, the control image shown to the user, the mask used (furniture restyle) and run figures."""
+
+    image: Image.Image
+    control: Image.Image
+    mask: Image.Image | None
+    stats: RunStats
+    task: str
+
+
+def control_sheet(maps: list[ControlMap]) -> Image.Image:
+    """The control maps side by side (one map: itself), RGB."""
+    if len(maps) == 1:
+        return maps[0].image
+    width = sum(m.image.width for m in maps)
+    sheet = Image.new("RGB", (width, maps[0].image.height))
+    x = 0
+    for m in maps:
+        sheet.paste(m.image, (x, 0))
+        x += m.image.width
+    return sheet
+
+
+class Redesigner:
+    """Runs redesigns; blocking (call :meth:`run` from a thread)."""
+
+    def __init__(
+        self, engine: DiffusionEngine, controlnets: ControlNetBank, detectors: Mapping[str, ControlDetector]
+    ) -> None:
+        self.engine = engine
+        self.controlnets = controlnets
+        self.detectors = dict(detectors)
+
+    def offered(self) -> tuple[str, ...]:
+        """Control kinds this worker can run: a detector and the ControlNet for its maps are both loaded."""
+        return tuple(k for k in self.detectors if CONTROLNET_FOR[k] in self.controlnets.models)
+
+    def restyles(self) -> tuple[str, ...]:
+        """``room`` always; ``furniture`` when the segmentation detector (the mask) is loaded."""
+        return ("room", "furniture") if "segmentation" in self.detectors else ("room",)
+
+    def check(self, params: RedesignParams) -> None:
+        """``ValueError`` naming the field when ``params`` asks for what this worker has not loaded."""
+        missing = [k for k in params.controls if k not in self.offered()]
+        if missing:
+            raise ValueError(
+                f"controls: {', '.join(missing)} not offered here (offered: {', '.join(self.offered()) or 'none'})"
+            )
+        if params.restyle not in self.restyles():
+            raise ValueError("restyle: furniture needs the segmentation model (HOUSIFY_AI_SEGMENTATION_MODEL)")
+
+    def run(
+        self,
+        source: Image.Image,
+        prompt: str,
+        negative_prompt: str,
+        params: RedesignParams,
+        seed: int,
+        on_step: StepCallback,
+        lora: tuple[str, float] | None = None,
+    ) -> RedesignOutput:
+        """Redesign ``source`` (any size; resized to :meth:`RedesignParams.size_for`).
+
+        Raises:
+            ValueError: naming the field (see :meth:`check`).
+            JobCancelled, GpuOutOfMemory: as :meth:`DiffusionEngine.generate`.
+        """
+        self.check(params)
+        width, height = params.size_for(source.size)
+        photo = source.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+        maps = [self.detectors[kind].detect(photo) for kind in params.controls]
+        mask = None
+        if params.restyle == "furniture":
+            found = [m for m in maps if m.mask is not None]
+            mask = (found[0] if found else self.detectors["segmentation"].detect(photo)).mask
+        controlnet = self.controlnets.model_for([CONTROLNET_FOR[k] for k in params.controls])
+        control_images = [m.image for m in maps] if len(maps) > 1 else maps[0].image
+        scales = params.scales()
+        args: dict[str, object] = {
+            "prompt": prompt,
+            "negative_prompt": negative_prompt or None,
+            "num_inference_steps": params.steps,
+            "guidance_scale": params.guidance_scale,
+            "controlnet_conditioning_scale": scales if len(scales) > 1 else scales[0],
+            "control_guidance_start": params.control_guidance_start,
+            "control_guidance_end": params.control_guidance_end,
+            "width": width,
+            "height": height,
+        }
+        if mask is not None:
+            task = "inpaint"
+            args.update(image=photo, mask_image=mask, control_image=control_images, strength=params.strength)
+        elif params.strength < 1.0:
+            task = "img2img"
+            args.update(image=photo, control_image=control_images, strength=params.strength)
+        else:
+            task = "text2img"
+            args.update(image=control_images)
+        pipe = self.engine.pipeline_for(task, controlnet=controlnet)
+        image, stats = self.engine.generate(pipe, args, seed, on_step, lora)
+        return RedesignOutput(image=image, control=control_sheet(maps), mask=mask, stats=stats, task=task)
+
+    def describe(self) -> list[dict[str, object]]:
+        """The detectors and ControlNets, and what redesign offers, for ``GET /models``."""
+        return [
+            {"kind": "redesign", "controls": list(self.offered()), "restyle": list(self.restyles())},
+            *self.controlnets.describe(),
+            *(d.describe() for d in self.detectors.values()),
+        ]
+
+
+def build_redesigner(settings: AISettings, engine: DiffusionEngine) -> Redesigner:
+    """Load the control models the settings name (``HOUSIFY_AI_CONTROLNET_*``, ``HOUSIFY_AI_MLSD_MODEL``,
+    ``HOUSIFY_AI_DEPTH_MODEL``, ``HOUSIFY_AI_SEGMENTATION_MODEL``) for ``engine``'s base model.
+
+    A setting left empty leaves its kind out (not offered; with the embedded
+    tiny diffusion model the tiny control models are used when built). A
+    setting naming a folder that is missing or does not load raises.
+
+    Raises:
+        ModelLoadError: naming the setting.
+    """
+    from housify_ai import tiny_control
+    from housify_ai.control.depth import DepthDetector
+    from housify_ai.control.lines import LineDetector
+    from housify_ai.control.mlsd import MLSDLineDetector
+    from housify_ai.control.segmentation import SegmentationDetector
+
+    folders = {
+        name: path
+        for name, path in (
+            (name, settings.control_path(f"ai_controlnet_{name}", sub))
+            for name, sub in tiny_control.TINY_CONTROLNETS.items()
+        )
+        if path is not None
+    }
+    controlnets = ControlNetBank(folders, engine.base.unet, engine.device, engine.dtype)
+    device = str(engine.device)
+    detectors: dict[str, ControlDetector] = {"lines": LineDetector()}
+    if (path := settings.control_path("ai_mlsd_model", tiny_control.TINY_MLSD_DIR)) is not None:
+        detectors["mlsd"] = MLSDLineDetector(path, device)
+    if (path := settings.control_path("ai_depth_model", tiny_control.TINY_DPT_DIR)) is not None:
+        detectors["depth"] = DepthDetector(path, device)
+    if (path := settings.control_path("ai_segmentation_model", tiny_control.TINY_SEGFORMER_DIR)) is not None:
+        detectors["segmentation"] = SegmentationDetector(path, device, settings.ai_segmentation_keep)
+    return Redesigner(engine, controlnets, detectors)
