@@ -22,7 +22,7 @@ from housify_ai.imaging import apply_watermark, open_image, preview_b64
 from housify_ai.settings import AISettings
 from housify_ai.worker import JobContext
 from housify_common.imaging import encode_png, make_thumbnail
-from housify_common.storage import ImageStore, load_storage_settings, open_store
+from housify_common.storage import ImageStore, load_storage_settings, open_store, put_with_retry
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,9 @@ class ImageJobHandler:
             image = apply_watermark(image, self.settings.ai_watermark_text)
         image_key, thumb_key = output_keys(request.job_id)
         png, thumb = await asyncio.to_thread(lambda: (encode_png(image), make_thumbnail(image)))
-        await self.store.put(image_key, png)
-        await self.store.put(thumb_key, thumb)
+        # a finished picture survives a short store outage: retried for a minute while the claim is kept alive
+        await put_with_retry(self.store, image_key, png)
+        await put_with_retry(self.store, thumb_key, thumb)
         return JobResult(
             job_id=request.job_id,
             status="succeeded",

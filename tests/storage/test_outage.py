@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from apikit import picture, upload
 from housify_ai.contract import RESULT_FIELD, JobResult, encode
@@ -122,3 +123,31 @@ async def test_store_cut_and_restored_without_restarting_the_api(
         content = await http.get(f"/images/{state['image_id']}/content", headers=user.headers)
         assert content.status_code == 200 and content.content == b"\x89PNG the result"
     await relay.cut()
+
+
+async def test_put_with_retry_outlasts_a_short_outage_and_gives_up_after_its_bound(seaweedfs: SeaweedFS) -> None:
+    from housify_common.storage import S3Store, StorageUnavailable, put_with_retry
+
+    relay = Relay("127.0.0.1", seaweedfs.s3_port)
+    await relay.restore()
+    through = S3Store(
+        "housify-test",
+        f"retry{free_port()}",
+        endpoint_url=f"http://127.0.0.1:{relay.port}",
+        access_key_id=seaweedfs.access_key_id,
+        secret_access_key=seaweedfs.secret_access_key,
+        timeout_seconds=1.0,
+    )
+    await relay.cut()
+    writing = asyncio.create_task(put_with_retry(through, "images/result.png", b"\x89PNG finished work", within=30))
+    await asyncio.sleep(1.5)
+    assert not writing.done()  # still trying
+    await relay.restore()
+    assert await asyncio.wait_for(writing, 20) == len(b"\x89PNG finished work")
+    assert await through.get("images/result.png") == b"\x89PNG finished work"
+
+    await relay.cut()
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        await put_with_retry(through, "images/lost.png", b"x", within=1.5, first_pause=0.2)
+    assert 1.0 < time.monotonic() - started < 8
