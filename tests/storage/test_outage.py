@@ -96,7 +96,10 @@ async def test_store_cut_and_restored_without_restarting_the_api(
         assert await Image.count().where(Image.owner == user.id) == 1
         charged = await used_bytes(user.id)
         unreadable = await http.get(first.json()["url"], headers=user.headers)  # streamed by the API (no nginx here)
-        assert unreadable.status_code == 503 and unreadable.json()["detail"] == "image storage unavailable; try again shortly"
+        assert (
+            unreadable.status_code == 503
+            and unreadable.json()["detail"] == "image storage unavailable; try again shortly"
+        )
 
         # a worker stored its result and reported it while the API cannot reach the store
         await direct.put(f"images/{job['id']}.png", b"\x89PNG the result")
