@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, StreamKeys
 from housify_ai.errors import JobCancelled
@@ -159,6 +161,10 @@ class Worker:
             result = await self.handler(ctx)
         except JobCancelled:
             result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
+        except (RedisConnectionError, RedisTimeoutError):
+            # Redis went away mid-job (progress events): not the job's fault. The entry stays
+            # pending (the job loop releases it) and is run again once Redis is back.
+            raise
         except Exception as exc:
             log.exception("job %s failed", delivery.job_id)
             result = JobResult(status="failed", seed=seed, error=f"{type(exc).__name__}: {exc}", finished_at=time.time(), **base)

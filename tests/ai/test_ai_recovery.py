@@ -194,6 +194,26 @@ async def test_job_whose_result_could_not_be_published_is_retried(rig, monkeypat
     assert (await rig.client.xpending(rig.keys.jobs("Free-Tier"), WORKER_GROUP))["pending"] == 0
 
 
+async def test_job_that_lost_redis_mid_run_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: Redis drops the connection at a progress event (a Redis restart); the job runs again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    real_emit = JobQueue.emit_and_check_cancel
+    calls = {"n": 0}
+
+    async def emit_fails_once(self, job_id, events):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RedisConnectionError("Connection closed by server.")
+        return await real_emit(self, job_id, events)
+
+    monkeypatch.setattr(JobQueue, "emit_and_check_cancel", emit_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2, result.error
+
+
 async def test_idle_consumers_without_pending_jobs_are_pruned(rig):
     await ensure_groups(rig.client, rig.keys)
     stream = rig.keys.jobs("Free-Tier")
