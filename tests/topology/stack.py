@@ -62,9 +62,12 @@ AI_PROXY = "127.0.0.1:8280"
 PG_BIN = Path(os.environ.get("HOUSIFY_TOPOLOGY_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOCK_FILE = Path("/run/housify-topology.lock")
 #: Seconds a claimed job may go without a heartbeat before another worker takes it over.
-#: Short, so a SIGKILLed worker's job moves on within the test's time.
+#: Short, so a SIGKILLed worker's job moves on within the test's time (production: 60 s).
 VISIBILITY_TIMEOUT = 3.0
-RETRY_LIMIT = 5
+#: Deliveries before a job fails for good. With the short visibility timeout, 10 deliveries span
+#: ~40 s: longer than the S3 outage of the fault test (stop + SeaweedFS's ~15 s start), as the
+#: production default (3 x 60 s) is longer than a store restart.
+RETRY_LIMIT = 10
 
 Store = Literal["dir", "s3"]
 

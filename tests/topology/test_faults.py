@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .clients import User, sign_up
+from .clients import User, photo, sign_up, upload
 from .load import Submitted, audit, submit_jobs, submit_one, wait_final
 from .stack import Topology
 
@@ -219,3 +219,52 @@ async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None
     assert still == housify and all(topo.services[n].running for n in housify), "a Housify process was restarted"
     result.assert_exactly_once(len(submitted.accepted))
     assert result.statuses["succeeded"] == len(submitted.accepted) == len(final), result.summary()
+
+
+async def test_s3_store_stopped(topo: Topology) -> None:
+    """Store down: uploads answer 503 and record nothing; jobs wait or fail with a reason; nothing recorded is missing."""
+    if topo.store != "s3":
+        pytest.skip("the directory store cannot be stopped (HOUSIFY_TOPOLOGY_STORE=dir)")
+    s3 = topo.services["s3"]
+    async with topo.client(http2=False) as http:
+        user = await sign_up(http, level="Pro-Tier")
+        before = await upload(http, user, photo(), title="before the outage")
+        assert before.status_code == 201, before.text
+        rows_before = await _image_rows(topo, user)
+        s3.stop(signal.SIGTERM, timeout=10)
+        down_at = time.monotonic()
+        try:
+            uploads = Counter([str((await upload(http, user, photo(), title="during")).status_code) for _ in range(5)])
+            content = (await http.get(f"/images/{before.json()['id']}/content", headers=user.headers)).status_code
+            submitted = Submitted()
+            for n in range(6):
+                await submit_one(http, user, n, submitted)
+            await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - down_at)))
+            rows_during = await _image_rows(topo, user)
+        finally:
+            await s3.start()
+        final = await wait_final(topo, submitted.accepted, timeout=180)
+        after = await upload(http, user, photo(), title="after the outage")
+    result = await audit(topo, submitted.accepted, [user])
+    counts = {"uploads_while_down": dict(uploads), "content_while_down": content, "jobs_accepted_while_down": len(submitted.accepted),
+              "jobs_refused_while_down": dict(submitted.refused), "image_rows_before": rows_before, "image_rows_while_down": rows_during,
+              "upload_after_restart": after.status_code, **{f"jobs_{k}": v for k, v in result.statuses.items()}}
+    FAULT_COUNTS["s3_stopped"] = counts
+    print(f"\nS3 store stopped: {counts}\n  audit: {result.summary()}")
+    assert uploads == Counter({"503": 5}), uploads
+    assert content in (502, 503, 504), content
+    assert rows_during == rows_before, "a picture was recorded while the store was down"
+    assert after.status_code == 201, after.text
+    assert len(final) == len(submitted.accepted)
+    result.assert_exactly_once(len(submitted.accepted))
+    # Results wait for the store (the worker retries) rather than fail: the outage is shorter than
+    # the retry budget (RETRY_LIMIT deliveries, VISIBILITY_TIMEOUT apart).
+    assert result.statuses == Counter({"succeeded": len(submitted.accepted)}), result.summary()
+
+
+async def _image_rows(topo: Topology, user: User) -> int:
+    conn = await topo.db()
+    try:
+        return await conn.fetchval("SELECT count(*) FROM media_images WHERE owner = $1", user.id)
+    finally:
+        await conn.close()
