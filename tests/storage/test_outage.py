@@ -3,7 +3,7 @@
 The API reaches SeaweedFS through a TCP relay the test can cut (every
 connection dropped, new ones refused) and restore on the same port: the S3
 server itself keeps running, as when a network link or the store's host goes down.
-While cut: uploads answer 503 and record nothing; a worker's result waits
+While cut: uploads and reads answer 503, uploads record nothing; a worker's result waits
 (pending in Redis). Restored: uploads work, the result is recorded once.
 """
 
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from apikit import picture, upload
 from housify_ai.contract import RESULT_FIELD, JobResult, encode
@@ -80,7 +81,8 @@ async def test_store_cut_and_restored_without_restarting_the_api(
     async with api(tmp_path, storage) as (server, http, accounts):
         services = server.app.state.services
         user = await accounts.user()
-        assert (await upload(http, user)).status_code == 201  # works through the relay
+        first = await upload(http, user)
+        assert first.status_code == 201  # works through the relay
         job = (
             await http.post(
                 "/jobs", json={"prompt": "a room", "width": 64, "height": 64, "steps": 2}, headers=user.headers
@@ -93,6 +95,11 @@ async def test_store_cut_and_restored_without_restarting_the_api(
         assert refused.status_code == 503 and time.monotonic() - started < 10, refused.text
         assert await Image.count().where(Image.owner == user.id) == 1
         charged = await used_bytes(user.id)
+        unreadable = await http.get(first.json()["url"], headers=user.headers)  # streamed by the API (no nginx here)
+        assert (
+            unreadable.status_code == 503
+            and unreadable.json()["detail"] == "image storage unavailable; try again shortly"
+        )
 
         # a worker stored its result and reported it while the API cannot reach the store
         await direct.put(f"images/{job['id']}.png", b"\x89PNG the result")
@@ -122,3 +129,31 @@ async def test_store_cut_and_restored_without_restarting_the_api(
         content = await http.get(f"/images/{state['image_id']}/content", headers=user.headers)
         assert content.status_code == 200 and content.content == b"\x89PNG the result"
     await relay.cut()
+
+
+async def test_put_with_retry_outlasts_a_short_outage_and_gives_up_after_its_bound(seaweedfs: SeaweedFS) -> None:
+    from housify_common.storage import S3Store, StorageUnavailable, put_with_retry
+
+    relay = Relay("127.0.0.1", seaweedfs.s3_port)
+    await relay.restore()
+    through = S3Store(
+        "housify-test",
+        f"retry{free_port()}",
+        endpoint_url=f"http://127.0.0.1:{relay.port}",
+        access_key_id=seaweedfs.access_key_id,
+        secret_access_key=seaweedfs.secret_access_key,
+        timeout_seconds=1.0,
+    )
+    await relay.cut()
+    writing = asyncio.create_task(put_with_retry(through, "images/result.png", b"\x89PNG finished work", within=30))
+    await asyncio.sleep(1.5)
+    assert not writing.done()  # still trying
+    await relay.restore()
+    assert await asyncio.wait_for(writing, 20) == len(b"\x89PNG finished work")
+    assert await through.get("images/result.png") == b"\x89PNG finished work"
+
+    await relay.cut()
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable):
+        await put_with_retry(through, "images/lost.png", b"x", within=1.5, first_pause=0.2)
+    assert 1.0 < time.monotonic() - started < 8
