@@ -44,6 +44,7 @@ from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
 from housify_api.system.struct_schema import ClosedStructSchemaPlugin
+from housify_api.system.web import web_dir, web_routers
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
@@ -175,6 +176,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or load_api_settings()
     services = build_services(settings)
     auth = jwt_auth(services.authenticator, settings.access_token_ttl_seconds)
+    web_root = web_dir(settings.web_dir)
     app = Litestar(
         route_handlers=[
             root,
@@ -187,8 +189,9 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             MeController,
             AdminController,
             docs_assets_router(),
+            *web_routers(web_root),
         ],
-        state=State({"services": services}),
+        state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),
         plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],

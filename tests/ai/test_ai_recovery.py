@@ -146,7 +146,7 @@ def test_missing_model_folder_is_refused_at_load(tmp_path):
     from housify_ai.diffusion import DiffusionEngine
     from housify_ai.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match="no model_index.json"):
+    with pytest.raises(ModelLoadError, match="HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: neither a diffusers pipeline folder"):
         DiffusionEngine(tmp_path / "nowhere", "cpu")
 
 
@@ -208,6 +208,26 @@ async def test_job_that_lost_redis_mid_run_is_retried_not_failed(rig, monkeypatc
         return await real_emit(self, job_id, events)
 
     monkeypatch.setattr(JobQueue, "emit_and_check_cancel", emit_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2, result.error
+
+
+async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: the image store is down at the first put (S3 stopped); the job runs again and succeeds."""
+    from housify_common.storage import DirectoryStore, StorageUnavailable
+
+    real_put = DirectoryStore.put
+    calls = {"n": 0}
+
+    async def put_fails_once(self, key, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageUnavailable("s3://housify: put: connection refused")
+        return await real_put(self, key, data)
+
+    monkeypatch.setattr(DirectoryStore, "put", put_fails_once)
     async with rig.worker(ai_visibility_timeout=0.5):
         request = await rig.enqueue(seed=9)
         result = await rig.result(request.job_id)

@@ -3,7 +3,7 @@
 The API reaches SeaweedFS through a TCP relay the test can cut (every
 connection dropped, new ones refused) and restore on the same port: the S3
 server itself keeps running, as when a network link or the store's host goes down.
-While cut: uploads answer 503 and record nothing; a worker's result waits
+While cut: uploads and reads answer 503, uploads record nothing; a worker's result waits
 (pending in Redis). Restored: uploads work, the result is recorded once.
 """
 
@@ -81,7 +81,8 @@ async def test_store_cut_and_restored_without_restarting_the_api(
     async with api(tmp_path, storage) as (server, http, accounts):
         services = server.app.state.services
         user = await accounts.user()
-        assert (await upload(http, user)).status_code == 201  # works through the relay
+        first = await upload(http, user)
+        assert first.status_code == 201  # works through the relay
         job = (
             await http.post(
                 "/jobs", json={"prompt": "a room", "width": 64, "height": 64, "steps": 2}, headers=user.headers
@@ -94,6 +95,11 @@ async def test_store_cut_and_restored_without_restarting_the_api(
         assert refused.status_code == 503 and time.monotonic() - started < 10, refused.text
         assert await Image.count().where(Image.owner == user.id) == 1
         charged = await used_bytes(user.id)
+        unreadable = await http.get(first.json()["url"], headers=user.headers)  # streamed by the API (no nginx here)
+        assert (
+            unreadable.status_code == 503
+            and unreadable.json()["detail"] == "image storage unavailable; try again shortly"
+        )
 
         # a worker stored its result and reported it while the API cannot reach the store
         await direct.put(f"images/{job['id']}.png", b"\x89PNG the result")
