@@ -214,6 +214,26 @@ async def test_job_that_lost_redis_mid_run_is_retried_not_failed(rig, monkeypatc
     assert result.status == "succeeded" and result.attempts == 2, result.error
 
 
+async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: the image store is down at the first put (S3 stopped); the job runs again and succeeds."""
+    from housify_common.storage import DirectoryStore, StorageUnavailable
+
+    real_put = DirectoryStore.put
+    calls = {"n": 0}
+
+    async def put_fails_once(self, key, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageUnavailable("s3://housify: put: connection refused")
+        return await real_put(self, key, data)
+
+    monkeypatch.setattr(DirectoryStore, "put", put_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2, result.error
+
+
 async def test_idle_consumers_without_pending_jobs_are_pruned(rig):
     await ensure_groups(rig.client, rig.keys)
     stream = rig.keys.jobs("Free-Tier")
