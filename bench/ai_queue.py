@@ -47,7 +47,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def request(i: int, **kw) -> JobRequest:
-    return JobRequest.parse({"job_id": f"b{i}", "user_id": "bench", "prompt": "a bright kitchen", **kw})
+    return JobRequest.from_flat({"job_id": f"b{i}", "user_id": "bench", "prompt": "a bright kitchen", **kw})
 
 
 # -- no-op worker process ---------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The protocol between housify-api and housify-ai workers (DESIGN.md §5).
+"""The protocol between housify-api and housify-ai workers (docs/ai-server.md, "The job protocol").
 
 Plain msgspec Structs, constants and Redis key names; this module imports no
 torch and no redis, so the API imports it without the AI stack. Everything
 needed to speak the protocol is here:
 
-* :class:`JobRequest` — one image job (text2img, img2img, inpaint), appended
+* :class:`JobRequest` — one job of a registered task (:mod:`housify_ai.tasks`), appended
   as JSON to the job stream of the user's subscription level
   (:meth:`StreamKeys.jobs`), read by the workers' consumer group
   :data:`WORKER_GROUP`.
@@ -18,7 +18,7 @@ needed to speak the protocol is here:
 * Cancellation: set :meth:`StreamKeys.cancel` (``request_cancel``); the worker
   checks it at every denoising step.
 * Fair share: :meth:`StreamKeys.levels` is a hash ``level name -> its`` (the
-  levels' share of inference capacity, DESIGN.md §4); workers serve the level
+  levels' share of inference capacity, docs/ai-server.md); workers serve the level
   streams in proportion to it, so Pro-Tier (5.0) gets two jobs for every
   Free-Tier (2.5) job while both have a backlog.
 
@@ -42,25 +42,27 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-PROTOCOL_VERSION = 1
-"""Value of ``v`` in every Struct; bumped only for incompatible changes."""
+from housify_ai.tasks import (  # noqa: F401 - the limits are part of the protocol; re-exported
+    MAX_GUIDANCE,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    get_task,
+    task_names,
+)
 
-Task = Literal["text2img", "img2img", "inpaint"]
-TASKS: tuple[str, ...] = ("text2img", "img2img", "inpaint")
+PROTOCOL_VERSION = 2
+"""Value of ``v`` in every Struct; bumped only for incompatible changes (2: task parameters in ``params``)."""
+
+TASKS: tuple[str, ...] = task_names()
+"""The registered job kinds (:data:`housify_ai.tasks.REGISTRY`)."""
 
 EventType = Literal["queued", "started", "progress", "preview", "succeeded", "failed", "cancelled"]
 TERMINAL_EVENTS: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 Status = Literal["succeeded", "failed", "cancelled"]
-
-# Limits. Sides are multiples of 8 because the VAE downsamples by 8 (Stable
-# Diffusion's latent space); 64..1024 keeps a job inside one GPU's memory.
-MIN_SIDE = 64
-MAX_SIDE = 1024
-MAX_STEPS = 100
-MAX_PROMPT_CHARS = 2000
-MAX_GUIDANCE = 30.0
-MAX_SEED = 2**32 - 1
 
 WORKER_GROUP = "housify-ai-workers"
 """Consumer group of the AI workers on every level's job stream."""
@@ -68,7 +70,7 @@ RESULTS_GROUP = "housify-api"
 """Consumer group of the API instances on the results stream."""
 
 DEFAULT_LEVELS: dict[str, float] = {"Free-Tier": 2.5, "Pro-Tier": 5.0}
-"""Level name -> ``its`` (DESIGN.md §4, seed 000 5.10.1); used when the levels hash is empty."""
+"""Level name -> ``its`` (the default subscription levels); used when the levels hash is empty."""
 
 DEFAULT_LEVEL = "Free-Tier"
 
@@ -83,59 +85,82 @@ StorageKey = Annotated[str, Meta(pattern=_STORAGE_KEY_PATTERN, max_length=255)]
 
 
 class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One image job.
+    """One job of a registered task (:mod:`housify_ai.tasks`).
 
-    ``source_key`` (img2img, inpaint) and ``mask_key`` (inpaint; white = repaint)
-    are storage keys of uploaded images, resized by the worker to
-    ``width`` x ``height``. ``strength`` (0 < s <= 1) is how far img2img and
-    inpaint move away from the source. ``seed`` None lets the worker pick one;
-    the seed used comes back in :class:`JobResult`. ``watermark`` is set by the
-    API for levels whose outputs carry a visible watermark (Free-Tier).
-    ``level`` picks the job stream (and so the share of capacity).
+    ``params`` holds the task's parameter Struct as a mapping; validation fills
+    in its defaults, so the worker sees every value (:meth:`options` gives the
+    typed Struct). ``prompt`` and the images are the task's declared inputs:
+    ``source_key`` and ``mask_key`` (white = repaint) and ``control_key`` are
+    storage keys of the user's stored pictures. ``seed`` None lets the worker
+    pick one; the seed used comes back in :class:`JobResult`. ``watermark`` is
+    set by the API for levels whose outputs carry a visible watermark
+    (Free-Tier). ``level`` picks the job stream (and so the share of capacity).
 
     Raises (from :meth:`parse` / :func:`decode_request`):
-        msgspec.ValidationError: naming the field, for a value out of range or
-            a task without the images it needs.
+        msgspec.ValidationError: naming the field, for an unknown task, a value
+            out of range, or an input the task requires but lacks (or takes not).
     """
 
     v: int = PROTOCOL_VERSION
     job_id: JobId
     user_id: Annotated[str, Meta(min_length=1, max_length=64)]
-    task: Task = "text2img"
-    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    task: Annotated[str, Meta(min_length=1, max_length=32)] = "text2img"
+    prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
     negative_prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
-    width: Side = 512
-    height: Side = 512
-    steps: Annotated[int, Meta(ge=1, le=MAX_STEPS)] = 25
-    guidance_scale: Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE)] = 7.5
-    strength: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.75
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
     seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] | None = None
     source_key: StorageKey | None = None
     mask_key: StorageKey | None = None
+    control_key: StorageKey | None = None
     watermark: bool = False
     level: Annotated[str, Meta(pattern=_LEVEL_PATTERN)] = DEFAULT_LEVEL
     enqueued_at: float = 0.0
     """Unix seconds; set by :func:`enqueue_job` (dispatch latency is measured from it)."""
 
     def __post_init__(self) -> None:
-        if not self.prompt.strip():
-            raise ValueError("prompt: must not be blank")
-        if self.task in ("img2img", "inpaint") and self.source_key is None:
-            raise ValueError(f"source_key: required for task {self.task}")
-        if self.task == "inpaint" and self.mask_key is None:
-            raise ValueError("mask_key: required for task inpaint")
-        if self.task == "text2img" and (self.source_key or self.mask_key):
-            raise ValueError("source_key: text2img takes no source or mask image")
-        if self.task == "img2img" and self.mask_key is not None:
-            raise ValueError("mask_key: only inpaint takes a mask")
-        if self.task != "text2img" and int(self.steps * self.strength) < 1:
-            # img2img and inpaint run only the last steps x strength steps (diffusers' rule).
-            raise ValueError("strength: steps x strength must be at least 1 for img2img and inpaint")
+        spec = get_task(self.task)
+        if spec.prompt == "required" and not self.prompt.strip():
+            raise ValueError(f"prompt: required (not blank) for task {self.task}")
+        if spec.prompt == "none" and (self.prompt or self.negative_prompt):
+            raise ValueError(f"prompt: task {self.task} takes no prompt")
+        for field, need in (("source_key", spec.source), ("mask_key", spec.mask), ("control_key", spec.control)):
+            given = getattr(self, field) is not None
+            if need == "required" and not given:
+                raise ValueError(f"{field}: required for task {self.task}")
+            if need == "none" and given:
+                raise ValueError(f"{field}: task {self.task} takes none")
+        options = spec.parse_params(self.params)
+        if spec.check is not None:
+            spec.check(options, None)
+        self.params = msgspec.to_builtins(options)
+
+    def options(self) -> Any:
+        """The task's parameter Struct (e.g. :class:`housify_ai.tasks.TextToImageParams`)."""
+        return get_task(self.task).parse_params(self.params)
+
+    def total_steps(self) -> int:
+        """How many ``progress`` steps the job reports."""
+        spec = get_task(self.task)
+        return spec.steps_of(spec.parse_params(self.params))
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> JobRequest:
         """Validate ``data`` (e.g. a request body merged with job id, user id and level) into a request."""
         return msgspec.convert(dict(data), cls)
+
+    @classmethod
+    def from_flat(cls, data: Mapping[str, Any]) -> JobRequest:
+        """:meth:`parse` of a flat mapping: the keys that are parameters of its task (``task``,
+        default text2img) move into ``params`` — ``{"prompt": "a porch", "width": 64}`` ->
+        ``params={"width": 64}``. An unknown task is left to :meth:`parse` to refuse."""
+        fields = dict(data)
+        try:
+            names = get_task(fields.get("task", "text2img")).param_names()
+        except ValueError:
+            names = ()
+        params = dict(fields.pop("params", None) or {})
+        params.update({name: fields.pop(name) for name in names if name in fields})
+        return cls.parse({**fields, "params": params})
 
 
 class JobEvent(msgspec.Struct, kw_only=True):
@@ -342,7 +367,7 @@ async def enqueue_job(client: Any, keys: StreamKeys, request: JobRequest) -> str
     """
     now = time.time()
     request = decode_request(encode(msgspec.structs.replace(request, enqueued_at=now)))
-    event = JobEvent(job_id=request.job_id, type="queued", at=now, total=request.steps)
+    event = JobEvent(job_id=request.job_id, type="queued", at=now, total=request.total_steps())
     async with client.pipeline(transaction=True) as pipe:
         pipe.xadd(keys.jobs(request.level), {JOB_FIELD: encode(request)})
         pipe.xadd(keys.events(request.job_id), {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)

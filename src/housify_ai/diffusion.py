@@ -20,7 +20,6 @@ import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ from PIL import Image
 
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
+from housify_ai.outputs import RunStats
 from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,6 @@ _LATENT_RGB_SDXL = torch.tensor(
     [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]
 )
 _LATENT_BIAS_SDXL = torch.tensor([0.1084, -0.0175, -0.0011])
-
-
-@dataclass(frozen=True)
-class RunStats:
-    seconds: float
-    peak_memory_bytes: int
 
 
 def pick_device(preference: str) -> torch.device:
@@ -174,18 +168,19 @@ class DiffusionEngine:
     ) -> tuple[Image.Image, RunStats]:
         """Draw one picture for ``request`` (text2img, img2img, inpaint); see :meth:`generate`."""
         pipe = self.pipeline_for(request.task)
+        params = request.options()  # TextToImageParams / ImageToImageParams
         args: dict[str, object] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
-            "num_inference_steps": request.steps,
-            "guidance_scale": request.guidance_scale,
+            "num_inference_steps": params.steps,
+            "guidance_scale": params.guidance_scale,
         }
         if request.task == "text2img":
-            args.update(width=request.width, height=request.height)
+            args.update(width=params.width, height=params.height)
         else:
-            args.update(image=source, strength=request.strength)
+            args.update(image=source, strength=params.strength)
         if request.task == "inpaint":
-            args.update(mask_image=mask, width=request.width, height=request.height)
+            args.update(mask_image=mask, width=params.width, height=params.height)
         return self.generate(pipe, args, seed, on_step)
 
     def generate(

@@ -55,8 +55,8 @@ def preview_b64(image: Image.Image, side: int = PREVIEW_SIDE) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def open_image(data: bytes, size: tuple[int, int], mode: str = "RGB") -> Image.Image:
-    """Decode an uploaded image and resize it to ``size`` (width, height) in ``mode``.
+def open_image(data: bytes, size: tuple[int, int] | None, mode: str = "RGB") -> Image.Image:
+    """Decode an uploaded image in ``mode``, resized to ``size`` (width, height) unless ``size`` is None.
 
     Raises:
         ValueError: when the bytes are not an image Pillow can read.
@@ -66,4 +66,5 @@ def open_image(data: bytes, size: tuple[int, int], mode: str = "RGB") -> Image.I
         image.load()
     except Exception as exc:  # PIL.UnidentifiedImageError, truncated files, ...
         raise ValueError(f"not a readable image: {exc}") from exc
-    return image.convert(mode).resize(size, Image.Resampling.LANCZOS)
+    image = image.convert(mode)
+    return image if size is None else image.resize(size, Image.Resampling.LANCZOS)

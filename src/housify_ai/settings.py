@@ -1,4 +1,4 @@
-"""Settings of housify-ai from ``HOUSIFY_*`` variables (DESIGN.md §8; docs/ai-server.md lists them all).
+"""Settings of housify-ai from ``HOUSIFY_*`` variables (docs/ai-server.md lists them all).
 
 Empty paths fall back to the embedded default under ``HOUSIFY_DATA_DIR``
 (``./var``): storage in ``var/storage``, models in ``var/models`` (the tiny
@@ -61,6 +61,9 @@ class AISettings(msgspec.Struct, kw_only=True):
     ai_llm_context: Annotated[int, Meta(ge=256)] = 2048
     #: ``HOUSIFY_AI_LLM_MAX_TOKENS``: cap of one assistant answer.
     ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 768
+    #: ``HOUSIFY_AI_UPSCALE_TILE``: tile side in pixels for the upscaler (Real-ESRGAN runs tile by tile, so
+    #: memory stays bounded whatever the picture's size); at least 32.
+    ai_upscale_tile: Annotated[int, Meta(ge=32, le=1024)] = 128
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"
     # Redesign (ControlNet) and operator models; docs/ai-server.md, "Bringing real weights".

@@ -1,7 +1,7 @@
-"""The queue consumer: claims jobs, runs them, publishes events and results (DESIGN.md §5).
+"""The queue consumer: claims jobs, runs them, publishes events and results (docs/ai-server.md).
 
-:class:`Worker` is generic over a :data:`JobHandler` (the image handler in
-:mod:`housify_ai.jobs` in production, a no-op in ``bench/ai_queue.py``). It runs
+:class:`Worker` is generic over a :data:`JobHandler` (a :class:`TaskDispatcher`
+over the registered tasks' handlers in production, a no-op in ``bench/ai_queue.py``). It runs
 ``concurrency`` job loops and one heartbeat loop on the event loop; inference
 itself runs in threads. Every job ends in exactly one of succeeded / failed /
 cancelled:
@@ -144,7 +144,7 @@ class Worker:
             )
             return await self._end(delivery, JobResult(status="failed", error=reason, finished_at=now, **base))
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        started = JobEvent(job_id=request.job_id, type="started", total=request.steps, seed=seed, at=now, attempt=delivery.deliveries)
+        started = JobEvent(job_id=request.job_id, type="started", total=request.total_steps(), seed=seed, at=now, attempt=delivery.deliveries)
         verdict = await self.queue.begin(request.job_id, started)
         if verdict == "done":
             # A copy of a job whose result is already out (two workers ran it): drop it.
@@ -182,14 +182,49 @@ class Worker:
         return result
 
 
+class TaskDispatcher:
+    """The worker's handler: routes each job to the handler its task declares (:mod:`housify_ai.tasks`).
+
+    Handlers are created once per factory (``text2img``, ``img2img`` and
+    ``inpaint`` share one :class:`~housify_ai.jobs.ImageJobHandler`, so one
+    diffusion model), at start, so a model that cannot load fails the worker
+    rather than a job.
+    """
+
+    def __init__(self, handlers: dict[str, Any]) -> None:
+        self.handlers = handlers
+
+    @classmethod
+    async def create(cls, settings: AISettings, tasks: tuple[str, ...] | None = None) -> TaskDispatcher:
+        """Load the handlers of ``tasks`` (default: every registered task)."""
+        from housify_ai.tasks import REGISTRY, get_task, load_handler
+
+        made: dict[str, Any] = {}
+        handlers: dict[str, Any] = {}
+        for name in tasks or tuple(REGISTRY):
+            spec = get_task(name)
+            if spec.handler not in made:
+                made[spec.handler] = await load_handler(spec).create(settings)
+            handlers[name] = made[spec.handler]
+        return cls(handlers)
+
+    def describe(self) -> list[dict]:
+        seen: dict[int, Any] = {id(h): h for h in self.handlers.values()}
+        return [model for handler in seen.values() for model in handler.describe()]
+
+    async def __call__(self, ctx: JobContext) -> JobResult:
+        handler = self.handlers.get(ctx.request.task)
+        if handler is None:
+            raise ValueError(f"task: this worker does not run {ctx.request.task!r} (it runs {', '.join(self.handlers)})")
+        return await handler(ctx)
+
+
 async def run_worker(settings: AISettings, stop: asyncio.Event, *, client: Any = None) -> None:
-    """Load the models (failing fast on a bad model folder) and serve image jobs until ``stop`` is set.
+    """Load every registered task's handler (failing fast on a bad model) and serve jobs until ``stop`` is set.
 
     Raises:
         housify_ai.diffusion.ModelLoadError: the diffusion model cannot be loaded.
     """
-    from housify_ai.jobs import ImageJobHandler
-
-    handler = await ImageJobHandler.create(settings)
-    worker = Worker(settings, handler, client=client, describe=handler.describe)
+    dispatcher = await TaskDispatcher.create(settings)
+    worker = Worker(settings, dispatcher, client=client, describe=dispatcher.describe)
     await worker.run(stop)

@@ -72,17 +72,23 @@ class Rig:
         self.keys = StreamKeys(settings.redis_prefix)
 
     @contextlib.asynccontextmanager
-    async def worker(self, **overrides) -> AsyncIterator[object]:
-        """An in-process worker over the shared tiny engine until the block ends."""
+    async def worker(self, handlers: dict | None = None, **overrides) -> AsyncIterator[object]:
+        """An in-process worker until the block ends: the shared tiny engine serves the diffusion tasks,
+        ``handlers`` (task name -> handler) the others."""
         import msgspec
 
         from housify_ai.jobs import ImageJobHandler
-        from housify_ai.worker import Worker
+        from housify_ai.tasks import REGISTRY
+        from housify_ai.worker import TaskDispatcher, Worker
         from housify_common.storage import DirectoryStore
 
         settings = msgspec.structs.replace(self.settings, **overrides)
-        handler = ImageJobHandler(settings, self.engine, DirectoryStore(settings.storage_path))
-        worker = Worker(settings, handler, client=self.client, describe=handler.describe)
+        diffusion = ImageJobHandler(settings, self.engine, DirectoryStore(settings.storage_path))
+        dispatcher = TaskDispatcher({
+            **{name: diffusion for name, spec in REGISTRY.items() if spec.handler.endswith(":ImageJobHandler")},
+            **(handlers or {}),
+        })
+        worker = Worker(settings, dispatcher, client=self.client, describe=dispatcher.describe)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         try:
@@ -96,11 +102,15 @@ class Rig:
 
         fields.setdefault("job_id", f"job-{next(_counter)}")
         fields.setdefault("user_id", "user-1")
-        fields.setdefault("prompt", "a bright living room with oak floors")
-        fields.setdefault("width", 64)
-        fields.setdefault("height", 64)
-        fields.setdefault("steps", 4)
-        request = JobRequest.parse(fields)
+        from housify_ai.tasks import get_task
+
+        spec = get_task(fields.get("task", "text2img"))
+        if spec.prompt != "none":
+            fields.setdefault("prompt", "a bright living room with oak floors")
+        for name, value in (("width", 64), ("height", 64), ("steps", 4)):
+            if name in spec.param_names():
+                fields.setdefault(name, value)
+        request = JobRequest.from_flat(fields)
         await enqueue_job(self.client, self.keys, request)
         return request
 

@@ -28,7 +28,7 @@ BASE = {"job_id": "0b5c4a3e-1f2d-4c6b-9a8e-7d6c5b4a3f2e", "user_id": "42", "prom
         ({"prompt": ""}, "prompt"),
         ({"prompt": "   "}, "prompt"),
         ({"prompt": "x" * 2001}, "prompt"),
-        ({"task": "upscale"}, "task"),
+        ({"task": "paint"}, "task"),
         ({"task": "img2img"}, "source_key"),
         ({"task": "inpaint", "source_key": "uploads/a.png"}, "mask_key"),
         ({"task": "img2img", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"}, "mask_key"),
@@ -41,14 +41,15 @@ BASE = {"job_id": "0b5c4a3e-1f2d-4c6b-9a8e-7d6c5b4a3f2e", "user_id": "42", "prom
 )
 def test_invalid_parameters_are_refused_naming_the_field(change, field):
     with pytest.raises(msgspec.ValidationError) as info:
-        JobRequest.parse({**BASE, **change})
+        JobRequest.from_flat({**BASE, **change})
     assert field in str(info.value)
 
 
 def test_valid_request_round_trips_and_defaults():
-    request = JobRequest.parse({**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"})
+    request = JobRequest.from_flat({**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"})
     assert decode_request(encode(request)) == request
-    assert (request.v, request.width, request.height, request.level, request.seed) == (1, 512, 512, "Free-Tier", None)
+    assert request.params == {"width": 512, "height": 512, "steps": 25, "guidance_scale": 7.5, "strength": 0.75}
+    assert (request.v, request.level, request.seed, request.total_steps()) == (2, "Free-Tier", None, 18)
 
 
 def test_result_round_trip():

@@ -192,7 +192,7 @@ async def test_embedded_default_runs_jobs_on_in_process_fakeredis(rig):
     api_side = redis_from_url("")  # what the API would use in the same process
     embedded = type(rig)(settings, rig.engine, redis_from_url(""))
     async with embedded.worker():
-        request = JobRequest.parse({"job_id": "embedded-1", "user_id": "u", "prompt": "a porch", "width": 64, "height": 64, "steps": 2})
+        request = JobRequest.from_flat({"job_id": "embedded-1", "user_id": "u", "prompt": "a porch", "width": 64, "height": 64, "steps": 2})
         await enqueue_job(api_side, embedded.keys, request)
         result = await embedded.result("embedded-1")
     assert result.status == "succeeded"

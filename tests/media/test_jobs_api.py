@@ -59,9 +59,12 @@ async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, account
     [
         ({"width": 100}, 400, "width"),
         ({"steps": 0}, 400, "steps"),
-        ({"prompt": ""}, 400, "prompt"),
-        ({"prompt": "   "}, 422, "prompt: must not be blank"),
-        ({"task": "img2img"}, 422, "source_key: required"),
+        ({"prompt": ""}, 422, "prompt: required"),
+        ({"prompt": "   "}, 422, "prompt: required"),
+        ({"prompt": "x" * 2001}, 400, "prompt"),
+        ({"task": "img2img"}, 422, "source_image_id: required for task img2img"),
+        ({"mask_image_id": str(uuid.uuid4())}, 422, "mask_image_id: task text2img takes no mask image"),
+        ({"strength": 0.5}, 422, "strength: task text2img takes no strength"),
         ({"task": "paint"}, 400, "task"),
         ({"guidance_scale": 31}, 400, "guidance_scale"),
         ({"source_image_id": "not-a-uuid"}, 400, "source_image_id"),
@@ -87,7 +90,7 @@ async def test_source_and_mask_rules(http: httpx.AsyncClient, accounts: Accounts
     mismatch = await submit(http, owner, task="inpaint", source_image_id=source, mask_image_id=small_mask)
     assert mismatch.status_code == 422 and "mask is 32x32" in mismatch.json()["detail"]
     no_mask = await submit(http, owner, task="inpaint", source_image_id=source)
-    assert no_mask.status_code == 422 and "mask_key" in no_mask.json()["detail"]
+    assert no_mask.status_code == 422 and "mask_image_id: required" in no_mask.json()["detail"]
     ok = await submit(http, owner, task="img2img", source_image_id=source, strength=0.5)
     assert ok.status_code == 202 and ok.json()["params"]["source_image_id"] == source
 

@@ -14,10 +14,14 @@ from uuid import UUID
 
 import msgspec
 
-#: Per-service access rights (per-user access flags to each AI service, docs/design.md "Access rights").
-#: New users get all of them; admins grant or revoke with ``PATCH /admin/users/{id}``.
-SERVICES: tuple[str, ...] = ("text2img", "img2img", "inpaint", "prompt_assist")
-ServiceName = Literal["text2img", "img2img", "inpaint", "prompt_assist"]
+from housify_ai.tasks import task_names
+
+#: Per-service access rights (per-user access flags to each AI service, docs/design.md "Access rights"):
+#: one per registered job kind (``housify_ai.tasks.REGISTRY``) plus the prompt assistant. New users get
+#: all of them (existing users get a newly registered task once, see ``housify_api.media.catalog.access``);
+#: admins grant or revoke with ``PATCH /admin/users/{id}``.
+SERVICES: tuple[str, ...] = (*task_names(), "prompt_assist")
+ServiceName = Literal[SERVICES]  # type: ignore[valid-type]  # derived from the registry
 
 Role = Literal["user", "admin"]
 

@@ -37,10 +37,12 @@ from housify_ai.contract import (
     event_from_entry,
     request_cancel,
 )
+from housify_ai.tasks import REGISTRY, TaskSpec, get_task
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, quota, ratelimit
+from housify_api.media.catalog.access import level_tasks
 from housify_api.media.images import find_visible
-from housify_api.media.schemas import JobIn, JobOut, JobProgress
+from housify_api.media.schemas import JobOut, JobProgress
 from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
@@ -52,7 +54,11 @@ log = logging.getLogger("housify.media")
 #: refresh ``ai:workers`` every few seconds while idle or busy).
 WORKER_STALE_SECONDS = 60.0
 
-_PARAM_FIELDS = ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "strength", "seed")
+#: Every task parameter name (the fields of ``JobIn`` that go to the task's parameter Struct).
+PARAM_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for spec in REGISTRY.values() for name in spec.param_names()))
+
+#: ``POST /jobs`` image fields: (body field, the task's input need, the contract's storage-key field).
+_INPUTS = (("source_image_id", "source", "source_key"), ("mask_image_id", "mask", "mask_key"), ("control_image_id", "control", "control_key"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +77,42 @@ def _http_validation(exc: Exception) -> HTTPException:
     return HTTPException(status_code=422, detail=f"invalid job: {exc}")
 
 
-async def _source_images(user: AuthUser, body: JobIn) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The source and mask rows of an img2img/inpaint job, checked for owner and size."""
-    source = mask = None
-    for field, image_id in (("source_image_id", body.source_image_id), ("mask_image_id", body.mask_image_id)):
+def _unprocessable(detail: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=detail)
+
+
+def task_inputs(spec: TaskSpec, body: Any) -> dict[str, Any]:
+    """The parameters ``body`` gives for ``spec`` (left-out ones take the task's defaults later).
+
+    Raises:
+        HTTPException: 422 naming the field, for a parameter or image the task does not take, or a
+            required image that is missing.
+    """
+    params: dict[str, Any] = {}
+    takes = spec.param_names()
+    for name in PARAM_NAMES:
+        value = getattr(body, name)
+        if value is msgspec.UNSET:
+            continue
+        if name not in takes:
+            raise _unprocessable(f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})")
+        params[name] = value
+    for field, need, _key in _INPUTS:
+        given = getattr(body, field, None) is not None
+        if getattr(spec, need) == "required" and not given:
+            raise _unprocessable(f"{field}: required for task {spec.name}")
+        if getattr(spec, need) == "none" and given:
+            raise _unprocessable(f"{field}: task {spec.name} takes no {need} image")
+    if spec.prompt == "none" and (body.prompt or body.negative_prompt):
+        raise _unprocessable(f"prompt: task {spec.name} takes no prompt")
+    return params
+
+
+async def _input_images(user: AuthUser, body: Any) -> dict[str, dict[str, Any]]:
+    """The image rows ``body`` names (field -> row), checked for owner; mask and source must match in size."""
+    rows: dict[str, dict[str, Any]] = {}
+    for field, _need, _key in _INPUTS:
+        image_id = getattr(body, field, None)
         if image_id is None:
             continue
         try:
@@ -83,46 +121,57 @@ async def _source_images(user: AuthUser, body: JobIn) -> tuple[dict[str, Any] | 
             raise NotFoundException(f"{field}: image {image_id} not found") from exc
         if row["owner"] != user.id:
             raise PermissionDeniedException(f"{field}: image {image_id} belongs to another user")
-        if field == "source_image_id":
-            source = row
-        else:
-            mask = row
+        rows[field] = row
+    source, mask = rows.get("source_image_id"), rows.get("mask_image_id")
     if source and mask and (source["width"], source["height"]) != (mask["width"], mask["height"]):
         raise HTTPException(
             status_code=422,
             detail=f"mask_image_id: the mask is {mask['width']}x{mask['height']} pixels "
             f"but the source image is {source['width']}x{source['height']}; they must match",
         )
-    return source, mask
+    return rows
 
 
-async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tuple[JobOut, ratelimit.Decision]:
-    """Validate, count against ``requests_hour``, record and enqueue a job.
+async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tuple[JobOut, ratelimit.Decision]:
+    """Validate (by the task's declaration in ``housify_ai.tasks``), count against ``requests_hour``, record and enqueue a job.
 
     Order matters: everything that can refuse the request for its content runs
     before the job is counted against the hourly limit.
 
     Raises:
-        PermissionDeniedException: no access right for ``task`` (seed 001), or a
-            source/mask image of another user.
-        NotFoundException: unknown source/mask image.
-        HTTPException: 422 invalid parameters or mismatched mask; 413 storage full;
+        PermissionDeniedException: no access right for ``task``, a task the caller's level does not
+            include, or a source/mask image of another user.
+        NotFoundException: unknown image.
+        HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
             429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
         ServiceUnavailableException: Redis is down (nothing is recorded then).
     """
-    if not user.may_use(body.task):
-        raise PermissionDeniedException(f"no access to service {body.task!r}; an admin can grant it")
-    source, mask = await _source_images(user, body)
+    spec = get_task(body.task)
+    if not user.may_use(spec.name):
+        raise PermissionDeniedException(f"no access to service {spec.name!r}; an admin can grant it")
+    if not (await level_tasks(limits.name)).get(spec.name, False):
+        raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
+    given = task_inputs(spec, body)
+    images = await _input_images(user, body)
+    try:
+        options = spec.parse_params(given)
+        if spec.check is not None:
+            source = images.get("source_image_id")
+            spec.check(options, (source["width"], source["height"]) if source else None)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise _http_validation(exc) from exc
     job_id = uuid.uuid4()
     try:
         request = JobRequest.parse(
             {
                 "job_id": str(job_id),
                 "user_id": str(user.id),
-                "task": body.task,
-                **{name: getattr(body, name) for name in _PARAM_FIELDS},
-                "source_key": source["storage_key"] if source else None,
-                "mask_key": mask["storage_key"] if mask else None,
+                "task": spec.name,
+                "prompt": body.prompt,
+                "negative_prompt": body.negative_prompt,
+                "params": msgspec.to_builtins(options),
+                "seed": body.seed,
+                **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
                 "watermark": limits.watermark,
                 "level": limits.name,
             }
@@ -143,10 +192,10 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tu
             f"try again in {decision.reset_after} s",
             headers=decision.headers(),
         )
-    params = {name: getattr(body, name) for name in _PARAM_FIELDS}
+    params: dict[str, Any] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, **request.params}
     params.update(
-        source_image_id=str(body.source_image_id) if body.source_image_id else None,
-        mask_image_id=str(body.mask_image_id) if body.mask_image_id else None,
+        seed=body.seed,
+        **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
         title=body.title,
         public=body.public,
     )
@@ -154,7 +203,7 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: JobIn) -> tu
     job = Job(
         id=job_id,
         owner=user.id,
-        task=body.task,
+        task=spec.name,
         params=params,
         status=JobStatus.queued.value,
         level=limits.name,

@@ -11,7 +11,7 @@ from piccolo.conf.apps import AppConfig, table_finder
 APP_CONFIG = AppConfig(
     app_name="housify_media",
     migrations_folder_path=str(Path(__file__).parent / "migrations"),
-    table_classes=table_finder(["housify_api.media.tables"], exclude_imported=True),
+    table_classes=table_finder(["housify_api.media.tables", "housify_api.media.catalog.tables"], exclude_imported=True),
     migration_dependencies=["housify_api.piccolo_app"],
     commands=[],
 )

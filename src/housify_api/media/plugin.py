@@ -7,6 +7,8 @@ app's own, so the database pool and Redis client are open while it runs):
 * publishes the subscription levels' ``its`` weights to the AI workers'
   registry (``housify_ai.contract.publish_levels``, which also creates the
   consumer groups), at start and every 30 s;
+* grants newly registered tasks to the existing users once
+  (``housify_api.media.catalog.access.roll_out_new_tasks``);
 * runs the results consumer (``services.media.consumer``) until shutdown.
 
 The collaborators themselves are built with the app's other services
@@ -49,6 +51,7 @@ class MediaPlugin(InitPluginProtocol):
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
         services = app.state.services
+        await _roll_out_new_tasks()
         consumer = services.media.consumer
         consumer.start()
         stop = asyncio.Event()
@@ -62,6 +65,16 @@ class MediaPlugin(InitPluginProtocol):
             await publisher
             await consumer.stop()
             await services.media.aclose()
+
+
+async def _roll_out_new_tasks() -> None:
+    """Give existing users the access right of newly registered tasks (a database outage only logs)."""
+    from housify_api.media.catalog.access import roll_out_new_tasks
+
+    try:
+        await roll_out_new_tasks()
+    except Exception as exc:  # noqa: BLE001 - the API still serves; the next start retries
+        log.error("media: could not grant newly registered tasks to existing users: %s: %s", type(exc).__name__, exc)
 
 
 async def _publish_levels_until(levels: LevelService, queue: Queue, stop: asyncio.Event) -> None:

@@ -13,11 +13,10 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from housify_ai.contract import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE
+from housify_ai.tasks import MAX_PROMPT_CHARS, MAX_SEED, REGISTRY
 
 Stars = Annotated[int, Meta(ge=1, le=5, description="1 to 5 stars")]
 Title = Annotated[str, Meta(max_length=200)]
-Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels, a multiple of 8")]
 
 
 class RatingSummary(msgspec.Struct, kw_only=True):
@@ -66,28 +65,47 @@ class RatingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     stars: Stars
 
 
-class JobIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Body of ``POST /jobs``.
+def _job_in() -> type[msgspec.Struct]:
+    """``POST /jobs``'s body, derived from the task registry (``housify_ai.tasks``).
 
-    ``source_image_id`` (img2img, inpaint) and ``mask_image_id`` (inpaint; white
-    = repaint, same width and height as the source) are ids of the caller's own
-    images (uploads or earlier results). Limits are the contract's: sides
-    64–1024 in steps of 8, 1–100 steps, guidance 0–30, strength in (0, 1].
+    One flat Struct: the common fields, an ``*_image_id`` field per input some
+    task takes, and every task's parameter fields once (left out: the task's
+    default). Which fields a task takes is checked in
+    :func:`housify_api.media.jobs.submit`; two tasks declaring the same
+    parameter name must declare the same type.
     """
+    specs = list(REGISTRY.values())
+    fields: list[tuple[str, object, object]] = [
+        ("task", Annotated[Literal[tuple(REGISTRY)], Meta(description="; ".join(f"{s.name}: {s.summary}" for s in specs))],  # type: ignore[misc]
+         "text2img"),
+        ("prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS, description="what to draw; required by the tasks that draw")], ""),
+        ("negative_prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)], ""),
+        ("seed", Annotated[int, Meta(ge=0, le=MAX_SEED)] | None, None),
+    ]
+    for name, need in (("source_image_id", "source"), ("mask_image_id", "mask"), ("control_image_id", "control")):
+        users = [s.name for s in specs if getattr(s, need) != "none"]
+        if users:
+            fields.append((name, Annotated[UUID, Meta(description=f"one of the caller's images; for {', '.join(users)}")] | None, None))
+    declared: dict[str, object] = {}
+    for spec in specs:
+        for info in msgspec.structs.fields(spec.params):
+            if info.name in declared:
+                if declared[info.name] != info.type:
+                    raise TypeError(f"task {spec.name}: parameter {info.name!r} clashes with another task's type")
+                continue
+            declared[info.name] = info.type
+            fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))  # type: ignore[operator]
+    fields += [("title", Title, ""), ("public", bool, False)]
+    struct = msgspec.defstruct("JobIn", fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
+    struct.__doc__ = (
+        "Body of ``POST /jobs``: ``task`` and the fields it takes (see the task list in ``task``). "
+        "Image ids are the caller's own images (uploads or earlier results); a mask (white = repaint) "
+        "has the source's width and height. Parameters left out take the task's defaults."
+    )
+    return struct
 
-    task: Literal["text2img", "img2img", "inpaint"] = "text2img"
-    prompt: Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS)]
-    negative_prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
-    width: Side = 512
-    height: Side = 512
-    steps: Annotated[int, Meta(ge=1, le=MAX_STEPS)] = 25
-    guidance_scale: Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE)] = 7.5
-    strength: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.75
-    seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] | None = None
-    source_image_id: UUID | None = None
-    mask_image_id: UUID | None = None
-    title: Title = ""
-    public: bool = False
+
+JobIn = _job_in()
 
 
 class JobProgress(msgspec.Struct, kw_only=True):

@@ -1,0 +1,186 @@
+"""The task registry: one declaration per job kind housify-ai runs.
+
+Each :class:`TaskSpec` says everything the rest of Housify needs to know about
+a job kind, and everything else is derived from it:
+
+* ``name`` — the job's ``task`` and the user's access-right (service) name
+  (``housify_api.auth.identity.SERVICES``);
+* what it needs — ``prompt``, ``source`` (an image of the user), ``mask``
+  (white = repaint), ``control`` (a control image), each ``"required"``,
+  ``"optional"`` or ``"none"``;
+* ``params`` — its msgspec parameter Struct (constraints in ``Meta``, defaults
+  filled in); the API's ``POST /jobs`` body offers each field once
+  (``housify_api.media.schemas.JobIn`` is generated from these Structs);
+* ``levels`` — the subscription levels allowed to run it by default (``None``:
+  every level); admins change this per level (``PUT /admin/levels/{level}/tasks/{task}``);
+* ``handler`` — ``"module:factory"`` of the worker-side handler, imported only
+  by the worker (:func:`load_handler`), so this module stays importable by the
+  API without torch;
+* ``check`` — an optional extra rule over the parameters and the source image's
+  size (e.g. ``upscale``'s output cap), raising ``ValueError("field: rule")``.
+
+How to add a task (``upscale`` took three files):
+
+1. declare its parameter Struct and a :class:`TaskSpec` here and append it to
+   :data:`REGISTRY` (this module imports nothing heavy);
+2. write its handler in its own worker-side module: a class with
+   ``async create(settings) -> handler`` whose instances are
+   ``async (JobContext) -> JobResult`` (see :mod:`housify_ai.upscale`);
+3. test it (``tests/ai/``).
+
+The API schema, its validation, the access-right name, granting the new right
+to existing users (``housify_api.media.catalog.access``, once per task name)
+and the worker's dispatch follow without further edits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+# Limits. Sides are multiples of 8 because the VAE downsamples by 8 (Stable
+# Diffusion's latent space); 64..1024 keeps a job inside one GPU's memory.
+MIN_SIDE = 64
+MAX_SIDE = 1024
+MAX_STEPS = 100
+MAX_PROMPT_CHARS = 2000
+MAX_GUIDANCE = 30.0
+MAX_SEED = 2**32 - 1
+MAX_UPSCALE_SIDE = 4096
+"""Longest side of an ``upscale`` output, pixels (a 1024 px picture at x4; ~50 MB as RGB in memory)."""
+
+Need = Literal["required", "optional", "none"]
+Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels, a multiple of 8")]
+Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
+Guidance = Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE, description="classifier-free guidance scale")]
+Strength = Annotated[float, Meta(gt=0.0, le=1.0, description="how far img2img/inpaint move away from the source (0, 1]")]
+
+
+class TextToImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Parameters of a Stable Diffusion run: output ``width`` x ``height`` (pixels), ``steps``, ``guidance_scale``."""
+
+    width: Side = 512
+    height: Side = 512
+    steps: Steps = 25
+    guidance_scale: Guidance = 7.5
+
+
+class ImageToImageParams(TextToImageParams, kw_only=True, forbid_unknown_fields=True):
+    """:class:`TextToImageParams` plus ``strength``; the source (and mask) are resized to ``width`` x ``height``."""
+
+    strength: Strength = 0.75
+
+
+class UpscaleParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``scale``: 2 or 4 (Real-ESRGAN x4plus; x2 is its x4 output resized down with Lanczos)."""
+
+    scale: Annotated[Literal[2, 4], Meta(description="enlargement factor")] = 4
+
+
+def _partial_steps(params: Any) -> int:
+    """img2img and inpaint run only the last ``steps x strength`` steps (diffusers' rule)."""
+    return int(params.steps * params.strength)
+
+
+def _check_partial_steps(params: Any, source_size: tuple[int, int] | None) -> None:
+    if _partial_steps(params) < 1:
+        raise ValueError("strength: steps x strength must be at least 1 for img2img and inpaint")
+
+
+def _check_upscale(params: Any, source_size: tuple[int, int] | None) -> None:
+    if source_size is None:
+        return
+    width, height = source_size[0] * params.scale, source_size[1] * params.scale
+    if max(width, height) > MAX_UPSCALE_SIDE:
+        raise ValueError(
+            f"scale: x{params.scale} of a {source_size[0]}x{source_size[1]} picture gives {width}x{height}; "
+            f"the longest side may be at most {MAX_UPSCALE_SIDE} pixels"
+        )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One job kind (see the module docstring for the meaning of each field)."""
+
+    name: str
+    summary: str
+    params: type[msgspec.Struct]
+    handler: str
+    prompt: Need = "none"
+    source: Need = "none"
+    mask: Need = "none"
+    control: Need = "none"
+    levels: tuple[str, ...] | None = None
+    check: Callable[[Any, tuple[int, int] | None], None] | None = None
+    total_steps: Callable[[Any], int] | None = None
+
+    def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
+        """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
+        if isinstance(data, self.params):
+            return msgspec.convert(msgspec.to_builtins(data), self.params)
+        return msgspec.convert(dict(data), self.params)
+
+    def steps_of(self, params: Any) -> int:
+        """How many progress steps a job reports (``progress`` events count up to it)."""
+        if self.total_steps is not None:
+            return max(1, self.total_steps(params))
+        return int(getattr(params, "steps", 1))
+
+    def param_names(self) -> tuple[str, ...]:
+        return self.params.__struct_fields__
+
+    @property
+    def uses_presets(self) -> bool:
+        """Room-type and style presets add prompt fragments, so a task without a prompt takes none."""
+        return self.prompt != "none"
+
+
+_DIFFUSION = "housify_ai.jobs:ImageJobHandler"
+
+REGISTRY: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required"),
+        TaskSpec(
+            "img2img", "a picture changed after a prompt", ImageToImageParams, _DIFFUSION,
+            prompt="required", source="required", check=_check_partial_steps, total_steps=_partial_steps,
+        ),
+        TaskSpec(
+            "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
+            prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+        ),
+        TaskSpec(
+            "upscale", "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)", UpscaleParams,
+            "housify_ai.upscale:UpscaleHandler", source="required", levels=("Pro-Tier",), check=_check_upscale,
+        ),
+    )
+}
+"""Task name -> declaration, in the order the API documents them."""
+
+
+def task_names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The declaration of ``name``; ``ValueError("task: ...")`` listing the known tasks otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"task: unknown task {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def allowed_by_default(spec: TaskSpec, level: str) -> bool:
+    """Whether ``level`` may run ``spec`` when no admin has set it for that level."""
+    return spec.levels is None or level in spec.levels
+
+
+def load_handler(spec: TaskSpec) -> Any:
+    """The worker-side factory named by ``spec.handler`` (imports its module: torch etc. on the worker only)."""
+    module, _, attribute = spec.handler.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -1,0 +1,47 @@
+"""``/admin/levels/{level}/tasks``: which tasks a subscription level includes (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, get, put
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody, Parameter
+
+from housify_ai.tasks import REGISTRY
+from housify_api.auth.guards import requires_admin
+from housify_api.media.catalog import access
+from housify_api.system.error_docs import documented
+from housify_api.tables import SubscriptionLevel
+
+TaskName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]  # derived from the registry
+LevelName = Annotated[str, Parameter(max_length=50)]
+
+
+class LevelTaskIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``PUT /admin/levels/{level}/tasks/{task}``."""
+
+    allowed: bool
+
+
+async def _existing(level: str) -> str:
+    if not await SubscriptionLevel.exists().where(SubscriptionLevel.name == level):
+        raise NotFoundException(f"level: no subscription level {level!r}")
+    return level
+
+
+class LevelTaskController(Controller):
+    path = "/admin/levels"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @get("/{level:str}/tasks", operation_id="admin_level_tasks", raises=[documented(404, "level: no such level")])
+    async def read(self, level: FromPath[LevelName]) -> dict[str, bool]:
+        """Task name -> whether the level includes it (an admin's choice, else the task's declared default)."""
+        return await access.level_tasks(await _existing(level))
+
+    @put("/{level:str}/tasks/{task:str}", operation_id="admin_set_level_task", raises=[documented(404, "level: no such level")])
+    async def set(self, level: FromPath[LevelName], task: FromPath[TaskName], data: JSONBody[LevelTaskIn]) -> dict[str, bool]:
+        """Include or exclude a task for a level; the level's tasks afterwards (API instances see it within 10 s)."""
+        return await access.set_level_task(await _existing(level), task, data.allowed)
