@@ -28,7 +28,8 @@ from PIL import Image
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
 from housify_ai.outputs import RunStats
-from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras
+from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras, parse_loras
+from housify_ai.settings import AISettings
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +250,27 @@ class DiffusionEngine:
                 self.base.enable_lora()
                 self.base.set_adapters([lora[0]], adapter_weights=[lora[1]])
             yield
+
+
+_engines: dict[tuple[object, ...], DiffusionEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(settings: AISettings) -> DiffusionEngine:
+    """The process's :class:`DiffusionEngine` for the settings' model, loaded on first use: every
+    handler that draws (text2img/img2img/inpaint, redesign) shares one copy of the weights.
+
+    Raises:
+        ModelLoadError: naming the setting at fault.
+    """
+    key = (str(settings.diffusion_model_path), settings.ai_diffusion_config, settings.ai_device, settings.ai_dtype, tuple(settings.ai_loras))
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = DiffusionEngine(
+                settings.diffusion_model_path,
+                settings.ai_device,
+                settings.ai_dtype,
+                config=Path(settings.ai_diffusion_config) if settings.ai_diffusion_config else None,
+                loras=parse_loras(settings.ai_loras),
+            )
+        return _engines[key]

@@ -18,6 +18,10 @@ a job kind, and everything else is derived from it:
   API without torch;
 * ``check`` — an optional extra rule over the parameters and the source image's
   size (e.g. ``upscale``'s output cap), raising ``ValueError("field: rule")``.
+* ``offered`` — an optional rule over the parameters and what the live workers
+  report they loaded (their ``describe()`` entries, from ``ai:workers``), raising
+  ``ValueError("field: rule")`` for what no worker offers (e.g. ``redesign``'s
+  control kinds), so the API refuses such a job instead of a worker failing it.
 
 How to add a task (``upscale`` took three files):
 
@@ -42,6 +46,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
+from housify_ai.control import ControlKind
 
 # Limits. Sides are multiples of 8 because the VAE downsamples by 8 (Stable
 # Diffusion's latent space); 64..1024 keeps a job inside one GPU's memory.
@@ -82,6 +88,89 @@ class UpscaleParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     scale: Annotated[Literal[2, 4], Meta(description="enlargement factor")] = 4
 
 
+ControlScale = Annotated[float, Meta(ge=0.0, le=2.0, description="how strongly a ControlNet steers (0 = not at all)")]
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0, description="a fraction of the denoising steps")]
+
+
+class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How to redesign a photo (the ``redesign`` task): keep the room of the source photo — walls,
+    windows, doors — and repaint the rest after the room type, style and prompt. Defaults follow
+    common practice with Stable Diffusion 1.5 ControlNets (the ControlNet 1.1 model cards,
+    diffusers' ControlNet guide): conditioning scale 1.0 over the whole denoising, 25 steps, guidance 7.5.
+
+    * ``controls`` — control kinds, 1 to 4 distinct, in order (``lines``: straight
+      lines, no weights, the default; ``mlsd``; ``depth``; ``segmentation``);
+      several run as one ``MultiControlNetModel``.
+    * ``controlnet_conditioning_scale`` — one per control, or one for all.
+    * ``control_guidance_start`` / ``control_guidance_end`` — the part of the
+      denoising (fractions, start < end) during which the ControlNets steer.
+    * ``restyle`` — ``room``: a new picture of the whole room (structure from the
+      controls); ``furniture``: only what is not the room's shell changes (an
+      inpainting mask from the segmentation model's "keep" classes).
+    * ``strength`` — 1.0 draws from noise guided by the controls; below 1
+      starts from the photo (img2img), keeping more of its colours and light.
+    * ``long_side`` — output size in pixels of the longer side; the other follows
+      the photo's aspect ratio (both multiples of 8).
+    """
+
+    controls: Annotated[list[ControlKind], Meta(min_length=1, max_length=4)] = msgspec.field(
+        default_factory=lambda: ["lines"]
+    )
+    controlnet_conditioning_scale: ControlScale | Annotated[list[ControlScale], Meta(min_length=1, max_length=4)] = 1.0
+    control_guidance_start: Fraction = 0.0
+    control_guidance_end: Fraction = 1.0
+    restyle: Literal["room", "furniture"] = "room"
+    strength: Strength = 1.0
+    long_side: Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels of the longer side")] = 512
+    steps: Steps = 25
+    guidance_scale: Guidance = 7.5
+
+    def __post_init__(self) -> None:
+        if len(set(self.controls)) != len(self.controls):
+            raise ValueError("controls: each control kind at most once")
+        scale = self.controlnet_conditioning_scale
+        if isinstance(scale, list) and len(scale) != len(self.controls):
+            raise ValueError(
+                f"controlnet_conditioning_scale: one value per control ({len(self.controls)}), or one for all"
+            )
+        if self.control_guidance_start >= self.control_guidance_end:
+            raise ValueError("control_guidance_start: must be below control_guidance_end")
+        if self.denoising_steps() < 1:
+            raise ValueError("strength: steps x strength must be at least 1")
+
+    def scales(self) -> list[float]:
+        """One conditioning scale per control."""
+        scale = self.controlnet_conditioning_scale
+        return list(scale) if isinstance(scale, list) else [float(scale)] * len(self.controls)
+
+    def denoising_steps(self) -> int:
+        """Steps the run makes: diffusers runs the last ``steps x strength`` of them when starting from the photo."""
+        return int(self.steps * self.strength)
+
+    def size_for(self, source_size: tuple[int, int]) -> tuple[int, int]:
+        """Output (width, height): the longer side ``long_side``, the photo's aspect ratio, multiples of 8, at least 64."""
+        width, height = source_size
+        ratio = self.long_side / max(width, height)
+
+        def side(value: float) -> int:
+            return max(MIN_SIDE, min(MAX_SIDE, round(value * ratio / 8) * 8))
+
+        return side(width), side(height)
+
+
+def _redesign_offered(params: RedesignParams, workers: list[dict[str, Any]]) -> None:
+    """``controls`` / ``restyle`` must be offered by some live worker (their ``kind: redesign`` entries)."""
+    offers = [m for w in workers for m in w.get("models", []) if isinstance(m, dict) and m.get("kind") == "redesign"]
+    controls = {c for m in offers for c in m.get("controls", [])}
+    missing = [c for c in params.controls if c not in controls]
+    if missing:
+        raise ValueError(
+            f"controls: {', '.join(missing)} not offered by the AI workers (offered: {', '.join(sorted(controls)) or 'none'})"
+        )
+    if params.restyle not in {r for m in offers for r in m.get("restyle", [])}:
+        raise ValueError(f"restyle: {params.restyle} not offered by the AI workers (it needs the segmentation model)")
+
+
 def _partial_steps(params: Any) -> int:
     """img2img and inpaint run only the last ``steps x strength`` steps (diffusers' rule)."""
     return int(params.steps * params.strength)
@@ -118,6 +207,7 @@ class TaskSpec:
     levels: tuple[str, ...] | None = None
     check: Callable[[Any, tuple[int, int] | None], None] | None = None
     total_steps: Callable[[Any], int] | None = None
+    offered: Callable[[Any, list[dict[str, Any]]], None] | None = None
 
     def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
         """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
@@ -153,6 +243,11 @@ REGISTRY: dict[str, TaskSpec] = {
         TaskSpec(
             "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+        ),
+        TaskSpec(
+            "redesign", "a photo of a room redrawn in a new style, keeping its walls, windows and doors (ControlNet)",
+            RedesignParams, "housify_ai.redesign:RedesignHandler",
+            prompt="optional", source="required", total_steps=_partial_steps, offered=_redesign_offered,
         ),
         TaskSpec(
             "upscale", "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)", UpscaleParams,

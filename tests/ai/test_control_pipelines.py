@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from housify_ai.control.params import RedesignParams
+from housify_ai.tasks import RedesignParams
 from housify_ai.errors import ModelLoadError
 
 

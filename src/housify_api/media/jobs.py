@@ -158,6 +158,8 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
         if spec.check is not None:
             source = images.get("source_image_id")
             spec.check(options, (source["width"], source["height"]) if source else None)
+        if spec.offered is not None and (workers := await _live_workers_or_503(queue)):
+            spec.offered(options, workers)  # no worker at all: the job waits queued, as any job
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
     job_id = uuid.uuid4()
@@ -225,17 +227,33 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     return await job_out(queue, row), decision
 
 
-async def workers_online(queue: Queue) -> int:
-    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
+async def live_workers(queue: Queue) -> list[dict[str, Any]]:
+    """The status (``models`` they loaded, ...) of the AI workers that sent a heartbeat in the last
+    :data:`WORKER_STALE_SECONDS`. Raises ``RedisError`` when Redis is down."""
     raw = await queue.client.hgetall(queue.streams.workers())
-    now, alive = time.time(), 0
+    now, alive = time.time(), []
     for value in raw.values():
         try:
-            seen = float(msgspec.json.decode(value).get("seen_at", 0))
+            status = msgspec.json.decode(value)
+            seen = float(status.get("seen_at", 0))
         except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
             continue
-        alive += now - seen < WORKER_STALE_SECONDS
+        if now - seen < WORKER_STALE_SECONDS:
+            alive.append(status)
     return alive
+
+
+async def _live_workers_or_503(queue: Queue) -> list[dict[str, Any]]:
+    try:
+        return await live_workers(queue)
+    except RedisError as exc:
+        log.error("jobs: Redis unavailable while reading the AI workers' offers: %s", exc)
+        raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+
+
+async def workers_online(queue: Queue) -> int:
+    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
+    return len(await live_workers(queue))
 
 
 async def latest_event(queue: Queue, job_id: UUID) -> JobEvent | None:
