@@ -38,7 +38,9 @@ def bearer(tokens: dict | str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def register(client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD, **profile: Any) -> str:
+async def register(
+    client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD, **profile: Any
+) -> str:
     """``POST /auth/register`` (201 asserted); returns the address."""
     email = email or unique_email()
     response = await client.post("/auth/register", json={"email": email, "password": password, **profile})
@@ -46,8 +48,9 @@ async def register(client: httpx.AsyncClient, email: str | None = None, password
     return email
 
 
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD, ip: str | None = None,
-                user_agent: str = "pytest") -> dict:
+async def login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, ip: str | None = None, user_agent: str = "pytest"
+) -> dict:
     """``POST /auth/token`` with the password grant (200 asserted); returns the token response."""
     response = await client.post(
         "/auth/token",
@@ -100,9 +103,17 @@ def picture(width: int = 96, height: int = 64, fmt: str = "PNG", color: tuple[in
     return buffer.getvalue()
 
 
-async def upload(http: httpx.AsyncClient, user: User, data: bytes | None = None, *, title: str = "", public: bool = False,
-                 filename: str = "room.png") -> httpx.Response:
+async def upload(
+    http: httpx.AsyncClient,
+    user: User,
+    data: bytes | None = None,
+    *,
+    title: str = "",
+    public: bool = False,
+    filename: str = "room.png",
+) -> httpx.Response:
     """``POST /images/uploads`` as ``user`` (multipart ``file``, ``title``, ``public``)."""
     files = {"file": (filename, data if data is not None else picture(), "application/octet-stream")}
-    return await http.post("/images/uploads", files=files, data={"title": title, "public": str(public).lower()},
-                           headers=user.headers)
+    return await http.post(
+        "/images/uploads", files=files, data={"title": title, "public": str(public).lower()}, headers=user.headers
+    )

@@ -17,13 +17,23 @@
   };
 
   services.housify.firewall = {
-    # LAN behind pfSense: 10.0.1.0/24 servers, 10.0.99.0/24 management.
-    lanInterface = lib.mkDefault "lan0";
+    # LAN behind pfSense: 10.0.1.0/24 servers, 10.0.99.0/24 management. Every
+    # host calls its LAN NIC lan0; each host's default.nix gives that NIC's
+    # MAC (lanMacAddress) so it is renamed; evaluation stops until it does.
+    lanInterface = "lan0";
     internalSubnets = lib.mkDefault [ "10.0.1.0/24" ];
     managementSubnets = lib.mkDefault [ "10.0.99.0/24" ];
   };
 
-  # Fixed ids: the image storage is shared over NFS between edge and GPU hosts.
+  # Images in Garage (S3), one node per host, each image on two of them.
+  services.housify.garage = {
+    enable = true;
+    replicationFactor = lib.mkDefault 2;
+    rpcSecretFile = "/var/lib/secrets/housify/garage-rpc-secret";
+    adminTokenFile = "/var/lib/secrets/housify/garage-admin-token";
+  };
+
+  # Fixed ids: equal on every host (an NFS-shared directory store relies on them).
   users.groups.housify.gid = 7400;
 
   networking.domain = "housify.internal";

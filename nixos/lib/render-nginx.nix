@@ -68,6 +68,9 @@
 #                       origin only, no inline script or style, no framing).
 #   upstreamKeepalive   idle keepalive connections per worker to each upstream
 #                       group (default 32).
+#   defaultServer       mark the port-80 and TLS servers `default_server`
+#                       (default true: requests for other names, or by bare
+#                       address, reach Housify, not another server block).
 {
   serverName,
   apiUpstreams,
@@ -92,6 +95,7 @@
   metricsAllow ? [ ],
   contentSecurityPolicy ? "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
   upstreamKeepalive ? 32,
+  defaultServer ? true,
 }:
 
 let
@@ -244,10 +248,11 @@ let
       ${optional (s3.scheme == "https") "proxy_ssl_server_name on;\nproxy_ssl_name ${s3.host};\n"}''
   );
 
+  default = optional defaultServer " default_server";
   listenTls =
     addr:
-    "listen ${addr}:${toString httpsPort} ssl${optional (!hasHttp2Directive) " http2"};\n"
-    + optional http3 "listen ${addr}:${toString httpsPort} quic reuseport;\n";
+    "listen ${addr}:${toString httpsPort} ssl${optional (!hasHttp2Directive) " http2"}${default};\n"
+    + optional http3 "listen ${addr}:${toString httpsPort} quic reuseport${default};\n";
 
   metricsSources = [
     "127.0.0.1"
@@ -292,7 +297,7 @@ check [
       }
 
       server {
-      ${concatMap (a: "    listen ${a}:${toString httpPort};\n") listenAddresses}    server_name ${serverName};
+      ${concatMap (a: "    listen ${a}:${toString httpPort}${default};\n") listenAddresses}    server_name ${serverName};
       ${optional (acmeChallengeRoot != null) ''
             location /.well-known/acme-challenge/ {
                 root ${acmeChallengeRoot};

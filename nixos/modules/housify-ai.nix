@@ -18,24 +18,31 @@ let
     mkMerge
     mkDefault
     ;
-  hlib = import ./lib.nix { inherit lib; };
+  hlib = import ./lib.nix { inherit lib pkgs; };
   cfg = config.services.housify-ai;
+  storage = hlib.storageSettings cfg.storage cfg.storageDir;
+  directoryStore = hlib.directoryStore cfg.storage cfg.storageDir;
+  # A mounted storage directory (the edge's NFS export) belongs to the mount:
+  # no tmpfiles rule may chown it (root_squash refuses root's chown).
+  storageIsMount = config.fileSystems ? ${cfg.storageDir};
   exe = lib.getExe' cfg.package "housify-ai";
   stateDir = "/var/lib/housify-ai";
   # The edge host's Redis (services.housify): socket access via its group.
   localRedis = config.services.redis.servers.housify.enable or false;
 
-  secrets = hlib.credentials {
-    HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
-    PGPASSFILE = cfg.database.passFile;
-  };
+  secrets = hlib.credentials (
+    {
+      HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
+      PGPASSFILE = cfg.database.passFile;
+    }
+    // storage.secrets
+  );
 
   environment =
     hlib.toEnvironment {
       HOUSIFY_DATABASE_URL = cfg.database.url;
       HOUSIFY_REDIS_URL = cfg.redis.url;
       HOUSIFY_REDIS_PREFIX = cfg.redis.prefix;
-      HOUSIFY_STORAGE_DIR = cfg.storageDir;
       HOUSIFY_DATA_DIR = stateDir;
       HOUSIFY_AI_DEVICE = cfg.device;
       HOUSIFY_AI_DIFFUSION_MODEL = cfg.diffusionModel;
@@ -52,6 +59,7 @@ let
       TRANSFORMERS_OFFLINE = "1";
       HF_HOME = "${stateDir}/cache/huggingface";
     }
+    // storage.environment
     // secrets.environment
     // cfg.environment;
 
@@ -69,7 +77,6 @@ let
     StateDirectoryMode = "0750";
     CacheDirectory = "housify-ai";
     WorkingDirectory = stateDir;
-    ReadWritePaths = [ cfg.storageDir ];
     LoadCredential = secrets.loadCredential;
     UMask = "0007"; # images are shared with the API through the group
     # CUDA needs the GPU device nodes; CPU hosts keep a private /dev.
@@ -77,7 +84,8 @@ let
     DeviceAllow = lib.optionals cfg.gpu.enable gpuDevices;
     # torch/llama.cpp use large anonymous mappings and many threads.
     LimitMEMLOCK = "infinity";
-  };
+  }
+  // directoryStore.serviceConfig;
 
   unitDeps = {
     after = [
@@ -88,6 +96,8 @@ let
     ++ lib.optional cfg.models.buildTiny "housify-ai-models.service";
     wants = [ "network-online.target" ];
     requires = [ "housify-ai-migrate.service" ] ++ lib.optional cfg.models.buildTiny "housify-ai-models.service";
+    # Workers read uploads and write results there: wait for its mount.
+    inherit (directoryStore) unitConfig;
   };
 in
 {
@@ -185,8 +195,14 @@ in
     storageDir = mkOption {
       type = types.str;
       default = "/var/lib/housify/storage";
-      description = "`HOUSIFY_STORAGE_DIR`: the API's image storage (an NFS mount on a separate GPU host).";
+      description = ''
+        `HOUSIFY_STORAGE_DIR` of the directory store: the API's image storage
+        (on a separate GPU host, the mount of the edge's NFS export, declared
+        in `fileSystems`; the units wait for it).
+      '';
     };
+
+    storage = hlib.storageOptions;
 
     database = {
       url = mkOption {
@@ -234,7 +250,8 @@ in
           assertion = cfg.redis.url != null || cfg.redis.urlFile != null;
           message = "services.housify-ai.redis: set url or urlFile.";
         }
-      ];
+      ]
+      ++ hlib.storageAssertions "services.housify-ai" cfg.storage;
 
       # Created only under their default names; custom ones are the operator's.
       users.users = mkIf (cfg.user == "housify-ai") {
@@ -246,9 +263,11 @@ in
       };
       users.groups = mkIf (cfg.group == "housify") { housify = { }; };
 
-      # Without the API on this host, the AI module creates the storage
-      # directory (on GPU hosts it is the mount point of the edge's NFS export).
-      systemd.tmpfiles.settings."10-housify-ai" = mkIf (!(config.services.housify-api.enable or false)) {
+      # Without the API on this host, the AI module creates a local storage
+      # directory; a mounted one (the edge's NFS export) is left to the mount.
+      systemd.tmpfiles.settings."10-housify-ai" = mkIf (
+        cfg.storage.backend == "directory" && !storageIsMount && !(config.services.housify-api.enable or false)
+      ) {
         ${cfg.storageDir}.d = {
           user = cfg.user;
           group = cfg.group;

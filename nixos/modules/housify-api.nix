@@ -16,14 +16,16 @@ let
     mkPackageOption
     mkIf
     ;
-  hlib = import ./lib.nix { inherit lib; };
+  hlib = import ./lib.nix { inherit lib pkgs; };
   cfg = config.services.housify-api;
+  storage = hlib.storageSettings cfg.storage cfg.storageDir;
+  directoryStore = hlib.directoryStore cfg.storage cfg.storageDir;
   exe = lib.getExe' cfg.package "housify-api";
 
   instanceNames = lib.genList (i: "housify-api-${toString i}") cfg.instances;
   ports = lib.genList (i: cfg.basePort + i) cfg.instances;
 
-  secrets = hlib.credentials {
+  secrets = hlib.credentials ({
     HOUSIFY_JWT_PRIVATE_KEY_FILE = cfg.jwt.privateKeyFile;
     HOUSIFY_JWT_PUBLIC_KEY_FILE = cfg.jwt.publicKeyFile;
     HOUSIFY_JWT_PREVIOUS_PUBLIC_KEYS_FILE = cfg.jwt.previousPublicKeysFile;
@@ -31,14 +33,14 @@ let
     HOUSIFY_SUPERUSER_PASSWORD_FILE = cfg.superuser.passwordFile;
     HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
     PGPASSFILE = cfg.database.passFile;
-  };
+  }
+  // storage.secrets);
 
   environment =
     hlib.toEnvironment {
       HOUSIFY_DATABASE_URL = cfg.database.url;
       HOUSIFY_REDIS_URL = cfg.redis.url;
       HOUSIFY_REDIS_PREFIX = cfg.redis.prefix;
-      HOUSIFY_STORAGE_DIR = cfg.storageDir;
       HOUSIFY_DATA_DIR = "/var/lib/housify";
       HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX = cfg.accelRedirectPrefix;
       HOUSIFY_SMTP_HOST = cfg.smtp.host;
@@ -53,6 +55,7 @@ let
       HOUSIFY_PUBLIC_URL = cfg.publicUrl;
       PICCOLO_CONF = "housify_api.piccolo_conf";
     }
+    // storage.environment
     // secrets.environment
     // cfg.environment;
 
@@ -61,10 +64,10 @@ let
     Group = cfg.group;
     StateDirectory = "housify";
     StateDirectoryMode = "0750";
-    ReadWritePaths = [ cfg.storageDir ];
     LoadCredential = secrets.loadCredential;
     WorkingDirectory = "/var/lib/housify";
-  };
+  }
+  // directoryStore.serviceConfig;
 
   # The edge host's Redis (services.housify): socket access via its group.
   localRedis = config.services.redis.servers.housify.enable or false;
@@ -120,18 +123,23 @@ in
       type = types.str;
       default = "/var/lib/housify/storage";
       description = ''
-        `HOUSIFY_STORAGE_DIR`: image storage (`images/<uuid>.png`,
-        `thumbs/<uuid>.webp`). AI workers on other hosts mount it (NFS).
+        `HOUSIFY_STORAGE_DIR` of the directory store (`storage.backend =
+        "directory"`): `images/<uuid>.png`, `thumbs/<uuid>.webp`. An AI host
+        mounts it over NFS.
       '';
     };
 
+    storage = hlib.storageOptions;
+
     accelRedirectPrefix = mkOption {
       type = types.str;
-      default = "/_storage/";
+      default = if cfg.storage.backend == "s3" then "/_media_s3/" else "/_media/";
+      defaultText = lib.literalExpression ''if storage.backend == "s3" then "/_media_s3/" else "/_media/"'';
       description = ''
-        `HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`: the nginx `internal` location that
-        serves `storageDir`; the API answers image downloads with
-        `X-Accel-Redirect: <prefix><key>` after its permission checks.
+        `HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`: the nginx `internal` location
+        (nixos/lib/render-nginx.nix) the API hands picture downloads to after
+        its permission checks: `/_media/` aliases `storageDir`, `/_media_s3/`
+        proxies a short-lived presigned GET to the S3 endpoint.
       '';
     };
 
@@ -269,7 +277,8 @@ in
         assertion = !lib.any (lib.hasSuffix "_PASSWORD") (lib.attrNames cfg.environment);
         message = "services.housify-api.environment must not carry passwords; use the *_FILE options.";
       }
-    ];
+    ]
+    ++ hlib.storageAssertions "services.housify-api" cfg.storage;
 
     # Created only under their default names; custom ones are the operator's.
     users.users = mkIf (cfg.user == "housify") {
@@ -282,10 +291,12 @@ in
     users.groups = mkIf (cfg.group == "housify") { housify = { }; };
 
     # Shared with the AI workers (group write) and nginx (group read).
-    systemd.tmpfiles.settings."10-housify-storage".${cfg.storageDir}.d = {
-      user = cfg.user;
-      group = cfg.group;
-      mode = "2770";
+    systemd.tmpfiles.settings."10-housify-storage" = mkIf (cfg.storage.backend == "directory") {
+      ${cfg.storageDir}.d = {
+        user = cfg.user;
+        group = cfg.group;
+        mode = "2770";
+      };
     };
 
     systemd.services =
@@ -309,6 +320,7 @@ in
             ++ lib.optional localRedis "redis-housify.service";
             wants = [ "network-online.target" ];
             requires = [ "housify-api-migrate.service" ];
+            inherit (directoryStore) unitConfig;
             environment = environment // {
               # A stable name in the job-results consumer group: after a
               # restart the instance owns its pending results again.

@@ -1,7 +1,14 @@
-# services.housify.firewall: nftables rules for a Housify host behind pfSense.
+# services.housify.firewall: the host's whole nftables ruleset, rendered by
+# nixos/lib/render-nftables.nix (the function the topology test loads too).
 # From the WAN only 80/tcp, 443/tcp and 443/udp (HTTP/3) where nginx runs;
-# internal ports (PostgreSQL, Redis, NFS, AI, SOAP) only on the LAN interface
-# and only from the listed subnets; SSH only from the management subnets.
+# internal ports (PostgreSQL, Redis, NFS, Garage, AI, SOAP) only on the LAN
+# interface and only from the listed subnets; SSH only from the management
+# subnets. It replaces networking.firewall (two input-hook tables would each
+# have to accept a packet).
+#
+# The LAN interface is named by the operator; no kernel names a NIC `lan0`,
+# so a name the kernel does not give (anything but eth*/en*/wl*/ib*) needs
+# `lanMacAddress`: the NIC with that MAC is renamed to it (a systemd .link).
 { config, lib, ... }:
 
 let
@@ -10,19 +17,6 @@ let
   edge = config.services.housify;
   ai = config.services.housify-ai;
   soap = config.services.housify-soap;
-
-  isV6 = lib.hasInfix ":";
-  # One rule per address family: nftables sets cannot mix ip and ip6.
-  rule =
-    sources: match:
-    let
-      v4 = lib.filter (s: !isV6 s) sources;
-      v6 = lib.filter isV6 sources;
-      set = list: "{ ${lib.concatStringsSep ", " list} }";
-    in
-    lib.optional (v4 != [ ]) ''iifname "${cfg.lanInterface}" ip saddr ${set v4} ${match} accept''
-    ++ lib.optional (v6 != [ ]) ''iifname "${cfg.lanInterface}" ip6 saddr ${set v6} ${match} accept'';
-  ports = list: "{ ${lib.concatMapStringsSep ", " toString (lib.unique list)} }";
 
   internalPorts =
     cfg.internalTCPPorts
@@ -37,8 +31,26 @@ let
       ++ lib.optional edge.storage.nfsExport 2049
     );
 
+  ports = list: lib.concatMapStringsSep ", " toString (lib.unique list);
   soapRemote = soap.enable && soap.allowedSources != [ ];
   wideOpen = s: lib.elem s [ "0.0.0.0/0" "::/0" ];
+  kernelName = name: builtins.match "(eth|en|wl|ib|ww|sl)[a-z0-9]*" name != null;
+
+  ruleset = import ../lib/render-nftables.nix {
+    inherit (cfg) wanInterface lanInterface managementSubnets;
+    lanSubnets = cfg.internalSubnets;
+    internalTcpPorts = lib.unique internalPorts;
+    publicTcpPorts = lib.optionals cfg.publicWeb [
+      80
+      443
+    ];
+    publicUdpPorts = lib.optionals cfg.publicWeb [ 443 ];
+    portSources = lib.optional soapRemote {
+      ports = [ soap.port ];
+      sources = soap.allowedSources;
+    };
+    inherit (cfg) extraInputRules;
+  };
 in
 {
   options.services.housify.firewall = {
@@ -50,9 +62,41 @@ in
     };
 
     lanInterface = mkOption {
-      type = types.str;
+      type = types.strMatching "[A-Za-z0-9_.-]{1,15}";
       example = "enp2s0";
-      description = "Interface on the pfSense-side LAN; the only one internal ports are open on.";
+      description = ''
+        Interface on the LAN (behind pfSense); the only one internal ports are
+        open on. Required, no default: `ip link` on the host names it, or pick
+        a name such as `lan0` and set `lanMacAddress`.
+      '';
+    };
+
+    lanMacAddress = mkOption {
+      type = types.nullOr (types.strMatching "([0-9a-f]{2}:){5}[0-9a-f]{2}");
+      default = null;
+      example = "52:54:00:12:34:56";
+      description = ''
+        Permanent MAC address of the LAN NIC: a systemd .link renames it to
+        `lanInterface`. Required when `lanInterface` is not a name the kernel
+        gives (eth*, en*, wl*, ib*).
+      '';
+    };
+
+    wanInterface = mkOption {
+      type = types.nullOr (types.strMatching "[A-Za-z0-9_.-]{1,15}");
+      default = null;
+      example = "enp1s0";
+      description = ''
+        Interface facing the Internet, when the host has one: traffic arriving
+        there reaches 80/443 and nothing else. null behind a NAT router
+        (pfSense forwards the public ports to the LAN address).
+      '';
+    };
+
+    extraInputRules = mkOption {
+      type = types.lines;
+      default = "";
+      description = "nftables rules added to the input chain before the final drop (the ruleset replaces networking.firewall).";
     };
 
     internalSubnets = mkOption {
@@ -74,8 +118,8 @@ in
       default = [ ];
       description = ''
         Extra TCP ports for `internalSubnets`. Ports of enabled Housify services
-        (PostgreSQL, Redis, NFS on the edge; the AI API when bound to the LAN)
-        are added automatically.
+        (PostgreSQL, Redis, NFS on the edge; Garage; the AI API when bound to
+        the LAN) are added automatically.
       '';
     };
 
@@ -102,24 +146,30 @@ in
         message = "services.openssh.openFirewall must be false on Housify hosts: SSH is allowed from managementSubnets only.";
       }
       {
+        assertion = kernelName cfg.lanInterface || cfg.lanMacAddress != null;
+        message = "services.housify.firewall.lanInterface is \"${cfg.lanInterface}\", a name no kernel gives a NIC: set services.housify.firewall.lanMacAddress to that NIC's MAC (ip link) so the host renames it, or set lanInterface to the kernel's name (e.g. enp2s0).";
+      }
+      {
+        assertion = !(config.networking.firewall.enable or false);
+        message = "services.housify.firewall owns the host's nftables ruleset: leave networking.firewall.enable false (add rules with services.housify.firewall.extraInputRules).";
+      }
+      {
         assertion = internalPorts == [ ] || cfg.internalSubnets != [ ];
         message = "services.housify.firewall.internalSubnets is empty but internal ports (${ports internalPorts}) are served on the LAN.";
       }
     ];
 
-    networking.nftables.enable = true;
-    networking.firewall = {
+    networking.nftables = {
       enable = true;
-      allowedTCPPorts = lib.optionals cfg.publicWeb [
-        80
-        443
-      ];
-      allowedUDPPorts = lib.optionals cfg.publicWeb [ 443 ];
-      extraInputRules = lib.concatStringsSep "\n" (
-        rule cfg.managementSubnets "tcp dport 22"
-        ++ lib.optionals (internalPorts != [ ]) (rule cfg.internalSubnets "tcp dport ${ports internalPorts}")
-        ++ lib.optionals soapRemote (rule soap.allowedSources "tcp dport ${toString soap.port}")
-      );
+      inherit ruleset;
+    };
+    networking.firewall.enable = lib.mkDefault false;
+
+    systemd.network.links = mkIf (cfg.lanMacAddress != null) {
+      "10-housify-lan" = {
+        matchConfig.PermanentMACAddress = cfg.lanMacAddress;
+        linkConfig.Name = cfg.lanInterface;
+      };
     };
     services.openssh.openFirewall = lib.mkDefault false;
   };

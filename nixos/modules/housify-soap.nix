@@ -15,7 +15,7 @@ let
     mkPackageOption
     mkIf
     ;
-  hlib = import ./lib.nix { inherit lib; };
+  hlib = import ./lib.nix { inherit lib pkgs; };
   cfg = config.services.housify-soap;
   exe = lib.getExe' cfg.package "housify-soap";
 

@@ -1,8 +1,11 @@
 # services.housify: the edge/web host of a Housify deployment. Wires the API
 # instances and the SOAP service with nginx (TLS, HTTP/2, HTTP/3, load
-# balancing, WebSocket, X-Accel-Redirect), PostgreSQL, Redis, a send-only mail
-# server, backups and the nftables firewall. GPU hosts import this module too
-# and enable only services.housify-ai and services.housify.firewall.
+# balancing, WebSocket, X-Accel-Redirect, the web app), PostgreSQL, Redis, a
+# send-only mail server, backups, Garage and the nftables firewall. GPU hosts
+# import this module too and enable only services.housify-ai, the Garage node
+# and services.housify.firewall. nginx's text and the ruleset come from
+# nixos/lib/render-nginx.nix and render-nftables.nix (the topology test loads
+# the same functions' output).
 {
   config,
   lib,
@@ -18,7 +21,7 @@ let
     mkIf
     mkDefault
     ;
-  hlib = import ./lib.nix { inherit lib; };
+  hlib = import ./lib.nix { inherit lib pkgs; };
   cfg = config.services.housify;
   api = config.services.housify-api;
   soap = config.services.housify-soap;
@@ -32,15 +35,24 @@ let
   ];
   lanExposed = cfg.lan.address != null;
 
-  securityHeaders = ''
-    add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
-    add_header X-Content-Type-Options "nosniff" always;
-    add_header X-Frame-Options "DENY" always;
-    add_header Referrer-Policy "no-referrer" always;
-    add_header Permissions-Policy "camera=(), microphone=(), geolocation=()" always;
-    add_header Cross-Origin-Opener-Policy "same-origin" always;
-    add_header Alt-Svc 'h3=":443"; ma=86400' always;
-  '';
+  acmeWebroot = "/var/lib/acme/acme-challenge";
+  certDirectory = config.security.acme.certs.${cfg.domain}.directory or "/var/lib/acme/${cfg.domain}";
+  nginxText = import ../lib/render-nginx.nix {
+    serverName = cfg.domain;
+    apiUpstreams = map (port: "${api.listenAddress}:${toString port}") api.ports;
+    tlsCertificate = if cfg.tls.acme then "${certDirectory}/fullchain.pem" else cfg.tls.certificate;
+    tlsCertificateKey = if cfg.tls.acme then "${certDirectory}/key.pem" else cfg.tls.certificateKey;
+    webRoot = if cfg.web.package == null then null else "${cfg.web.package}";
+    mediaRoot = if api.storage.backend == "directory" then api.storageDir else null;
+    s3Endpoint = if api.storage.backend == "s3" then api.storage.s3.endpointUrl else null;
+    clientMaxBodySize = cfg.maxUploadSize;
+    nginxVersion = config.services.nginx.package.version;
+    inherit (cfg) http3;
+    acmeChallengeRoot = if cfg.tls.acme then acmeWebroot else null;
+    aiUpstreams = cfg.aiServers;
+    aiProxyListen = "127.0.0.1:${toString cfg.aiProxyPort}";
+    metricsAllow = fw.internalSubnets ++ fw.managementSubnets;
+  };
 in
 {
   imports = [
@@ -48,6 +60,7 @@ in
     ./housify-ai.nix
     ./housify-soap.nix
     ./housify-firewall.nix
+    ./housify-garage.nix
   ];
 
   options.services.housify = {
@@ -82,12 +95,34 @@ in
       };
     };
 
+    web.package = mkOption {
+      type = types.nullOr types.package;
+      default = pkgs.housify-web or null;
+      defaultText = lib.literalExpression "pkgs.housify-web (nixos/packages/web.nix) when the overlay has it";
+      description = ''
+        The built web app (a directory with `index.html` and hashed `assets/`,
+        nixos/packages/web.nix). nginx serves its files (`/assets/` cached a
+        year as immutable) and hands every other path to the API. null: the
+        API alone answers `/`.
+      '';
+    };
+
+    http3 = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        HTTP/3 over QUIC (UDP 443) with nixpkgs' default nginx, which has QUIC
+        built in: one `listen ... quic reuseport` per address, Alt-Svc
+        advertising h3.
+      '';
+    };
+
     maxUploadSize = mkOption {
       type = types.strMatching "[0-9]+[kKmMgG]?";
       default = "1000M";
       description = ''
         nginx `client_max_body_size`: the largest upload of any subscription
-        level (Pro-Tier: 1000 MB, DESIGN.md §4); the API enforces each
+        level (Pro-Tier: 1000 MB, docs/design.md); the API enforces each
         level's own limit with 413.
       '';
     };
@@ -136,7 +171,11 @@ in
     storage.nfsExport = mkOption {
       type = types.bool;
       default = false;
-      description = "Export the image storage over NFSv4 to `firewall.internalSubnets` (AI hosts write results there).";
+      description = ''
+        Export the directory store over NFSv4 to `firewall.internalSubnets`
+        (one GPU host writes results there). With more GPU hosts use the S3
+        store (`services.housify-api.storage.backend = "s3"`, Garage).
+      '';
     };
 
     mail.enable = mkOption {
@@ -185,6 +224,14 @@ in
         assertion = !cfg.storage.nfsExport || lanExposed;
         message = "services.housify.storage.nfsExport needs lan.address.";
       }
+      {
+        assertion = !cfg.storage.nfsExport || api.storage.backend == "directory";
+        message = "services.housify.storage.nfsExport exports the directory store, but services.housify-api.storage.backend is s3.";
+      }
+      {
+        assertion = !(cfg.http3 && lib.versionOlder config.services.nginx.package.version "1.25.0");
+        message = "services.housify.http3 needs nginx >= 1.25.0 (services.nginx.package is ${config.services.nginx.package.version}).";
+      }
     ];
 
     services.housify-api = {
@@ -202,99 +249,36 @@ in
     services.housify-soap.enable = mkDefault true;
 
     # --- nginx -------------------------------------------------------------
+    # nixpkgs' default nginx (QUIC built in; nginxQuic is gone). Upstreams,
+    # servers and locations are render-nginx.nix's text, nothing else.
     services.nginx = {
       enable = true;
-      package = pkgs.nginxQuic; # HTTP/3 (QUIC)
-      recommendedTlsSettings = true;
       recommendedOptimisation = true;
       recommendedGzipSettings = true;
-      recommendedProxySettings = true;
-      # TLS 1.3 first; 1.2 stays for older Android clients.
-      sslProtocols = "TLSv1.3 TLSv1.2";
-      clientMaxBodySize = cfg.maxUploadSize;
-
-      upstreams = {
-        housify_api = {
-          servers = lib.listToAttrs (
-            map (port: lib.nameValuePair "${api.listenAddress}:${toString port}" { }) api.ports
-          );
-          extraConfig = "least_conn;";
-        };
-        housify_ai = {
-          servers = lib.genAttrs cfg.aiServers (_: { });
-          extraConfig = "least_conn;";
-        };
-      };
-
-      virtualHosts.${cfg.domain} = {
-        forceSSL = true;
-        enableACME = cfg.tls.acme;
-        sslCertificate = mkIf (!cfg.tls.acme) cfg.tls.certificate;
-        sslCertificateKey = mkIf (!cfg.tls.acme) cfg.tls.certificateKey;
-        http2 = true;
-        http3 = true;
-        quic = true;
-        extraConfig = securityHeaders;
-        locations = {
-          "/".proxyPass = "http://housify_api";
-          # Job progress (DESIGN.md §5): WebSocket upgrade, long-lived.
-          "~ ^/jobs/[^/]+/events$" = {
-            proxyPass = "http://housify_api";
-            proxyWebsockets = true;
-            extraConfig = ''
-              proxy_read_timeout 1h;
-              proxy_send_timeout 1h;
-            '';
-          };
-          # Image bytes after the API's permission check (X-Accel-Redirect).
-          ${api.accelRedirectPrefix} = {
-            alias = "${api.storageDir}/";
-            extraConfig = ''
-              internal;
-              # No `expires` here: it would replace the API's Cache-Control
-              # (`private` for pictures that are not public) with a public max-age.
-            '';
-          };
-          # Prometheus metrics: LAN and management only.
-          "= /metrics" = {
-            proxyPass = "http://housify_api";
-            extraConfig = ''
-              ${lib.concatMapStrings (s: "allow ${s};\n") (
-                [
-                  "127.0.0.1"
-                  "::1"
-                ]
-                ++ fw.internalSubnets
-                ++ fw.managementSubnets
-              )}deny all;
-            '';
-          };
-        };
-      };
-
-      # Internal upstream for the AI servers' short calls (HOUSIFY_AI_URL).
-      virtualHosts.housify-ai-internal = {
-        listen = [
-          {
-            addr = "127.0.0.1";
-            port = cfg.aiProxyPort;
-          }
-        ];
-        locations."/" = {
-          proxyPass = "http://housify_ai";
-          extraConfig = ''
-            proxy_read_timeout 120s;
-            proxy_next_upstream error timeout http_502 http_503;
-          '';
-        };
-      };
+      appendHttpConfig = nginxText;
     };
-    # nginx serves the storage for X-Accel-Redirect: group read.
-    users.users.nginx.extraGroups = [ api.group ];
+    # nginx serves the directory store for X-Accel-Redirect: group read.
+    users.users.nginx.extraGroups = lib.optional (api.storage.backend == "directory") api.group;
 
-    security.acme = mkIf (cfg.tls.acme && cfg.tls.acmeEmail != null) {
+    security.acme = mkIf cfg.tls.acme {
       acceptTerms = true;
       defaults.email = cfg.tls.acmeEmail;
+      certs.${cfg.domain} = {
+        webroot = acmeWebroot;
+        group = "nginx";
+        reloadServices = [ "nginx.service" ];
+      };
+    };
+    # nixpkgs' acme module: acme-<cert> puts a self-signed placeholder in place
+    # (so nginx starts), acme-order-renew-<cert> orders the real one over
+    # HTTP-01, which needs nginx up.
+    systemd.services.nginx = mkIf cfg.tls.acme {
+      wants = [ "acme-${cfg.domain}.service" ];
+      after = [ "acme-${cfg.domain}.service" ];
+    };
+    systemd.services."acme-order-renew-${cfg.domain}" = mkIf cfg.tls.acme {
+      wants = [ "nginx.service" ];
+      after = [ "nginx.service" ];
     };
 
     # --- PostgreSQL --------------------------------------------------------
@@ -327,11 +311,8 @@ in
     systemd.services.housify-postgresql-passwords = mkIf (cfg.postgresql.aiPasswordFile != null) {
       description = "Set the housify_ai role's password for remote AI hosts";
       wantedBy = [ "multi-user.target" ];
-      after = [
-        "postgresql.service"
-        "postgresql-setup.service"
-      ];
-      requires = [ "postgresql.service" ];
+      after = hlib.postgresqlUnits;
+      requires = hlib.postgresqlUnits;
       path = [ config.services.postgresql.package ];
       # The password is read by psql itself (backtick) from the credential,
       # so it never appears on a command line.

@@ -1,5 +1,5 @@
 # Helpers shared by the Housify NixOS modules (not a module itself).
-{ lib }:
+{ lib, pkgs ? null }:
 
 let
   inherit (lib) types mkOption;
@@ -107,21 +107,21 @@ rec {
   };
 
   /**
-    Units a service on the local PostgreSQL orders itself after: the server,
-    and the unit that applies ensureDatabases/ensureUsers where nixpkgs has
-    one (ordering after a unit that does not exist is a no-op).
+    What a service on the local PostgreSQL orders itself after and requires:
+    nixos-25.11's postgresql.target, reached once the server runs and
+    postgresql-setup (ensureDatabases/ensureUsers) is done.
   */
-  postgresqlUnits = [
-    "postgresql.service"
-    "postgresql-setup.service"
-  ];
+  postgresqlUnits = [ "postgresql.target" ];
 
   /** Whether a database URL points at this host's PostgreSQL socket. */
   isLocalDatabase = url: lib.hasInfix "host=/run/postgresql" url;
 
   /**
     The oneshot unit `<exe> migrate` (piccolo migrations) that a service's
-    units require and start after; it waits for a local PostgreSQL.
+    units require and start after. It waits for a local PostgreSQL, and
+    retries with exponential back-off (retry.sh: 12 tries, 2 s doubling to
+    60 s, each failure logged) so a host that boots before a remote database
+    answers does not leave its services down.
   */
   migrationUnit =
     {
@@ -135,17 +135,117 @@ rec {
       local = isLocalDatabase databaseUrl;
     in
     {
-      inherit description environment;
+      inherit description;
+      environment = environment // {
+        RETRY_ATTEMPTS = "12";
+        RETRY_DELAY = "2";
+        RETRY_MAX_DELAY = "60";
+      };
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ] ++ lib.optionals local postgresqlUnits;
       wants = [ "network-online.target" ];
-      requires = lib.optional local "postgresql.service";
+      requires = lib.optionals local postgresqlUnits;
       serviceConfig = serviceConfig // {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${exe} migrate";
+        ExecStart = "${pkgs.bash}/bin/bash ${./retry.sh} ${exe} migrate";
+        # 12 tries with their waits (~7.5 min) plus the migrations themselves.
+        TimeoutStartSec = "15min";
       };
     };
+
+  /**
+    The image store options of a service (services.housify-api.storage,
+    services.housify-ai.storage): the directory store (the default; an NFS
+    mount on a GPU host) or S3 (Garage, services.housify.garage).
+  */
+  storageOptions = {
+    backend = mkOption {
+      type = types.enum [
+        "directory"
+        "s3"
+      ];
+      default = "directory";
+      description = ''
+        `directory`: `storageDir` (`HOUSIFY_STORAGE_DIR`), shared with AI hosts
+        over NFS (one GPU host). `s3`: a bucket on an S3 server
+        (`HOUSIFY_STORAGE_URL=s3://<bucket>/<prefix>`), Garage on the hosts
+        (services.housify.garage), the default for more than one GPU host.
+      '';
+    };
+    s3 = {
+      bucket = mkOption {
+        type = types.strMatching "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
+        default = "housify";
+        description = "The bucket (Garage: its global alias).";
+      };
+      prefix = mkOption {
+        type = types.strMatching "([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?";
+        default = "";
+        description = "Key prefix inside the bucket (no leading or trailing slash); empty for the whole bucket.";
+      };
+      endpointUrl = mkOption {
+        type = types.strMatching "https?://[^/]+";
+        default = "http://127.0.0.1:3900";
+        example = "http://10.0.1.10:3900";
+        description = ''
+          `HOUSIFY_S3_ENDPOINT_URL`: the S3 server (path-style requests). nginx
+          proxies picture downloads to it with `Host` set to its host:port, so
+          the API and nginx must name the endpoint identically.
+        '';
+      };
+      region = mkOption {
+        type = types.str;
+        default = "garage";
+        description = "`HOUSIFY_S3_REGION`: the region the server signs for (Garage: `s3_region`).";
+      };
+      accessKeyIdFile = mkSecretOption "The S3 access key id (`HOUSIFY_S3_ACCESS_KEY_ID_FILE`).";
+      secretAccessKeyFile = mkSecretOption "The S3 secret key (`HOUSIFY_S3_SECRET_ACCESS_KEY_FILE`).";
+    };
+  };
+
+  /**
+    Environment and credentials of a service's storage options:
+    { environment = { HOUSIFY_STORAGE_DIR | HOUSIFY_STORAGE_URL, HOUSIFY_S3_* }; secrets = { ..._FILE = path; }; }
+  */
+  storageSettings =
+    storage: storageDir:
+    if storage.backend == "directory" then
+      {
+        environment.HOUSIFY_STORAGE_DIR = storageDir;
+        secrets = { };
+      }
+    else
+      {
+        environment = {
+          HOUSIFY_STORAGE_URL =
+            "s3://${storage.s3.bucket}" + lib.optionalString (storage.s3.prefix != "") "/${storage.s3.prefix}";
+          HOUSIFY_S3_ENDPOINT_URL = storage.s3.endpointUrl;
+          HOUSIFY_S3_REGION = storage.s3.region;
+        };
+        secrets = {
+          HOUSIFY_S3_ACCESS_KEY_ID_FILE = storage.s3.accessKeyIdFile;
+          HOUSIFY_S3_SECRET_ACCESS_KEY_FILE = storage.s3.secretAccessKeyFile;
+        };
+      };
+
+  /** Assertions every service with storage options makes. */
+  storageAssertions = name: storage: [
+    {
+      assertion = storage.backend != "s3" || (storage.s3.accessKeyIdFile != null && storage.s3.secretAccessKeyFile != null);
+      message = "${name}.storage.s3: set accessKeyIdFile and secretAccessKeyFile (systemd credentials) for the S3 store.";
+    }
+  ];
+
+  /**
+    Unit settings for the directory store: write access, and, where the
+    directory is (under) a mount such as the NFS export on a GPU host, wait
+    for it (RequiresMountsFor=).
+  */
+  directoryStore = storage: storageDir: {
+    serviceConfig = lib.optionalAttrs (storage.backend == "directory") { ReadWritePaths = [ storageDir ]; };
+    unitConfig = lib.optionalAttrs (storage.backend == "directory") { RequiresMountsFor = [ storageDir ]; };
+  };
 
   /** The Redis connection options shared by the API and AI modules. */
   redisOptions = defaultUrl: {

@@ -1,16 +1,18 @@
 # The Housify Python project (pyproject.toml at the repository root) built with
-# nixpkgs' Python 3.12 packages. One source, packages that differ in their
+# nixpkgs' Python packages (overlay.nix: the default python3). One source, packages that differ in their
 # dependency closure and main program:
 #   housify-api, housify-soap  -> pyproject's dependencies
 #   housify-ai, housify        -> plus the `ai` extra (torch, diffusers, llama.cpp)
 # The dependency lists are read from pyproject.toml (requirements.nix maps
-# requirement strings to nixpkgs attribute names), so they cannot drift.
-# spyne imports `cgi`, removed in Python 3.13, hence python312.
+# requirement strings to nixpkgs packages and stops evaluation on any
+# difference python-deps.nix does not name with a reason), so they cannot drift.
 {
   lib,
   python3Packages,
   src,
   component,
+  # python-deps.nix: the named, explained differences from pyproject.toml.
+  deps,
   withAI ? component == "ai" || component == "all",
   # The CUDA build of torch and llama.cpp follow nixpkgs' config.cudaSupport
   # (set by `services.housify-ai.gpu.enable` on GPU hosts).
@@ -26,20 +28,19 @@ let
     torch = if cudaSupport then ps.torchWithCuda else ps.torch;
     llama-cpp-python = ps.llama-cpp-python.override { inherit cudaSupport; };
   };
-  # A requirement with its extras' dependencies (nixpkgs' optional-dependencies).
-  fromRequirement =
-    requirement:
-    let
-      r = requirements.parse requirement;
-      pkg = special.${r.name} or ps.${r.name};
-    in
-    [ pkg ] ++ lib.concatMap (extra: pkg.optional-dependencies.${extra} or [ ]) r.extras;
-  fromList = lib.concatMap fromRequirement;
-
-  runtimeDependencies = fromList (
+  resolve =
+    list:
+    requirements.resolve {
+      inherit ps deps special;
+      inherit (ps.python) pythonVersion;
+      requirements = list;
+    };
+  runtime = resolve (
     pyproject.project.dependencies ++ lib.optionals withAI pyproject.project.optional-dependencies.ai
   );
-  testDependencies = fromList pyproject.project.optional-dependencies.test;
+  tests = resolve pyproject.project.optional-dependencies.test;
+  runtimeDependencies = runtime.packages;
+  testDependencies = tests.packages;
   mainPrograms = {
     api = "housify-api";
     ai = "housify-ai";
@@ -61,9 +62,8 @@ ps.buildPythonApplication {
 
   dependencies = runtimeDependencies;
 
-  # nixpkgs' versions may differ in patch level from the bounds in
-  # pyproject.toml (torch is pinned there for pip users only).
-  pythonRelaxDeps = true;
+  # Only the floors python-deps.nix waives, each with its reason there.
+  pythonRelaxDeps = runtime.relaxed;
 
   nativeCheckInputs = [ ps.pytestCheckHook ] ++ testDependencies;
   # The test suite needs PostgreSQL and Redis servers; it runs in the VM test
@@ -74,6 +74,8 @@ ps.buildPythonApplication {
     "housify_common"
     "housify_api"
     "housify_soap"
+    # imports spyne through housify_soap.spyne_compat (the Python 3.12+ fix)
+    "housify_soap.service"
   ]
   ++ lib.optionals withAI [ "housify_ai" ];
 

@@ -1,7 +1,9 @@
-# checks.<system>.vm: boots the edge host and a CPU AI host (tiny models),
-# registers and logs in through nginx (HTTPS, HTTP/2), runs an image job to
-# completion, fetches the picture (X-Accel-Redirect), and calls the SOAP
-# service from the API host. Run: nix build .#checks.x86_64-linux.vm -L
+# checks.<system>.vm: boots the edge host, a CPU AI host (tiny models) and a
+# WAN client; registers and logs in through nginx (HTTPS, HTTP/2), runs an
+# image job to completion with the images in Garage (S3) on the edge, fetches
+# the picture (X-Accel-Redirect to the presigned S3 proxy), calls the SOAP
+# service from the API host, and proves the firewall drops a port that listens
+# on the WAN address. Run: nix build .#checks.x86_64-linux.vm -L
 { config, lib, ... }:
 
 let
@@ -21,6 +23,10 @@ let
     echo 'test-redis-password' > $out/redis-password
     echo 'test-ai-db-password' > $out/ai-db-password
     echo '10.0.1.10:5432:housify_ai:housify_ai:test-ai-db-password' > $out/pgpass
+    openssl rand -hex 32 > $out/garage-rpc-secret
+    openssl rand -base64 32 > $out/garage-admin-token
+    echo "GK$(openssl rand -hex 12)" > $out/s3-access-key-id
+    openssl rand -hex 32 > $out/s3-secret-access-key
   '';
   # The modules refuse secret paths inside the Nix store (by type), as on a
   # real host: copy them to /run/secrets at boot.
@@ -39,10 +45,22 @@ let
       "C ${secretsDir}/redis-password - - - - ${testSecrets}/redis-password"
       "C ${secretsDir}/ai-db-password - - - - ${testSecrets}/ai-db-password"
       "C ${secretsDir}/pgpass - - - - ${testSecrets}/pgpass"
+      "C ${secretsDir}/garage-rpc-secret - - - - ${testSecrets}/garage-rpc-secret"
+      "C ${secretsDir}/garage-admin-token - - - - ${testSecrets}/garage-admin-token"
+      "C ${secretsDir}/s3-access-key-id - - - - ${testSecrets}/s3-access-key-id"
+      "C ${secretsDir}/s3-secret-access-key - - - - ${testSecrets}/s3-secret-access-key"
     ];
   };
+  s3 = endpointUrl: {
+    backend = "s3";
+    s3 = {
+      inherit endpointUrl;
+      accessKeyIdFile = "${secretsDir}/s3-access-key-id";
+      secretAccessKeyFile = "${secretsDir}/s3-secret-access-key";
+    };
+  };
   lan = address: {
-    virtualisation.vlans = [ 1 ];
+    virtualisation.vlans = lib.mkDefault [ 1 ];
     networking.interfaces.eth1.ipv4.addresses = lib.mkForce [
       {
         inherit address;
@@ -74,6 +92,18 @@ in
         (lan "10.0.1.10")
       ];
       virtualisation.memorySize = 2048;
+      # eth1: LAN (vlan 1); eth2: WAN (vlan 2), where the wan node lives.
+      virtualisation.vlans = [
+        1
+        2
+      ];
+      networking.interfaces.eth2.ipv4.addresses = lib.mkForce [
+        {
+          address = "192.0.2.1";
+          prefixLength = 24;
+        }
+      ];
+      services.housify.firewall.wanInterface = "eth2";
       networking.hosts."127.0.0.1" = [ domain ];
       services.housify = {
         enable = true;
@@ -86,8 +116,20 @@ in
         lan.address = "10.0.1.10";
         redis.passwordFile = "${secretsDir}/redis-password";
         postgresql.aiPasswordFile = "${secretsDir}/ai-db-password";
-        storage.nfsExport = true;
         aiServers = [ "10.0.1.20:8200" ];
+        # One Garage node; the AI host uses its S3 API over the LAN.
+        garage = {
+          enable = true;
+          replicationFactor = 1;
+          rpcPublicAddress = "10.0.1.10:3901";
+          s3ListenAddress = "0.0.0.0:3900";
+          capacityGB = 1;
+          manageLayout = true;
+          rpcSecretFile = "${secretsDir}/garage-rpc-secret";
+          adminTokenFile = "${secretsDir}/garage-admin-token";
+          accessKeyIdFile = "${secretsDir}/s3-access-key-id";
+          secretAccessKeyFile = "${secretsDir}/s3-secret-access-key";
+        };
       };
       users.users.housify.uid = 7400;
       services.housify-api = {
@@ -100,6 +142,12 @@ in
           url = null;
           urlFile = "${secretsDir}/redis-url-local";
         };
+        storage = s3 "http://127.0.0.1:3900";
+      };
+      # A listener on every address, WAN included, that the firewall must drop.
+      systemd.services.wan-probe-target = {
+        wantedBy = [ "multi-user.target" ];
+        script = "exec ${pkgs.python3}/bin/python3 -m http.server --bind 0.0.0.0 9999";
       };
       # SOAP prices come from a local fake Binance (no network in the VM).
       services.housify-soap.binanceUrl = "http://127.0.0.1:8999";
@@ -146,17 +194,25 @@ in
           url = null;
           urlFile = "${secretsDir}/redis-url";
         };
+        storage = s3 "http://10.0.1.10:3900";
       };
       users.users.housify-ai.uid = 7401;
       environment.systemPackages = [ pkgs.netcat ];
-      fileSystems."/var/lib/housify/storage" = {
-        device = "10.0.1.10:/var/lib/housify/storage";
-        fsType = "nfs";
-        options = [
-          "nfsvers=4.2"
-          "_netdev"
-        ];
-      };
+    };
+
+  # The Internet side: reaches the edge's WAN address only.
+  nodes.wan =
+    { pkgs, ... }:
+    {
+      virtualisation.vlans = [ 2 ];
+      networking.interfaces.eth1.ipv4.addresses = lib.mkForce [
+        {
+          address = "192.0.2.2";
+          prefixLength = 24;
+        }
+      ];
+      networking.hosts."192.0.2.1" = [ domain ];
+      environment.systemPackages = [ pkgs.curl ];
     };
 
   testScript = ''
@@ -170,7 +226,8 @@ in
     edge.wait_for_unit("housify-api-1.service")
     edge.wait_for_unit("housify-soap.service")
     edge.wait_for_unit("nginx.service")
-    edge.wait_for_unit("nfs-server.service")
+    edge.wait_for_unit("garage.service")
+    edge.wait_for_unit("housify-garage-setup.service")
     edge.wait_for_open_port(8100)
     edge.wait_for_open_port(8101)
     edge.wait_for_open_port(443)
@@ -221,11 +278,25 @@ in
         plans = edge.succeed(f"{curl} '{base}/subscriptions?currency=BTC'")
         assert "Pro-Tier" in plans, plans
 
-    with subtest("firewall: LAN subnet reaches PostgreSQL and Redis, nothing else"):
+    with subtest("firewall: LAN subnet reaches PostgreSQL, Redis and S3"):
         ai.succeed("nc -z -w 3 10.0.1.10 5432")
         ai.succeed("nc -z -w 3 10.0.1.10 6379")
-        # SOAP has no allowedSources here: loopback-only and not in the rules.
-        ai.fail("nc -z -w 3 10.0.1.10 8300")
-        ai.fail("nc -z -w 3 10.0.1.10 8100")
+        ai.succeed("nc -z -w 3 10.0.1.10 3900")
+
+    with subtest("firewall: from the WAN only 80 and 443; a port listening there is dropped"):
+        wan.start()
+        wan.wait_for_unit("network.target")
+        edge.wait_for_open_port(9999)
+        # The probe target answers on the WAN address (from the edge itself)...
+        edge.succeed("curl --fail --silent --max-time 5 -o /dev/null http://192.0.2.1:9999/")
+        wan.succeed(f"curl --fail --silent --max-time 10 --cacert ${testSecrets}/tls.crt https://${domain}/health")
+        wan.succeed("curl --silent --max-time 10 -o /dev/null -w '%{http_code}' http://${domain}/ | grep -q 301")
+        # ...but from the WAN the connection times out (curl 28: dropped), not refused (7).
+        for port in (9999, 5432, 6379, 3900, 3901, 8300, 22):
+            code = wan.execute(f"curl --silent --connect-timeout 3 -o /dev/null telnet://192.0.2.1:{port}")[0]
+            assert code == 28, f"port {port} from the WAN: curl exit {code}, expected 28 (dropped)"
+        # Without the ruleset the same probe connects: the drop above was the firewall's.
+        edge.succeed("nft flush ruleset")
+        wan.succeed("curl --fail --silent --max-time 5 -o /dev/null http://192.0.2.1:9999/")
   '';
 }

@@ -1,4 +1,4 @@
-"""Outgoing e-mail: login notifications (seed 000 5.3), verification and password-reset links.
+"""Outgoing e-mail: login notifications (docs/design.md "Security rules"), verification and password-reset links.
 
 :meth:`Mailer.send` never blocks or fails the request that caused it: it
 schedules delivery (aiosmtplib, the configured SMTP server) as a task and logs
@@ -76,7 +76,7 @@ class Mailer:
             to,
             "Confirm your Housify e-mail address",
             f"Confirm this address by opening:\n\n{link}\n\n"
-            f"or POST /auth/verify-email with {{\"token\": \"{token}\"}}.\n"
+            f'or POST /auth/verify-email with {{"token": "{token}"}}.\n'
             f"The link expires in {self._settings.email_verification_ttl_seconds // 3600} hours.\n",
         )
 
@@ -85,7 +85,7 @@ class Mailer:
             to,
             "Reset your Housify password",
             "Someone asked to reset the password of this account. If it was you, POST\n"
-            f"/auth/password-reset/confirm with {{\"token\": \"{token}\", \"new_password\": \"...\"}}.\n"
+            f'/auth/password-reset/confirm with {{"token": "{token}", "new_password": "..."}}.\n'
             f"The token expires in {self._settings.password_reset_ttl_seconds // 60} minutes. "
             "If it was not you, ignore this mail.\n",
         )

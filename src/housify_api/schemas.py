@@ -16,13 +16,20 @@ _NOT_IN_MAILBOX = r"[^@\s<>()\[\]\\,;:\"\x00-\x1f\x7f]"
 #: A practical address check (one ``@``, a dot in the domain, no specials), RFC 5321 length cap.
 Email = Annotated[
     str,
-    msgspec.Meta(max_length=320, pattern=rf"^{_NOT_IN_MAILBOX}+@{_NOT_IN_MAILBOX}+\.{_NOT_IN_MAILBOX}+$", description="e-mail address"),
+    msgspec.Meta(
+        max_length=320,
+        pattern=rf"^{_NOT_IN_MAILBOX}+@{_NOT_IN_MAILBOX}+\.{_NOT_IN_MAILBOX}+$",
+        description="e-mail address",
+    ),
 ]
 #: Text stored in PostgreSQL, which cannot hold U+0000 in ``text`` columns.
 NO_NUL = r"^[^\x00]*$"
 #: Passwords are checked by the password rules; this bound only stops oversized input.
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
-ShortText = Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL, description="at most 200 characters, no U+0000")]
+ShortText = Annotated[
+    str, msgspec.Meta(max_length=200, pattern=NO_NUL, description="at most 200 characters, no U+0000")
+]
+
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of request bodies: unknown fields are refused."""

@@ -83,7 +83,9 @@ def signing_keys(settings: ApiSettings) -> tuple[str, str]:
     """
     if settings.jwt_private_key:
         if not settings.jwt_public_key:
-            raise KeyConfigError("HOUSIFY_JWT_PUBLIC_KEY(_FILE) must be set together with HOUSIFY_JWT_PRIVATE_KEY(_FILE)")
+            raise KeyConfigError(
+                "HOUSIFY_JWT_PUBLIC_KEY(_FILE) must be set together with HOUSIFY_JWT_PRIVATE_KEY(_FILE)"
+            )
         return settings.jwt_private_key, settings.jwt_public_key
     return dev_keys(settings.resolved_data_dir())
 
@@ -101,18 +103,29 @@ def build_services(settings: ApiSettings) -> Services:
     keys = RedisKeys(settings.redis_prefix)
     mailer = Mailer(settings)
     passwords = Passwords(
-        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib, parallelism=settings.argon2_parallelism
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
     )
     login_limiter = LoginLimiter(
-        redis, keys, max_account=settings.login_max_failures_account, max_ip=settings.login_max_failures_ip,
+        redis,
+        keys,
+        max_account=settings.login_max_failures_account,
+        max_ip=settings.login_max_failures_ip,
         window_seconds=settings.login_lockout_seconds,
     )
     revocations = Revocations(redis, keys, settings.access_token_ttl_seconds)
     levels = LevelService(settings.media.levels_cache_seconds)
     quotes = CryptoQuoteClient(settings.soap_wsdl_url) if settings.soap_wsdl_url else None
     auth = AuthService(
-        settings=settings, keyring=keyring, passwords=passwords, limiter=login_limiter, mailer=mailer,
-        revocations=revocations, redis=redis, keys=keys,
+        settings=settings,
+        keyring=keyring,
+        passwords=passwords,
+        limiter=login_limiter,
+        mailer=mailer,
+        revocations=revocations,
+        redis=redis,
+        keys=keys,
     )
     media = build_media_services(settings, redis, keys)
     return Services(

@@ -1,7 +1,7 @@
 """piccolo tables of the accounts app ``housify_api`` (users, levels, sessions, API keys, service calls).
 
 Timestamps are UTC (``Timestamptz``); ids are UUIDs made by piccolo, so the
-same migrations run on PostgreSQL and SQLite (FIELD-NOTES).
+same migrations run on PostgreSQL and SQLite.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from piccolo.table import Table
 
 
 class SubscriptionLevel(Table, tablename="subscription_levels"):
-    """A plan (DESIGN.md §4, seed 000 5.10.1); ``name`` is what users and tokens carry (``tier``)."""
+    """A plan (docs/design.md "Subscription levels"); ``name`` is what users and tokens carry (``tier``)."""
 
     name = Varchar(length=50, unique=True)
     price_usd = Numeric(digits=(10, 2))
@@ -38,7 +38,7 @@ class SubscriptionLevel(Table, tablename="subscription_levels"):
 
 
 class User(Table, tablename="users"):
-    """An account. ``services`` is a comma-separated set of service names (seed 001's has_access_v1/v2)."""
+    """An account. ``services`` is a comma-separated set of service names (docs/design.md "Access rights")."""
 
     id = UUID(primary_key=True)
     email = Varchar(length=320, unique=True)
@@ -93,7 +93,7 @@ class ApiKey(Table, tablename="api_keys"):
 
 
 class ServiceCall(Table, tablename="service_calls"):
-    """One call of an AI service (seed 001 3.2.B): when it was asked for, started, finished, and how it ended."""
+    """One call of an AI service (docs/design.md, service-call log): when it was asked for, started, finished, and how it ended."""
 
     id = UUID(primary_key=True)
     service = Varchar(length=32, index=True)

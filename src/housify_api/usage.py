@@ -1,4 +1,4 @@
-"""The service-call log (seed 001 3.2.B; DESIGN.md §5): recording calls and reading usage.
+"""The service-call log (docs/design.md "Jobs: the API ↔ AI protocol", service-call log): recording calls and reading usage.
 
 The media engineer's code records every AI call with :func:`record_service_call`;
 ``GET /users/me/usage`` reads :func:`user_usage`, ``GET /admin/analytics/service-calls``
@@ -108,8 +108,14 @@ async def record_service_call(
 
 
 _CALL_COLUMNS = (
-    ServiceCall.id, ServiceCall.service, ServiceCall.request_time, ServiceCall.start_time,
-    ServiceCall.completion_time, ServiceCall.duration_ms, ServiceCall.success, ServiceCall.error,
+    ServiceCall.id,
+    ServiceCall.service,
+    ServiceCall.request_time,
+    ServiceCall.start_time,
+    ServiceCall.completion_time,
+    ServiceCall.duration_ms,
+    ServiceCall.success,
+    ServiceCall.error,
 )
 
 
@@ -122,17 +128,28 @@ def _totals(rows: list[dict]) -> list[ServiceTotals]:
         items = grouped[service]
         durations = [r["duration_ms"] for r in items if r["duration_ms"] is not None]
         ok = sum(1 for r in items if r["success"])
-        out.append(ServiceTotals(
-            service=service, calls=len(items), successes=ok, failures=len(items) - ok,
-            avg_duration_ms=round(sum(durations) / len(durations), 1) if durations else None,
-        ))
+        out.append(
+            ServiceTotals(
+                service=service,
+                calls=len(items),
+                successes=ok,
+                failures=len(items) - ok,
+                avg_duration_ms=round(sum(durations) / len(durations), 1) if durations else None,
+            )
+        )
     return out
 
 
 async def user_usage(user_id: UUID, *, limit: int, offset: int) -> Usage:
     """One page of ``user_id``'s calls plus per-service totals."""
     where = ServiceCall.user == user_id
-    rows = await ServiceCall.select(*_CALL_COLUMNS).where(where).order_by(ServiceCall.request_time, ascending=False).limit(limit).offset(offset)
+    rows = (
+        await ServiceCall.select(*_CALL_COLUMNS)
+        .where(where)
+        .order_by(ServiceCall.request_time, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )
     total = await ServiceCall.count().where(where)
     summary = await ServiceCall.select(ServiceCall.service, ServiceCall.success, ServiceCall.duration_ms).where(where)
     return Usage(
@@ -142,7 +159,7 @@ async def user_usage(user_id: UUID, *, limit: int, offset: int) -> Usage:
 
 
 async def service_call_analytics(since: datetime | None, until: datetime | None, service: str | None) -> Analytics:
-    """Global usage patterns (seed 001's GlobalServiceUsageAnalytics), computed from the log.
+    """Global usage patterns (by hour of day, weekday and service), computed from the log.
 
     Defaults: the last 30 days. Grouping is done here rather than in SQL so the
     same code runs on PostgreSQL and SQLite (their date functions differ).
@@ -161,7 +178,9 @@ async def service_call_analytics(since: datetime | None, until: datetime | None,
     where = (ServiceCall.request_time >= since) & (ServiceCall.request_time < until)
     if service is not None:
         where &= ServiceCall.service == service
-    rows = await ServiceCall.select(ServiceCall.service, ServiceCall.success, ServiceCall.duration_ms, ServiceCall.request_time).where(where)
+    rows = await ServiceCall.select(
+        ServiceCall.service, ServiceCall.success, ServiceCall.duration_ms, ServiceCall.request_time
+    ).where(where)
     hours: Counter[int] = Counter()
     hours_ok: Counter[int] = Counter()
     days: Counter[int] = Counter()

@@ -52,16 +52,24 @@ def _blocking_fake_class() -> type[fakeredis.FakeAsyncRedis]:
 
     class BlockingFakeAsyncRedis(fakeredis.FakeAsyncRedis):
         async def xread(  # type: ignore[override]
-            self, streams: Any, count: int | None = None, block: int | None = None, **kwargs: Any) -> Any:
+            self, streams: Any, count: int | None = None, block: int | None = None, **kwargs: Any
+        ) -> Any:
             parent = super().xread
             return await _patient(lambda: parent(streams, count=count, block=block, **kwargs), block)
 
         async def xreadgroup(  # type: ignore[override]
-            self, groupname: Any, consumername: Any, streams: Any, count: int | None = None, block: int | None = None,
+            self,
+            groupname: Any,
+            consumername: Any,
+            streams: Any,
+            count: int | None = None,
+            block: int | None = None,
             **kwargs: Any,
         ) -> Any:
             parent = super().xreadgroup
-            return await _patient(lambda: parent(groupname, consumername, streams, count=count, block=block, **kwargs), block)
+            return await _patient(
+                lambda: parent(groupname, consumername, streams, count=count, block=block, **kwargs), block
+            )
 
     return BlockingFakeAsyncRedis
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from housify_ai.tasks import RedesignParams
 from housify_ai.errors import ModelLoadError
+from housify_ai.tasks import RedesignParams
 
 
 def never_stop(_step: int, _total: int, _latents) -> bool:

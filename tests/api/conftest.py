@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from apikit import SUPERUSER_EMAIL, SUPERUSER_PASSWORD, login, register
 from testkit import AsgiServer
 
@@ -30,7 +31,9 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def api_settings(tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_url: str, redis_prefix: str, database_url: str):  # noqa: ANN001, ANN201
+def api_settings(
+    tmp_path_factory: pytest.TempPathFactory, smtp_server, redis_url: str, redis_prefix: str, database_url: str
+):  # noqa: ANN001, ANN201
     from housify_api.settings import load_api_settings
 
     data_dir: Path = tmp_path_factory.mktemp("api-data")
@@ -57,8 +60,13 @@ async def api(migrated_db: str, api_settings) -> AsyncIterator[Api]:  # noqa: AN
     # Start-up seeding runs in the background; wait until the superuser can log in.
     async with api.client() as client:
         for _ in range(250):
-            if (await client.post("/auth/token", data={"username": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD},
-                                  headers={"X-Forwarded-For": "10.255.255.1"})).status_code == 200:
+            if (
+                await client.post(
+                    "/auth/token",
+                    data={"username": SUPERUSER_EMAIL, "password": SUPERUSER_PASSWORD},
+                    headers={"X-Forwarded-For": "10.255.255.1"},
+                )
+            ).status_code == 200:
                 break
             await asyncio.sleep(0.02)
     yield api

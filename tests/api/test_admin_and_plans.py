@@ -14,16 +14,25 @@ from apikit import SUPERUSER_EMAIL, bearer, login
 
 
 async def _refresh(client, tokens: dict) -> dict:
-    response = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    response = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 async def test_non_admin_gets_403_on_every_admin_route(client, user):
     me = (await client.get("/users/me", headers=bearer(user["tokens"]))).json()
-    for method, path in [("GET", "/admin/users"), ("GET", f"/admin/users/{me['id']}"), ("PATCH", f"/admin/users/{me['id']}"),
-                         ("DELETE", f"/admin/users/{me['id']}"), ("GET", "/admin/analytics/service-calls")]:
-        response = await client.request(method, path, headers=bearer(user["tokens"]), json={} if method == "PATCH" else None)
+    for method, path in [
+        ("GET", "/admin/users"),
+        ("GET", f"/admin/users/{me['id']}"),
+        ("PATCH", f"/admin/users/{me['id']}"),
+        ("DELETE", f"/admin/users/{me['id']}"),
+        ("GET", "/admin/analytics/service-calls"),
+    ]:
+        response = await client.request(
+            method, path, headers=bearer(user["tokens"]), json={} if method == "PATCH" else None
+        )
         assert response.status_code == 403, (method, path)
         assert response.json()["detail"] == "admin role required"
     assert (await client.get("/admin/users")).status_code == 401
@@ -42,17 +51,23 @@ async def test_options_on_guarded_routes_answers_allow_not_500(client, user):
 
 
 async def test_registration_cannot_make_an_admin(client):
-    response = await client.post("/auth/register", json={"email": "x@example.com", "password": "violet-harbor-ab", "role": "admin"})
+    response = await client.post(
+        "/auth/register", json={"email": "x@example.com", "password": "violet-harbor-ab", "role": "admin"}
+    )
     assert response.status_code == 400
 
 
 async def test_admin_lists_filters_and_paginates(client, admin_tokens, user):
-    response = await client.get("/admin/users", params={"email": user["email"].split("@")[0].upper()}, headers=bearer(admin_tokens))
+    response = await client.get(
+        "/admin/users", params={"email": user["email"].split("@")[0].upper()}, headers=bearer(admin_tokens)
+    )
     assert response.status_code == 200
     page = response.json()
     assert page["total"] == 1 and page["items"][0]["email"] == user["email"]
     # Other areas of the same test run add their own admins: check the filter, not the whole list.
-    admins = (await client.get("/admin/users", params={"role": "admin", "limit": 100}, headers=bearer(admin_tokens))).json()
+    admins = (
+        await client.get("/admin/users", params={"role": "admin", "limit": 100}, headers=bearer(admin_tokens))
+    ).json()
     assert SUPERUSER_EMAIL in [u["email"] for u in admins["items"]]
     assert {u["role"] for u in admins["items"]} == {"admin"}
     first = (await client.get("/admin/users", params={"limit": 1, "offset": 0}, headers=bearer(admin_tokens))).json()
@@ -68,8 +83,11 @@ async def test_admin_lists_filters_and_paginates(client, admin_tokens, user):
 async def test_admin_revokes_a_service_and_the_user_gets_new_claims(client, admin_tokens, user):
     me = (await client.get("/users/me", headers=bearer(user["tokens"]))).json()
     assert "text2img" in me["services"]
-    patched = await client.patch(f"/admin/users/{me['id']}", json={"services": ["img2img"], "subscription_level": "Pro-Tier"},
-                                 headers=bearer(admin_tokens))
+    patched = await client.patch(
+        f"/admin/users/{me['id']}",
+        json={"services": ["img2img"], "subscription_level": "Pro-Tier"},
+        headers=bearer(admin_tokens),
+    )
     assert patched.status_code == 200 and patched.json()["services"] == ["img2img"]
     stale = await client.get("/users/me", headers=bearer(user["tokens"]))
     assert stale.status_code == 401 and "outdated" in stale.json()["detail"]
@@ -78,7 +96,9 @@ async def test_admin_revokes_a_service_and_the_user_gets_new_claims(client, admi
     assert claims["svc"] == ["img2img"] and claims["tier"] == "Pro-Tier"
     bad = await client.patch(f"/admin/users/{me['id']}", json={"services": ["teleport"]}, headers=bearer(admin_tokens))
     assert bad.status_code == 400 and "services" in bad.text
-    unknown_level = await client.patch(f"/admin/users/{me['id']}", json={"subscription_level": "Gold"}, headers=bearer(admin_tokens))
+    unknown_level = await client.patch(
+        f"/admin/users/{me['id']}", json={"subscription_level": "Gold"}, headers=bearer(admin_tokens)
+    )
     assert unknown_level.status_code == 400 and "subscription_level" in unknown_level.json()["detail"]
 
 
@@ -87,7 +107,9 @@ async def test_admin_deactivates_and_deletes(client, admin_tokens, user):
     off = await client.patch(f"/admin/users/{me['id']}", json={"is_active": False}, headers=bearer(admin_tokens))
     assert off.status_code == 200 and off.json()["is_active"] is False
     assert (await client.get("/users/me", headers=bearer(user["tokens"]))).status_code == 401
-    refresh = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]})
+    refresh = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]}
+    )
     assert refresh.status_code == 401
     relogin = await client.post("/auth/token", data={"username": user["email"], "password": "violet-harbor-seventeen"})
     assert relogin.status_code == 403 and "disabled" in relogin.json()["detail"]
@@ -105,9 +127,11 @@ def test_requires_service_guard():
     from housify_api.auth import AuthUser, requires_service
 
     guard = requires_service("inpaint")
+
     def conn(services):
         user = AuthUser(id=UUID(int=1), email="a@b.c", role="user", tier="Free-Tier", services=frozenset(services))
         return SimpleNamespace(user=user, scope={"method": "POST", "user": user})
+
     guard(conn({"inpaint"}), None)
     with pytest.raises(PermissionDeniedException, match="inpaint"):
         guard(conn({"text2img"}), None)
@@ -116,13 +140,21 @@ def test_requires_service_guard():
 
 
 async def test_subscriptions_list_and_change(client, user):
-    # The seeded levels (DESIGN.md §4), in price order; other areas' tests may add levels of their own.
-    levels = [item for item in (await client.get("/subscriptions")).json() if item["level"]["name"] in ("Free-Tier", "Pro-Tier")]
+    # The seeded levels (docs/design.md "Subscription levels"), in price order; other areas' tests may add levels of their own.
+    levels = [
+        item
+        for item in (await client.get("/subscriptions")).json()
+        if item["level"]["name"] in ("Free-Tier", "Pro-Tier")
+    ]
     assert [(item["level"]["name"], item["price"]) for item in levels] == [("Free-Tier", "0.00"), ("Pro-Tier", "9.99")]
     assert levels[0]["level"]["api_key_limit"] == 1 and levels[1]["level"]["watermark"] is False
-    bad = await client.put("/users/me/subscription", json={"subscription_level": "Gold"}, headers=bearer(user["tokens"]))
+    bad = await client.put(
+        "/users/me/subscription", json={"subscription_level": "Gold"}, headers=bearer(user["tokens"])
+    )
     assert bad.status_code == 400 and "Gold" in bad.json()["detail"]
-    ok = await client.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=bearer(user["tokens"]))
+    ok = await client.put(
+        "/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=bearer(user["tokens"])
+    )
     assert ok.status_code == 200 and ok.json()["subscription_level"] == "Pro-Tier"
     fresh = await _refresh(client, user["tokens"])
     assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["tier"] == "Pro-Tier"
@@ -148,9 +180,17 @@ async def test_usage_and_analytics_read_the_service_call_log(client, admin_token
 
     me = (await client.get("/users/me", headers=bearer(user["tokens"]))).json()
     monday_9 = datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
-    await record_service_call("text2img", UUID(me["id"]), request_time=monday_9, start_time=monday_9 + timedelta(seconds=1),
-                              completion_time=monday_9 + timedelta(seconds=3), success=True)
-    await record_service_call("inpaint", UUID(me["id"]), request_time=monday_9 + timedelta(days=2), success=False, error="worker died")
+    await record_service_call(
+        "text2img",
+        UUID(me["id"]),
+        request_time=monday_9,
+        start_time=monday_9 + timedelta(seconds=1),
+        completion_time=monday_9 + timedelta(seconds=3),
+        success=True,
+    )
+    await record_service_call(
+        "inpaint", UUID(me["id"]), request_time=monday_9 + timedelta(days=2), success=False, error="worker died"
+    )
     with pytest.raises(ValueError):
         await record_service_call("teleport", None, request_time=monday_9, success=True)
 
@@ -158,7 +198,10 @@ async def test_usage_and_analytics_read_the_service_call_log(client, admin_token
     assert usage["calls"]["total"] == 2
     assert [c["service"] for c in usage["calls"]["items"]] == ["inpaint", "text2img"]
     assert usage["calls"]["items"][1]["duration_ms"] == 2000
-    assert {t["service"]: (t["calls"], t["failures"]) for t in usage["totals"]} == {"inpaint": (1, 1), "text2img": (1, 0)}
+    assert {t["service"]: (t["calls"], t["failures"]) for t in usage["totals"]} == {
+        "inpaint": (1, 1),
+        "text2img": (1, 0),
+    }
 
     params = {"since": "2026-11-16T00:00:00Z", "until": "2026-11-23T00:00:00Z"}
     report = (await client.get("/admin/analytics/service-calls", params=params, headers=bearer(admin_tokens))).json()
@@ -166,10 +209,17 @@ async def test_usage_and_analytics_read_the_service_call_log(client, admin_token
     by_hour = {b["key"]: b["calls"] for b in report["by_hour_of_day"]}
     by_day = {b["key"]: b["calls"] for b in report["by_day_of_week"]}
     assert by_hour[9] >= 2 and by_day[1] >= 1 and by_day[3] >= 1
-    only = (await client.get("/admin/analytics/service-calls", params={**params, "service": "inpaint"}, headers=bearer(admin_tokens))).json()
+    only = (
+        await client.get(
+            "/admin/analytics/service-calls", params={**params, "service": "inpaint"}, headers=bearer(admin_tokens)
+        )
+    ).json()
     assert [s["service"] for s in only["by_service"]] == ["inpaint"]
-    reversed_window = await client.get("/admin/analytics/service-calls", params={"since": params["until"], "until": params["since"]},
-                                       headers=bearer(admin_tokens))
+    reversed_window = await client.get(
+        "/admin/analytics/service-calls",
+        params={"since": params["until"], "until": params["since"]},
+        headers=bearer(admin_tokens),
+    )
     assert reversed_window.status_code == 400 and "since" in reversed_window.json()["detail"]
 
 

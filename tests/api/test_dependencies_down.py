@@ -14,14 +14,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from apikit import PASSWORD, bearer, unique_email
 from testkit import free_port
 
-from apikit import PASSWORD, bearer, unique_email
 from .tcp_proxy import TcpProxy
 
 
-async def _until(check, timeout: float = 15.0):  # noqa: ANN001, ANN202
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(check, within: float = 15.0):  # noqa: ANN001, ANN202
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await check()
         if result or asyncio.get_running_loop().time() > deadline:
@@ -42,15 +42,20 @@ class Server:
             "HOUSIFY_DATABASE_URL": f"postgresql://{pg.username}@127.0.0.1:{self.pg_proxy.listen_port}{pg.path}",
             "HOUSIFY_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.listen_port}/0",
             "HOUSIFY_DATA_DIR": str(tmp_path),
-            "HOUSIFY_REDIS_PREFIX": os.environ.get("HOUSIFY_REDIS_PREFIX", "housify-test:") + f"api-outage-{self.port}:",
+            "HOUSIFY_REDIS_PREFIX": os.environ.get("HOUSIFY_REDIS_PREFIX", "housify-test:")
+            + f"api-outage-{self.port}:",
         }
         self.log_path = tmp_path / "server.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "housify_api.cli", "serve", "--port", str(self.port), "--no-access-log"],
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "housify_api.cli", "serve", "--port", str(self.port), "--no-access-log"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     async def stop(self) -> None:
         if self.proc is not None:
@@ -94,7 +99,11 @@ async def test_database_and_redis_outages(migrated_db, database_url, redis_url, 
             assert down.status_code == 503 and down.json()["detail"].startswith("database unavailable"), down.text
             assert (await client.get("/users/me", headers=auth)).status_code == 503  # reconnect attempt refused
             ready = await client.get("/ready")
-            assert ready.status_code == 503 and ready.json()["database"].startswith("unavailable") and ready.json()["redis"] == "ok"
+            assert (
+                ready.status_code == 503
+                and ready.json()["database"].startswith("unavailable")
+                and ready.json()["redis"] == "ok"
+            )
 
             await server.pg_proxy.start()
             assert await _until(lambda: _status(client, "/users/me", auth, 200)), server.log()[-3000:]

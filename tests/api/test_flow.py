@@ -1,4 +1,4 @@
-"""The newcomer's path over real HTTP: register, log in with seed 001's curl body, /users/me, refresh, log out."""
+"""The newcomer's path over real HTTP: register, log in with a FastAPI client's OAuth2 form body, /users/me, refresh, log out."""
 
 from __future__ import annotations
 
@@ -19,15 +19,24 @@ async def test_register_login_refresh_logout(client, smtp_server):
     assert created.json()["role"] == "user" and created.json()["subscription_level"] == "Free-Tier"
     assert "password" not in created.text and "hash" not in created.text
 
-    # Exactly the body of seed 001's curl (empty grant_type, scope, client_id, client_secret).
+    # The body FastAPI's OAuth2PasswordRequestForm clients send (empty grant_type, scope, client_id, client_secret).
     form = f"grant_type=&username={email.replace('@', '%40')}&password={PASSWORD}&scope=&client_id=&client_secret="
     response = await client.post(
-        "/auth/token", content=form,
-        headers={"Content-Type": "application/x-www-form-urlencoded", "accept": "application/json", "X-Forwarded-For": unique_ip()},
+        "/auth/token",
+        content=form,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "accept": "application/json",
+            "X-Forwarded-For": unique_ip(),
+        },
     )
     assert response.status_code == 200, response.text
     tokens = response.json()
-    assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 300 and tokens["refresh_expires_in"] == 7 * 24 * 3600
+    assert (
+        tokens["token_type"] == "bearer"
+        and tokens["expires_in"] == 300
+        and tokens["refresh_expires_in"] == 7 * 24 * 3600
+    )
     header = _header(tokens["access_token"])
     assert header["alg"] == "ES512"
     jwks = (await client.get("/.well-known/jwks.json")).json()
@@ -37,7 +46,9 @@ async def test_register_login_refresh_logout(client, smtp_server):
     me = await client.get("/users/me", headers=bearer(tokens))
     assert me.status_code == 200 and me.json()["email"] == email and me.json()["full_name"] == "Ada"
 
-    refreshed = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    refreshed = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200, refreshed.text
     new = refreshed.json()
     assert new["refresh_token"] != tokens["refresh_token"]
@@ -49,18 +60,26 @@ async def test_register_login_refresh_logout(client, smtp_server):
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
     # The session's other access token and its refresh token are dead too.
     assert (await client.get("/users/me", headers=bearer(tokens))).status_code == 401
-    again = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": new["refresh_token"]})
+    again = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": new["refresh_token"]}
+    )
     assert again.status_code == 401 and "revoked" in again.json()["detail"]
 
 
 async def test_refresh_reuse_revokes_the_family(client, user):
     first = user["tokens"]
-    second = (await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})).json()
+    second = (
+        await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    ).json()
     # An attacker replays the already-rotated first refresh token.
-    replay = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    replay = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    )
     assert replay.status_code == 401 and "reuse" in replay.json()["detail"]
     # The legitimate holder's tokens of that family stop as well.
-    assert (await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]})).status_code == 401
+    assert (
+        await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]})
+    ).status_code == 401
     me = await client.get("/users/me", headers=bearer(second))
     assert me.status_code == 401 and "session ended" in me.json()["detail"]
 
@@ -71,7 +90,11 @@ async def test_logout_all_ends_every_session(client, user):
     assert response.status_code == 200 and "2 session" in response.json()["message"]
     for tokens in (user["tokens"], other):
         assert (await client.get("/users/me", headers=bearer(tokens))).status_code == 401
-        assert (await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})).status_code == 401
+        assert (
+            await client.post(
+                "/auth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+            )
+        ).status_code == 401
 
 
 async def test_login_from_new_device_sends_a_notice(client, smtp_server):

@@ -45,7 +45,9 @@ async def test_malformed_json(client):
 )
 async def test_password_rules_say_which_rule_failed(client, password, rule):
     email = unique_email("rules")
-    response = await client.post("/auth/register", json={"email": email, "password": password.format(local=email.split("@")[0])})
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password.format(local=email.split("@")[0])}
+    )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("password: ") and rule in response.json()["detail"]
 
@@ -58,7 +60,9 @@ async def test_duplicate_email_is_409_also_with_different_case(client):
 
 async def test_concurrent_duplicate_registrations_give_one_201_and_409s(client):
     email = unique_email("race")
-    responses = await asyncio.gather(*(client.post("/auth/register", json={"email": email, "password": PASSWORD}) for _ in range(4)))
+    responses = await asyncio.gather(
+        *(client.post("/auth/register", json={"email": email, "password": PASSWORD}) for _ in range(4))
+    )
     codes = sorted(r.status_code for r in responses)
     assert codes.count(201) == 1 and set(codes[1:]) == {409}, codes
 
@@ -88,8 +92,12 @@ async def test_unsupported_grant_type(client):
 async def test_wrong_password_and_unknown_user_look_the_same(client):
     email = await register(client)
     ip = unique_ip()
-    wrong = await client.post("/auth/token", data={"username": email, "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip})
-    unknown = await client.post("/auth/token", data={"username": unique_email(), "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip})
+    wrong = await client.post(
+        "/auth/token", data={"username": email, "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip}
+    )
+    unknown = await client.post(
+        "/auth/token", data={"username": unique_email(), "password": "nope-nope-nope"}, headers={"X-Forwarded-For": ip}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
 
@@ -97,10 +105,16 @@ async def test_wrong_password_and_unknown_user_look_the_same(client):
 async def test_account_lockout_after_five_failures(client):
     email = await register(client)
     for attempt in range(5):
-        response = await client.post("/auth/token", data={"username": email, "password": f"wrong-{attempt}-xxxx"}, headers={"X-Forwarded-For": unique_ip()})
+        response = await client.post(
+            "/auth/token",
+            data={"username": email, "password": f"wrong-{attempt}-xxxx"},
+            headers={"X-Forwarded-For": unique_ip()},
+        )
         assert response.status_code == 401
     # Even the right password, from yet another address, is refused while the account is locked.
-    locked = await client.post("/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()})
+    locked = await client.post(
+        "/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()}
+    )
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 900
     assert "this account" in locked.json()["detail"]
@@ -109,14 +123,24 @@ async def test_account_lockout_after_five_failures(client):
 async def test_ip_lockout_across_accounts(client):
     ip = unique_ip()
     for attempt in range(20):
-        response = await client.post("/auth/token", data={"username": unique_email("spray"), "password": "spray-password-1"}, headers={"X-Forwarded-For": ip})
+        response = await client.post(
+            "/auth/token",
+            data={"username": unique_email("spray"), "password": "spray-password-1"},
+            headers={"X-Forwarded-For": ip},
+        )
         assert response.status_code == 401, attempt
-    blocked = await client.post("/auth/token", data={"username": unique_email("spray"), "password": "spray-password-1"}, headers={"X-Forwarded-For": ip})
+    blocked = await client.post(
+        "/auth/token",
+        data={"username": unique_email("spray"), "password": "spray-password-1"},
+        headers={"X-Forwarded-For": ip},
+    )
     assert blocked.status_code == 429 and "your address" in blocked.json()["detail"]
     assert int(blocked.headers["Retry-After"]) > 0
     # Another address is not affected.
     email = await register(client)
-    ok = await client.post("/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()})
+    ok = await client.post(
+        "/auth/token", data={"username": email, "password": PASSWORD}, headers={"X-Forwarded-For": unique_ip()}
+    )
     assert ok.status_code == 200
 
 
@@ -145,8 +169,9 @@ async def test_client_errors_log_no_traceback(client, caplog):
     (Litestar matched the class's status 500), so any client could flood the error log (found fuzzing)."""
     caplog.set_level(logging.INFO)
     for _ in range(3):
-        response = await client.post("/auth/token", json={"username": "a@example.com", "password": "x"},
-                                     headers={"X-Forwarded-For": unique_ip()})
+        response = await client.post(
+            "/auth/token", json={"username": "a@example.com", "password": "x"}, headers={"X-Forwarded-For": unique_ip()}
+        )
         assert response.status_code == 415
     await asyncio.sleep(0.1)  # the queue listener hands records over on its own thread
     traced = [r for r in caplog.records if "Uncaught exception" in r.getMessage() or r.exc_info]

@@ -37,9 +37,17 @@ async def test_api_keys_lifecycle_and_cap(client, user, redis_client):
     assert (await client.post("/auth/logout-all", headers={"X-API-Key": key})).status_code == 403
 
     # Pro-Tier allows more.
-    assert (await client.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=auth)).status_code == 200
-    assert (await client.post("/users/me/api-keys", json={"name": "second"}, headers={"X-API-Key": key})).status_code == 403
-    refreshed = (await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]})).json()
+    assert (
+        await client.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=auth)
+    ).status_code == 200
+    assert (
+        await client.post("/users/me/api-keys", json={"name": "second"}, headers={"X-API-Key": key})
+    ).status_code == 403
+    refreshed = (
+        await client.post(
+            "/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]}
+        )
+    ).json()
     second = await client.post("/users/me/api-keys", json={"name": "second"}, headers=bearer(refreshed))
     assert second.status_code == 201, second.text
 
@@ -56,7 +64,10 @@ async def test_api_key_of_someone_else_cannot_be_deleted(client, user):
     other = await login(client, other_email)
     key_id = (await client.post("/users/me/api-keys", json={"name": "mine"}, headers=bearer(other))).json()["id"]
     assert (await client.delete(f"/users/me/api-keys/{key_id}", headers=bearer(user["tokens"]))).status_code == 404
-    assert (await client.delete("/users/me/api-keys/not-a-uuid", headers=bearer(user["tokens"]))).status_code in (400, 404)
+    assert (await client.delete("/users/me/api-keys/not-a-uuid", headers=bearer(user["tokens"]))).status_code in (
+        400,
+        404,
+    )
 
 
 async def test_profile_patch_and_duplicate_address(client, user):
@@ -72,14 +83,23 @@ async def test_profile_patch_and_duplicate_address(client, user):
 
 async def test_password_change_ends_other_sessions(client, user):
     other = await login(client, user["email"])
-    wrong = await client.put("/users/me/password", json={"current_password": "nope", "new_password": "brand-new-password-1"},
-                             headers=bearer(user["tokens"]))
+    wrong = await client.put(
+        "/users/me/password",
+        json={"current_password": "nope", "new_password": "brand-new-password-1"},
+        headers=bearer(user["tokens"]),
+    )
     assert wrong.status_code == 400 and "current_password" in wrong.json()["detail"]
-    weak = await client.put("/users/me/password", json={"current_password": PASSWORD, "new_password": "short"},
-                            headers=bearer(user["tokens"]))
+    weak = await client.put(
+        "/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "short"},
+        headers=bearer(user["tokens"]),
+    )
     assert weak.status_code == 400 and weak.json()["detail"].startswith("new_password:")
-    ok = await client.put("/users/me/password", json={"current_password": PASSWORD, "new_password": "brand-new-password-1"},
-                          headers=bearer(user["tokens"]))
+    ok = await client.put(
+        "/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "brand-new-password-1"},
+        headers=bearer(user["tokens"]),
+    )
     assert ok.status_code == 200 and "1 other session" in ok.json()["message"]
     assert (await client.get("/users/me", headers=bearer(user["tokens"]))).status_code == 200  # this session stays
     assert (await client.get("/users/me", headers=bearer(other))).status_code == 401
@@ -112,14 +132,18 @@ async def test_password_reset(client, smtp_server):
     unknown = await client.post("/auth/password-reset", json={"email": unique_email("ghost")})
     assert known.status_code == unknown.status_code == 202 and known.json() == unknown.json()
     mails = await smtp_server.wait_for(email, count=3)  # verification, login notice, reset
-    reset = [m for m in mails if m["Subject"] == "Reset your Housify password"][0]
+    reset = next(m for m in mails if m["Subject"] == "Reset your Housify password")
     token = _token_from(reset)
     weak = await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "password123"})
     assert weak.status_code == 400 and "new_password" in weak.json()["detail"]
-    done = await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "a-fresh-start-2026"})
+    done = await client.post(
+        "/auth/password-reset/confirm", json={"token": token, "new_password": "a-fresh-start-2026"}
+    )
     assert done.status_code == 200
     assert (await client.get("/users/me", headers=bearer(old_session))).status_code == 401
-    assert (await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "a-fresh-start-2027"})).status_code == 400
+    assert (
+        await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "a-fresh-start-2027"})
+    ).status_code == 400
     await login(client, email, "a-fresh-start-2026")
 
 

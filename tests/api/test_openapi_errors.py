@@ -20,7 +20,13 @@ async def _schema_paths(client) -> dict:
 
 def _assert_documented(paths: dict, method: str, path: str, response) -> None:
     responses = paths[path][method.lower()]["responses"]
-    assert str(response.status_code) in responses, (method, path, response.status_code, sorted(responses), response.text)
+    assert str(response.status_code) in responses, (
+        method,
+        path,
+        response.status_code,
+        sorted(responses),
+        response.text,
+    )
     if response.status_code >= 400:
         assert response.headers["content-type"] == "application/json"
         assert "application/json" in responses[str(response.status_code)]["content"]
@@ -34,9 +40,30 @@ async def test_answered_error_statuses_are_documented(client, user, admin_tokens
         ("GET", "/users/me", "/users/me", {}, None, 401),
         ("GET", "/admin/users", "/admin/users", bearer(user["tokens"]), None, 403),
         ("GET", f"/admin/users/{uuid4()}", "/admin/users/{user_id}", bearer(admin_tokens), None, 404),
-        ("PATCH", f"/admin/users/{admin_id}", "/admin/users/{user_id}", bearer(admin_tokens), {"is_active": False}, 409),
-        ("POST", "/auth/register", "/auth/register", {}, {"email": user["email"], "password": "violet-harbor-seventeen"}, 409),
-        ("POST", "/auth/token", "/auth/token", {"X-Forwarded-For": unique_ip()}, {"username": me["email"], "password": "x"}, 415),
+        (
+            "PATCH",
+            f"/admin/users/{admin_id}",
+            "/admin/users/{user_id}",
+            bearer(admin_tokens),
+            {"is_active": False},
+            409,
+        ),
+        (
+            "POST",
+            "/auth/register",
+            "/auth/register",
+            {},
+            {"email": user["email"], "password": "violet-harbor-seventeen"},
+            409,
+        ),
+        (
+            "POST",
+            "/auth/token",
+            "/auth/token",
+            {"X-Forwarded-For": unique_ip()},
+            {"username": me["email"], "password": "x"},
+            415,
+        ),
         ("DELETE", f"/users/me/api-keys/{uuid4()}", "/users/me/api-keys/{key_id}", bearer(user["tokens"]), None, 404),
     ]
     for method, url, path, headers, body, status in cases:
@@ -48,8 +75,11 @@ async def test_answered_error_statuses_are_documented(client, user, admin_tokens
 async def test_wrong_password_is_a_documented_401(client):
     paths = await _schema_paths(client)
     email = await register(client)
-    response = await client.post("/auth/token", data={"username": email, "password": "not-the-password"},
-                                 headers={"X-Forwarded-For": unique_ip()})
+    response = await client.post(
+        "/auth/token",
+        data={"username": email, "password": "not-the-password"},
+        headers={"X-Forwarded-For": unique_ip()},
+    )
     assert response.status_code == 401
     _assert_documented(paths, "POST", "/auth/token", response)
 
@@ -72,8 +102,10 @@ async def test_every_authenticated_operation_documents_401_and_503(client, api):
                 if not handler.opt.get("exclude_from_auth"):
                     assert "401" in responses, (method, route.path_format)
                     checked += 1
-                assert ("503" in responses) != bool(handler.opt.get("offline")) or route.path_format == "/ready", \
-                    (method, route.path_format)
+                assert ("503" in responses) != bool(handler.opt.get("offline")) or route.path_format == "/ready", (
+                    method,
+                    route.path_format,
+                )
     assert checked > 20
 
 
@@ -82,7 +114,19 @@ async def test_request_bodies_that_refuse_unknown_fields_are_closed_in_the_schem
     response = await client.post("/auth/password-reset", json={"email": "a@example.com", "colour": "red"})
     assert response.status_code == 400 and "colour" in response.text
     components = (await client.get("/schema/openapi.json")).json()["components"]["schemas"]
-    for name in ("RegisterIn", "ResetRequestIn", "ResetConfirmIn", "EmailTokenIn", "ProfilePatch", "PasswordChange",
-                 "ApiKeyIn", "AdminUserPatch", "SubscriptionChange", "JobIn", "ImagePatch", "RatingIn"):
+    for name in (
+        "RegisterIn",
+        "ResetRequestIn",
+        "ResetConfirmIn",
+        "EmailTokenIn",
+        "ProfilePatch",
+        "PasswordChange",
+        "ApiKeyIn",
+        "AdminUserPatch",
+        "SubscriptionChange",
+        "JobIn",
+        "ImagePatch",
+        "RatingIn",
+    ):
         assert components[name]["additionalProperties"] is False, name
     assert "additionalProperties" not in components["UserOut"]  # responses may grow fields

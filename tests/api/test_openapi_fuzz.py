@@ -21,8 +21,12 @@ schemathesis = pytest.importorskip("schemathesis")
 
 MAX_EXAMPLES = 20
 SKIPPED = {
-    ("POST", "/auth/logout"), ("POST", "/auth/logout-all"), ("DELETE", "/users/me"), ("PATCH", "/users/me"),
-    ("PUT", "/users/me/password"), ("PUT", "/users/me/subscription"),
+    ("POST", "/auth/logout"),
+    ("POST", "/auth/logout-all"),
+    ("DELETE", "/users/me"),
+    ("PATCH", "/users/me"),
+    ("PUT", "/users/me/password"),
+    ("PUT", "/users/me/subscription"),
 }
 
 
@@ -40,10 +44,18 @@ def _fuzz(base_url: str, headers: dict[str, str]) -> tuple[int, list[str]]:
         if (operation.method.upper(), operation.path) in SKIPPED:
             continue
 
-        @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
-               | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
+        @given(
+            case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+            | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+        )
         def run(case) -> None:  # noqa: ANN001
             nonlocal sent
             sent += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from apikit import PASSWORD, bearer, login, unique_email
 
 
@@ -33,13 +34,22 @@ async def test_seed_style_registration_body_is_accepted_stored_and_returned(clie
 
 async def test_country_style_registration_and_full_name_still_valid(client):
     email = unique_email("ml")
-    created = await client.post("/auth/register", json={
-        "email": email, "password": PASSWORD, "first_name": "Ada", "last_name": "Lovelace", "country": "gb",
-        "full_name": "Augusta Ada King",
-    })
+    created = await client.post(
+        "/auth/register",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "country": "gb",
+            "full_name": "Augusta Ada King",
+        },
+    )
     assert created.status_code == 201, created.text
     assert created.json()["country"] == "GB" and created.json()["full_name"] == "Augusta Ada King"
-    plain = await client.post("/auth/register", json={"email": unique_email(), "password": PASSWORD, "full_name": "Grace"})
+    plain = await client.post(
+        "/auth/register", json={"email": unique_email(), "password": PASSWORD, "full_name": "Grace"}
+    )
     assert plain.status_code == 201 and plain.json()["first_name"] == "" and plain.json()["phone"] is None
 
 
@@ -65,14 +75,26 @@ async def test_a_broken_profile_rule_is_a_400_naming_the_field(client, extra, fi
 
 async def test_profile_fields_are_editable_and_clearable(client, user):
     auth = bearer(user["tokens"])
-    changed = await client.patch("/users/me", json={
-        "first_name": " Grace ", "last_name": "Hopper", "phone": "+49 (151) 123-456-78", "country": "de",
-        "birth_date": "1906-12-09", "gender": 2,
-    }, headers=auth)
+    changed = await client.patch(
+        "/users/me",
+        json={
+            "first_name": " Grace ",
+            "last_name": "Hopper",
+            "phone": "+49 (151) 123-456-78",
+            "country": "de",
+            "birth_date": "1906-12-09",
+            "gender": 2,
+        },
+        headers=auth,
+    )
     assert changed.status_code == 200, changed.text
     out = changed.json()
     assert (out["first_name"], out["phone"], out["country"], out["birth_date"], out["gender"]) == (
-        "Grace", "+4915112345678", "DE", "1906-12-09", 2,
+        "Grace",
+        "+4915112345678",
+        "DE",
+        "1906-12-09",
+        2,
     )
     cleared = await client.patch("/users/me", json={"phone": None, "country": None}, headers=auth)
     assert cleared.status_code == 200 and cleared.json()["phone"] is None and cleared.json()["country"] is None

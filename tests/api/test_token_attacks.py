@@ -30,13 +30,14 @@ async def _detail(client, token: str) -> tuple[int, str]:
 async def test_expired_token(api, client, user):
     keyring = api.app.state.services.keyring
     claims = _claims(user["tokens"])
-    expired, _ = keyring.issue("access", claims["sub"], claims["sid"], -10,
-                               role="user", tier="Free-Tier", email=user["email"], svc=[])
+    expired, _ = keyring.issue(
+        "access", claims["sub"], claims["sid"], -10, role="user", tier="Free-Tier", email=user["email"], svc=[]
+    )
     assert await _detail(client, expired) == (401, "token expired")
 
 
 async def test_tampered_payload(client, user):
-    header, payload, signature = user["tokens"]["access_token"].split(".")
+    header, _payload, signature = user["tokens"]["access_token"].split(".")
     claims = _claims(user["tokens"])
     claims["role"] = "admin"
     forged = ".".join([header, _b64(claims), signature])
@@ -58,7 +59,11 @@ async def test_hs256_with_the_public_key_as_secret(api, client, user):
     import hmac
 
     public_pem = api.app.state.services.public_pem.encode()
-    signing_input = _b64({"alg": "HS256", "typ": "JWT", "kid": api.app.state.services.keyring.kid}) + "." + _b64(_claims(user["tokens"]))
+    signing_input = (
+        _b64({"alg": "HS256", "typ": "JWT", "kid": api.app.state.services.keyring.kid})
+        + "."
+        + _b64(_claims(user["tokens"]))
+    )
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     forged = signing_input + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
     status, detail = await _detail(client, forged)
@@ -67,7 +72,9 @@ async def test_hs256_with_the_public_key_as_secret(api, client, user):
 
 async def test_es512_signed_by_an_unknown_key(api, client, user):
     stranger = ec.generate_private_key(ec.SECP521R1())
-    forged = jwt.encode(_claims(user["tokens"]), stranger, algorithm="ES512", headers={"kid": api.app.state.services.keyring.kid})
+    forged = jwt.encode(
+        _claims(user["tokens"]), stranger, algorithm="ES512", headers={"kid": api.app.state.services.keyring.kid}
+    )
     assert await _detail(client, forged) == (401, "token signature invalid")
     other_kid = jwt.encode(_claims(user["tokens"]), stranger, algorithm="ES512", headers={"kid": "someone-else"})
     status, detail = await _detail(client, other_kid)
@@ -89,7 +96,9 @@ async def test_missing_and_wrong_scheme(client, user):
 
 async def test_refresh_token_is_not_an_access_token(client, user):
     assert await _detail(client, user["tokens"]["refresh_token"]) == (401, "not an access token")
-    response = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["access_token"]})
+    response = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["access_token"]}
+    )
     assert response.status_code == 401 and response.json()["detail"] == "not a refresh token"
 
 
@@ -128,7 +137,9 @@ async def test_each_access_token_is_verified_once(api, client, user, monkeypatch
     calls = []
     original = keyring.verify
     monkeypatch.setattr(keyring, "verify", lambda encoded, kind: calls.append(kind) or original(encoded, kind))
-    fresh = await client.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]})
+    fresh = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": user["tokens"]["refresh_token"]}
+    )
     assert calls == ["refresh"]
     for _ in range(5):
         assert (await client.get("/auth/whoami", headers=bearer(fresh.json()))).status_code == 200
@@ -143,6 +154,8 @@ async def test_concurrent_checks_share_redis_but_each_sees_its_revocation(client
 
     sessions = [await login(client, user["email"]) for _ in range(3)]
     assert (await client.post("/auth/logout", headers=bearer(sessions[0]))).status_code == 200
-    responses = await asyncio.gather(*(client.get("/auth/whoami", headers=bearer(s)) for s in sessions for _ in range(10)))
+    responses = await asyncio.gather(
+        *(client.get("/auth/whoami", headers=bearer(s)) for s in sessions for _ in range(10))
+    )
     codes = [r.status_code for r in responses]
     assert codes[:10] == [401] * 10 and codes[10:] == [200] * 20

@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testkit import AsgiServer, free_port
-
 from apikit import Accounts
+from testkit import AsgiServer, free_port
 
 # the tests rate pictures and read the front page at once: no reuse window
 os.environ.setdefault("HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS", "0")
@@ -24,8 +23,9 @@ async def media_server(migrated_db: str, tmp_path_factory: pytest.TempPathFactor
 
     data_dir: Path = tmp_path_factory.mktemp("media-api")
     # HOUSIFY_AI_URL points at a closed port: no AI server here, so assist must answer 503
-    settings = load_api_settings(data_dir=str(data_dir), storage_dir=str(data_dir / "storage"),
-                                 ai_url=f"http://127.0.0.1:{free_port()}")
+    settings = load_api_settings(
+        data_dir=str(data_dir), storage_dir=str(data_dir / "storage"), ai_url=f"http://127.0.0.1:{free_port()}"
+    )
     server = AsgiServer(create_app(settings))
     await server.start()
     try:

@@ -73,8 +73,16 @@ async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accoun
 
     user = await accounts.user(level="Test-Tiny")
     await SubscriptionLevel.insert(
-        SubscriptionLevel(name="Test-Tiny", price_usd=0, upload_size_limit_mb=1, storage_limit_gb=1, its=1.0,
-                          api_key_limit=1, requests_hour=1, watermark=True)
+        SubscriptionLevel(
+            name="Test-Tiny",
+            price_usd=0,
+            upload_size_limit_mb=1,
+            storage_limit_gb=1,
+            its=1.0,
+            api_key_limit=1,
+            requests_hour=1,
+            watermark=True,
+        )
     ).on_conflict(action="DO NOTHING")
     media_server.app.state.services.levels.forget()
     big = picture(64, 64) + bytes(1_200_000)  # 1.2 MB: over the 1 MB limit whatever its content
@@ -83,7 +91,9 @@ async def test_upload_size_limit_of_level_is_413(http: httpx.AsyncClient, accoun
     assert "upload limit of your level (Test-Tiny) is 1 MB" in response.json()["detail"]
 
 
-async def test_storage_quota_holds_under_concurrent_uploads(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
+async def test_storage_quota_holds_under_concurrent_uploads(
+    http: httpx.AsyncClient, accounts: Accounts, media_server
+) -> None:  # noqa: ANN001
     from housify_api.media.tables import StorageUse
 
     user = await accounts.user()
@@ -155,7 +165,9 @@ async def test_history_cursor_pages_and_kind_filter(http: httpx.AsyncClient, acc
     assert wrong_kind.status_code == 400
 
 
-async def test_every_cursor_list_refuses_a_non_base64url_cursor_with_400(http: httpx.AsyncClient, accounts: Accounts) -> None:
+async def test_every_cursor_list_refuses_a_non_base64url_cursor_with_400(
+    http: httpx.AsyncClient, accounts: Accounts
+) -> None:
     """Non-ASCII cursors reached base64 decoding and raised a 500 (found by schemathesis on /gallery)."""
     user = await accounts.user()
     for path in ("/gallery", "/images", "/jobs"):
@@ -178,15 +190,17 @@ async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.Asy
 
 
 async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:  # noqa: ANN001
-    import msgspec
-
     import dataclasses
+
+    import msgspec
 
     owner = await accounts.user()
     image = (await upload(http, owner, picture(64, 64, "WEBP"), public=True)).json()
     state = media_server.app.state
     plain = state.services
-    media = dataclasses.replace(plain.media, settings=msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/"))
+    media = dataclasses.replace(
+        plain.media, settings=msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/")
+    )
     state.services = dataclasses.replace(plain, media=media)
     try:
         response = await http.get(image["url"])
@@ -203,8 +217,16 @@ async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, 
 
 async def test_openapi_documents_the_media_routes(http: httpx.AsyncClient) -> None:
     schema = (await http.get("/schema/openapi.json")).json()
-    for path in ("/images/uploads", "/images/{image_id}/content", "/images/{image_id}/rating", "/jobs", "/jobs/{job_id}",
-                 "/gallery", "/gallery/featured", "/prompts/assist"):
+    for path in (
+        "/images/uploads",
+        "/images/{image_id}/content",
+        "/images/{image_id}/rating",
+        "/jobs",
+        "/jobs/{job_id}",
+        "/gallery",
+        "/gallery/featured",
+        "/prompts/assist",
+    ):
         assert path in schema["paths"], path
     # The handler reads its form itself, so the multipart body is declared by hand (it was missing).
     body = schema["paths"]["/images/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
@@ -234,10 +256,22 @@ async def test_rating_and_job_statuses_are_in_the_schema(http: httpx.AsyncClient
     paths = (await http.get("/schema/openapi.json")).json()["paths"]
     rated = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=rater.headers)
     own = await http.put(f"/images/{image_id}/rating", json={"stars": 4}, headers=owner.headers)
-    job = await http.post("/jobs", json={"task": "img2img", "prompt": "a loft", "source_image_id": str(UUID(int=9))}, headers=rater.headers)
-    for response, method, path in ((rated, "put", "/images/{image_id}/rating"), (own, "put", "/images/{image_id}/rating"),
-                                   (job, "post", "/jobs")):
-        assert str(response.status_code) in paths[path][method]["responses"], (method, path, response.status_code, response.text)
+    job = await http.post(
+        "/jobs",
+        json={"task": "img2img", "prompt": "a loft", "source_image_id": str(UUID(int=9))},
+        headers=rater.headers,
+    )
+    for response, method, path in (
+        (rated, "put", "/images/{image_id}/rating"),
+        (own, "put", "/images/{image_id}/rating"),
+        (job, "post", "/jobs"),
+    ):
+        assert str(response.status_code) in paths[path][method]["responses"], (
+            method,
+            path,
+            response.status_code,
+            response.text,
+        )
     assert (rated.status_code, own.status_code, job.status_code) == (201, 403, 404), job.text
 
 
@@ -253,7 +287,9 @@ async def test_large_upload_within_the_level_limit(http: httpx.AsyncClient, acco
     assert (response.json()["width"], response.json()["height"]) == (2048, 2048)
 
 
-async def test_deleting_the_account_removes_its_picture_files(http: httpx.AsyncClient, accounts: Accounts, media_server) -> None:
+async def test_deleting_the_account_removes_its_picture_files(
+    http: httpx.AsyncClient, accounts: Accounts, media_server
+) -> None:
     from housify_api.media.tables import Image as ImageRow
 
     carol = await accounts.user()

@@ -17,11 +17,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from apikit import Accounts, picture, upload
 from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, JobEvent, JobResult, StreamKeys, encode
 from housify_common.imaging import encode_png, make_thumbnail
 from testkit import AsgiServer
-
-from apikit import Accounts, picture, upload
 
 PROMPT = {"prompt": "a bright scandinavian living room, oak floor", "width": 64, "height": 64, "steps": 4}
 
@@ -34,7 +33,9 @@ async def submit(http: httpx.AsyncClient, user, **body) -> httpx.Response:  # no
     return await http.post("/jobs", json={**PROMPT, **body}, headers=user.headers)
 
 
-async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
+async def test_job_is_queued_and_says_no_worker(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
     user = await accounts.user()
     response = await submit(http, user)
     assert response.status_code == 202, response.text
@@ -70,7 +71,9 @@ async def test_job_is_queued_and_says_no_worker(http: httpx.AsyncClient, account
         ({"source_image_id": "not-a-uuid"}, 400, "source_image_id"),
     ],
 )
-async def test_invalid_jobs_are_refused(http: httpx.AsyncClient, accounts: Accounts, body: dict, status: int, fragment: str) -> None:
+async def test_invalid_jobs_are_refused(
+    http: httpx.AsyncClient, accounts: Accounts, body: dict, status: int, fragment: str
+) -> None:
     user = await accounts.user()
     response = await submit(http, user, **body)
     assert response.status_code == status, response.text
@@ -106,7 +109,9 @@ async def test_service_access_rights(http: httpx.AsyncClient, accounts: Accounts
 
 
 @pytest.mark.parametrize(("level", "limit"), [("Free-Tier", 6), ("Pro-Tier", 60)])
-async def test_requests_hour_holds_under_concurrency(http: httpx.AsyncClient, accounts: Accounts, level: str, limit: int) -> None:
+async def test_requests_hour_holds_under_concurrency(
+    http: httpx.AsyncClient, accounts: Accounts, level: str, limit: int
+) -> None:
     user = await accounts.user(level=level)
     responses = await asyncio.gather(*(submit(http, user) for _ in range(limit + 4)))
     codes = [r.status_code for r in responses]
@@ -140,7 +145,9 @@ async def _play_worker(server: AsgiServer, job_id: str, *, steps: int = 3) -> Jo
     client, keys = server.app.state.services.redis, streams(server)
     store = server.app.state.services.media.store
     started = time.time()
-    await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="started", total=steps, at=started))})
+    await client.xadd(
+        keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="started", total=steps, at=started))}
+    )
     for step in range(1, steps + 1):
         await asyncio.sleep(0.05)
         event = JobEvent(job_id=job_id, type="progress", step=step, total=steps, at=time.time())
@@ -150,10 +157,23 @@ async def _play_worker(server: AsgiServer, job_id: str, *, steps: int = 3) -> Jo
     image = Image.new("RGB", (64, 64), (10, 200, 10))
     await store.put(f"images/{job_id}.png", encode_png(image))
     await store.put(f"thumbs/{job_id}.webp", make_thumbnail(image))
-    result = JobResult(job_id=job_id, status="succeeded", image_key=f"images/{job_id}.png", thumb_key=f"thumbs/{job_id}.webp",
-                       width=64, height=64, seed=7, started_at=started, finished_at=time.time(), seconds=0.2)
+    result = JobResult(
+        job_id=job_id,
+        status="succeeded",
+        image_key=f"images/{job_id}.png",
+        thumb_key=f"thumbs/{job_id}.webp",
+        width=64,
+        height=64,
+        seed=7,
+        started_at=started,
+        finished_at=time.time(),
+        seconds=0.2,
+    )
     await client.xadd(keys.results(), {RESULT_FIELD: encode(result)})
-    await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="succeeded", image_key=result.image_key, seed=7))})
+    await client.xadd(
+        keys.events(job_id),
+        {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="succeeded", image_key=result.image_key, seed=7))},
+    )
     return result
 
 
@@ -231,7 +251,9 @@ async def test_failed_result_is_recorded(http: httpx.AsyncClient, accounts: Acco
     user = await accounts.user()
     job = (await submit(http, user)).json()
     client, keys = media_server.app.state.services.redis, streams(media_server)
-    failed = JobResult(job_id=job["id"], status="failed", error="CUDA out of memory", started_at=time.time(), finished_at=time.time())
+    failed = JobResult(
+        job_id=job["id"], status="failed", error="CUDA out of memory", started_at=time.time(), finished_at=time.time()
+    )
     await client.xadd(keys.results(), {RESULT_FIELD: encode(failed)})
     for _ in range(200):
         read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
@@ -284,11 +306,16 @@ async def test_level_weights_are_published_for_the_workers(media_server: AsgiSer
     assert levels["Free-Tier"] == 2.5 and levels["Pro-Tier"] == 5.0
 
 
-async def test_running_job_reports_progress(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
+async def test_running_job_reports_progress(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
     user = await accounts.user()
     job = (await submit(http, user)).json()
     client, keys = media_server.app.state.services.redis, streams(media_server)
-    for event in (JobEvent(job_id=job["id"], type="started", total=4), JobEvent(job_id=job["id"], type="progress", step=2, total=4)):
+    for event in (
+        JobEvent(job_id=job["id"], type="started", total=4),
+        JobEvent(job_id=job["id"], type="progress", step=2, total=4),
+    ):
         await client.xadd(keys.events(job["id"]), {EVENT_FIELD: encode(event)})
     read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()
     assert read["status"] == "running" and read["progress"] == {"step": 2, "total": 4}
@@ -306,7 +333,9 @@ async def test_results_held_by_a_dead_api_instance_are_taken_over(
     user = await accounts.user()
     job = (await submit(http, user)).json()
     client, keys = media_server.app.state.services.redis, streams(media_server)
-    result = JobResult(job_id=job["id"], status="failed", error="worker lost its GPU", started_at=time.time(), finished_at=time.time())
+    result = JobResult(
+        job_id=job["id"], status="failed", error="worker lost its GPU", started_at=time.time(), finished_at=time.time()
+    )
     async with client.pipeline(transaction=True) as pipe:  # the dead instance reads it before anyone else can
         pipe.xadd(keys.results(), {RESULT_FIELD: encode(result)})
         pipe.xreadgroup(RESULTS_GROUP, "dead-api-instance", {keys.results(): ">"}, count=1)
@@ -333,8 +362,14 @@ async def test_a_result_that_cannot_be_recorded_does_not_block_the_others(
     poison_job, good_job = (await submit(http, user)).json(), (await submit(http, user)).json()
     client, keys = media_server.app.state.services.redis, streams(media_server)
     await media_server.app.state.services.media.store.put(f"images/{poison_job['id']}.png", b"x")
-    poison = JobResult(job_id=poison_job["id"], status="succeeded", image_key=f"images/{poison_job['id']}.png",
-                       thumb_key=f"images/{poison_job['id']}.png", width=2**40, height=64)  # out of int4 range: DataError
+    poison = JobResult(
+        job_id=poison_job["id"],
+        status="succeeded",
+        image_key=f"images/{poison_job['id']}.png",
+        thumb_key=f"images/{poison_job['id']}.png",
+        width=2**40,
+        height=64,
+    )  # out of int4 range: DataError
     good = JobResult(job_id=good_job["id"], status="failed", error="model folder unreadable")
     await client.xadd(keys.results(), {RESULT_FIELD: encode(poison)})
     await client.xadd(keys.results(), {RESULT_FIELD: encode(good)})

@@ -52,7 +52,10 @@ async def test_concurrent_ratings_keep_totals_exact(http: httpx.AsyncClient, acc
     image_id = await _public_image(http, owner)
     stars = [1, 2, 3, 4, 5, 5, 4, 3]
     responses = await asyncio.gather(
-        *(http.put(f"/images/{image_id}/rating", json={"stars": s}, headers=r.headers) for r, s in zip(raters, stars))
+        *(
+            http.put(f"/images/{image_id}/rating", json={"stars": s}, headers=r.headers)
+            for r, s in zip(raters, stars, strict=False)
+        )
     )
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
     rating = (await http.get(f"/images/{image_id}")).json()["rating"]
@@ -71,7 +74,7 @@ async def test_gallery_new_top_and_featured(http: httpx.AsyncClient, accounts: A
     unrated = await _public_image(http, owner, "unrated")
     middling = await _public_image(http, owner, "three votes of 3")
     await http.put(f"/images/{one_vote}/rating", json={"stars": 5}, headers=raters[0].headers)
-    for rater, s in zip(raters, [5, 5, 5, 5, 4, 5]):
+    for rater, s in zip(raters, [5, 5, 5, 5, 4, 5], strict=False):
         await http.put(f"/images/{many_votes}/rating", json={"stars": s}, headers=rater.headers)
     for rater in raters[:3]:
         await http.put(f"/images/{middling}/rating", json={"stars": 3}, headers=rater.headers)

@@ -49,14 +49,28 @@ def nft_check(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
     [
         pytest.param(EDGE, id="edge"),
         pytest.param(
-            EDGE | {"portSources": [{"ports": [8300], "sources": ["10.0.1.11/32", "fd00:1::11"]}], "internalUdpPorts": [3901]},
+            EDGE
+            | {
+                "portSources": [{"ports": [8300], "sources": ["10.0.1.11/32", "fd00:1::11"]}],
+                "internalUdpPorts": [3901],
+            },
             id="edge-with-narrow-sources",
         ),
         pytest.param(
-            {"wanInterface": None, "lanInterface": "enp2s0", "lanSubnets": ["10.0.1.0/24"], "internalTcpPorts": [8200], "publicTcpPorts": [], "publicUdpPorts": []},
+            {
+                "wanInterface": None,
+                "lanInterface": "enp2s0",
+                "lanSubnets": ["10.0.1.0/24"],
+                "internalTcpPorts": [8200],
+                "publicTcpPorts": [],
+                "publicUdpPorts": [],
+            },
             id="gpu-behind-nat",
         ),
-        pytest.param({"wanInterface": None, "lanInterface": "eth1", "lanSubnets": [], "internalTcpPorts": []}, id="nothing-internal"),
+        pytest.param(
+            {"wanInterface": None, "lanInterface": "eth1", "lanSubnets": [], "internalTcpPorts": []},
+            id="nothing-internal",
+        ),
     ],
 )
 def test_nft_accepts_the_rendered_ruleset(tmp_path: Path, params: dict) -> None:
@@ -177,7 +191,12 @@ def hosts(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 
 def probe(ns: str, host: str, port: int, source: str) -> str:
-    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, host, str(port), source], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, host, str(port), source],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -193,7 +212,9 @@ def test_the_ruleset_admits_only_the_public_ports_from_the_wan(hosts: dict[str, 
     subprocess.run(["ip", "netns", "exec", edge, "nft", "-f", str(rules)], check=True)
     # Loading it twice replaces the table instead of stacking rules.
     subprocess.run(["ip", "netns", "exec", edge, "nft", "-f", str(rules)], check=True)
-    listed = subprocess.run(["ip", "netns", "exec", edge, "nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["ip", "netns", "exec", edge, "nft", "list", "ruleset"], capture_output=True, text=True, check=True
+    ).stdout
     assert listed.count("chain input {") == 1
 
     started = time.monotonic()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from testkit import free_port
 
 from .conftest import render, rendered
@@ -48,10 +49,24 @@ def tls(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("tls")
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-days", "1", "-subj", f"/CN={SERVER_NAME}",
-            "-addext", f"subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1",
-            "-keyout", str(d / "tls.key"), "-out", str(d / "tls.crt"),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={SERVER_NAME}",
+            "-addext",
+            f"subjectAltName=DNS:{SERVER_NAME},IP:127.0.0.1",
+            "-keyout",
+            str(d / "tls.key"),
+            "-out",
+            str(d / "tls.crt"),
         ],
         check=True,
         capture_output=True,
@@ -99,7 +114,9 @@ http {{
 
 
 def nginx_test(conf: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["nginx", "-t", "-q", "-c", str(conf), "-p", str(conf.parent)], capture_output=True, text=True)
+    return subprocess.run(
+        ["nginx", "-t", "-q", "-c", str(conf), "-p", str(conf.parent)], capture_output=True, text=True
+    )
 
 
 # --- the text --------------------------------------------------------------------------------
@@ -142,7 +159,7 @@ def test_nginx_rejects_a_broken_text(tls, tmp_path: Path) -> None:
 def test_http3_on_nixpkgs_nginx_listens_quic_with_reuseport_once_per_address(tls, tmp_path: Path) -> None:
     """nixos-25.11's nginx (1.28) has QUIC: one `quic reuseport` listen per address, `http2 on`, Alt-Svc."""
     text = rendered("nginx", base_params(tls, nginxVersion="1.28.0", listenAddresses=["0.0.0.0", "[::]"]), tmp_path)
-    quic = re.findall(r"listen (\S+) quic reuseport;", text)
+    quic = re.findall(r"listen (\S+) quic reuseport default_server;", text)
     assert quic == ["0.0.0.0:443", "[::]:443"]
     assert text.count("reuseport") == 2  # nginx refuses a second reuseport on the same address:port
     assert "http2 on;" in text and "http3 on;" in text and " ssl http2;" not in text
@@ -152,7 +169,7 @@ def test_http3_on_nixpkgs_nginx_listens_quic_with_reuseport_once_per_address(tls
 def test_old_nginx_gets_no_quic_and_the_listen_http2_form(tls, tmp_path: Path) -> None:
     text = rendered("nginx", base_params(tls, nginxVersion="1.22.1"), tmp_path)
     assert "quic" not in text and "Alt-Svc" not in text and "http3" not in text
-    assert "listen 127.0.0.1:443 ssl http2;" in text
+    assert "listen 127.0.0.1:443 ssl http2 default_server;" in text
     result = render("nginx", base_params(tls, nginxVersion="1.22.1", http3=True), tmp_path)
     assert result.returncode != 0 and "http3 needs nginx >= 1.25.0" in result.stderr
 
@@ -224,9 +241,17 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
             body = json.dumps({"upstream": self.server.name, "headers": dict(self.headers)}).encode()
             self.reply(200, body, {"Content-Type": "application/json", "X-Frame-Options": "DENY"})
         elif self.path == "/images/local":
-            self.reply(200, headers={"X-Accel-Redirect": "/_media/images/a.png", "Cache-Control": "private, max-age=60"})
+            self.reply(
+                200, headers={"X-Accel-Redirect": "/_media/images/a.png", "Cache-Control": "private, max-age=60"}
+            )
         elif self.path == "/images/s3":
-            self.reply(200, headers={"X-Accel-Redirect": f"/_media_s3/pictures/images/a.png?{S3_QUERY}", "Cache-Control": "private, max-age=60"})
+            self.reply(
+                200,
+                headers={
+                    "X-Accel-Redirect": f"/_media_s3/pictures/images/a.png?{S3_QUERY}",
+                    "Cache-Control": "private, max-age=60",
+                },
+            )
         else:
             self.reply(404, b"api: not found")
 
@@ -236,7 +261,9 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
         import hashlib
 
         key = self.headers["Sec-WebSocket-Key"]
-        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
         self.send_response(101)
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
@@ -251,7 +278,11 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
 class FakeS3(FakeApi):
     def do_GET(self) -> None:  # noqa: N802
         self.server.requests.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
-        self.reply(200, b"S3 PICTURE BYTES", {"Content-Type": "image/png", "x-amz-request-id": "R1", "Cache-Control": "public, max-age=99999"})
+        self.reply(
+            200,
+            b"S3 PICTURE BYTES",
+            {"Content-Type": "image/png", "x-amz-request-id": "R1", "Cache-Control": "public, max-age=99999"},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +320,9 @@ def edge(tls, tmp_path_factory) -> Iterator[dict]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    client = httpx.Client(base_url=f"https://127.0.0.1:{https_port}", verify=ssl.create_default_context(cafile=str(tls["cert"])))
+    client = httpx.Client(
+        base_url=f"https://127.0.0.1:{https_port}", verify=ssl.create_default_context(cafile=str(tls["cert"]))
+    )
     try:
         for _ in range(100):
             try:
@@ -298,7 +331,15 @@ def edge(tls, tmp_path_factory) -> Iterator[dict]:
             except httpx.TransportError:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 time.sleep(0.05)
-        yield {"client": client, "apis": apis, "s3": s3, "picture": picture, "http_port": http_port, "https_port": https_port, "tls": tls}
+        yield {
+            "client": client,
+            "apis": apis,
+            "s3": s3,
+            "picture": picture,
+            "http_port": http_port,
+            "https_port": https_port,
+            "tls": tls,
+        }
     finally:
         client.close()
         proc.terminate()
@@ -373,7 +414,18 @@ def test_http_redirects_to_https_and_tls_speaks_http2(edge) -> None:
     assert r.headers["location"] == f"https://127.0.0.1:{edge['https_port']}/images/1?x=2"
     if shutil.which("curl"):
         out = subprocess.run(
-            ["curl", "-s", "-o", "/dev/null", "-w", "%{http_version}", "--http2", "--cacert", str(edge["tls"]["cert"]), f"https://127.0.0.1:{edge['https_port']}/"],
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version}",
+                "--http2",
+                "--cacert",
+                str(edge["tls"]["cert"]),
+                f"https://127.0.0.1:{edge['https_port']}/",
+            ],
             capture_output=True,
             text=True,
         )

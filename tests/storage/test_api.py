@@ -7,6 +7,7 @@ field of the settings tree).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -19,7 +20,7 @@ import msgspec
 import pytest
 
 from apikit import Accounts, picture, upload
-from housify_api.settings import ApiSettings, MediaSettings
+from housify_api.settings import MediaSettings, load_api_settings
 from housify_common.storage import StorageSettings
 from testkit import AsgiServer, free_port
 
@@ -28,11 +29,14 @@ from .seaweedfs import SeaweedFS
 
 
 @contextlib.asynccontextmanager
-async def api(tmp: Path, storage: StorageSettings, *, accel_prefix: str = "") -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
-    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``."""
+async def api(tmp: Path, storage: StorageSettings, *, accel_prefix: str = "",
+              redis_prefix: str = "") -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
+    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``; a Redis prefix of its own."""
     from housify_api.app import create_app
 
-    settings = ApiSettings(data_dir=str(tmp), redis_prefix=os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:",
+    redis_prefix = redis_prefix or os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:"
+    # from the environment (the session's PostgreSQL and Redis), with this test's store
+    settings = load_api_settings(data_dir=str(tmp), redis_prefix=redis_prefix,
                            ai_url=f"http://127.0.0.1:{free_port()}", storage=storage,
                            media=MediaSettings(accel_redirect_prefix=accel_prefix))
     server = AsgiServer(create_app(settings))
@@ -140,3 +144,31 @@ async def _row(image_id: Any) -> dict[str, Any]:
     row = await Image.select().where(Image.id == image_id).first()
     assert row is not None
     return row
+
+
+async def test_a_result_missing_from_the_store_fails_its_job(migrated_db: str, tmp_path: Path, kind: str, weed: SeaweedFS | None) -> None:
+    from housify_ai.contract import RESULT_FIELD, JobResult, encode
+
+    async with api(tmp_path, storage_for(kind, tmp_path, weed)) as (server, http, accounts):
+        services = server.app.state.services
+        user = await accounts.user()
+        jobs = [(await http.post("/jobs", json={"prompt": "a room", "width": 64, "height": 64, "steps": 2},
+                                 headers=user.headers)).json() for _ in range(2)]
+        stored, missing = jobs
+        await services.media.store.put(f"images/{stored['id']}.png", b"\x89PNG result")
+        await services.media.store.put(f"thumbs/{stored['id']}.webp", b"RIFF thumb")
+        for job in jobs:
+            result = JobResult(job_id=job["id"], status="succeeded", image_key=f"images/{job['id']}.png",
+                               thumb_key=f"thumbs/{job['id']}.webp", width=64, height=64, finished_at=time.time())
+            await services.redis.xadd(services.media.queue.streams.results(), {RESULT_FIELD: encode(result)})
+        deadline = time.monotonic() + 30
+        while True:
+            states = [(await http.get(f"/jobs/{job['id']}", headers=user.headers)).json() for job in jobs]
+            if all(s["status"] in ("succeeded", "failed") for s in states) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert states[0]["status"] == "succeeded"
+        image = (await http.get(f"/images/{states[0]['image_id']}", headers=user.headers)).json()
+        assert image["size_bytes"] == len(b"\x89PNG result") + len(b"RIFF thumb")  # sizes asked of the store
+        assert states[1]["status"] == "failed" and states[1]["image_id"] is None
+        assert states[1]["error"] == f"result not in the image store: images/{missing['id']}.png, thumbs/{missing['id']}.webp"

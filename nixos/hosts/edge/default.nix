@@ -1,5 +1,6 @@
-# Edge/web host: nginx (TLS, HTTP/3), API instances, SOAP, PostgreSQL, Redis,
-# send-only mail; exports the image storage to the GPU hosts over NFS.
+# Edge/web host: nginx (TLS, HTTP/3, the web app), API instances, SOAP,
+# PostgreSQL, Redis, send-only mail, and the Garage node that manages the
+# cluster layout and creates the image bucket.
 # Secrets live in /var/lib/secrets/housify (root, 0400), see docs/deployment.md.
 { ... }:
 
@@ -13,6 +14,8 @@ in
   ];
 
   networking.hostName = "housify-edge";
+  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0.
+  # services.housify.firewall.lanMacAddress = "xx:xx:xx:xx:xx:xx";
   networking.interfaces.lan0.ipv4.addresses = [
     {
       address = "10.0.1.10";
@@ -27,12 +30,20 @@ in
     lan.address = "10.0.1.10";
     redis.passwordFile = "${secrets}/redis-password";
     postgresql.aiPasswordFile = "${secrets}/postgres-housify-ai-password";
-    storage.nfsExport = true;
+    garage = {
+      rpcPublicAddress = "10.0.1.10:3901";
+      manageLayout = true;
+      expectedNodes = 2; # edge + gpu-1; raise with each GPU host
+      accessKeyIdFile = "${secrets}/s3-access-key-id";
+      secretAccessKeyFile = "${secrets}/s3-secret-access-key";
+      # After the first start: `garage node id` on each GPU host, e.g.
+      # bootstrapPeers = [ "<id>@10.0.1.20:3901" ];
+    };
     # Internal APIs of the GPU hosts (add one line per GPU host).
     aiServers = [ "10.0.1.20:8200" ];
   };
 
-  users.users.housify.uid = 7400; # owner of the NFS-exported storage
+  users.users.housify.uid = 7400;
 
   services.housify-api = {
     instances = 4;
@@ -47,6 +58,15 @@ in
     superuser = {
       email = "admin@housify.example.com";
       passwordFile = "${secrets}/superuser-password";
+    };
+    # The local Garage node (S3 on 127.0.0.1:3900); nginx proxies picture
+    # downloads to it (X-Accel-Redirect /_media_s3/).
+    storage = {
+      backend = "s3";
+      s3 = {
+        accessKeyIdFile = "${secrets}/s3-access-key-id";
+        secretAccessKeyFile = "${secrets}/s3-secret-access-key";
+      };
     };
   };
 }

@@ -1,6 +1,8 @@
 # GPU host: housify-ai queue workers and internal API on NVIDIA GPUs (CUDA
-# builds of torch and llama.cpp). Images go to the edge host's storage over NFS;
-# Redis and PostgreSQL (db housify_ai) are the edge host's, over the LAN.
+# builds of torch and llama.cpp). Images go to S3 through this host's own
+# Garage node (replicated with the edge's); Redis and PostgreSQL (db
+# housify_ai) are the edge host's, over the LAN. With a single GPU host the
+# edge's directory store over NFS also works (docs/deployment.md).
 { ... }:
 
 let
@@ -14,6 +16,8 @@ in
   ];
 
   networking.hostName = "housify-gpu-1";
+  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0.
+  # services.housify.firewall.lanMacAddress = "xx:xx:xx:xx:xx:xx";
   networking.interfaces.lan0.ipv4.addresses = [
     {
       address = "10.0.1.20";
@@ -37,18 +41,19 @@ in
       url = null;
       urlFile = "${secrets}/redis-url";
     };
+    storage = {
+      backend = "s3";
+      s3 = {
+        accessKeyIdFile = "${secrets}/s3-access-key-id";
+        secretAccessKeyFile = "${secrets}/s3-secret-access-key";
+      };
+    };
   };
 
-  # The API's image storage, written by the workers.
-  fileSystems."/var/lib/housify/storage" = {
-    device = "${edge}:/var/lib/housify/storage";
-    fsType = "nfs";
-    options = [
-      "nfsvers=4.2"
-      "_netdev"
-      "x-systemd.automount"
-    ];
+  services.housify.garage = {
+    rpcPublicAddress = "10.0.1.20:3901";
+    # After the first start: `garage node id` on the edge host, e.g.
+    # bootstrapPeers = [ "<id>@${edge}:3901" ];
   };
-  # Writes into the NFS storage through group housify (gid 7400, common.nix).
   users.users.housify-ai.uid = 7401;
 }

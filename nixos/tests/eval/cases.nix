@@ -11,6 +11,7 @@ let
       tls.acmeEmail = mkDefault "ops@example.com";
       firewall = {
         lanInterface = "lan0";
+        lanMacAddress = mkDefault "52:54:00:00:00:10";
         internalSubnets = mkDefault [ "10.0.1.0/24" ];
         managementSubnets = mkDefault [ "10.0.99.0/24" ];
       };
@@ -23,12 +24,59 @@ let
     };
   };
   with' = change: { imports = [ base change ]; };
+  s3Storage = {
+    backend = "s3";
+    s3 = {
+      accessKeyIdFile = "/run/secrets/housify/s3-access-key-id";
+      secretAccessKeyFile = "/run/secrets/housify/s3-secret-access-key";
+    };
+  };
+  s3case = with' {
+    services.housify.garage = {
+      enable = true;
+      rpcPublicAddress = "10.0.1.10:3901";
+      replicationFactor = mkDefault 1;
+      manageLayout = true;
+      rpcSecretFile = "/run/secrets/housify/garage-rpc-secret";
+      adminTokenFile = "/run/secrets/housify/garage-admin-token";
+      accessKeyIdFile = "/run/secrets/housify/s3-access-key-id";
+      secretAccessKeyFile = "/run/secrets/housify/s3-secret-access-key";
+    };
+    services.housify-api.storage = s3Storage;
+    services.housify-ai.storage = s3Storage;
+  };
+
 in
 {
   inherit base;
 
   good = {
     edge-with-local-ai = base;
+    s3 = s3case;
+    # An AI-only host whose storage is the edge's NFS export.
+    gpu-nfs = {
+      services.housify-ai = {
+        enable = true;
+        redis.url = "redis://10.0.1.10:6379/0";
+        database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+      };
+      services.housify.firewall = {
+        lanInterface = "enp2s0";
+        internalSubnets = [ "10.0.1.0/24" ];
+      };
+      fileSystems."/var/lib/housify/storage" = {
+        device = "10.0.1.10:/var/lib/housify/storage";
+        fsType = "nfs";
+      };
+    };
+    web = with' {
+      services.housify.web.package = {
+        type = "derivation";
+        name = "housify-web";
+        outPath = "/nix/store/00000000000000000000000000000000-housify-web";
+      };
+    };
+    wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
     three-instances = with' { services.housify-api.instances = 3; };
     gpu = with' {
       services.housify-ai = {
@@ -134,6 +182,72 @@ in
     no-ai-server = {
       configuration = with' { services.housify-ai.enable = false; };
       error = "aiServers is empty";
+    };
+    lan-name-without-mac = {
+      configuration = with' { services.housify.firewall.lanMacAddress = null; };
+      error = "a name no kernel gives a NIC: set services.housify.firewall.lanMacAddress";
+    };
+    nixos-firewall-too = {
+      configuration = with' { networking.firewall.enable = true; };
+      error = "leave networking.firewall.enable false";
+    };
+    s3-without-keys = {
+      configuration = with' { services.housify-api.storage.backend = "s3"; };
+      error = "services.housify-api.storage.s3: set accessKeyIdFile and secretAccessKeyFile";
+    };
+    s3-key-in-nix-store = {
+      configuration = with' {
+        services.housify-api.storage = s3Storage // {
+          s3 = s3Storage.s3 // { secretAccessKeyFile = "/nix/store/00000000000000000000000000000000-s3"; };
+        };
+      };
+      error = "is not of type";
+    };
+    garage-without-secrets = {
+      configuration = with' {
+        services.housify.garage = {
+          enable = true;
+          rpcPublicAddress = "10.0.1.10:3901";
+        };
+      };
+      error = "set rpcSecretFile and adminTokenFile";
+    };
+    garage-more-copies-than-nodes = {
+      configuration = {
+        imports = [ s3case ];
+        services.housify.garage.replicationFactor = 3;
+      };
+      error = "replicationFactor (3) exceeds expectedNodes (1)";
+    };
+    nfs-export-of-s3-store = {
+      configuration = {
+        imports = [ s3case ];
+        services.housify = {
+          lan.address = "10.0.1.10";
+          storage.nfsExport = true;
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+        services.housify-api.redis = {
+          url = null;
+          urlFile = "/run/secrets/housify/redis-url";
+        };
+        services.housify-ai.redis = {
+          url = null;
+          urlFile = "/run/secrets/housify/redis-url";
+        };
+      };
+      error = "nfsExport exports the directory store";
+    };
+    http3-on-old-nginx = {
+      configuration = with' {
+        services.nginx.package = {
+          type = "derivation";
+          name = "nginx-1.22.1";
+          version = "1.22.1";
+          outPath = "/nix/store/00000000000000000000000000000000-nginx-1.22.1";
+        };
+      };
+      error = "http3 needs nginx >= 1.25.0";
     };
   };
 }

@@ -19,6 +19,9 @@ let
     inherit name;
     outPath = "/nix/store/00000000000000000000000000000000-${name}";
     meta.mainProgram = name;
+    # nixos-25.11's nginx (QUIC built in); the others' versions are not read.
+    version = if name == "nginx" then "1.28.0" else "0";
+    interpreter = "/nix/store/00000000000000000000000000000000-${name}/bin/${name}";
   };
   pkgs =
     lib.genAttrs (
@@ -26,8 +29,11 @@ let
         "housify-api"
         "housify-ai"
         "housify-soap"
-        "nginxQuic"
+        "nginx"
         "postgresql"
+        "bash"
+        "python3"
+        "garage_2"
       ]
       ++ extraPackages
     ) fakePackage
@@ -39,7 +45,10 @@ let
     specialArgs = { inherit pkgs; };
     modules = [
       ./standins.nix
-      { services.postgresql.package = lib.mkDefault pkgs.postgresql; }
+      {
+        services.postgresql.package = lib.mkDefault pkgs.postgresql;
+        services.nginx.package = lib.mkDefault pkgs.nginx;
+      }
     ]
     ++ modules
     ++ [ configuration ];
@@ -56,11 +65,20 @@ else
       inherit (unit)
         after
         requires
+        wants
         wantedBy
         environment
         serviceConfig
+        unitConfig
+        startAt
         ;
     }) housifyUnits;
+    nginxText = config.services.nginx.appendHttpConfig;
+    nginxUnit = config.systemd.services.nginx or { };
+    ruleset = config.networking.nftables.ruleset;
+    links = config.systemd.network.links;
+    garage = config.services.garage;
+    garageUnit = config.systemd.services.garage or { };
     inherit (config.services)
       nginx
       redis

@@ -65,6 +65,7 @@ let
     script = lines;
     preStart = lines;
     serviceConfig = opt (types.attrsOf types.anything) { };
+    unitConfig = opt (types.attrsOf types.anything) { };
     startAt = opt (types.either types.str (types.listOf types.str)) [ ];
   };
 in
@@ -76,6 +77,7 @@ in
     services.nginx = {
       enable = bool;
       package = pkg;
+      appendHttpConfig = lines;
       recommendedTlsSettings = bool;
       recommendedOptimisation = bool;
       recommendedGzipSettings = bool;
@@ -154,12 +156,36 @@ in
     security.acme = {
       acceptTerms = bool;
       defaults.email = nullStr;
+      certs = opt (types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              webroot = nullStr;
+              group = str;
+              reloadServices = strList;
+              directory = opt types.str "/var/lib/acme/${name}";
+            };
+          }
+        )
+      )) { };
+    };
+
+    services.garage = {
+      enable = bool;
+      package = pkg;
+      settings = opt (types.submodule { freeformType = types.attrsOf types.anything; }) { };
+      extraEnvironment = opt (types.attrsOf types.str) { };
+      environmentFile = opt (types.nullOr types.path) null;
     };
 
     networking = {
       hostName = opt types.str "nixos";
       domain = nullStr;
-      nftables.enable = bool;
+      nftables = {
+        enable = bool;
+        ruleset = lines;
+      };
       firewall = {
         enable = opt types.bool true;
         allowedTCPPorts = opt (types.listOf types.port) [ ];
@@ -198,6 +224,10 @@ in
     users.groups = attrsOfSub { gid = opt (types.nullOr types.int) null; };
 
     systemd.services = attrsOfSub unit;
+    systemd.network.links = attrsOfSub {
+      matchConfig = opt (types.attrsOf types.anything) { };
+      linkConfig = opt (types.attrsOf types.anything) { };
+    };
     systemd.tmpfiles.settings = opt (types.attrsOf (
       types.attrsOf (
         types.attrsOf (

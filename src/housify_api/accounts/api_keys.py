@@ -55,7 +55,9 @@ class ApiKeyService:
                     f"API key limit reached: {level.name} allows {level.api_key_limit}; delete a key or change plan"
                 )
             await row.save()
-        return ApiKeyCreated(id=row.id, name=name, prefix=row.prefix, created_at=row.created_at, last_used_at=None, key=key)
+        return ApiKeyCreated(
+            id=row.id, name=name, prefix=row.prefix, created_at=row.created_at, last_used_at=None, key=key
+        )
 
     async def delete(self, user_id: UUID, key_id: UUID) -> None:
         """Revoke one of the user's keys at once. Raises ``NotFoundException`` for someone else's or no key."""

@@ -41,7 +41,9 @@ class MeController(Controller):
         return await accounts.me(request.user.id)
 
     @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
-    async def update_me(self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]) -> UserOut:
+    async def update_me(
+        self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]
+    ) -> UserOut:
         """Change profile fields (names, gender, phone, birth date, country) and/or ``email`` (re-verified; 409 when taken)."""
         return await accounts.update_profile(request.user, data)
 
@@ -51,13 +53,21 @@ class MeController(Controller):
         await accounts.delete(request.user.id)
 
     @put("/password", operation_id="change_password", guards=[requires_token])
-    async def change_password(self, request: Me, data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]) -> Message:
+    async def change_password(
+        self, request: Me, data: JSONBody[PasswordChange], accounts: NamedDependency[AccountService]
+    ) -> Message:
         """Change the password; every other session of the account ends (this one stays)."""
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
 
-    @put("/subscription", operation_id="change_subscription", raises=[documented(404, "subscription level does not exist")])
-    async def change_subscription(self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]) -> UserOut:
+    @put(
+        "/subscription",
+        operation_id="change_subscription",
+        raises=[documented(404, "subscription level does not exist")],
+    )
+    async def change_subscription(
+        self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]
+    ) -> UserOut:
         """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
         return await accounts.change_level(request.user.id, data.subscription_level)
 
@@ -71,10 +81,14 @@ class MeController(Controller):
         return await api_keys.list(request.user.id)
 
     @post("/api-keys", operation_id="create_api_key", guards=[requires_token], status_code=201)
-    async def create_api_key(self, request: Me, data: JSONBody[ApiKeyIn], api_keys: NamedDependency[ApiKeyService]) -> ApiKeyCreated:
+    async def create_api_key(
+        self, request: Me, data: JSONBody[ApiKeyIn], api_keys: NamedDependency[ApiKeyService]
+    ) -> ApiKeyCreated:
         """A new key, shown once in ``key``; send it as ``X-API-Key``. 403 past the level's ``api_key_limit``."""
         return await api_keys.create(request.user.id, data.name)
 
     @delete("/api-keys/{key_id:uuid}", operation_id="delete_api_key", guards=[requires_token], status_code=204)
-    async def delete_api_key(self, request: Me, key_id: FromPath[UUID], api_keys: NamedDependency[ApiKeyService]) -> None:
+    async def delete_api_key(
+        self, request: Me, key_id: FromPath[UUID], api_keys: NamedDependency[ApiKeyService]
+    ) -> None:
         await api_keys.delete(request.user.id, key_id)

@@ -35,8 +35,22 @@ class UserOut(Output):
 
 
 USER_COLUMNS = (
-    "id", "email", "full_name", "first_name", "last_name", "gender", "phone", "birth_date", "country",
-    "role", "is_active", "email_verified", "subscription_level", "services", "created_at", "last_login_at",
+    "id",
+    "email",
+    "full_name",
+    "first_name",
+    "last_name",
+    "gender",
+    "phone",
+    "birth_date",
+    "country",
+    "role",
+    "is_active",
+    "email_verified",
+    "subscription_level",
+    "services",
+    "created_at",
+    "last_login_at",
 )
 
 
@@ -62,7 +76,11 @@ class ProfilePatch(Input):
 
     def profile(self) -> dict[str, object]:
         """The profile fields that were sent (``email`` is not one)."""
-        return {name: getattr(self, name) for name in ("full_name", *PROFILE_FIELDS) if getattr(self, name) is not msgspec.UNSET}
+        return {
+            name: getattr(self, name)
+            for name in ("full_name", *PROFILE_FIELDS)
+            if getattr(self, name) is not msgspec.UNSET
+        }
 
 
 class PasswordChange(Input):

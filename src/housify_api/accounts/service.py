@@ -10,6 +10,7 @@ from uuid import UUID
 
 import msgspec
 from litestar.exceptions import NotFoundException, ValidationException
+from piccolo.columns.combination import Combinable
 
 from housify_api.accounts.profile import check_profile
 from housify_api.accounts.schemas import (
@@ -29,7 +30,6 @@ from housify_api.pagination import Page
 from housify_api.plans.service import LevelService
 from housify_api.settings import ApiSettings
 from housify_api.tables import User
-from piccolo.columns.combination import Combinable
 
 #: Run before an account's row is deleted, with its id (e.g. the media domain removes the picture files).
 DeletionHook = Callable[[UUID], Awaitable[object]]

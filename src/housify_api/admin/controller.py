@@ -45,10 +45,17 @@ class AdminController(Controller):
     async def get_user(self, user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> UserOut:
         return await accounts.me(user_id)
 
-    @patch("/users/{user_id:uuid}", operation_id="admin_update_user",
-           raises=[documented(409, "email taken, or an admin deactivating or demoting themself")])
+    @patch(
+        "/users/{user_id:uuid}",
+        operation_id="admin_update_user",
+        raises=[documented(409, "email taken, or an admin deactivating or demoting themself")],
+    )
     async def update_user(
-        self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], data: JSONBody[AdminUserPatch], accounts: NamedDependency[AccountService]
+        self,
+        request: Request[AuthUser, Any, Any],
+        user_id: FromPath[UUID],
+        data: JSONBody[AdminUserPatch],
+        accounts: NamedDependency[AccountService],
     ) -> UserOut:
         """Change ``is_active``, ``role``, ``subscription_level``, ``services`` (the user's AI service access)
         or ``email_verified``. The user's access tokens must be refreshed; deactivation ends their sessions.
@@ -57,16 +64,23 @@ class AdminController(Controller):
             raise ConflictError("an admin cannot deactivate or demote their own account")
         return await accounts.admin_update(user_id, data)
 
-    @delete("/users/{user_id:uuid}", operation_id="admin_delete_user", status_code=204,
-            raises=[documented(409, "an admin cannot delete their own account here")])
-    async def delete_user(self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], accounts: NamedDependency[AccountService]) -> None:
+    @delete(
+        "/users/{user_id:uuid}",
+        operation_id="admin_delete_user",
+        status_code=204,
+        raises=[documented(409, "an admin cannot delete their own account here")],
+    )
+    async def delete_user(
+        self, request: Request[AuthUser, Any, Any], user_id: FromPath[UUID], accounts: NamedDependency[AccountService]
+    ) -> None:
         if user_id == request.user.id:
             raise ConflictError("an admin cannot delete their own account here; use DELETE /users/me")
         await accounts.delete(user_id)
 
     @get("/analytics/service-calls", operation_id="admin_service_call_analytics")
     async def analytics(
-        self, since: FromQuery[datetime | None] = None,
+        self,
+        since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         service: FromQuery[ServiceName | None] = None,
     ) -> Analytics:

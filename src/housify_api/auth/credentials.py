@@ -130,8 +130,14 @@ class Authenticator:
         extras = token.extras
         try:
             user = auth_user(
-                id=token.sub, email=extras["email"], role=extras["role"], tier=extras["tier"],
-                services=extras["svc"], via="token", session_id=extras["sid"], jti=str(token.jti),
+                id=token.sub,
+                email=extras["email"],
+                role=extras["role"],
+                tier=extras["tier"],
+                services=extras["svc"],
+                via="token",
+                session_id=extras["sid"],
+                jti=str(token.jti),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise NotAuthorizedException("access token lacks Housify claims (email, role, tier, svc, sid)") from exc
@@ -141,7 +147,9 @@ class Authenticator:
     async def check_revoked(self, token: HousifyToken, connection: Any = None) -> bool:  # noqa: ARG002
         """Asked on every request; raises 401 naming why instead of returning ``True``."""
         reason = await self.revocations.reason(
-            jti=str(token.jti), sid=str(token.extras["sid"]), sub=token.sub,
+            jti=str(token.jti),
+            sid=str(token.extras["sid"]),
+            sub=token.sub,
             iat=float(token.extras.get("iat_exact", token.iat.timestamp())),
         )
         if reason:
@@ -170,8 +178,14 @@ class Authenticator:
             raise NotAuthorizedException("invalid API key")
         row = (
             await ApiKey.select(
-                ApiKey.id, ApiKey.last_used_at, ApiKey.user.id, ApiKey.user.email, ApiKey.user.role,
-                ApiKey.user.subscription_level, ApiKey.user.services, ApiKey.user.is_active,
+                ApiKey.id,
+                ApiKey.last_used_at,
+                ApiKey.user.id,
+                ApiKey.user.email,
+                ApiKey.user.role,
+                ApiKey.user.subscription_level,
+                ApiKey.user.services,
+                ApiKey.user.is_active,
             )
             .where(ApiKey.key_hash == hash_api_key(key))
             .first()
@@ -186,8 +200,12 @@ class Authenticator:
         if row["last_used_at"] is None or now - row["last_used_at"] > LAST_USED_RESOLUTION:
             await ApiKey.update({ApiKey.last_used_at: now}).where(ApiKey.id == row["id"])
         return auth_user(
-            id=owner["id"], email=owner["email"], role=owner["role"], tier=owner["subscription_level"],
-            services=owner["services"], via="api_key",
+            id=owner["id"],
+            email=owner["email"],
+            role=owner["role"],
+            tier=owner["subscription_level"],
+            services=owner["services"],
+            via="api_key",
         )
 
     async def user(self, credential: Credential) -> AuthUser:

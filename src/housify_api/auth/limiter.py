@@ -1,4 +1,4 @@
-"""Failed-login limiting per account and per client IP (DESIGN.md §3 "Brute force").
+"""Failed-login limiting per account and per client IP (docs/design.md "Security rules", brute force; OWASP Authentication Cheat Sheet).
 
 A fixed window in Redis: each failed login increments ``login-fail:acct:<email>``
 and ``login-fail:ip:<ip>``; the window starts at the first failure and lasts
@@ -28,7 +28,10 @@ class LoginLimiter:
         """Raises ``TooManyRequestsException`` (429 + ``Retry-After``) when either counter is at its limit."""
         account_key, ip_key = self._names(email, ip)
         account, per_ip = await self._redis.mget(account_key, ip_key)
-        for key, count, limit, what in ((account_key, account, self._max_account, "this account"), (ip_key, per_ip, self._max_ip, "your address")):
+        for key, count, limit, what in (
+            (account_key, account, self._max_account, "this account"),
+            (ip_key, per_ip, self._max_ip, "your address"),
+        ):
             if count is not None and int(count) >= limit:
                 retry = max(1, await self._redis.ttl(key))
                 raise TooManyRequestsException(

@@ -1,7 +1,7 @@
-"""Password hashing (Argon2id) and password rules (DESIGN.md §3).
+"""Password hashing (Argon2id) and password rules (docs/design.md "Security rules").
 
 Hashing and verifying run in a worker thread: one Argon2 operation blocks for
-tens to hundreds of milliseconds (FIELD-NOTES), which would stall every other
+tens to hundreds of milliseconds (docs/design.md "Measured facts"), which would stall every other
 request on the event loop. Parameters come from settings; hashes made with
 older parameters are upgraded on the next successful login.
 

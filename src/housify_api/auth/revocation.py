@@ -1,7 +1,7 @@
-"""Access-token revocation in Redis, checked on every authenticated request (DESIGN.md §3).
+"""Access-token revocation in Redis, checked on every authenticated request (docs/design.md "Security rules").
 
 Three kinds of entries, each expiring when the last token it could match has
-expired (so the denylist never grows without bound — the flaw of seed 000 5.6.7):
+expired (so the denylist never grows without bound, unlike a list of every token ever revoked):
 
 - ``revoked:jti:<jti>``: one access token (logout), TTL = the token's remaining life.
 - ``revoked:sid:<sid>``: every access token of a session / refresh-token family

@@ -1,4 +1,4 @@
-"""Signing and verifying Housify's JWTs (ES512 with ``kid``; DESIGN.md §3, seed 000 5.9).
+"""Signing and verifying Housify's JWTs (ES512 with ``kid``; docs/design.md "Security rules").
 
 Access tokens live ``access_token_ttl_seconds`` (5 min), refresh tokens
 ``refresh_token_ttl_seconds`` (7 days). Claims: ``sub`` (user id), ``jti``,
@@ -6,7 +6,7 @@ Access tokens live ``access_token_ttl_seconds`` (5 min), refresh tokens
 (the session = refresh-token family), and on access tokens ``role``, ``tier``,
 ``email``, ``svc`` (service names).
 
-Verify once: an ES512 verification costs ~1.4 ms (FIELD-NOTES), which alone
+Verify once: an ES512 verification costs ~1.4 ms (docs/design.md "Measured facts"), which alone
 caps a core near 550 requests/s, while clients reuse one access token for its
 whole life. :class:`HousifyToken` therefore keeps each verified access token
 (keyed by the exact token string, so a tampered token never hits the cache)
@@ -69,7 +69,9 @@ class KeyRing:
         """The JSON Web Key Set served at ``/.well-known/jwks.json`` (RFC 7517 §5)."""
         return {"keys": list(self._jwks)}
 
-    def issue(self, token_type: TokenType, subject: str, session_id: str, ttl_seconds: int, **claims: Any) -> tuple[str, dict[str, Any]]:
+    def issue(
+        self, token_type: TokenType, subject: str, session_id: str, ttl_seconds: int, **claims: Any
+    ) -> tuple[str, dict[str, Any]]:
         """A signed token and its claims; ``claims`` adds e.g. ``role``, ``tier``, ``email``, ``svc``."""
         now = time.time()
         payload = {
@@ -185,7 +187,15 @@ class HousifyToken(Token):
         return token
 
     @classmethod
-    def decode_payload(cls, encoded_token: str, secret: str, algorithms: list[str], issuer: Any = None, audience: Any = None, options: Any = None) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
+    def decode_payload(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithms: list[str],
+        issuer: Any = None,
+        audience: Any = None,
+        options: Any = None,
+    ) -> Any:  # noqa: ARG003 - the ring holds keys, issuer and audience
         claims = cls.keyring.verify(encoded_token, "access")
         # Litestar truncates ``iat`` to whole seconds; keep the exact value for revocation cut-offs.
         claims["iat_exact"] = claims["iat"]

@@ -1,4 +1,4 @@
-"""``POST /prompts/assist``: forwards to the AI server's internal API (DESIGN.md §6).
+"""``POST /prompts/assist``: forwards to the AI server's internal API (docs/ai-server.md).
 
 The LLM runs on housify-ai behind its internal load balancer; this is a short
 synchronous call with a timeout (``HOUSIFY_AI_TIMEOUT_SECONDS``). When the AI
@@ -39,8 +39,9 @@ async def assist(client: httpx.AsyncClient | None, user: AuthUser, body: PromptA
             error = "prompt assistant unavailable: HOUSIFY_AI_URL is not configured"
             raise ServiceUnavailableException(error)
         try:
-            response = await client.post("/prompts/assist", content=msgspec.json.encode(body),
-                                         headers={"content-type": "application/json"})
+            response = await client.post(
+                "/prompts/assist", content=msgspec.json.encode(body), headers={"content-type": "application/json"}
+            )
         except httpx.TimeoutException as exc:
             error = f"prompt assistant unavailable: the AI server did not answer within {client.timeout.read} s"
             raise ServiceUnavailableException(error) from exc
@@ -61,5 +62,12 @@ async def assist(client: httpx.AsyncClient | None, user: AuthUser, body: PromptA
     finally:
         if error:
             log.error("prompt assist for user %s failed: %s", user.id, error)
-        await record_service_call(SERVICE, user.id, request_time=requested, start_time=requested,
-                                  completion_time=dt.datetime.now(dt.UTC), success=error is None, error=error)
+        await record_service_call(
+            SERVICE,
+            user.id,
+            request_time=requested,
+            start_time=requested,
+            completion_time=dt.datetime.now(dt.UTC),
+            success=error is None,
+            error=error,
+        )

@@ -1,4 +1,4 @@
-"""Every call of an AI service goes into ``service_calls`` (seed 001 3.2.B, DESIGN.md §5).
+"""Every call of an AI service goes into ``service_calls`` (docs/design.md "Jobs: the API ↔ AI protocol").
 
 Through the accounts app's :func:`housify_api.usage.record_service_call`. A
 generation job is logged once, when it ends (succeeded, failed or cancelled),
@@ -15,8 +15,9 @@ from typing import Any
 from housify_api.usage import record_service_call
 
 
-async def job_ended(job: dict[str, Any], *, started: dt.datetime | None, finished: dt.datetime, success: bool,
-                    error: str | None = None) -> None:
+async def job_ended(
+    job: dict[str, Any], *, started: dt.datetime | None, finished: dt.datetime, success: bool, error: str | None = None
+) -> None:
     """Log the call of the job row ``job`` (its ``task`` is the service name)."""
     await record_service_call(
         job["task"],

@@ -74,7 +74,9 @@ def default_consumer_name() -> str:
 class ResultsConsumer:
     """Runs :meth:`run` as a background task between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, queue: Queue, store: ImageStore, name: str = "", *, block_ms: int = 1000, batch: int = 50) -> None:
+    def __init__(
+        self, queue: Queue, store: ImageStore, name: str = "", *, block_ms: int = 1000, batch: int = 50
+    ) -> None:
         self.queue = queue
         self.store = store
         self.name = name or default_consumer_name()
@@ -156,8 +158,13 @@ class ResultsConsumer:
                 attempts = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
                 if attempts < MAX_PERMANENT_FAILURES:
                     raise
-                log.error("results consumer: giving up on result of job %s after %d attempts: %s: %s",
-                          result.job_id, attempts, type(exc).__name__, exc)
+                log.error(
+                    "results consumer: giving up on result of job %s after %d attempts: %s: %s",
+                    result.job_id,
+                    attempts,
+                    type(exc).__name__,
+                    exc,
+                )
         await self.queue.client.xack(stream, RESULTS_GROUP, entry_id)
         self._failures.pop(entry_id, None)
         self.handled += 1
@@ -182,16 +189,22 @@ class ResultsConsumer:
                     await self._record_image(job, result, started, finished, sum(size or 0 for size in sizes.values()))
                     return
                 log.error("results consumer: job %s: result %s not in the image store", job_id, ", ".join(missing))
-                result = msgspec.structs.replace(result, status="failed", error=f"result not in the image store: {', '.join(missing)}")
+                result = msgspec.structs.replace(
+                    result, status="failed", error=f"result not in the image store: {', '.join(missing)}"
+                )
             else:
                 return
         if job["status"] in FINAL_STATUSES:
             return
         error = result.error or ("cancelled" if result.status == "cancelled" else "the AI worker gave no reason")
         async with Job._meta.db.transaction():
-            updated = await Job.update(
-                {Job.status: result.status, Job.error: error, Job.started_at: started, Job.finished_at: finished}
-            ).where((Job.id == job_id) & Job.status.not_in(list(FINAL_STATUSES))).returning(Job.id)
+            updated = (
+                await Job.update(
+                    {Job.status: result.status, Job.error: error, Job.started_at: started, Job.finished_at: finished}
+                )
+                .where((Job.id == job_id) & Job.status.not_in(list(FINAL_STATUSES)))
+                .returning(Job.id)
+            )
             if updated:
                 await calls.job_ended(job, started=started, finished=finished, success=False, error=error)
 
@@ -222,33 +235,43 @@ class ResultsConsumer:
         ).on_conflict(target=Image.id, action="DO NOTHING")
         return image_id
 
-    async def _record_image(self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int) -> None:
+    async def _record_image(
+        self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int
+    ) -> None:
         params = job["params"] if isinstance(job["params"], dict) else msgspec.json.decode(job["params"])
         image_id = uuid.uuid5(RESULT_IMAGE_NS, str(job["id"]))
         async with Job._meta.db.transaction():
-            inserted = await Image.insert(
-                Image(
-                    id=image_id,
-                    owner=job["owner"],
-                    kind=ImageKind.generated.value,
-                    storage_key=result.image_key,
-                    thumb_key=result.thumb_key,
-                    content_type="image/png",
-                    size_bytes=size,
-                    width=result.width,
-                    height=result.height,
-                    title=(params.get("title") or params.get("prompt") or "")[:200],
-                    public=bool(params.get("public", False)),
-                    created_at=finished,
+            inserted = (
+                await Image.insert(
+                    Image(
+                        id=image_id,
+                        owner=job["owner"],
+                        kind=ImageKind.generated.value,
+                        storage_key=result.image_key,
+                        thumb_key=result.thumb_key,
+                        content_type="image/png",
+                        size_bytes=size,
+                        width=result.width,
+                        height=result.height,
+                        title=(params.get("title") or params.get("prompt") or "")[:200],
+                        public=bool(params.get("public", False)),
+                        created_at=finished,
+                    )
                 )
-            ).on_conflict(target=Image.id, action="DO NOTHING").returning(Image.id)
+                .on_conflict(target=Image.id, action="DO NOTHING")
+                .returning(Image.id)
+            )
             extra: dict[str, Any] = {}
             if result.control:  # redesign: the control image the picture kept to, one more picture of the owner
                 extra["control_image_id"] = str(await self._record_control(job, result, finished))
             await Job.update(
                 {
                     Job.status: JobStatus.succeeded.value,
-                    Job.params: {**params, **extra, "seed": result.seed if result.seed is not None else params.get("seed")},
+                    Job.params: {
+                        **params,
+                        **extra,
+                        "seed": result.seed if result.seed is not None else params.get("seed"),
+                    },
                     Job.image: image_id,
                     Job.error: None,
                     Job.started_at: started,

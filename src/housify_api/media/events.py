@@ -51,6 +51,7 @@ BLOCK_MS = 2000
 #: How long the ``succeeded`` event waits for the results consumer to record the picture.
 RECORD_WAIT_SECONDS = 10.0
 
+
 async def serve(socket: WebSocket, job_id: UUID, queue: Queue, authenticator: Authenticator) -> None:
     """Authenticate, check ownership, then replay and stream the job's events until it ends."""
     credential, as_subprotocol = credentials.from_websocket(socket)

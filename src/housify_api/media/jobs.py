@@ -58,7 +58,11 @@ WORKER_STALE_SECONDS = 60.0
 PARAM_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for spec in REGISTRY.values() for name in spec.param_names()))
 
 #: ``POST /jobs`` image fields: (body field, the task's input need, the contract's storage-key field).
-_INPUTS = (("source_image_id", "source", "source_key"), ("mask_image_id", "mask", "mask_key"), ("control_image_id", "control", "control_key"))
+_INPUTS = (
+    ("source_image_id", "source", "source_key"),
+    ("mask_image_id", "mask", "mask_key"),
+    ("control_image_id", "control", "control_key"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,9 @@ def task_inputs(spec: TaskSpec, body: Any) -> dict[str, Any]:
         if value is msgspec.UNSET:
             continue
         if name not in takes:
-            raise _unprocessable(f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})")
+            raise _unprocessable(
+                f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})"
+            )
         params[name] = value
     for field, need, _key in _INPUTS:
         given = getattr(body, field, None) is not None
@@ -139,8 +145,8 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     before the job is counted against the hourly limit.
 
     Raises:
-        PermissionDeniedException: no access right for ``task``, a task the caller's level does not
-            include, or a source/mask image of another user.
+        PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), a task
+            the caller's level does not include, or a source/mask image of another user.
         NotFoundException: unknown image.
         HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
             429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
@@ -343,9 +349,13 @@ async def cancel(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
         raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
     if event is None or event.type == "queued":
         now = dt.datetime.now(dt.UTC)
-        updated = await Job.update(
-            {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
-        ).where((Job.id == job_id) & (Job.status == JobStatus.queued.value)).returning(Job.id)
+        updated = (
+            await Job.update(
+                {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
+            )
+            .where((Job.id == job_id) & (Job.status == JobStatus.queued.value))
+            .returning(Job.id)
+        )
         if updated:
             await calls.job_ended(row, started=None, finished=now, success=False, error="cancelled by the user")
     return await read(queue, job_id, user)

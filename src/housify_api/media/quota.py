@@ -1,4 +1,4 @@
-"""Storage quota per user (DESIGN.md §4 ``storage_limit``), safe under concurrent uploads.
+"""Storage quota per user (docs/design.md "Subscription levels", ``storage_limit``), safe under concurrent uploads.
 
 The bytes a user holds live in one row of ``media_storage_use``. A reservation
 is a single conditional statement::

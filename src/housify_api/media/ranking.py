@@ -1,4 +1,4 @@
-"""Ranking of rated pictures for ``GET /gallery/featured`` (DESIGN.md §2).
+"""Ranking of rated pictures for ``GET /gallery/featured`` (docs/design.md "Product and components").
 
 A plain average lets one 5-star vote beat a picture with a hundred 4.8-star
 votes. The front page instead ranks by a *Bayesian average*: every picture

@@ -1,4 +1,4 @@
-"""Per-user ``requests_hour`` limit on generation jobs (DESIGN.md §4), a rolling hour in Redis.
+"""Per-user ``requests_hour`` limit on generation jobs (docs/design.md "Subscription levels"), a rolling hour in Redis.
 
 A sliding-window log: one sorted-set member per admitted job, scored by its
 Unix time. One ``MULTI``/``EXEC`` transaction drops members older than the
@@ -47,7 +47,9 @@ class Decision:
         return headers
 
 
-async def take(client: Any, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None) -> Decision:
+async def take(
+    client: Any, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None
+) -> Decision:
     """Count one request under ``key`` if fewer than ``limit`` were counted in the last ``window`` seconds."""
     now = time.time() if now is None else now
     member = f"{now:.6f}:{secrets.token_hex(4)}"

@@ -24,15 +24,17 @@ from housify_api.media.tables import Image, Rating
 
 
 async def _recount(image_id: UUID) -> RatingSummary:
-    totals = await Rating.select(Sum(Rating.stars, alias="total"), Count(alias="votes")).where(
-        Rating.image == image_id
-    ).first()
+    totals = (
+        await Rating.select(Sum(Rating.stars, alias="total"), Count(alias="votes"))
+        .where(Rating.image == image_id)
+        .first()
+    )
     totals = totals or {}
     total, votes = int(totals.get("total") or 0), int(totals.get("votes") or 0)
     average = total / votes if votes else 0.0
-    await Image.update(
-        {Image.rating_sum: total, Image.rating_count: votes, Image.rating_avg: average}
-    ).where(Image.id == image_id)
+    await Image.update({Image.rating_sum: total, Image.rating_count: votes, Image.rating_avg: average}).where(
+        Image.id == image_id
+    )
     return RatingSummary(average=round(average, 3) if votes else None, count=votes)
 
 

@@ -1,4 +1,4 @@
-"""Validation and normalisation of uploaded pictures (DESIGN.md §3 "Uploads").
+"""Validation and normalisation of uploaded pictures (docs/design.md "Security rules", uploads).
 
 An upload is accepted only when Pillow decodes it completely as PNG, JPEG or
 WebP — the file name and the client's content type are ignored. The pixel

@@ -12,11 +12,18 @@ from housify_api.plans.service import PlanService, PricedLevel
 from housify_api.system.error_docs import documented
 
 
-@get("/subscriptions", opt={"exclude_from_auth": True}, operation_id="list_subscriptions", tags=["plans"],
-     raises=[documented(422, "currency: not quoted by the rates service")])
+@get(
+    "/subscriptions",
+    opt={"exclude_from_auth": True},
+    operation_id="list_subscriptions",
+    tags=["plans"],
+    raises=[documented(422, "currency: not quoted by the rates service")],
+)
 async def subscriptions(
     plans: NamedDependency[PlanService],
-    currency: Annotated[str, Parameter(description="USD (default) or an asset housify-soap quotes, e.g. BTC", max_length=10)] = "USD",
+    currency: Annotated[
+        str, Parameter(description="USD (default) or an asset housify-soap quotes, e.g. BTC", max_length=10)
+    ] = "USD",
 ) -> list[PricedLevel]:
     """The subscription levels. With ``currency`` other than USD each price is converted by housify-soap
     (``HOUSIFY_SOAP_WSDL_URL``): 422 naming ``currency`` when it is unknown there, 503 when it cannot quote."""

@@ -63,16 +63,37 @@ class Level(msgspec.Struct, kw_only=True, frozen=True):
 #: The levels of docs/design.md "Subscription levels", inserted at start-up when missing.
 #: ``its`` comes from the job contract's defaults, the weights AI workers use before the API publishes any.
 DEFAULT_LEVELS: tuple[Level, ...] = (
-    Level(name=FREE_TIER, price_usd=Decimal("0.00"), upload_size_limit_mb=100, storage_limit_gb=10,
-          its=DEFAULT_ITS[FREE_TIER], api_key_limit=1, requests_hour=6, watermark=True),
-    Level(name="Pro-Tier", price_usd=Decimal("9.99"), upload_size_limit_mb=1000, storage_limit_gb=100,
-          its=DEFAULT_ITS["Pro-Tier"], api_key_limit=10, requests_hour=60, watermark=False),
+    Level(
+        name=FREE_TIER,
+        price_usd=Decimal("0.00"),
+        upload_size_limit_mb=100,
+        storage_limit_gb=10,
+        its=DEFAULT_ITS[FREE_TIER],
+        api_key_limit=1,
+        requests_hour=6,
+        watermark=True,
+    ),
+    Level(
+        name="Pro-Tier",
+        price_usd=Decimal("9.99"),
+        upload_size_limit_mb=1000,
+        storage_limit_gb=100,
+        its=DEFAULT_ITS["Pro-Tier"],
+        api_key_limit=10,
+        requests_hour=60,
+        watermark=False,
+    ),
 )
 
 _COLUMNS = (
-    SubscriptionLevel.name, SubscriptionLevel.price_usd, SubscriptionLevel.upload_size_limit_mb,
-    SubscriptionLevel.storage_limit_gb, SubscriptionLevel.its, SubscriptionLevel.api_key_limit,
-    SubscriptionLevel.requests_hour, SubscriptionLevel.watermark,
+    SubscriptionLevel.name,
+    SubscriptionLevel.price_usd,
+    SubscriptionLevel.upload_size_limit_mb,
+    SubscriptionLevel.storage_limit_gb,
+    SubscriptionLevel.its,
+    SubscriptionLevel.api_key_limit,
+    SubscriptionLevel.requests_hour,
+    SubscriptionLevel.watermark,
 )
 
 
@@ -107,7 +128,9 @@ class LevelService:
     """
 
     def __init__(self, cache_seconds: float = 10.0) -> None:
-        self._cache: TTLCache[str, Level] | None = TTLCache(maxsize=256, ttl=cache_seconds) if cache_seconds > 0 else None
+        self._cache: TTLCache[str, Level] | None = (
+            TTLCache(maxsize=256, ttl=cache_seconds) if cache_seconds > 0 else None
+        )
 
     async def seed(self) -> int:
         """Insert the default levels that are missing (admins' edits are kept); returns how many were added.
@@ -137,7 +160,10 @@ class LevelService:
 
     async def weights(self) -> dict[str, float]:
         """Level name -> ``its``, as published to the AI workers."""
-        return {row["name"]: float(row["its"]) for row in await SubscriptionLevel.select(SubscriptionLevel.name, SubscriptionLevel.its)}
+        return {
+            row["name"]: float(row["its"])
+            for row in await SubscriptionLevel.select(SubscriptionLevel.name, SubscriptionLevel.its)
+        }
 
     async def get(self, name: str) -> Level:
         """The level called ``name``, read now. Raises ``NotFoundException`` (404) naming it."""
@@ -210,12 +236,20 @@ class PlanService:
         try:
             quotes = await asyncio.gather(*(self.quotes.convert(level.price_usd, "USD", currency) for level in levels))
         except UnknownAsset as exc:
-            raise ValidationException(f"currency: {currency!r} is not quoted by the rates service ({exc})", status_code=422) from exc
+            raise ValidationException(
+                f"currency: {currency!r} is not quoted by the rates service ({exc})", status_code=422
+            ) from exc
         except QuoteUnavailable as exc:
             log.error("price quote USD->%s unavailable: %s", currency, exc)
             raise ServiceUnavailableException(f"currency conversion unavailable: {exc}") from exc
         return [
-            PricedLevel(level=level, currency=currency, price=quote.amount, rate=quote.rate, quoted_at=quote.fetched_at,
-                        stale=quote.stale)
+            PricedLevel(
+                level=level,
+                currency=currency,
+                price=quote.amount,
+                rate=quote.rate,
+                quoted_at=quote.fetched_at,
+                stale=quote.stale,
+            )
             for level, quote in zip(levels, quotes, strict=True)
         ]

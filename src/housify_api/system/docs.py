@@ -49,7 +49,9 @@ def openapi_config(version: str) -> OpenAPIConfig:
                 standalone_preset_js_url=f"{ASSETS}/swagger-ui-dist/swagger-ui-standalone-preset.js",
                 favicon="",
             ),
-            RedocRenderPlugin(path="/redoc", js_url=f"{ASSETS}/redoc/bundles/redoc.standalone.js", favicon="", google_fonts=False),
+            RedocRenderPlugin(
+                path="/redoc", js_url=f"{ASSETS}/redoc/bundles/redoc.standalone.js", favicon="", google_fonts=False
+            ),
             JsonRenderPlugin(path="/openapi.json"),
             YamlRenderPlugin(path="/openapi.yaml"),
         ],

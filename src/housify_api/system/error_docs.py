@@ -12,7 +12,7 @@ the errors that follow from how the route is built rather than from its code:
 
 Route-specific errors (409 on register, 429 over a limit, ...) stay on the
 handler's own ``raises=[...]``; a handler's ``responses=`` still wins for its codes.
-Every error body is ``{"status_code", "detail", "extra"?}`` (DESIGN.md §2).
+Every error body is ``{"status_code", "detail", "extra"?}`` (docs/design.md "Errors").
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ class GalleryController(Controller):
         return await gallery.gallery(sort=sort, cursor=cursor, limit=limit)
 
     @get("/featured", operation_id="galleryFeatured", summary="Front page: best rated by Bayesian average")
-    async def featured(self, media: NamedDependency[MediaServices], limit: Annotated[int, Parameter(ge=1, le=100)] = 12) -> list[FeaturedImage]:
+    async def featured(
+        self, media: NamedDependency[MediaServices], limit: Annotated[int, Parameter(ge=1, le=100)] = 12
+    ) -> list[FeaturedImage]:
         """Ranked by ``(C*m + stars) / (m + votes)`` (IMDb weighted rating; see ``housify_api.media.ranking``);
         computed at most every ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS`` per API instance."""
         return await media.featured.get(limit=limit, prior_votes=media.settings.featured_prior_votes)

@@ -26,18 +26,30 @@ class JobController(Controller):
     path = "/jobs"
     tags = ["jobs"]
 
-    @post("/", operation_id="submitJob", status_code=HTTP_202_ACCEPTED, summary="Queue a text2img, img2img or inpaint job", raises=[
-        documented(403, "no access to the task's service, or the image belongs to another user"),
-        documented(404, "image_id / mask_id: image not found"),
-        documented(422, "invalid job (the field and rule are named)"),
-        documented(429, "over the level's jobs per hour; see Retry-After"),
-    ])
+    @post(
+        "/",
+        operation_id="submitJob",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Queue a text2img, img2img or inpaint job",
+        raises=[
+            documented(403, "no access to the task's service, or the image belongs to another user"),
+            documented(404, "image_id / mask_id: image not found"),
+            documented(422, "invalid job (the field and rule are named)"),
+            documented(429, "over the level's jobs per hour; see Retry-After"),
+        ],
+    )
     async def submit(
-        self, request: Request[AuthUser, Any, Any], data: JSONBody[JobIn], queue: NamedDependency[Queue], limits: NamedDependency[Level]
+        self,
+        request: Request[AuthUser, Any, Any],
+        data: JSONBody[JobIn],
+        queue: NamedDependency[Queue],
+        limits: NamedDependency[Level],
     ) -> Response[JobOut]:
         """202 with the job and ``RateLimit-*`` headers; 429 with ``Retry-After`` over the level's jobs per hour."""
         job, decision = await jobs.submit(queue, request.user, limits, data)
-        return Response(job, status_code=HTTP_202_ACCEPTED, headers={**decision.headers(), "Location": f"/jobs/{job.id}"})
+        return Response(
+            job, status_code=HTTP_202_ACCEPTED, headers={**decision.headers(), "Location": f"/jobs/{job.id}"}
+        )
 
     @get("/", operation_id="listJobs", summary="The caller's jobs, newest first (cursor pages)")
     async def listing(
@@ -51,18 +63,31 @@ class JobController(Controller):
         return await jobs.listing(queue, request.user, status=status, cursor=cursor, limit=limit)
 
     @get("/{job_id:uuid}", operation_id="getJob", summary="One job with live progress")
-    async def read(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
+    async def read(
+        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]
+    ) -> JobOut:
         return await jobs.read(queue, job_id, request.user)
 
-    @delete("/{job_id:uuid}", operation_id="cancelJob", status_code=HTTP_200_OK, summary="Cancel a queued or running job",
-            raises=[documented(409, "the job has already finished")])
-    async def cancel(self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]) -> JobOut:
+    @delete(
+        "/{job_id:uuid}",
+        operation_id="cancelJob",
+        status_code=HTTP_200_OK,
+        summary="Cancel a queued or running job",
+        raises=[documented(409, "the job has already finished")],
+    )
+    async def cancel(
+        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]
+    ) -> JobOut:
         """409 when the job has already finished."""
         return await jobs.cancel(queue, job_id, request.user)
 
     @websocket("/{job_id:uuid}/events", opt={"exclude_from_auth": True})
     async def job_events(
-        self, socket: WebSocket, job_id: FromPath[UUID], queue: NamedDependency[Queue], authenticator: NamedDependency[Authenticator]
+        self,
+        socket: WebSocket,
+        job_id: FromPath[UUID],
+        queue: NamedDependency[Queue],
+        authenticator: NamedDependency[Authenticator],
     ) -> None:
         """Replays the job's events, then streams new ones until it ends (see ``housify_api.media.events``)."""
         await events.serve(socket, job_id, queue, authenticator)

@@ -30,7 +30,10 @@ class PromptController(Controller):
         raises=[documented(422, "the AI server refused the idea")],
     )
     async def assist(
-        self, request: Request[AuthUser, Any, Any], data: JSONBody[PromptAssistRequest], ai_client: NamedDependency[httpx.AsyncClient | None]
+        self,
+        request: Request[AuthUser, Any, Any],
+        data: JSONBody[PromptAssistRequest],
+        ai_client: NamedDependency[httpx.AsyncClient | None],
     ) -> PromptAssistResponse:
         """503 with the reason when the AI server is not configured, down or too slow."""
         return await assist.assist(ai_client, request.user, data)

@@ -18,7 +18,10 @@ def test_cursor_round_trip() -> None:
     assert decode_cursor(token, (dt.datetime, float, uuid.UUID)) == (when, 4.25, ident)
 
 
-@pytest.mark.parametrize("token", ["", "!!!", "bm90IGpzb24", "\U000f492a\u791d\xf2", "é", encode_cursor([1, 2]), encode_cursor(["x", "y", "z"])])
+@pytest.mark.parametrize(
+    "token",
+    ["", "!!!", "bm90IGpzb24", "\U000f492a\u791d\xf2", "é", encode_cursor([1, 2]), encode_cursor(["x", "y", "z"])],
+)
 def test_forged_cursors_are_refused(token: str) -> None:
     with pytest.raises(CursorError, match="cursor"):
         decode_cursor(token, (dt.datetime, float, uuid.UUID))
