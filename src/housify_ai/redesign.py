@@ -213,19 +213,28 @@ class RedesignHandler(ImageJobHandler):
         request = ctx.request
         params: RedesignParams = request.options()
         self.redesigner.check(params)
+        lora = self.engine.lora_for(params, request.level)
         assert request.source_key is not None  # the task requires a source (checked by the contract)
         source = await load_input(self.store, request.source_key, "source_key", None, "RGB")
         on_step = self.step_reporter(ctx, params.denoising_steps())
         prompt = request.prompt.strip() or DEFAULT_PROMPT
         out = await self.logged_run(
             ctx,
-            lambda: _with_stats(self.redesigner.run(source, prompt, request.negative_prompt, params, ctx.seed, on_step)),
+            lambda: _with_stats(
+                self.redesigner.run(source, prompt, request.negative_prompt, params, ctx.seed, on_step, lora)
+            ),
             size=params.size_for(source.size),
             steps=params.steps,
         )
         output = out[0]
         result = await store_output(
-            ctx, self.store, self.settings, output.image, stats=output.stats, device=str(self.engine.device), model=self.engine.name
+            ctx,
+            self.store,
+            self.settings,
+            output.image,
+            stats=output.stats,
+            device=str(self.engine.device),
+            model=self.engine.name,
         )
         key, thumb_key = control_keys(request.job_id)
         control = output.control

@@ -18,10 +18,11 @@ a job kind, and everything else is derived from it:
   API without torch;
 * ``check`` — an optional extra rule over the parameters and the source image's
   size (e.g. ``upscale``'s output cap), raising ``ValueError("field: rule")``.
-* ``offered`` — an optional rule over the parameters and what the live workers
-  report they loaded (their ``describe()`` entries, from ``ai:workers``), raising
-  ``ValueError("field: rule")`` for what no worker offers (e.g. ``redesign``'s
-  control kinds), so the API refuses such a job instead of a worker failing it.
+* ``offered`` — an optional rule over the parameters, what the live workers
+  report they loaded (their ``describe()`` entries, from ``ai:workers``) and the
+  job's level, raising ``ValueError("field: rule")`` for what no worker offers
+  (``redesign``'s control kinds, a LoRA adapter, one not offered to the level),
+  so the API refuses such a job instead of a worker failing it.
 
 How to add a task (``upscale`` took three files):
 
@@ -65,6 +66,10 @@ Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description=
 Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
 Guidance = Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE, description="classifier-free guidance scale")]
 Strength = Annotated[float, Meta(gt=0.0, le=1.0, description="how far img2img/inpaint move away from the source (0, 1]")]
+LoraName = Annotated[
+    str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$", description="a LoRA style adapter the AI workers offer (GET /models)")
+]
+LoraScale = Annotated[float, Meta(ge=0.0, le=2.0, description="the adapter's weight; default: the operator's")]
 
 
 class TextToImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -74,6 +79,8 @@ class TextToImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     height: Side = 512
     steps: Steps = 25
     guidance_scale: Guidance = 7.5
+    lora: LoraName | None = None
+    lora_scale: LoraScale | None = None
 
 
 class ImageToImageParams(TextToImageParams, kw_only=True, forbid_unknown_fields=True):
@@ -124,6 +131,8 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     long_side: Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels of the longer side")] = 512
     steps: Steps = 25
     guidance_scale: Guidance = 7.5
+    lora: LoraName | None = None
+    lora_scale: LoraScale | None = None
 
     def __post_init__(self) -> None:
         if len(set(self.controls)) != len(self.controls):
@@ -158,9 +167,26 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return side(width), side(height)
 
 
-def _redesign_offered(params: RedesignParams, workers: list[dict[str, Any]]) -> None:
-    """``controls`` / ``restyle`` must be offered by some live worker (their ``kind: redesign`` entries)."""
-    offers = [m for w in workers for m in w.get("models", []) if isinstance(m, dict) and m.get("kind") == "redesign"]
+def _offers(workers: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The ``describe()`` entries of kind ``kind`` the live workers report."""
+    return [m for w in workers for m in w.get("models", []) if isinstance(m, dict) and m.get("kind") == kind]
+
+
+def _lora_offered(params: Any, workers: list[dict[str, Any]], level: str) -> None:
+    """``lora`` must be an adapter some live worker offers to ``level`` (``HOUSIFY_AI_LORAS``)."""
+    if params.lora is None:
+        return
+    adapters = [a for m in _offers(workers, "diffusion") for a in m.get("loras", []) if a.get("name") == params.lora]
+    if not adapters:
+        offered = sorted({a.get("name") for m in _offers(workers, "diffusion") for a in m.get("loras", [])})
+        raise ValueError(f"lora: no adapter {params.lora!r} on the AI workers (offered: {', '.join(offered) or 'none'})")
+    if not any(not a.get("levels") or level in a["levels"] for a in adapters):
+        raise ValueError(f"lora: adapter {params.lora!r} is not offered to your level ({level})")
+
+
+def _redesign_offered(params: RedesignParams, workers: list[dict[str, Any]], level: str) -> None:
+    """``controls`` / ``restyle`` must be offered by some live worker (their ``kind: redesign`` entries), and ``lora``."""
+    offers = _offers(workers, "redesign")
     controls = {c for m in offers for c in m.get("controls", [])}
     missing = [c for c in params.controls if c not in controls]
     if missing:
@@ -169,6 +195,7 @@ def _redesign_offered(params: RedesignParams, workers: list[dict[str, Any]]) -> 
         )
     if params.restyle not in {r for m in offers for r in m.get("restyle", [])}:
         raise ValueError(f"restyle: {params.restyle} not offered by the AI workers (it needs the segmentation model)")
+    _lora_offered(params, workers, level)
 
 
 def _partial_steps(params: Any) -> int:
@@ -207,7 +234,7 @@ class TaskSpec:
     levels: tuple[str, ...] | None = None
     check: Callable[[Any, tuple[int, int] | None], None] | None = None
     total_steps: Callable[[Any], int] | None = None
-    offered: Callable[[Any, list[dict[str, Any]]], None] | None = None
+    offered: Callable[[Any, list[dict[str, Any]], str], None] | None = None
 
     def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
         """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
@@ -235,14 +262,16 @@ _DIFFUSION = "housify_ai.jobs:ImageJobHandler"
 REGISTRY: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required"),
+        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required", offered=_lora_offered),
         TaskSpec(
             "img2img", "a picture changed after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", check=_check_partial_steps, total_steps=_partial_steps,
+            offered=_lora_offered,
         ),
         TaskSpec(
             "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+            offered=_lora_offered,
         ),
         TaskSpec(
             "redesign", "a photo of a room redrawn in a new style, keeping its walls, windows and doors (ControlNet)",

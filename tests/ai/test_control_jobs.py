@@ -67,15 +67,15 @@ def test_jobs_for_controls_no_worker_offers_are_refused_by_name() -> None:
     workers = [
         {"models": [{"kind": "diffusion"}, {"kind": "redesign", "controls": ["lines", "depth"], "restyle": ["room"]}]}
     ]
-    spec.offered(spec.parse_params({"controls": ["depth", "lines"]}), workers)
+    spec.offered(spec.parse_params({"controls": ["depth", "lines"]}), workers, "Free-Tier")
     with pytest.raises(
         ValueError, match=r"controls: segmentation not offered by the AI workers \(offered: depth, lines\)"
     ):
-        spec.offered(spec.parse_params({"controls": ["segmentation"]}), workers)
+        spec.offered(spec.parse_params({"controls": ["segmentation"]}), workers, "Free-Tier")
     with pytest.raises(ValueError, match="restyle: furniture not offered"):
-        spec.offered(spec.parse_params({"restyle": "furniture"}), workers)
+        spec.offered(spec.parse_params({"restyle": "furniture"}), workers, "Free-Tier")
     with pytest.raises(ValueError, match=r"offered: none"):
-        spec.offered(spec.parse_params({}), [{"models": [{"kind": "diffusion"}]}])
+        spec.offered(spec.parse_params({}), [{"models": [{"kind": "diffusion"}]}], "Free-Tier")
 
 
 async def test_a_redesign_job_stores_the_picture_and_its_control_image(rig, redesigner) -> None:

@@ -3,6 +3,7 @@ operator brings (SDXL, LoRA adapters), on tiny random models built offline."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import msgspec
@@ -264,7 +265,7 @@ def test_lora_adapters_load_from_local_files_and_switch_per_job(tiny_models: Pat
 
     lora = operator_models / "loras" / "tiny-lora.safetensors"
     engine = DiffusionEngine(tiny_models / "tiny-sd", "cpu", loras=parse_loras([f"watercolor={lora}@0.8"]))
-    assert engine.describe()["loras"] == [{"name": "watercolor", "weight": 0.8}]
+    assert engine.describe()["loras"] == [{"name": "watercolor", "weight": 0.8, "levels": []}]
     args = {"prompt": "a kitchen", "num_inference_steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64}
 
     def draw(adapter=None) -> np.ndarray:
@@ -279,11 +280,53 @@ def test_lora_adapters_load_from_local_files_and_switch_per_job(tiny_models: Pat
         engine.generate(engine.pipeline_for("text2img"), args, 5, never_stop, ("oil", 1.0))
 
 
+async def test_a_job_picks_its_adapter_and_levels_are_kept_to(rig, tiny_models: Path, operator_models: Path) -> None:
+    from housify_ai.diffusion import DiffusionEngine
+    from housify_ai.jobs import ImageJobHandler
+    from housify_ai.pipelines import parse_loras
+    from housify_ai.tasks import get_task
+    from housify_common.storage import DirectoryStore
+
+    lora = operator_models / "loras" / "tiny-lora.safetensors"
+    engine = DiffusionEngine(tiny_models / "tiny-sd", "cpu", loras=parse_loras([f"marble@Pro-Tier={lora}@0.9"]))
+    spec = get_task("text2img")
+    assert engine.lora_for(spec.parse_params({"lora": "marble"}), "Pro-Tier") == ("marble", 0.9)
+    assert engine.lora_for(spec.parse_params({"lora": "marble", "lora_scale": 0.3}), "Pro-Tier") == ("marble", 0.3)
+    assert engine.lora_for(spec.parse_params({}), "Free-Tier") is None
+    store = DirectoryStore(rig.settings.storage_path)
+    handler = ImageJobHandler(rig.settings, engine, store)
+    async with rig.worker(handlers={"text2img": handler}):
+        plain = await rig.enqueue(seed=2, steps=2, level="Pro-Tier")
+        styled = await rig.enqueue(seed=2, steps=2, lora="marble", level="Pro-Tier")
+        free = await rig.enqueue(seed=2, steps=2, lora="marble", level="Free-Tier")
+        results = [await rig.result(r.job_id, timeout=60) for r in (plain, styled, free)]
+    assert [r.status for r in results] == ["succeeded", "succeeded", "failed"]
+    assert results[2].error == "ValueError: lora: adapter 'marble' is not offered to level Free-Tier"
+    a, b = [pixels(Image.open(io.BytesIO(await store.get(r.image_key)))) for r in results[:2]]
+    assert np.abs(a - b).mean() > 0.5
+
+
+def test_the_api_side_rule_refuses_adapters_by_name_and_level() -> None:
+    from housify_ai.tasks import get_task
+
+    spec = get_task("img2img")
+    workers = [
+        {"models": [{"kind": "diffusion", "loras": [{"name": "marble", "weight": 0.9, "levels": ["Pro-Tier"]}]}]}
+    ]
+    spec.offered(spec.parse_params({"lora": "marble"}), workers, "Pro-Tier")
+    spec.offered(spec.parse_params({}), workers, "Free-Tier")
+    with pytest.raises(ValueError, match="lora: adapter 'marble' is not offered to your level"):
+        spec.offered(spec.parse_params({"lora": "marble"}), workers, "Free-Tier")
+    with pytest.raises(ValueError, match=r"lora: no adapter 'oil' on the AI workers \(offered: marble\)"):
+        spec.offered(spec.parse_params({"lora": "oil"}), workers, "Pro-Tier")
+
+
 def test_lora_settings_are_checked_at_start(tmp_path: Path) -> None:
     from housify_ai.pipelines import parse_loras
 
     (tmp_path / "a.safetensors").write_bytes(b"x")
     assert parse_loras([f"a={tmp_path}/a.safetensors", f"b-2={tmp_path}/a.safetensors@0.5"])[1].weight == 0.5
+    assert parse_loras([f"c@Pro-Tier|Gold={tmp_path}/a.safetensors"])[0].levels == ("Pro-Tier", "Gold")
     for bad, why in [
         ("nameonly", "not name=path"),
         (f"a={tmp_path}/missing.safetensors", "no such file"),

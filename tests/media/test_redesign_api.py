@@ -101,3 +101,30 @@ async def test_the_control_image_is_returned_with_the_result(
     content = await http.get(shown["url"], headers=user.headers)
     assert content.status_code == 200
     assert content.headers["content-type"] == "image/png"
+
+
+async def test_a_lora_adapter_is_asked_for_by_name_and_kept_to_its_levels(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
+    free, pro = await accounts.user(), await accounts.user(level="Pro-Tier")
+    client = media_server.app.state.services.redis
+    status = {
+        "consumer": "w-lora",
+        "seen_at": time.time(),
+        "models": [{"kind": "diffusion", "loras": [{"name": "marble", "weight": 0.8, "levels": ["Pro-Tier"]}]}],
+    }
+    await client.hset(streams(media_server).workers(), "w-lora", msgspec.json.encode(status))
+    body = {"prompt": "a marble bathroom", "width": 64, "height": 64, "steps": 2}
+    try:
+        ok = await http.post("/jobs", json={**body, "lora": "marble", "lora_scale": 0.5}, headers=pro.headers)
+        assert ok.status_code == 202, ok.text
+        assert (ok.json()["params"]["lora"], ok.json()["params"]["lora_scale"]) == ("marble", 0.5)
+        level = await http.post("/jobs", json={**body, "lora": "marble"}, headers=free.headers)
+        assert level.status_code == 422
+        assert "lora: adapter 'marble' is not offered to your level (Free-Tier)" in level.json()["detail"]
+        unknown = await http.post("/jobs", json={**body, "lora": "oil"}, headers=pro.headers)
+        assert unknown.status_code == 422
+        assert "lora: no adapter 'oil' on the AI workers (offered: marble)" in unknown.json()["detail"]
+        assert (await http.post("/jobs", json={**body, "lora": "../x"}, headers=pro.headers)).status_code in (400, 422)
+    finally:
+        await client.delete(streams(media_server).workers())

@@ -165,7 +165,7 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
             source = images.get("source_image_id")
             spec.check(options, (source["width"], source["height"]) if source else None)
         if spec.offered is not None and (workers := await _live_workers_or_503(queue)):
-            spec.offered(options, workers)  # no worker at all: the job waits queued, as any job
+            spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
     job_id = uuid.uuid4()
