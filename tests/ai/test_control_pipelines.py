@@ -233,6 +233,26 @@ def test_an_sdxl_folder_is_read_as_sdxl_and_previews_with_its_latent_map(operato
     assert latents_preview(unit, "sd").getpixel((0, 0)) == (165, 153, 154)
 
 
+def test_a_single_file_checkpoint_loads_with_a_local_config_and_draws_the_same(
+    engine, tiny_models: Path, tmp_path: Path
+) -> None:
+    from ldm_checkpoint import write_ldm_checkpoint
+
+    from housify_ai.diffusion import DiffusionEngine
+
+    checkpoint = write_ldm_checkpoint(tiny_models / "tiny-sd", tmp_path / "my-finetune.safetensors")
+    single = DiffusionEngine(checkpoint, "cpu", config=tiny_models / "tiny-sd")
+    assert (single.name, single.family, single.describe()["pipeline"]) == (
+        "my-finetune",
+        "sd",
+        "StableDiffusionPipeline",
+    )
+    args = {"prompt": "a sunlit attic", "num_inference_steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64}
+    ours = single.generate(single.pipeline_for("text2img"), args, 9, never_stop)[0]
+    reference = engine.generate(engine.pipeline_for("text2img"), args, 9, never_stop)[0]
+    assert (pixels(ours) == pixels(reference)).all()  # the same weights, read from the LDM layout
+
+
 def test_a_9_channel_inpainting_model_only_inpaints(tiny_models: Path, tmp_path: Path) -> None:
     import json
     import shutil
