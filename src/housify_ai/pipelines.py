@@ -116,7 +116,8 @@ def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tu
         return pipe, info
     if not path.is_dir():
         raise ModelLoadError(
-            f"{MODEL_SETTING}={path}: neither a diffusers pipeline folder nor a {'/'.join(SINGLE_FILE_SUFFIXES)} file; "
+            f"{MODEL_SETTING}={path}: not a diffusers pipeline folder (no model_index.json) "
+            f"nor a {'/'.join(SINGLE_FILE_SUFFIXES)} checkpoint file; "
             "run `housify-ai models build-tiny DIR` or see docs/ai-server.md"
         )
     info = read_model_info(path)

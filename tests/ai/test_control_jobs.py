@@ -27,7 +27,7 @@ def redesigner(engine, tiny_models: Path):
     from housify_ai.settings import AISettings
 
     settings = AISettings(
-        ai_diffusion_model=str(tiny_models / "tiny-sd"),
+        ai_diffusion_model="/srv/models/sd15",  # not the tiny model: only the controls named here
         ai_controlnet_lines=str(tiny_models / "tiny-controlnet-lines"),
         ai_controlnet_depth=str(tiny_models / "tiny-controlnet-depth"),
         ai_depth_model=str(tiny_models / "tiny-dpt"),

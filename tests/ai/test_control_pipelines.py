@@ -42,7 +42,7 @@ def control_settings(tiny_models: Path):
     from housify_ai.settings import AISettings
 
     return AISettings(
-        ai_diffusion_model=str(tiny_models / "tiny-sd"),
+        ai_diffusion_model="/srv/models/sd15",  # an operator's model: only what is named here is loaded
         ai_device="cpu",
         ai_controlnet_lines=str(tiny_models / "tiny-controlnet-lines"),
         ai_controlnet_depth=str(tiny_models / "tiny-controlnet-depth"),
@@ -161,6 +161,22 @@ def test_a_control_not_loaded_is_refused_by_name(engine, control_settings) -> No
     with pytest.raises(ValueError, match="restyle: furniture needs the segmentation model"):
         redesigner.check(params(restyle="furniture"))
     assert redesigner.describe()[0] == {"kind": "redesign", "controls": ["lines"], "restyle": ["room"]}
+
+
+def test_the_embedded_tiny_model_brings_every_tiny_control(engine, tiny_models: Path) -> None:
+    import importlib.util
+
+    from housify_ai.redesign import build_redesigner
+    from housify_ai.settings import AISettings
+
+    redesigner = build_redesigner(AISettings(ai_diffusion_model=str(tiny_models / "tiny-sd")), engine)
+    expected = (
+        ("lines", "mlsd", "depth", "segmentation")
+        if importlib.util.find_spec("controlnet_aux")
+        else ("lines", "depth", "segmentation")
+    )
+    assert redesigner.offered() == expected
+    assert redesigner.restyles() == ("room", "furniture")
 
 
 @pytest.mark.parametrize("setting", ["ai_controlnet_lines", "ai_depth_model", "ai_segmentation_model"])
