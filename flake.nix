@@ -67,6 +67,8 @@
               ;
             default = pkgs.housify-api;
           }
+          # The web app (nixos/packages/web.nix), once it is there.
+          // lib.optionalAttrs (pkgs ? housify-web) { inherit (pkgs) housify-web; }
         )
       );
 

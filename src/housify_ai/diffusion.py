@@ -186,7 +186,7 @@ class DiffusionEngine:
     ) -> tuple[Image.Image, RunStats]:
         """Draw one picture for ``request`` (text2img, img2img, inpaint); see :meth:`generate`."""
         pipe = self.pipeline_for(request.task)
-        params = request.options()  # TextToImageParams / ImageToImageParams
+        params = request.options()  # housify_ai.tasks.TextToImageParams / ImageToImageParams
         args: dict[str, object] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,

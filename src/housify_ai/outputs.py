@@ -20,7 +20,7 @@ from housify_ai.contract import JobResult
 from housify_ai.imaging import apply_watermark, open_image
 from housify_ai.settings import AISettings
 from housify_common.imaging import encode_png, make_thumbnail
-from housify_common.storage import ImageStore, load_storage_settings, open_store
+from housify_common.storage import ImageStore, load_storage_settings, open_store, put_with_retry
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -72,8 +72,9 @@ async def store_output(
         image = apply_watermark(image, settings.ai_watermark_text)
     image_key, thumb_key = output_keys(request.job_id)
     png, thumb = await asyncio.to_thread(lambda: (encode_png(image), make_thumbnail(image)))
-    await store.put(image_key, png)
-    await store.put(thumb_key, thumb)
+    # a finished picture survives a short store outage: retried for a minute while the claim is kept alive
+    await put_with_retry(store, image_key, png)
+    await put_with_retry(store, thumb_key, thumb)
     return JobResult(
         job_id=request.job_id,
         status="succeeded",

@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 RESULTS_MAXLEN = 100_000
 RESULT_KEY_TTL_SECONDS = 7 * 24 * 3600
 LEVELS_REFRESH_SECONDS = 10.0
-IDLE_POLL_SECONDS = 0.05
 CONSUMER_PRUNE_IDLE_MS = 24 * 3600 * 1000
 
 # KEYS: result key, results stream, events stream, job stream
@@ -237,13 +236,8 @@ class JobQueue:
 
     async def _read_blocking(self) -> Delivery | None:
         streams = {self.keys.jobs(level): ">" for level in self._order()}
-        started = time.monotonic()
+        # the in-process stand-in blocks like Redis too (housify_common.redis)
         reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, streams, count=1, block=self.block_ms)
-        if not reply:
-            # fakeredis (the embedded default) answers XREADGROUP ... BLOCK at once; poll gently instead of spinning.
-            left = self.block_ms / 1000 - (time.monotonic() - started)
-            if left > 0:
-                await asyncio.sleep(min(left, IDLE_POLL_SECONDS))
         by_stream = {self.keys.jobs(level): level for level in self.levels}
         for stream, entries in reply or []:
             stream = _text(stream)

@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, StreamKeys
 from housify_ai.errors import JobCancelled
 from housify_ai.queue import Delivery, JobQueue
 from housify_ai.settings import AISettings
+from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +162,11 @@ class Worker:
             result = await self.handler(ctx)
         except JobCancelled:
             result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
+        except (RedisConnectionError, RedisTimeoutError, StorageUnavailable):
+            # Redis (progress events) or the image store (source, result) went away mid-job: not
+            # the job's fault. The entry stays pending (the job loop releases it) and runs again
+            # after the visibility timeout, up to the retry limit.
+            raise
         except Exception as exc:
             log.exception("job %s failed", delivery.job_id)
             result = JobResult(status="failed", seed=seed, error=f"{type(exc).__name__}: {exc}", finished_at=time.time(), **base)

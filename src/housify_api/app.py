@@ -24,10 +24,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from piccolo.engine.postgres import PostgresEngine
 
 from housify_api.accounts.controller import MeController
@@ -39,10 +39,12 @@ from housify_api.media.plugin import MediaPlugin
 from housify_api.plans.controller import subscriptions
 from housify_api.services import Services, build_services, providers
 from housify_api.settings import ApiSettings, load_api_settings
+from housify_api.system import edge
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
 from housify_api.system.struct_schema import ClosedStructSchemaPlugin
+from housify_api.system.web import web_dir, web_routers
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api")
@@ -82,8 +84,12 @@ async def _prepare_database(services: Services) -> None:
         except (OSError, ConnectionError) as exc:
             log.error("database unavailable at start-up (%s); retrying in %.0f s", exc, SEED_RETRY_SECONDS)
         except Exception as exc:  # noqa: BLE001 - e.g. asyncpg/sqlite errors when tables are missing
-            log.error("cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
-                      type(exc).__name__, exc, SEED_RETRY_SECONDS)
+            log.error(
+                "cannot seed the database (%s: %s); run `housify-api migrate`? retrying in %.0f s",
+                type(exc).__name__,
+                exc,
+                SEED_RETRY_SECONDS,
+            )
         await asyncio.sleep(SEED_RETRY_SECONDS)
 
 
@@ -119,6 +125,21 @@ async def _skip_session_reset(connection: object) -> None:
     transaction before a connection returns to the pool (asyncpg ``create_pool(reset=)``)."""
 
 
+def _flush_logs() -> None:
+    """Write out the records the root logger's queue handler still holds.
+
+    Its listener thread is drained by an ``atexit`` hook, which a process ended by SIGTERM
+    never runs (uvicorn re-raises the signal after its graceful shutdown; granian ends its
+    worker): the last lines of a shutdown were lost. ``stop()`` drains and joins the thread;
+    ``start()`` lets anything logged later still be written.
+    """
+    for handler in logging.getLogger().handlers:
+        listener = getattr(handler, "listener", None)
+        if listener is not None and getattr(listener, "_thread", None) is not None:
+            listener.stop()
+            listener.start()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = User._meta.db
@@ -139,6 +160,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await services.aclose()
         if isinstance(engine, PostgresEngine) and engine.pool is not None:
             await engine.close_connection_pool()
+        log.info("lifespan shutdown complete: background tasks stopped, Redis and the database pool closed")
+        _flush_logs()
 
 
 def create_app(settings: ApiSettings | None = None) -> Litestar:
@@ -153,26 +176,31 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     settings = settings or load_api_settings()
     services = build_services(settings)
     auth = jwt_auth(services.authenticator, settings.access_token_ttl_seconds)
-    prometheus = PrometheusConfig(app_name="housify_api", prefix="housify", group_path=True, exclude_unhandled_paths=True)
-    return Litestar(
+    web_root = web_dir(settings.web_dir)
+    app = Litestar(
         route_handlers=[
-            root, health, ready, MetricsController, jwks, subscriptions,
-            AuthController, MeController, AdminController, docs_assets_router(),
+            root,
+            health,
+            ready,
+            MetricsController,
+            jwks,
+            subscriptions,
+            AuthController,
+            MeController,
+            AdminController,
+            docs_assets_router(),
+            *web_routers(web_root),
         ],
-        state=State({"services": services}),
+        state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),
         plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
-        middleware=[prometheus.middleware],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
-        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False) if settings.cors_origins else None,
-        response_headers=[
-            ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-            ResponseHeader(name="X-Frame-Options", value="DENY"),
-            ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-        ],
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_credentials=False)
+        if settings.cors_origins
+        else None,
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             log_exceptions="always",
@@ -182,3 +210,5 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503, HTTPException},
         ),
     )
+    # Request metrics and the security headers: one pure-ASGI layer around the router (system/edge.py).
+    return edge.install(app)

@@ -43,9 +43,8 @@ def describe_database(settings: ApiSettings) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from housify_api.app import create_app
+    from housify_api.system import serve
     from housify_common.db import migrate_all
 
     settings = _settings()
@@ -60,8 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  redis:    {settings.redis_url or 'in-process stand-in (fakeredis)'}",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
-                log_level=args.log_level, access_log=not args.no_access_log)
+    serve.run(args.server, app, host=args.host, port=args.port, forwarded_allow_ips=args.forwarded_allow_ips,
+              log_level=args.log_level, access_log=not args.no_access_log)
     return 0
 
 
@@ -120,13 +119,15 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="housify-api", description="Housify REST API service")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the API with uvicorn")
+    serve = sub.add_parser("serve", help="run the API (uvicorn or granian)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--migrate", action="store_true", help="apply migrations first (always on the embedded default)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-For is trusted")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
+    serve.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
+                       help="HTTP server (docs/architecture.md, 'Serving'); default uvicorn")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply piccolo migrations").set_defaults(func=cmd_migrate)
     su = sub.add_parser("create-superuser", help="create an admin account if it does not exist")

@@ -64,12 +64,15 @@ def unstorable_text_handler(request: Request, exc: Exception) -> Response[dict[s
 def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     return Response(
         {"status_code": 400, "detail": str(exc), "extra": [{"key": "cursor", "message": str(exc)}]},
-        status_code=400, media_type=MediaType.JSON,
+        status_code=400,
+        media_type=MediaType.JSON,
     )
 
 
 def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError):
+    if isinstance(
+        exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError
+    ):
         return _unavailable(request, "Redis", exc)
     log.exception("Redis error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
@@ -79,9 +82,29 @@ def database_handler(request: Request, exc: Exception) -> Response[dict[str, obj
     return _unavailable(request, "database", exc)
 
 
+def _raised_by_asyncpg_connect(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of asyncpg's connection set-up (any frame in ``asyncpg/connect_utils.py``).
+
+    Over a Unix socket (production: ``host=/run/postgresql``) a stopped server
+    is a missing socket file: a bare ``FileNotFoundError`` whose message names
+    no connection at all.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("asyncpg/connect_utils.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def os_error_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     # asyncpg reports a refused or reset connection as OSError ("Connect call failed", "Multiple exceptions").
-    if isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower() or "Multiple exceptions" in str(exc):
+    if (
+        isinstance(exc, ConnectionError | TimeoutError)
+        or "connect" in str(exc).lower()
+        or "Multiple exceptions" in str(exc)
+        or _raised_by_asyncpg_connect(exc)
+    ):
         return _unavailable(request, "database", exc)
     log.exception("OS error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(500, "internal server error")
@@ -105,6 +128,9 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.InterfaceError: database_handler,
     asyncpg.CannotConnectNowError: database_handler,
     asyncpg.TooManyConnectionsError: database_handler,
+    # A pooled connection whose server went away mid-operation ("cannot switch to state 11;
+    # another operation is in progress"), seen once per PostgreSQL restart under load.
+    asyncpg.InternalClientError: database_handler,
     sqlite3.OperationalError: sqlite_operational_handler,
     redis.exceptions.RedisError: redis_handler,
     OSError: os_error_handler,

@@ -64,6 +64,8 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     soap_wsdl_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = msgspec.field(default_factory=list)
+    # The built web app served at / (housify_api.system.web); empty: the checkout's web/dist if built.
+    web_dir: str = ""
 
     # Tokens (docs/authentication.md): ES512 PEMs; kid is the RFC 7638 thumbprint of the public key.
     jwt_private_key: str = ""

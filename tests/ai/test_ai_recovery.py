@@ -146,7 +146,7 @@ def test_missing_model_folder_is_refused_at_load(tmp_path):
     from housify_ai.diffusion import DiffusionEngine
     from housify_ai.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match="no model_index.json"):
+    with pytest.raises(ModelLoadError, match="HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: neither a diffusers pipeline folder"):
         DiffusionEngine(tmp_path / "nowhere", "cpu")
 
 
@@ -192,6 +192,46 @@ async def test_job_whose_result_could_not_be_published_is_retried(rig, monkeypat
     assert result.status == "succeeded" and result.attempts == 2
     assert [e.attempt for e in await rig.events(request.job_id) if e.type == "started"] == [1, 2]
     assert (await rig.client.xpending(rig.keys.jobs("Free-Tier"), WORKER_GROUP))["pending"] == 0
+
+
+async def test_job_that_lost_redis_mid_run_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: Redis drops the connection at a progress event (a Redis restart); the job runs again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    real_emit = JobQueue.emit_and_check_cancel
+    calls = {"n": 0}
+
+    async def emit_fails_once(self, job_id, events):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RedisConnectionError("Connection closed by server.")
+        return await real_emit(self, job_id, events)
+
+    monkeypatch.setattr(JobQueue, "emit_and_check_cancel", emit_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2, result.error
+
+
+async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: the image store is down at the first put (S3 stopped); the job runs again and succeeds."""
+    from housify_common.storage import DirectoryStore, StorageUnavailable
+
+    real_put = DirectoryStore.put
+    calls = {"n": 0}
+
+    async def put_fails_once(self, key, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageUnavailable("s3://housify: put: connection refused")
+        return await real_put(self, key, data)
+
+    monkeypatch.setattr(DirectoryStore, "put", put_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 2, result.error
 
 
 async def test_idle_consumers_without_pending_jobs_are_pruned(rig):

@@ -214,7 +214,7 @@ def test_nginx_gets_the_rendered_text_with_quic_on_the_default_package(good) -> 
     assert "root /var/lib/acme/acme-challenge;" in text
     assert "client_max_body_size 1000M;" in text
     assert "location /_media/ {" in text and "alias /var/lib/housify/storage/;" in text and "_media_s3" not in text
-    assert re.search(r"location /jobs/ \{[^}]*Upgrade \$http_upgrade", text)
+    assert re.search(r"location ~ \^/jobs/\[\^/\]\+/events\$ \{[^}]*Upgrade \$http_upgrade", text)
     assert "allow 10.0.1.0/24;" in text and "allow 10.0.99.0/24;" in text
     assert "listen 127.0.0.1:8280;" in text and "server 127.0.0.1:8200 " in text
     assert cfg["units"]["housify-api-0"]["environment"]["HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX"] == "/_media/"

@@ -255,6 +255,11 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
         else:
             self.reply(404, b"api: not found")
 
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers)})
+        self.reply(201, json.dumps({"upstream": self.server.name}).encode(), {"Content-Type": "application/json"})
+
     def websocket(self) -> None:
         """A WebSocket handshake (RFC 6455 §4.2.2), then one text frame naming this upstream."""
         import base64
@@ -383,6 +388,12 @@ def test_s3_picture_through_the_presigned_proxy(edge) -> None:
     assert "authorization" not in headers and "cookie" not in headers
     assert edge["client"].get(f"/_media_s3/pictures/images/a.png?{S3_QUERY}").status_code == 404
     assert len(s3.requests) == 1
+
+
+def test_post_jobs_reaches_the_api_not_a_redirect(edge) -> None:
+    """A prefix location "/jobs/" would make nginx answer POST /jobs with a 301 (nginx's location docs)."""
+    r = edge["client"].post("/jobs", json={"task": "text2img"})
+    assert r.status_code == 201 and r.json()["upstream"] in {"api-0", "api-1"}
 
 
 def test_websocket_upgrade_through_jobs(edge) -> None:

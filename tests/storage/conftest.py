@@ -32,14 +32,22 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 def s3_settings(server: SeaweedFS, prefix: str, **extra: object) -> StorageSettings:
     """Settings of an S3 store on ``server``'s test bucket under ``prefix``."""
     return StorageSettings(
-        storage_url=f"s3://{BUCKET}/{prefix}", s3_endpoint_url=server.endpoint_url,
-        s3_access_key_id=server.access_key_id, s3_secret_access_key=server.secret_access_key, **extra,  # type: ignore[arg-type]
+        storage_url=f"s3://{BUCKET}/{prefix}",
+        s3_endpoint_url=server.endpoint_url,
+        s3_access_key_id=server.access_key_id,
+        s3_secret_access_key=server.secret_access_key,
+        **extra,  # type: ignore[arg-type]
     )
 
 
 def s3_store(server: SeaweedFS, prefix: str | None = None) -> S3Store:
-    return S3Store(BUCKET, prefix or f"t{secrets.token_hex(6)}", endpoint_url=server.endpoint_url,
-                   access_key_id=server.access_key_id, secret_access_key=server.secret_access_key)
+    return S3Store(
+        BUCKET,
+        prefix or f"t{secrets.token_hex(6)}",
+        endpoint_url=server.endpoint_url,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
+    )
 
 
 @pytest.fixture(params=["directory", "s3"])
@@ -61,5 +69,11 @@ def down_store(request: pytest.FixtureRequest, tmp_path: Path) -> ImageStore:
         return store
     from testkit import free_port
 
-    return S3Store(BUCKET, "down", endpoint_url=f"http://127.0.0.1:{free_port()}", access_key_id="x", secret_access_key="y",
-                   timeout_seconds=2)
+    return S3Store(
+        BUCKET,
+        "down",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key_id="x",
+        secret_access_key="y",
+        timeout_seconds=2,
+    )

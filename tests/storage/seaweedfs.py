@@ -90,10 +90,19 @@ class SeaweedFS:
     def argv(self) -> list[str]:
         p = self.base_port
         return [
-            weed_binary(), "server", f"-dir={self.data_dir / 'data'}", f"-ip={self.host}",
-            "-master.telemetry=false", f"-master.port={p}", f"-volume.port={p + 1}", f"-filer.port={p + 2}",
+            weed_binary(),
+            "server",
+            f"-dir={self.data_dir / 'data'}",
+            f"-ip={self.host}",
+            "-master.telemetry=false",
+            f"-master.port={p}",
+            f"-volume.port={p + 1}",
+            f"-filer.port={p + 2}",
             "-master.volumeSizeLimitMB=64",
-            "-s3", f"-s3.port={self.s3_port}", "-s3.port.lance=0", "-s3.port.iceberg=0",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            "-s3.port.lance=0",
+            "-s3.port.iceberg=0",
             f"-s3.config={self.data_dir / 's3.json'}",
         ]
 
@@ -101,12 +110,20 @@ class SeaweedFS:
         """Start the server and wait until its S3 gateway answers (``RuntimeError`` with the log's tail if not)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "data").mkdir(exist_ok=True)
-        identity = {"name": "housify", "credentials": [{"accessKey": self.access_key_id, "secretKey": self.secret_access_key}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        identity = {
+            "name": "housify",
+            "credentials": [{"accessKey": self.access_key_id, "secretKey": self.secret_access_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
         (self.data_dir / "s3.json").write_text(json.dumps({"identities": [identity]}))
         self.base_port = self.base_port or free_port_block(self.host)
-        self.proc = subprocess.Popen(self.argv(), stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv(),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             if self.proc.poll() is not None:
@@ -125,8 +142,13 @@ class SeaweedFS:
         """``s3.bucket.create`` through ``weed shell`` (retried while the cluster settles)."""
         deadline = time.monotonic() + 60
         while True:
-            out = subprocess.run([weed_binary(), "shell", f"-master={self.host}:{self.master_port}"],
-                                 input=f"s3.bucket.create -name {name}\n", capture_output=True, text=True, timeout=30)
+            out = subprocess.run(
+                [weed_binary(), "shell", f"-master={self.host}:{self.master_port}"],
+                input=f"s3.bucket.create -name {name}\n",
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             if f"created bucket {name}" in out.stdout or "already exist" in out.stdout + out.stderr:
                 return
             if time.monotonic() > deadline:

@@ -18,8 +18,19 @@ from housify_common.storage import DirectoryStore, ImageStore, S3Store, StorageK
 from housify_common.storage.base import PART_BYTES
 
 MiB = 1024 * 1024
-BAD_KEYS = ["../etc/passwd", "images/../../x", "/abs", "Images/A.png", "", "images//x.png", ".hidden/x", "images/x.png/",
-            "images/ x.png", "images/\u00e9.png", "a" * 201]
+BAD_KEYS = [
+    "../etc/passwd",
+    "images/../../x",
+    "/abs",
+    "Images/A.png",
+    "",
+    "images//x.png",
+    ".hidden/x",
+    "images/x.png/",
+    "images/ x.png",
+    "images/\u00e9.png",
+    "a" * 201,
+]
 
 
 async def test_put_get_replace_delete(store: ImageStore) -> None:
@@ -42,7 +53,9 @@ async def test_missing_key(store: ImageStore) -> None:
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
-async def test_key_rule_is_the_same_on_both_and_checked_before_io(store: ImageStore, down_store: ImageStore, key: str) -> None:
+async def test_key_rule_is_the_same_on_both_and_checked_before_io(
+    store: ImageStore, down_store: ImageStore, key: str
+) -> None:
     # down_store proves no I/O happens first: a bad key is StorageKeyError, never StorageUnavailable
     for target in (store, down_store):
         with pytest.raises(StorageKeyError):

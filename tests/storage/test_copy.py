@@ -18,12 +18,23 @@ from .conftest import BUCKET, s3_settings
 from .seaweedfs import SeaweedFS
 
 
-def copy(source: str, target: str, server: SeaweedFS, *extra: str, endpoint_url: str = "") -> subprocess.CompletedProcess[str]:
+def copy(
+    source: str, target: str, server: SeaweedFS, *extra: str, endpoint_url: str = ""
+) -> subprocess.CompletedProcess[str]:
     """The command, with the S3 settings of ``server`` (or another ``endpoint_url``) in its environment."""
-    env = {**os.environ, "HOUSIFY_S3_ENDPOINT_URL": endpoint_url or server.endpoint_url,
-           "HOUSIFY_S3_ACCESS_KEY_ID": server.access_key_id, "HOUSIFY_S3_SECRET_ACCESS_KEY": server.secret_access_key}
-    return subprocess.run([sys.executable, "-m", "housify_api.cli", "storage", "copy", "--from", source, "--to", target, *extra],
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "HOUSIFY_S3_ENDPOINT_URL": endpoint_url or server.endpoint_url,
+        "HOUSIFY_S3_ACCESS_KEY_ID": server.access_key_id,
+        "HOUSIFY_S3_SECRET_ACCESS_KEY": server.secret_access_key,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "housify_api.cli", "storage", "copy", "--from", source, "--to", target, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def contents(store: ImageStore) -> dict[str, bytes]:
@@ -100,5 +111,7 @@ async def test_copy_lists_what_failed_and_exits_non_zero(tmp_path: Path, seaweed
 async def test_source_bucket_down_exits_2(tmp_path: Path, seaweedfs: SeaweedFS) -> None:
     from testkit import free_port
 
-    result = copy(f"s3://{BUCKET}/any", (tmp_path / "to").as_uri(), seaweedfs, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    result = copy(
+        f"s3://{BUCKET}/any", (tmp_path / "to").as_uri(), seaweedfs, endpoint_url=f"http://127.0.0.1:{free_port()}"
+    )
     assert result.returncode == 2 and "cannot list the source" in result.stderr

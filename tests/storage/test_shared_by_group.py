@@ -57,8 +57,21 @@ def accounts() -> Iterator[dict[str, str]]:
         made.append(("group", GROUP))
     for name in USERS.values():
         if not _exists("user", name):
-            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                            "--shell", "/usr/sbin/nologin", "--gid", GROUP, name], check=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--gid",
+                    GROUP,
+                    name,
+                ],
+                check=True,
+            )
             made.append(("user", name))
     try:
         yield USERS
@@ -106,8 +119,12 @@ def layout(accounts: dict[str, str], python_reachable: list[Path]) -> Iterator[d
         path.chmod(mode)
         dirs[name] = path
     dirs["models"] = base / "models"
-    subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(dirs["models"])],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(dirs["models"])],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     for path in [dirs["models"], *dirs["models"].rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     try:
@@ -120,8 +137,15 @@ def _spawn(argv: list[str], user: str, env: dict[str, str], log: Path) -> subpro
     """``argv`` as ``user:GROUP`` with the units' umask. setpriv(1) drops the ids: Popen(user=...) fails
     to exec a Python that lives under root's 0700 home (pyenv) where setpriv succeeds."""
     drop = ["setpriv", f"--reuid={user}", f"--regid={GROUP}", "--init-groups", "--"]
-    return subprocess.Popen([*drop, *argv], env=env, umask=UMASK, cwd="/", stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*drop, *argv],
+        env=env,
+        umask=UMASK,
+        cwd="/",
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -148,12 +172,23 @@ async def test_api_and_worker_as_two_users_share_pictures_by_group(migrated_db: 
         "TRANSFORMERS_OFFLINE": "1",
     }
     api_env = {**common, "HOUSIFY_DATA_DIR": str(layout["api"]), "HOUSIFY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    ai_env = {**common, "HOUSIFY_DATA_DIR": str(layout["ai"]), "HF_HOME": str(layout["ai"] / "hf"),
-              "HOUSIFY_AI_DIFFUSION_MODEL": str(layout["models"] / "tiny-sd"), "HOUSIFY_AI_DEVICE": "cpu",
-              "HOUSIFY_AI_RUN_LOG": "false", "HOUSIFY_AI_CONSUMER": f"shared-{port}"}
+    ai_env = {
+        **common,
+        "HOUSIFY_DATA_DIR": str(layout["ai"]),
+        "HF_HOME": str(layout["ai"] / "hf"),
+        "HOUSIFY_AI_DIFFUSION_MODEL": str(layout["models"] / "tiny-sd"),
+        "HOUSIFY_AI_DEVICE": "cpu",
+        "HOUSIFY_AI_RUN_LOG": "false",
+        "HOUSIFY_AI_CONSUMER": f"shared-{port}",
+    }
     logs = {name: layout["base"] / f"{name}.log" for name in ("api", "ai")}
     procs = [
-        _spawn([sys.executable, "-m", "housify_api.cli", "serve", "--port", str(port), "--no-access-log"], USERS["api"], api_env, logs["api"]),
+        _spawn(
+            [sys.executable, "-m", "housify_api.cli", "serve", "--port", str(port), "--no-access-log"],
+            USERS["api"],
+            api_env,
+            logs["api"],
+        ),
         _spawn([sys.executable, "-m", "housify_ai.cli", "worker"], USERS["ai"], ai_env, logs["ai"]),
     ]
     try:
@@ -172,7 +207,9 @@ async def _wait_ready(http: httpx.AsyncClient, procs: list[subprocess.Popen[byte
             if (await http.get("/health")).status_code == 200:
                 return
         if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
-            raise RuntimeError("services did not start:\n" + "\n".join(f"--- {n}\n{p.read_text()[-2000:]}" for n, p in logs.items()))
+            raise RuntimeError(
+                "services did not start:\n" + "\n".join(f"--- {n}\n{p.read_text()[-2000:]}" for n, p in logs.items())
+            )
         await asyncio.sleep(0.3)
 
 
@@ -187,7 +224,9 @@ async def _story(http: httpx.AsyncClient, layout: dict[str, Path], logs: dict[st
     token = (await http.post("/auth/token", data={"username": email, "password": password})).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
 
-    photo = await http.post("/images/uploads", files={"file": ("room.png", picture(64, 64), "image/png")}, headers=headers)
+    photo = await http.post(
+        "/images/uploads", files={"file": ("room.png", picture(64, 64), "image/png")}, headers=headers
+    )
     assert photo.status_code == 201, photo.text
     uploaded = [p for p in (layout["storage"] / "images").iterdir()]
     assert len(uploaded) == 1
@@ -195,11 +234,25 @@ async def _story(http: httpx.AsyncClient, layout: dict[str, Path], logs: dict[st
     assert _owner_group_mode(uploaded[0]) == (USERS["api"], GROUP, 0o660)
     assert _owner_group_mode(layout["storage"] / "images")[1:] == (GROUP, 0o2770)
 
-    job = await http.post("/jobs", json={"task": "img2img", "source_image_id": photo.json()["id"], "prompt": "a brighter room",
-                                         "width": 64, "height": 64, "steps": 4, "strength": 0.6}, headers=headers)
+    job = await http.post(
+        "/jobs",
+        json={
+            "task": "img2img",
+            "source_image_id": photo.json()["id"],
+            "prompt": "a brighter room",
+            "width": 64,
+            "height": 64,
+            "steps": 4,
+            "strength": 0.6,
+        },
+        headers=headers,
+    )
     assert job.status_code == 202, job.text
     deadline = time.monotonic() + 180
-    while (state := (await http.get(f"/jobs/{job.json()['id']}", headers=headers)).json())["status"] not in ("succeeded", "failed"):
+    while (state := (await http.get(f"/jobs/{job.json()['id']}", headers=headers)).json())["status"] not in (
+        "succeeded",
+        "failed",
+    ):
         assert time.monotonic() < deadline, f"job still {state['status']}:\n{logs['ai'].read_text()[-3000:]}"
         await asyncio.sleep(0.5)
     assert state["status"] == "succeeded", f"{state.get('error')}\n{logs['ai'].read_text()[-3000:]}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,8 +29,18 @@ pytestmark = pytest.mark.slow
 
 async def test_img2img_through_the_bucket(migrated_db: str, tmp_path: Path, seaweedfs: SeaweedFS) -> None:
     models = tmp_path / "models"
-    subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(models)],
-                   check=True, capture_output=True, timeout=300)
+    build = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "housify_ai.cli",
+        "models",
+        "build-tiny",
+        str(models),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(build.communicate(), timeout=300)
+    assert build.returncode == 0, out.decode()[-3000:]
     storage = s3_settings(seaweedfs, f"worker{free_port()}")
     prefix = os.environ["HOUSIFY_REDIS_PREFIX"] + f"w{free_port()}:"
     env = {
@@ -53,11 +62,24 @@ async def test_img2img_through_the_bucket(migrated_db: str, tmp_path: Path, seaw
         try:
             user = await accounts.user()
             photo = (await upload(http, user, picture(64, 64, "JPEG"))).json()
-            job = await http.post("/jobs", json={"task": "img2img", "source_image_id": photo["id"], "prompt": "a brighter room",
-                                                 "width": 64, "height": 64, "steps": 4, "strength": 0.6}, headers=user.headers)
+            job = await http.post(
+                "/jobs",
+                json={
+                    "task": "img2img",
+                    "source_image_id": photo["id"],
+                    "prompt": "a brighter room",
+                    "width": 64,
+                    "height": 64,
+                    "steps": 4,
+                    "strength": 0.6,
+                },
+                headers=user.headers,
+            )
             assert job.status_code == 202, job.text
             deadline = time.monotonic() + 180
-            while (state := (await http.get(f"/jobs/{job.json()['id']}", headers=user.headers)).json())["status"] not in ("succeeded", "failed"):
+            while (state := (await http.get(f"/jobs/{job.json()['id']}", headers=user.headers)).json())[
+                "status"
+            ] not in ("succeeded", "failed"):
                 assert time.monotonic() < deadline, f"job still {state['status']}:\n{worker.log.read_text()[-3000:]}"
                 await asyncio.sleep(0.3)
             assert state["status"] == "succeeded", f"{state.get('error')}\n{worker.log.read_text()[-3000:]}"

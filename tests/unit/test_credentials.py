@@ -10,7 +10,7 @@ from litestar.datastructures import Headers, MultiDict
 from litestar.exceptions import NotAuthorizedException
 
 from housify_api.auth import credentials
-from housify_api.auth.credentials import Credential, hash_api_key
+from housify_api.auth.credentials import hash_api_key
 from housify_api.auth.identity import auth_user
 
 
@@ -23,10 +23,11 @@ def _socket(
 
 
 def test_headers_api_key_first_then_bearer() -> None:
-    assert credentials.from_headers(Headers({"X-API-Key": "hk_abc", "Authorization": "Bearer t"})) == Credential(
-        "api_key", "hk_abc"
+    assert credentials.from_headers(Headers({"X-API-Key": "hk_abc", "Authorization": "Bearer t"})) == (
+        "api_key",
+        "hk_abc",
     )
-    assert credentials.from_headers(Headers({"authorization": "bearer  tok "})) == Credential("token", "tok")
+    assert credentials.from_headers(Headers({"authorization": "bearer  tok "})) == ("token", "tok")
     assert credentials.from_headers(Headers({})) is None
 
 
@@ -37,13 +38,13 @@ def test_a_malformed_authorization_header_is_401(value: str) -> None:
 
 
 def test_websocket_credentials_in_order() -> None:
-    assert credentials.from_websocket(_socket(["bearer", "tok"])) == (Credential("token", "tok"), True)
-    assert credentials.from_websocket(_socket(query={"token": "q"})) == (Credential("token", "q"), False)
+    assert credentials.from_websocket(_socket(["bearer", "tok"])) == (("token", "tok"), True)
+    assert credentials.from_websocket(_socket(query={"token": "q"})) == (("token", "q"), False)
     assert credentials.from_websocket(_socket(headers={"Authorization": "Bearer h"})) == (
-        Credential("token", "h"),
+        ("token", "h"),
         False,
     )
-    assert credentials.from_websocket(_socket(headers={"X-API-Key": "hk_k"})) == (Credential("api_key", "hk_k"), False)
+    assert credentials.from_websocket(_socket(headers={"X-API-Key": "hk_k"})) == (("api_key", "hk_k"), False)
     assert credentials.from_websocket(_socket(["bearer"])) == (None, True)
     assert credentials.from_websocket(_socket()) == (None, False)
 

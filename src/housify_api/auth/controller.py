@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import JSONBody, QueryParameter, URLEncodedBody
 
 from housify_api.accounts.schemas import UserOut
+from housify_api.auth.cookie import CLEAR_REFRESH_COOKIE, refresh_token_of, token_response
 from housify_api.auth.guards import requires_token
 from housify_api.auth.identity import AuthUser
 from housify_api.auth.schemas import EmailTokenIn, RegisterIn, ResetConfirmIn, ResetRequestIn, TokenForm, TokenPair
@@ -46,9 +47,11 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: URLEncodedBody[TokenForm],
         auth: NamedDependency[AuthService],
-    ) -> TokenPair:
+    ) -> Response[TokenPair]:
         """OAuth2 token endpoint, form-encoded: ``grant_type=password`` (or empty) with ``username``/``password``,
-        or ``grant_type=refresh_token`` with ``refresh_token`` (rotated: the old one stops working)."""
+        or ``grant_type=refresh_token`` with ``refresh_token`` (rotated: the old one stops working).
+        With the header ``X-Refresh-Cookie: 1`` the refresh token travels in an HttpOnly cookie instead
+        (``housify_api.auth.cookie``)."""
         if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             raise HTTPException(
                 status_code=415,
@@ -56,21 +59,23 @@ class AuthController(Controller):
             )
         user_agent = request.headers.get("user-agent", "")
         if data.grant_type in ("", "password"):
-            return await auth.login(data.username, data.password, client_ip(request), user_agent)
+            return token_response(request, await auth.login(data.username, data.password, client_ip(request), user_agent))
         if data.grant_type == "refresh_token":
-            return await auth.refresh(data.refresh_token, client_ip(request), user_agent)
+            refresh_token = refresh_token_of(request, data.refresh_token)
+            return token_response(request, await auth.refresh(refresh_token, client_ip(request), user_agent))
         raise ValidationException(
             f"grant_type: unsupported {data.grant_type[:40]!r}; use 'password' or 'refresh_token'",
             extra=[{"key": "grant_type", "message": "unsupported_grant_type"}],
         )
 
-    @post("/logout", operation_id="logout", status_code=200, guards=[requires_token])
+    @post("/logout", operation_id="logout", status_code=200, guards=[requires_token], response_cookies=[CLEAR_REFRESH_COOKIE])
     async def logout(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
         """End this session: its refresh token and access tokens stop working at once."""
         await auth.logout(request.user, request.auth.exp.timestamp())
         return Message(message="logged out")
 
-    @post("/logout-all", operation_id="logout_all", status_code=200, guards=[requires_token])
+    @post("/logout-all", operation_id="logout_all", status_code=200, guards=[requires_token],
+          response_cookies=[CLEAR_REFRESH_COOKIE])
     async def logout_all(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
         """End every session of this account (all devices)."""
         count = await auth.revoke_user_sessions(request.user.id, reason="logout-all")

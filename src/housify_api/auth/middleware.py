@@ -11,22 +11,32 @@
   :mod:`housify_api.auth.credentials` (so ``X-API-Key`` works too).
 
 Public handlers opt out with ``opt={"exclude_from_auth": True}``; everything
-under ``/schema`` (OpenAPI, Swagger UI, ReDoc) is public.
+under ``/schema`` (OpenAPI, Swagger UI, ReDoc) is public; ``OPTIONS`` and ``HEAD``
+requests are not authenticated (Litestar's ``JWTAuth`` default).
+
+Cost: Litestar builds the middleware stack once per route and method, and
+:func:`route_auth_middleware` decides there, not per request, which methods of the
+route need authentication: a route whose handlers are all public gets no auth layer
+at all, and where the auth layer is the route's only middleware the per-route
+exception layer Litestar puts under middleware is dropped (the app-level one
+resolves the same handlers, and this middleware wraps no ``send``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
+from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityRequirement, SecurityScheme
+from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from housify_api.auth import credentials
 from housify_api.auth.credentials import API_KEY_HEADER, Authenticator
@@ -35,19 +45,88 @@ from housify_api.auth.tokens import HousifyToken
 
 
 class HousifyAuthMiddleware(JWTAuthenticationMiddleware):
-    """Litestar's JWT middleware plus ``X-API-Key``, with 401 details that say what is missing."""
+    """Litestar's JWT middleware plus ``X-API-Key``, with 401 details that say what is missing.
 
-    def __init__(self, app: ASGIApp, *, authenticator: Authenticator, **kwargs: Any) -> None:
+    ``needs_auth`` (from :func:`route_auth_middleware`): the methods of this route that
+    need authentication, decided when the stack was built; ``None`` when the route was
+    not recognised, and then Litestar's per-request checks (scope type, ``opt``, method,
+    path pattern) decide.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, authenticator: Authenticator, needs_auth: frozenset[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(app=app, **kwargs)
         self.authenticator = authenticator
+        self.needs_auth = needs_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.needs_auth is None:
+            await super().__call__(scope, receive, send)
+            return
+        if scope.get("method", "websocket") in self.needs_auth:
+            result = await self.authenticate_request(ASGIConnection(scope))
+            scope["user"] = result.user
+            scope["auth"] = result.auth
+        await self.app(scope, receive, send)
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         credential = credentials.from_headers(connection.headers)
         if credential is None:
             raise NotAuthorizedException(credentials.MISSING)
-        if credential.kind == "api_key":
-            return AuthenticationResult(user=await self.authenticator.api_key_user(credential.value), auth=None)
-        return await self.authenticate_token(encoded_token=credential.value, connection=connection)
+        kind, value = credential
+        if kind == "api_key":
+            return AuthenticationResult(user=await self.authenticator.api_key_user(value), auth=None)
+        return await self.authenticate_token(encoded_token=value, connection=connection)
+
+
+def _route_of(app: ASGIApp) -> tuple[HTTPRoute | WebSocketRoute | ASGIRoute | None, bool]:
+    """``(route, wrapped)``: the route whose ``handle`` ``app`` is, directly or under Litestar's
+    per-route exception layer (``wrapped``); ``(None, False)`` for anything else."""
+    wrapped = isinstance(app, ExceptionHandlerMiddleware)
+    inner = cast("ExceptionHandlerMiddleware", app).app if wrapped else app
+    route = getattr(inner, "__self__", None)
+    if (
+        isinstance(route, HTTPRoute | WebSocketRoute | ASGIRoute)
+        and getattr(inner, "__func__", None) is type(route).handle
+    ):
+        return route, wrapped
+    return None, False
+
+
+def route_auth_middleware(app: ASGIApp, **kwargs: Any) -> ASGIApp:
+    """The auth layer for one route's stack (a Litestar middleware factory; ``kwargs`` as for
+    :class:`HousifyAuthMiddleware`).
+
+    Returns ``app`` itself (or the route's ``handle`` under it) when no method of the route
+    needs authentication; otherwise a :class:`HousifyAuthMiddleware` that knows which do.
+    """
+    route, wrapped = _route_of(app)
+    if route is None:
+        return HousifyAuthMiddleware(app=app, **kwargs)
+    handlers: dict[str, Any]
+    if isinstance(route, HTTPRoute):
+        handlers = {method: handler for method, (handler, _) in route.route_handler_map.items()}
+    else:
+        handlers = {"websocket" if isinstance(route, WebSocketRoute) else "asgi": route.route_handler}
+    probe = HousifyAuthMiddleware(app=app, **kwargs)
+    public_path = probe.exclude is not None and probe.exclude.search(route.path) is not None
+    needs = frozenset(
+        method
+        for method, handler in handlers.items()
+        if not public_path
+        and not handler.opt.get(probe.exclude_opt_key)
+        and method not in (probe.exclude_http_methods or ())
+    )
+    if "asgi" in needs:  # a mounted ASGI app sees every method: let the per-request checks decide
+        return probe
+    # Only middleware of the route (Litestar puts its exception layer under middleware for
+    # the sake of send wrappers; this one wraps none): the app-level layer suffices.
+    alone = wrapped and all(len(handler.resolve_middleware()) == 1 for handler in handlers.values())
+    inner: ASGIApp = cast("ExceptionHandlerMiddleware", app).app if alone else app
+    if not needs:
+        return inner
+    return HousifyAuthMiddleware(app=inner, needs_auth=needs, **kwargs)
 
 
 @dataclass
@@ -58,9 +137,11 @@ class HousifyJWTAuth(JWTAuth[AuthUser, HousifyToken]):
 
     @property
     def middleware(self) -> DefineMiddleware:
-        define = super().middleware
-        define.kwargs["authenticator"] = self.authenticator
-        return define
+        """Litestar's middleware definition (with the authenticator), built per route by :func:`route_auth_middleware`."""
+        base = super().middleware
+        return DefineMiddleware(
+            route_auth_middleware, *base.args, **{**base.kwargs, "authenticator": self.authenticator}
+        )
 
     @property
     def openapi_components(self) -> Components:

@@ -32,6 +32,10 @@ from housify_common.redis import RedisKeys
 class Revocations:
     def __init__(self, redis: Redis, keys: RedisKeys, access_ttl_seconds: int) -> None:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
+        # Key prefixes of the per-request check, built once (``keys.key("revoked", kind, "")``).
+        self._jti_prefix, self._sid_prefix, self._user_prefix = (
+            keys.key("revoked", kind, "") for kind in ("jti", "sid", "user")
+        )
         self._pending: list[tuple[tuple[str, ...], asyncio.Future[list[bytes | str | None]]]] = []
 
     async def revoke_token(self, jti: str, exp: float) -> None:
@@ -51,11 +55,7 @@ class Revocations:
     async def reason(self, *, jti: str, sid: str, sub: str, iat: float) -> str | None:
         """Why this access token is refused, or ``None`` when it is still good."""
         by_jti, by_sid, cutoff = await self._mget(
-            (
-                self._keys.key("revoked", "jti", jti),
-                self._keys.key("revoked", "sid", sid),
-                self._keys.key("revoked", "user", sub),
-            )
+            (self._jti_prefix + jti, self._sid_prefix + sid, self._user_prefix + sub)
         )
         if by_jti is not None:
             return "token has been revoked (logged out)"

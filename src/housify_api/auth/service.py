@@ -98,8 +98,11 @@ class AuthService:
         email = email.strip().lower()
         check_password(password, self.settings.password_min_length, email)
         user = User(
-            email=email, password_hash=await self.passwords.hash(password), role=role,
-            email_verified=verified, services=format_services(SERVICES),
+            email=email,
+            password_hash=await self.passwords.hash(password),
+            role=role,
+            email_verified=verified,
+            services=format_services(SERVICES),
         )
         await user.save()
         return user.id
@@ -136,10 +139,16 @@ class AuthService:
 
     async def _start_session(self, user: dict, ip: str, user_agent: str) -> TokenPair:
         session_id = uuid4()
-        refresh, claims = self.keyring.issue("refresh", str(user["id"]), str(session_id), self.settings.refresh_token_ttl_seconds)
+        refresh, claims = self.keyring.issue(
+            "refresh", str(user["id"]), str(session_id), self.settings.refresh_token_ttl_seconds
+        )
         await Session.insert(
             Session(
-                id=session_id, user=user["id"], refresh_jti_hash=sha256(claims["jti"]), ip=ip, user_agent=user_agent,
+                id=session_id,
+                user=user["id"],
+                refresh_jti_hash=sha256(claims["jti"]),
+                ip=ip,
+                user_agent=user_agent,
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         )
@@ -147,13 +156,21 @@ class AuthService:
 
     def _pair(self, user: dict, session_id: UUID, refresh: str) -> TokenPair:
         access, _ = self.keyring.issue(
-            "access", str(user["id"]), str(session_id), self.settings.access_token_ttl_seconds,
-            role=user["role"], tier=user["subscription_level"], email=user["email"],
+            "access",
+            str(user["id"]),
+            str(session_id),
+            self.settings.access_token_ttl_seconds,
+            role=user["role"],
+            tier=user["subscription_level"],
+            email=user["email"],
             svc=sorted(parse_services(user["services"])),
         )
         return TokenPair(
-            access_token=access, token_type="bearer", expires_in=self.settings.access_token_ttl_seconds,
-            refresh_token=refresh, refresh_expires_in=self.settings.refresh_token_ttl_seconds,
+            access_token=access,
+            token_type="bearer",
+            expires_in=self.settings.access_token_ttl_seconds,
+            refresh_token=refresh,
+            refresh_expires_in=self.settings.refresh_token_ttl_seconds,
         )
 
     async def refresh(self, refresh_token: str, ip: str, user_agent: str) -> TokenPair:
@@ -169,18 +186,26 @@ class AuthService:
             session_id = UUID(claims["sid"])
         except ValueError as exc:
             raise NotAuthorizedException("invalid token: bad sid claim") from exc
-        new_refresh, new_claims = self.keyring.issue("refresh", claims["sub"], str(session_id), self.settings.refresh_token_ttl_seconds)
-        rotated = await Session.update(
-            {
-                Session.refresh_jti_hash: sha256(new_claims["jti"]),
-                Session.last_used_at: datetime.now(UTC),
-                Session.expires_at: datetime.fromtimestamp(new_claims["exp"], UTC),
-                Session.ip: ip,
-                Session.user_agent: user_agent[:400],
-            }
-        ).where(
-            (Session.id == session_id) & (Session.refresh_jti_hash == sha256(claims["jti"])) & Session.revoked_at.is_null()
-        ).returning(Session.user)
+        new_refresh, new_claims = self.keyring.issue(
+            "refresh", claims["sub"], str(session_id), self.settings.refresh_token_ttl_seconds
+        )
+        rotated = (
+            await Session.update(
+                {
+                    Session.refresh_jti_hash: sha256(new_claims["jti"]),
+                    Session.last_used_at: datetime.now(UTC),
+                    Session.expires_at: datetime.fromtimestamp(new_claims["exp"], UTC),
+                    Session.ip: ip,
+                    Session.user_agent: user_agent[:400],
+                }
+            )
+            .where(
+                (Session.id == session_id)
+                & (Session.refresh_jti_hash == sha256(claims["jti"]))
+                & Session.revoked_at.is_null()
+            )
+            .returning(Session.user)
+        )
         if not rotated:
             session = await Session.select(Session.revoked_at).where(Session.id == session_id).first()
             if session is None:
@@ -230,7 +255,9 @@ class AuthService:
         They can no longer be used (the refresh JWT has expired). Sessions also remember
         known devices for login notices, so a device unused for longer counts as new again.
         """
-        deleted = await Session.delete().where(Session.expires_at < datetime.now(UTC) - older_than).returning(Session.id)
+        deleted = (
+            await Session.delete().where(Session.expires_at < datetime.now(UTC) - older_than).returning(Session.id)
+        )
         return len(deleted)
 
     # one-time mailed tokens -----------------------------------------------------------
@@ -243,7 +270,9 @@ class AuthService:
     async def _consume_one_time(self, purpose: str, token: str) -> UUID:
         value = await self.redis.getdel(self.keys.key(purpose, sha256(token)))
         if value is None:
-            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
+            raise ValidationException(
+                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
+            )
         return UUID(value.decode() if isinstance(value, bytes) else value)
 
     async def send_verification(self, user_id: UUID, email: str) -> None:
@@ -266,8 +295,14 @@ class AuthService:
         key = self.keys.key("password-reset", sha256(token))
         raw = await self.redis.get(key)
         if raw is None:
-            raise ValidationException("token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}])
-        user = await User.select(User.id, User.email).where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw)).first()
+            raise ValidationException(
+                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
+            )
+        user = (
+            await User.select(User.id, User.email)
+            .where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw))
+            .first()
+        )
         if user is None:
             raise ValidationException("token: the account no longer exists")
         check_password(new_password, self.settings.password_min_length, user["email"], field="new_password")
@@ -279,5 +314,3 @@ class AuthService:
         await User.update(
             {User.password_hash: await self.passwords.hash(password), User.updated_at: datetime.now(UTC)}
         ).where(User.id == user_id)
-
-

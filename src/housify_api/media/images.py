@@ -90,7 +90,9 @@ async def find_managed(image_id: UUID, user: AuthUser) -> dict[str, Any]:
     return row
 
 
-async def upload(ctx: MediaServices, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool) -> ImageOut:
+async def upload(
+    ctx: MediaServices, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool
+) -> ImageOut:
     """Verify, clean and store an upload; charge its bytes to the user's storage.
 
     Raises:
@@ -180,7 +182,9 @@ async def read(image_id: UUID, user: AuthUser | None) -> ImageOut:
 async def update(image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:
     """Change title and/or public flag (owner or admin)."""
     await find_managed(image_id, user)
-    values = {name: value for name, value in (("title", patch.title), ("public", patch.public)) if value is not msgspec.UNSET}
+    values = {
+        name: value for name, value in (("title", patch.title), ("public", patch.public)) if value is not msgspec.UNSET
+    }
     if values:
         await Image.update({getattr(Image, name): value for name, value in values.items()}).where(Image.id == image_id)
     return await read(image_id, user)
@@ -245,23 +249,32 @@ async def content_response(
         "Cache-Control": CACHE_PUBLIC if row["public"] else CACHE_PRIVATE,
         "X-Content-Type-Options": "nosniff",
     }
-    if if_none_match and (if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]):
+    if if_none_match and (
+        if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    ):
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
     prefix = ctx.settings.accel_redirect_prefix
     if prefix:
         target = await ctx.store.accel_redirect(key, prefix)
-        return Response(b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target})
+        return Response(
+            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target}
+        )
     path = ctx.store.local_path(key)
     if path is not None:
         if not path.is_file():
             _missing(row, key)
-        return File(path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag))
+        return File(
+            path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag)
+        )
     try:
         stream = await ctx.store.get_stream(key)
     except FileNotFoundError:
         _missing(row, key)
-    return Stream(stream.chunks, media_type=content_type,
-                  headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"})
+    return Stream(
+        stream.chunks,
+        media_type=content_type,
+        headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"},
+    )
 
 
 def _missing(row: dict[str, Any], key: str) -> NoReturn:

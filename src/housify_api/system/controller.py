@@ -6,13 +6,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
-from litestar import Response, get
+from typing import Any
+
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from piccolo.querystring import QueryString
 from redis.asyncio import Redis
 
 from housify_api.schemas import Message, Output
+from housify_api.system.web import index_response, wants_html
 from housify_api.tables import User
 
 log = logging.getLogger("housify_api.system")
@@ -35,7 +38,12 @@ class Readiness(Output):
 
 
 @get("/", opt=OFFLINE, operation_id="root", tags=["system"])
-async def root() -> Message:
+async def root(request: Request[Any, Any, Any]) -> Message:
+    """The JSON welcome; browsers (``Accept: text/html`` first) get the web app when one is built
+    (``housify_api.system.web``)."""
+    app_dir = request.app.state.get("web_dir")
+    if app_dir is not None and wants_html(request):
+        return index_response(app_dir)  # type: ignore[return-value]  # HTML page, not in the JSON schema
     return Message(message="Welcome to Housify API")
 
 

@@ -20,6 +20,7 @@ from housify_common.storage.base import (
     StorageKeyError,
     StorageUnavailable,
     check_key,
+    put_with_retry,
 )
 from housify_common.storage.directory import DirectoryStore
 from housify_common.storage.s3 import S3Store
@@ -39,4 +40,5 @@ __all__ = [
     "check_key",
     "load_storage_settings",
     "open_store",
+    "put_with_retry",
 ]

@@ -8,8 +8,11 @@ on a directory and in a bucket, and none can leave the storage root.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import mimetypes
 import re
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +74,32 @@ class ObjectStream:
 
     size: int
     chunks: AsyncIterator[bytes]
+
+
+log = logging.getLogger("housify.storage")
+
+
+async def put_with_retry(
+    store: ImageStore, key: str, data: bytes, *, within: float = 60.0, first_pause: float = 0.5
+) -> int:
+    """``store.put(key, data)``, retried on :class:`StorageUnavailable` with doubling pauses
+    (``first_pause``, twice that, … at most 8 s) for up to ``within`` seconds; returns the size.
+
+    For writers that must not lose finished work to a short outage (the AI worker's
+    results: a job's claim stays alive meanwhile). Raises the last ``StorageUnavailable``
+    once ``within`` has passed; ``StorageKeyError`` at once.
+    """
+    deadline = time.monotonic() + within
+    pause = first_pause
+    while True:
+        try:
+            return await store.put(key, data)
+        except StorageUnavailable as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("image store unavailable writing %s (%s); retrying in %.1f s", key, exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 8.0)
 
 
 class ImageStore(Protocol):

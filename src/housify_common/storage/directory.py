@@ -11,12 +11,13 @@ workers read the API's files through the ``housify`` group under
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import tempfile
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from housify_common.storage.base import READ_CHUNK_BYTES, ObjectInfo, ObjectStream, StorageUnavailable, check_key
 
@@ -101,11 +102,11 @@ class DirectoryStore:
 
     async def get_stream(self, key: str, chunk_size: int = READ_CHUNK_BYTES) -> ObjectStream:
         path = self.local_path(key)
-        handle = await self._run(open, path, "rb")
+        handle = await self._run(_open_binary, path)
         size = os.fstat(handle.fileno()).st_size
         return ObjectStream(size=size, chunks=self._chunks(handle, chunk_size))
 
-    async def _chunks(self, handle, chunk_size: int) -> AsyncIterator[bytes]:  # noqa: ANN001 - a binary file
+    async def _chunks(self, handle: BinaryIO, chunk_size: int) -> AsyncIterator[bytes]:
         try:
             while chunk := await self._run(handle.read, chunk_size):
                 yield chunk
@@ -125,8 +126,8 @@ class DirectoryStore:
         for info in await self._run(self._list_sync, prefix):
             yield info
 
-    def _list_sync(self, prefix: str) -> list[ObjectInfo]:
-        found: list[ObjectInfo] = []
+    def _list_sync(self, prefix: str) -> builtins.list[ObjectInfo]:
+        found: builtins.list[ObjectInfo] = []
 
         def fail(exc: OSError) -> None:  # os.walk skips unreadable folders (and a missing root) unless told
             raise exc
@@ -150,6 +151,10 @@ class DirectoryStore:
     async def accel_redirect(self, key: str, location: str) -> str:
         """``<location>/<key>``: nginx's ``location /_media/ { internal; alias <root>/; }`` sends the file."""
         return location.rstrip("/") + "/" + check_key(key)
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
 
 
 class _AtomicWriter:

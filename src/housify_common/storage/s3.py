@@ -14,6 +14,7 @@ extension, so nginx passes the right type on when it proxies a presigned GET.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -114,7 +115,9 @@ class S3Store:
 
     async def put(self, key: str, data: bytes) -> int:
         check_key(key)
-        await self._call("put", key, obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type_of(key)}))
+        await self._call(
+            "put", key, obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type_of(key)})
+        )
         return len(data)
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> int:
@@ -128,9 +131,17 @@ class S3Store:
                 yield chunk
 
         await self._call(
-            "put", key,
-            obstore.put_async(self._store, key, counted(), attributes={"Content-Type": content_type_of(key)},
-                              use_multipart=True, chunk_size=PART_BYTES, max_concurrency=4),
+            "put",
+            key,
+            obstore.put_async(
+                self._store,
+                key,
+                counted(),
+                attributes={"Content-Type": content_type_of(key)},
+                use_multipart=True,
+                chunk_size=PART_BYTES,
+                max_concurrency=4,
+            ),
         )
         return size
 
@@ -142,7 +153,9 @@ class S3Store:
     async def get_stream(self, key: str, chunk_size: int = READ_CHUNK_BYTES) -> ObjectStream:
         check_key(key)
         result = await self._call("get", key, obstore.get_async(self._store, key))
-        return ObjectStream(size=int(result.meta["size"]), chunks=self._chunks(key, result.stream(min_chunk_size=chunk_size)))
+        return ObjectStream(
+            size=int(result.meta["size"]), chunks=self._chunks(key, result.stream(min_chunk_size=chunk_size))
+        )
 
     async def _chunks(self, key: str, stream: AsyncIterator[object]) -> AsyncIterator[bytes]:
         iterator = aiter(stream)
@@ -163,10 +176,8 @@ class S3Store:
 
     async def delete(self, key: str) -> None:
         check_key(key)
-        try:
+        with contextlib.suppress(FileNotFoundError):  # S3 answers 204 for a missing key; some servers 404
             await self._call("delete", key, obstore.delete_async(self._store, key))
-        except FileNotFoundError:  # S3 answers 204 for a missing key; some servers 404
-            pass
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         stream = obstore.list(self._store, prefix=prefix or None, chunk_size=1000)

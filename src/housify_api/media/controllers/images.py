@@ -46,8 +46,11 @@ class UploadOperation(Operation):
                         type=OpenAPIType.OBJECT,
                         required=["file"],
                         properties={
-                            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY,
-                                           description="PNG, JPEG or WebP; at most the level's upload limit"),
+                            "file": Schema(
+                                type=OpenAPIType.STRING,
+                                format=OpenAPIFormat.BINARY,
+                                description="PNG, JPEG or WebP; at most the level's upload limit",
+                            ),
                             "title": Schema(type=OpenAPIType.STRING, max_length=200),
                             "public": Schema(type=OpenAPIType.STRING, enum=["true", "false", "1", "0"]),
                         },
@@ -76,7 +79,12 @@ class ImageController(Controller):
             STORAGE_DOWN,
         ],
     )
-    async def upload(self, request: Request[AuthUser, Any, Any], media: NamedDependency[MediaServices], limits: NamedDependency[Level]) -> ImageOut:
+    async def upload(
+        self,
+        request: Request[AuthUser, Any, Any],
+        media: NamedDependency[MediaServices],
+        limits: NamedDependency[Level],
+    ) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
         form = await read_upload_form(request, limits)
         return await images.upload(media, request.user, limits, form.data, title=form.title, public=form.public)
@@ -91,18 +99,36 @@ class ImageController(Controller):
     ) -> Page[ImageOut]:
         return await images.history(request.user, kind=kind, cursor=cursor, limit=limit)
 
-    @get("/{image_id:uuid}", operation_id="getImage", opt=PUBLIC, summary="One picture (owner, admin, or anyone if public)",
-         raises=[BAD_CREDENTIALS])
+    @get(
+        "/{image_id:uuid}",
+        operation_id="getImage",
+        opt=PUBLIC,
+        summary="One picture (owner, admin, or anyone if public)",
+        raises=[BAD_CREDENTIALS],
+    )
     async def read(self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None]) -> ImageOut:
         return await images.read(image_id, viewer)
 
-    @patch("/{image_id:uuid}", operation_id="updateImage", summary="Change title or public flag (owner or admin)", raises=[NOT_OWNER])
-    async def update(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]) -> ImageOut:
+    @patch(
+        "/{image_id:uuid}",
+        operation_id="updateImage",
+        summary="Change title or public flag (owner or admin)",
+        raises=[NOT_OWNER],
+    )
+    async def update(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]
+    ) -> ImageOut:
         return await images.update(image_id, request.user, data)
 
-    @delete("/{image_id:uuid}", operation_id="deleteImage", summary="Delete a picture and free its storage (owner or admin)",
-            raises=[NOT_OWNER])
-    async def remove(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaServices]) -> None:
+    @delete(
+        "/{image_id:uuid}",
+        operation_id="deleteImage",
+        summary="Delete a picture and free its storage (owner or admin)",
+        raises=[NOT_OWNER],
+    )
+    async def remove(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaServices]
+    ) -> None:
         await images.delete(media, image_id, request.user)
 
     @get(
@@ -114,12 +140,21 @@ class ImageController(Controller):
         # Not media_type="image/*" on the handler: Litestar sends error bodies in the handler's media type,
         # so a 404 was JSON labelled image/*. The picture's own type is set per response.
         responses={
-            200: ResponseSpec(bytes, media_type="image/*", generate_examples=False, description="PNG, JPEG or WebP bytes; ETag for If-None-Match"),
+            200: ResponseSpec(
+                bytes,
+                media_type="image/*",
+                generate_examples=False,
+                description="PNG, JPEG or WebP bytes; ETag for If-None-Match",
+            ),
             304: ResponseSpec(None, description="If-None-Match matched the ETag: not modified"),
         },
     )
     async def content(
-        self, request: Request[Any, Any, Any], image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], media: NamedDependency[MediaServices],
+        self,
+        request: Request[Any, Any, Any],
+        image_id: FromPath[UUID],
+        viewer: NamedDependency[AuthUser | None],
+        media: NamedDependency[MediaServices],
         size: FromQuery[Literal["full", "thumb"]] = "full",
     ) -> Response[bytes] | File | Stream:
         row = await images.find_visible(image_id, viewer)
@@ -133,13 +168,16 @@ class ImageController(Controller):
         responses={201: ResponseSpec(RatingSummary, description="a new rating")},
         raises=[documented(403, "you cannot rate your own image"), documented(412, "rated already (If-None-Match: *)")],
     )
-    async def rate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]) -> Response[RatingSummary]:
+    async def rate(
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[RatingIn]
+    ) -> Response[RatingSummary]:
         """201 for a new rating, 200 for a change; with ``If-None-Match: *`` a second rating is 412."""
         create_only = request.headers.get("if-none-match", "").strip() == "*"
         summary, created = await ratings.rate(image_id, request.user, data.stars, create_only=create_only)
         return Response(summary, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @delete("/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating")
+    @delete(
+        "/{image_id:uuid}/rating", operation_id="unrateImage", status_code=HTTP_200_OK, summary="Withdraw your rating"
+    )
     async def unrate(self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID]) -> RatingSummary:
         return await ratings.unrate(image_id, request.user)
-

@@ -1,0 +1,67 @@
+"""From ``wan`` only 80 and 443 reach the edge host; the internal ports answer on the LAN only.
+
+The ruleset is ``nixos/lib/render-nftables.nix`` rendered with this topology's
+interfaces and ports and loaded with ``nft -f`` in ``edge`` (see ``stack``).
+Each internal port is first shown to listen on the edge's LAN address (a GPU
+host connects), and the same probes from ``wan`` are shown to succeed with the
+ruleset flushed, so the check can fail; with the ruleset loaded they must be
+*dropped* (no answer), not refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .netns import EDGE_LAN, EDGE_WAN, GPU_LAN
+from .stack import AI_PORT, PG_PORT, REDIS_PORT, S3_PORT, SOAP_PORT, Topology
+
+
+def _internal(topo: Topology) -> dict[str, int]:
+    ports = {"postgresql": PG_PORT, "redis": REDIS_PORT, "soap": SOAP_PORT}
+    if topo.store == "s3":
+        ports["s3"] = S3_PORT
+    return ports
+
+
+async def _wan_view(topo: Topology, ports: dict[str, int]) -> dict[str, str]:
+    """Probe every port on both edge addresses from ``wan`` at once (a dropped probe waits out its timeout)."""
+    targets = {
+        f"{name}@{where}": (address, port)
+        for name, port in ports.items()
+        for where, address in (("lan-address", EDGE_LAN), ("wan-address", EDGE_WAN))
+    }
+    results = await asyncio.gather(*(topo.net.wan.probe(*target) for target in targets.values()))
+    return dict(zip(targets, results, strict=True))
+
+
+async def test_only_80_and_443_reach_edge_from_wan(topo: Topology) -> None:
+    ports = _internal(topo)
+    gpu = topo.net.gpus["gpu-1"]
+    listening = {name: await gpu.probe(EDGE_LAN, port) for name, port in ports.items()}
+    print(f"\nfrom gpu-1 to {EDGE_LAN}: {listening}")
+    assert set(listening.values()) == {"open"}, listening
+
+    public = {port: await topo.net.wan.probe(EDGE_WAN, port) for port in (80, 443)}
+    assert public == {80: "open", 443: "open"}, public
+
+    blocked = await _wan_view(topo, ports)
+    print(f"from wan, ruleset loaded: {blocked}")
+    assert set(blocked.values()) == {"dropped"}, blocked
+
+    # The same probes without the ruleset: the LAN-address ports answer, so the check above can fail.
+    topo.net.edge.sh("nft", "flush", "ruleset")
+    try:
+        open_edge = await _wan_view(topo, ports)
+    finally:
+        topo.net.edge.sh("nft", "-f", str(topo.base / "nftables.conf"))
+    print(f"from wan, ruleset flushed: {open_edge}")
+    assert all(open_edge[f"{name}@lan-address"] == "open" for name in ports), open_edge
+    assert (await _wan_view(topo, ports)) == blocked
+
+
+async def test_ai_api_is_reachable_from_the_lan_only(topo: Topology) -> None:
+    """The AI internal API listens on the GPU hosts' LAN addresses; the edge does not route wan to the LAN."""
+    lan = await asyncio.gather(*(topo.net.edge.probe(a, AI_PORT) for a in GPU_LAN.values()))
+    wan = await asyncio.gather(*(topo.net.wan.probe(a, AI_PORT) for a in GPU_LAN.values()))
+    print(f"\nAI API from edge: {lan}, from wan: {wan}")
+    assert lan == ["open"] * len(GPU_LAN) and wan == ["dropped"] * len(GPU_LAN)

@@ -1,0 +1,58 @@
+"""The admin's story in a browser: find a user, change their access and plan, read the charts."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
+from tests.web.test_user_story import log_in
+
+
+def test_admin_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN001
+    page, watch, screens = page
+    carl = f"carl-{secrets.token_hex(3)}@example.com"
+    assert httpx.post(f"{standalone}/auth/register", json={"email": carl, "password": PASSWORD}).status_code == 201
+
+    # A plain user sees no Admin link and the screen refuses them.
+    log_in(page, carl)
+    expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    page.goto("/#/admin")
+    expect(page.get_by_role("heading", name="Admins only")).to_be_visible()
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+    log_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_label("E-mail contains").fill(carl.split("@")[0])
+    page.get_by_role("button", name="Filter users").click()
+    expect(page.get_by_text("1 user", exact=True)).to_be_visible()
+    expect(page.get_by_role("rowheader", name=re.compile(re.escape(carl)))).to_be_visible()
+
+    page.get_by_role("checkbox", name=f"inpaint for {carl}").uncheck()
+    expect(page.get_by_role("status").filter(has_text=f"{carl}: inpaint blocked.")).to_be_visible()
+    page.get_by_role("combobox", name=f"Plan of {carl}").select_option("Pro-Tier")
+    expect(page.get_by_role("status").filter(has_text=f"{carl}: plan Pro-Tier.")).to_be_visible()
+    page.get_by_role("checkbox", name=f"Active: {carl}").uncheck()
+    expect(page.get_by_role("status").filter(has_text=f"{carl}: disabled.")).to_be_visible()
+
+    # The edits are real: the API reports them.
+    token = httpx.post(f"{standalone}/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
+    users = httpx.get(f"{standalone}/admin/users", params={"email": carl}, headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    assert users[0]["subscription_level"] == "Pro-Tier" and not users[0]["is_active"] and "inpaint" not in users[0]["services"]
+
+    page.get_by_role("combobox", name="Status").select_option("disabled")
+    page.get_by_label("E-mail contains").fill("")
+    page.get_by_role("button", name="Filter users").click()
+    expect(page.get_by_role("rowheader", name=re.compile(re.escape(carl)))).to_be_visible()
+
+    expect(page.get_by_role("heading", name="Service calls")).to_be_visible()
+    for chart in ("By service (dark: succeeded)", "By day of week", "By hour of day (UTC)"):
+        expect(page.get_by_role("img", name=chart)).to_be_visible()
+    screens.capture("admin")
+    watch.check()

@@ -1,0 +1,199 @@
+"""The user's story in a browser, at phone and desktop widths: sign up, create, change a photo,
+keep, share, rate, plans, account, log out — found by role and accessible name only."""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import PASSWORD
+
+
+def photo_png(width: int = 96, height: int = 64) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (200, 190, 170))
+    ImageDraw.Draw(image).rectangle((10, 20, 50, 60), fill=(90, 60, 40))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def sign_up(page, email: str) -> None:  # noqa: ANN001
+    page.get_by_role("link", name="Sign up").first.click()
+    page.get_by_label("Name (optional)").fill("Ann Example")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Create", exact=True)).to_be_visible()
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:  # noqa: ANN001
+    page.goto("/#/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Create", exact=True)).to_be_visible()
+
+
+def small_and_fast(page) -> None:  # noqa: ANN001
+    page.get_by_text("Advanced: size, steps, seed").click()
+    for label, value in (("Width (px)", "64"), ("Height (px)", "64")):
+        if page.get_by_label(label).count():
+            page.get_by_label(label).fill(value)
+    page.get_by_label("Steps").fill("3")
+
+
+def test_user_story(page, viewport: str) -> None:  # noqa: ANN001
+    page, watch, screens = page
+    ann = f"ann-{secrets.token_hex(3)}@example.com"
+
+    page.goto("/")
+    expect(page.get_by_role("heading", name="See your home changed")).to_be_visible()
+    screens.capture("home")
+
+    # Sign up: a rule broken is shown next to its field, and nothing typed is lost.
+    page.get_by_role("link", name="Sign up").first.click()
+    expect(page.get_by_role("heading", name="Sign up")).to_be_visible()
+    page.get_by_label("E-mail").fill(ann)
+    page.get_by_label("Password").fill("short")
+    watch.expect(400)
+    page.get_by_role("button", name="Create account").click()
+    password_error = page.get_by_text(re.compile("password", re.I)).and_(page.locator(".field-error"))
+    expect(password_error).to_be_visible()
+    expect(page.get_by_label("E-mail")).to_have_value(ann)
+    expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    screens.capture("sign-up-error")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Create", exact=True)).to_be_visible()
+
+    # The session survives a reload: the refresh token rides in the Secure HttpOnly cookie,
+    # which Chromium keeps for http://127.0.0.1 (a secure context); script cannot see it.
+    page.reload()
+    expect(page.get_by_role("link", name="Account")).to_be_visible()
+    assert "housify_refresh" not in page.evaluate("document.cookie")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "housify_refresh")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/auth/token"
+
+    # Create: the assistant, advanced settings, generate, watch, result.
+    page.goto("/#/create")
+    page.get_by_label("Describe a room or facade").fill("a calm nordic bedroom, linen, morning light")
+    page.get_by_label("Room type").fill("bedroom")
+    page.get_by_label("Style").fill("scandinavian")
+    page.get_by_role("button", name="Improve with the assistant").click()
+    expect(page.get_by_label("Negative prompt (what to avoid)")).to_be_visible(timeout=60_000)
+    small_and_fast(page)
+    page.get_by_label("Title").fill("nordic bedroom")
+    screens.capture("create")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_role("heading", name="Drawing your picture")).to_be_visible()
+    expect(page.get_by_role("heading", name="nordic bedroom")).to_be_visible(timeout=90_000)
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    screens.capture("result")
+
+    # Rename and share.
+    page.get_by_label("Title").fill("Nordic bedroom, final")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("status").filter(has_text="Renamed.")).to_be_visible()
+    page.get_by_role("button", name="Make public").click()
+    expect(page.get_by_role("button", name="Make private")).to_be_visible()
+    public_url = page.url
+
+    # Change my photo: upload, paint the area, undo, preview, generate; before/after slider.
+    page.get_by_role("link", name="Change my photo").first.click()
+    page.get_by_label("Upload a photo").set_input_files({"name": "room.png", "mimeType": "image/png", "buffer": photo_png()})
+    expect(page.get_by_text("96×64 px, stored privately")).to_be_visible()
+    page.get_by_label("Only the area I paint").check()
+    photo = page.get_by_role("img", name="The room you uploaded")
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.up()
+    coverage = page.get_by_text(re.compile(r"\d+% of the photo marked to change"))
+    expect(coverage).not_to_have_text(re.compile(r"^0%"))
+    page.get_by_role("button", name="Undo").click()
+    expect(coverage).to_have_text(re.compile(r"^0%"))
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7, steps=5)
+    page.mouse.up()
+    page.get_by_role("button", name="Preview mask").click()
+    expect(page.get_by_role("button", name="Preview mask")).to_have_attribute("aria-pressed", "true")
+    page.get_by_label("Describe the change").fill("white oak floor")
+    small_and_fast(page)
+    screens.capture("photo")
+    page.get_by_role("button", name="Generate").click()
+    slider = page.get_by_role("slider", name="Before and after: drag to compare")
+    expect(slider).to_be_visible(timeout=90_000)
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    expect(slider).to_have_attribute("aria-valuenow", "45")
+    screens.capture("before-after")
+
+    # History with the kind filter and the gallery.
+    page.get_by_role("link", name="History").click()
+    expect(page.get_by_role("link", name=re.compile("Nordic bedroom, final"))).to_be_visible()
+    page.get_by_role("button", name="Uploads").click()
+    expect(page.get_by_role("link", name=re.compile("Nordic bedroom"))).to_have_count(0)
+    expect(page.get_by_role("link", name=re.compile("room"))).not_to_have_count(0)
+    screens.capture("history")
+    page.get_by_role("link", name="Gallery").click()
+    page.get_by_role("button", name="Newest").click()
+    expect(page.get_by_role("link", name=re.compile("Nordic bedroom, final")).first).to_be_visible()
+    screens.capture("gallery")
+
+    # Plans: prices, crypto prices (the exchange is unreachable here: a clear 503), switch plan.
+    page.get_by_role("link", name="Plans").click()
+    expect(page.get_by_role("heading", name="Free-Tier")).to_be_visible()
+    page.get_by_label("Show prices in").fill("BTC")
+    watch.expect(503)
+    page.get_by_role("button", name="Show prices").click()
+    expect(page.get_by_role("alert").filter(has_text="Crypto prices are unavailable")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Switch to Pro-Tier").click()
+    expect(page.get_by_text("You are now on Pro-Tier.")).to_be_visible()
+    screens.capture("plans")
+
+    # Account: profile, API key shown once, usage; verify and reset screens.
+    page.get_by_role("link", name="Account").click()
+    page.get_by_label("New key's name").fill("my script")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_text("Copy your new key now")).to_be_visible()
+    expect(page.get_by_role("button", name="Copy key")).to_be_visible()
+    expect(page.get_by_role("cell", name="text2img")).not_to_have_count(0)
+    screens.capture("account")
+    page.goto("/#/verify")
+    expect(page.get_by_role("heading", name="Verify your e-mail")).to_be_visible()
+    screens.capture("verify")
+
+    # A second user rates the public picture.
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    screens.capture("log-in")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("E-mail", exact=True).fill(ann)
+    page.get_by_role("button", name="Mail me a code").click()
+    expect(page.get_by_text("a reset mail is on its way")).to_be_visible()
+    screens.capture("reset")
+    page.goto("/#/")
+    sign_up(page, f"ben-{secrets.token_hex(3)}@example.com")
+    page.goto(public_url)
+    page.get_by_role("button", name="4 stars").click()
+    expect(page.get_by_text("You rated it 4 of 5.")).to_be_visible()
+    expect(page.get_by_role("button", name="4 stars")).to_have_attribute("aria-pressed", "true")
+    screens.capture("rate")
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Log out everywhere").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("link", name="Sign up")).to_be_visible()
+
+    watch.check()

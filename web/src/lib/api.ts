@@ -1,0 +1,56 @@
+/** The typed API client (openapi-fetch over the schema generated from housify-api's OpenAPI document). */
+
+import createClient from "openapi-fetch";
+import type { components, paths } from "./api-schema";
+import { ApiError, toApiError } from "./errors";
+import { TokenStore } from "./tokens";
+
+export type Schemas = components["schemas"];
+export type User = Schemas["UserOut"];
+export type Image = Schemas["ImageOut"];
+export type Job = Schemas["JobOut"];
+export type JobIn = Schemas["JobIn"];
+
+const hint = typeof localStorage === "undefined" ? null : localStorage;
+export const tokens = new TokenStore((request) => fetch(request), hint);
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? "", fetch: tokens.fetch });
+
+interface Result<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+/** Unwrap an openapi-fetch result: the data, or throw an ApiError (status 0 when the network failed). */
+export async function call<T>(pending: Promise<Result<T>>): Promise<T> {
+  let result: Result<T>;
+  try {
+    result = await pending;
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw toApiError(0, {});
+  }
+  if (!result.response.ok) throw toApiError(result.response.status, result.error, result.response.headers);
+  return result.data as T;
+}
+
+/** A URL for an image's bytes usable in <img src>: public ones directly, private ones as a blob URL. */
+export async function imageSrc(image: Pick<Image, "public" | "url" | "thumb_url">, thumb = false): Promise<string> {
+  const url = thumb ? image.thumb_url : image.url;
+  if (image.public && !tokens.token) return url;
+  const response = await tokens.fetch(new Request(new URL(url, location.origin)));
+  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => ({})), response.headers);
+  return URL.createObjectURL(await response.blob());
+}
+
+/** Upload a file (multipart), returning the stored image. */
+export async function upload(file: Blob, title: string, filename = "photo.png"): Promise<Image> {
+  const form = new FormData();
+  form.append("file", file, filename);
+  if (title) form.append("title", title);
+  const response = await tokens.fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
+    .catch(() => { throw toApiError(0, {}); });
+  const body: unknown = await response.json().catch(() => ({}));
+  if (!response.ok) throw toApiError(response.status, body, response.headers);
+  return body as Image;
+}

@@ -1,0 +1,13 @@
+/**
+ * What the user typed on Create and Change my photo, kept across screens and errors for the
+ * page's lifetime (in memory; nothing typed is lost when a request fails or the user looks away).
+ */
+
+function jobDraft() {
+  return { prompt: "", negative_prompt: "", notes: "", room: "", style: "", width: 512, height: 512, steps: 20, seed: "", guidance: 7.5, title: "", public: false };
+}
+
+export const draft = $state({
+  create: jobDraft(),
+  photo: { ...jobDraft(), strength: 0.6, mode: "img2img" as "img2img" | "inpaint" },
+});

@@ -1,0 +1,107 @@
+/**
+ * The inpainting mask as data: strokes of a round brush or eraser over a width x height grid,
+ * with undo. 255 = repaint (white in the PNG sent as mask_image_id), 0 = keep (housify API:
+ * "white = repaint"). Pure, so it is unit-tested without a canvas; MaskPainter draws it.
+ */
+
+export type Tool = "brush" | "eraser";
+
+export interface Stroke {
+  tool: Tool;
+  radius: number;
+  points: Array<[number, number]>;
+}
+
+export class Mask {
+  readonly data: Uint8Array;
+  private strokes: Stroke[] = [];
+
+  constructor(readonly width: number, readonly height: number) {
+    this.data = new Uint8Array(width * height);
+  }
+
+  get canUndo(): boolean {
+    return this.strokes.length > 0;
+  }
+
+  /** Fraction of pixels marked for repainting (0..1). */
+  coverage(): number {
+    let n = 0;
+    for (const v of this.data) if (v) n++;
+    return n / this.data.length;
+  }
+
+  begin(tool: Tool, radius: number, x: number, y: number): void {
+    const stroke: Stroke = { tool, radius, points: [[x, y]] };
+    this.strokes.push(stroke);
+    this.stamp(stroke, x, y);
+  }
+
+  /** Extend the current stroke to (x, y), filling the segment so fast moves leave no gaps. */
+  extend(x: number, y: number): void {
+    const stroke = this.strokes[this.strokes.length - 1];
+    if (!stroke) return;
+    const last = stroke.points[stroke.points.length - 1] ?? [x, y];
+    stroke.points.push([x, y]);
+    this.segment(stroke, last[0], last[1], x, y);
+  }
+
+  undo(): void {
+    this.strokes.pop();
+    this.redraw();
+  }
+
+  clear(): void {
+    this.strokes = [];
+    this.redraw();
+  }
+
+  /** RGBA pixels: white where marked, black elsewhere (for the PNG upload). */
+  toRgba(): Uint8ClampedArray {
+    const out = new Uint8ClampedArray(this.data.length * 4);
+    for (let i = 0; i < this.data.length; i++) {
+      const v = this.data[i] ? 255 : 0;
+      out[i * 4] = v;
+      out[i * 4 + 1] = v;
+      out[i * 4 + 2] = v;
+      out[i * 4 + 3] = 255;
+    }
+    return out;
+  }
+
+  private redraw(): void {
+    this.data.fill(0);
+    for (const stroke of this.strokes) {
+      const [first, ...rest] = stroke.points;
+      if (!first) continue;
+      this.stamp(stroke, first[0], first[1]);
+      let prev = first;
+      for (const p of rest) {
+        this.segment(stroke, prev[0], prev[1], p[0], p[1]);
+        prev = p;
+      }
+    }
+  }
+
+  private segment(stroke: Stroke, x0: number, y0: number, x1: number, y1: number): void {
+    const dist = Math.hypot(x1 - x0, y1 - y0);
+    const steps = Math.max(1, Math.ceil(dist / Math.max(1, stroke.radius / 2)));
+    for (let i = 1; i <= steps; i++) {
+      this.stamp(stroke, x0 + ((x1 - x0) * i) / steps, y0 + ((y1 - y0) * i) / steps);
+    }
+  }
+
+  private stamp(stroke: Stroke, cx: number, cy: number): void {
+    const r = stroke.radius;
+    const value = stroke.tool === "brush" ? 255 : 0;
+    const x0 = Math.max(0, Math.floor(cx - r));
+    const x1 = Math.min(this.width - 1, Math.ceil(cx + r));
+    const y0 = Math.max(0, Math.floor(cy - r));
+    const y1 = Math.min(this.height - 1, Math.ceil(cy + r));
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) {
+        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) this.data[y * this.width + x] = value;
+      }
+    }
+  }
+}

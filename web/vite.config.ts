@@ -1,0 +1,32 @@
+import { defineConfig } from "vite";
+import { svelte } from "@sveltejs/vite-plugin-svelte";
+import { readFileSync } from "node:fs";
+
+// Routes that not every API version has: the app asks for them only when the schema it was built
+// against lists them (so an older API sees no 404s in the console).
+const schema = JSON.parse(readFileSync(new URL("./openapi.json", import.meta.url), "utf8")) as { paths: Record<string, unknown> };
+
+// The API (housify standalone) serves the built app; `npm run dev` proxies the API to it.
+const api = process.env.HOUSIFY_API ?? "http://127.0.0.1:8000";
+
+export default defineConfig({
+  plugins: [svelte()],
+  define: { __HAS_PRESETS__: JSON.stringify("/presets" in schema.paths) },
+  build: {
+    target: "es2022",
+    modulePreload: { polyfill: false },
+    cssCodeSplit: true,
+    sourcemap: false,
+  },
+  server: {
+    proxy: Object.fromEntries(
+      ["/auth", "/users", "/admin", "/images", "/jobs", "/gallery", "/prompts", "/subscriptions", "/presets"].map(
+        (p) => [p, { target: api, ws: p === "/jobs" }],
+      ),
+    ),
+  },
+  test: {
+    environment: "jsdom",
+    include: ["src/**/*.test.ts"],
+  },
+});
