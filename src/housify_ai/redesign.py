@@ -33,7 +33,7 @@ from housify_ai.settings import AISettings
 from housify_ai.tasks import RedesignParams
 from housify_ai.worker import JobContext
 from housify_common.imaging import encode_png, make_thumbnail
-from housify_common.storage import ImageStore
+from housify_common.storage import ImageStore, put_with_retry
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,8 @@ class RedesignHandler(ImageJobHandler):
         key, thumb_key = control_keys(request.job_id)
         control = output.control
         png, thumb = await asyncio.to_thread(lambda: (encode_png(control), make_thumbnail(control)))
-        await self.store.put(key, png)
-        await self.store.put(thumb_key, thumb)
+        await put_with_retry(self.store, key, png)  # a short store outage must not lose the finished run
+        await put_with_retry(self.store, thumb_key, thumb)
         stored = StoredImage(key=key, thumb_key=thumb_key, width=control.width, height=control.height)
         return msgspec.structs.replace(result, control=stored)
 

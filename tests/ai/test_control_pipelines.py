@@ -364,7 +364,7 @@ def test_lora_settings_are_checked_at_start(tmp_path: Path) -> None:
     assert parse_loras([f"a={tmp_path}/a.safetensors", f"b-2={tmp_path}/a.safetensors@0.5"])[1].weight == 0.5
     assert parse_loras([f"c@Pro-Tier|Gold={tmp_path}/a.safetensors"])[0].levels == ("Pro-Tier", "Gold")
     for bad, why in [
-        ("nameonly", "not name=path"),
+        ("nameonly", "is not name"),
         (f"a={tmp_path}/missing.safetensors", "no such file"),
         (f"a={tmp_path}/a.safetensors@heavy", "not a number"),
     ]:
