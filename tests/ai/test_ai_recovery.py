@@ -146,7 +146,7 @@ def test_missing_model_folder_is_refused_at_load(tmp_path):
     from housify_ai.diffusion import DiffusionEngine
     from housify_ai.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match="HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: neither a diffusers pipeline folder"):
+    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: not a diffusers pipeline folder \(no model_index.json\)"):
         DiffusionEngine(tmp_path / "nowhere", "cpu")
 
 
