@@ -35,6 +35,7 @@ from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, Strea
 from housify_ai.errors import JobCancelled
 from housify_ai.queue import Delivery, JobQueue
 from housify_ai.settings import AISettings
+from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +162,10 @@ class Worker:
             result = await self.handler(ctx)
         except JobCancelled:
             result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
-        except (RedisConnectionError, RedisTimeoutError):
-            # Redis went away mid-job (progress events): not the job's fault. The entry stays
-            # pending (the job loop releases it) and is run again once Redis is back.
+        except (RedisConnectionError, RedisTimeoutError, StorageUnavailable):
+            # Redis (progress events) or the image store (source, result) went away mid-job: not
+            # the job's fault. The entry stays pending (the job loop releases it) and runs again
+            # after the visibility timeout, up to the retry limit.
             raise
         except Exception as exc:
             log.exception("job %s failed", delivery.job_id)

@@ -4,7 +4,7 @@
 schedules delivery (aiosmtplib, the configured SMTP server) as a task and logs
 a failed delivery. With no ``HOUSIFY_SMTP_HOST`` mails are not sent; a log line
 names recipient and subject (never the body: it holds one-time tokens).
-The media plugin may send through the same instance (``app.state.mailer``).
+Other services send through the same instance (``services.mailer``).
 """
 
 from __future__ import annotations

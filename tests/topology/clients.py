@@ -67,10 +67,13 @@ async def log_in(http: httpx.AsyncClient, email: str) -> str:
     return response.json()["access_token"]
 
 
-async def upload(http: httpx.AsyncClient, user: User, data: bytes, *, title: str = "", public: bool = False) -> httpx.Response:
+async def upload(
+    http: httpx.AsyncClient, user: User, data: bytes, *, title: str = "", public: bool = False
+) -> httpx.Response:
     files = {"file": ("room.png", data, "application/octet-stream")}
-    return await http.post("/images/uploads", files=files, data={"title": title, "public": str(public).lower()},
-                           headers=user.headers)
+    return await http.post(
+        "/images/uploads", files=files, data={"title": title, "public": str(public).lower()}, headers=user.headers
+    )
 
 
 async def events(topo: Topology, job_id: str, user: User, *, timeout: float = 120.0) -> list[dict[str, Any]]:
@@ -79,8 +82,14 @@ async def events(topo: Topology, job_id: str, user: User, *, timeout: float = 12
     tls = topo.pki.client_context()
     tls.set_alpn_protocols(["http/1.1"])  # RFC 6455 upgrade is an HTTP/1.1 mechanism
     received: list[dict[str, Any]] = []
-    async with connect(f"wss://{SERVER_NAME}/jobs/{job_id}/events", sock=sock, ssl=tls, server_hostname=SERVER_NAME,
-                       subprotocols=["bearer", user.token], open_timeout=30) as ws:
+    async with connect(
+        f"wss://{SERVER_NAME}/jobs/{job_id}/events",
+        sock=sock,
+        ssl=tls,
+        server_hostname=SERVER_NAME,
+        subprotocols=["bearer", user.token],
+        open_timeout=30,
+    ) as ws:
         try:
             while True:
                 event = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))

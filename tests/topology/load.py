@@ -41,7 +41,9 @@ class Submitted:
 async def submit_one(http: httpx.AsyncClient, user: User, n: int, out: Submitted, **body: Any) -> None:
     started = time.monotonic()
     try:
-        response = await http.post("/jobs", json={"prompt": f"a bright attic room, take {n}", **SMALL, **body}, headers=user.headers)
+        response = await http.post(
+            "/jobs", json={"prompt": f"a bright attic room, take {n}", **SMALL, **body}, headers=user.headers
+        )
     except httpx.HTTPError as exc:
         out.refused[type(exc).__name__] += 1
         return
@@ -72,7 +74,10 @@ async def wait_final(topo: Topology, job_ids: list[str], timeout: float) -> dict
     while True:
         conn = await topo.db()
         try:
-            rows = await conn.fetch("SELECT id::text, status, error, image::text AS image FROM media_jobs WHERE id = ANY($1::uuid[])", job_ids)
+            rows = await conn.fetch(
+                "SELECT id::text, status, error, image::text AS image FROM media_jobs WHERE id = ANY($1::uuid[])",
+                job_ids,
+            )
         finally:
             await conn.close()
         jobs = {r["id"]: dict(r) for r in rows}
@@ -96,11 +101,13 @@ class Audit:
     failure_reasons: Counter[str]
 
     def summary(self) -> str:
-        return (f"jobs {dict(self.statuses)}; not final {len(self.not_final)}; failed without reason {len(self.failed_without_reason)}; "
-                f"terminal events per job {dict(self.terminal_events)}; results per job {dict(self.results)}; "
-                f"images {self.images} (without job {self.images_without_job}, shared {self.jobs_sharing_an_image}, "
-                f"file missing {len(self.missing_files)}); taken over after a worker died {self.taken_over}"
-                + (f"; failure reasons {dict(self.failure_reasons)}" if self.failure_reasons else ""))
+        return (
+            f"jobs {dict(self.statuses)}; not final {len(self.not_final)}; failed without reason {len(self.failed_without_reason)}; "
+            f"terminal events per job {dict(self.terminal_events)}; results per job {dict(self.results)}; "
+            f"images {self.images} (without job {self.images_without_job}, shared {self.jobs_sharing_an_image}, "
+            f"file missing {len(self.missing_files)}); taken over after a worker died {self.taken_over}"
+            + (f"; failure reasons {dict(self.failure_reasons)}" if self.failure_reasons else "")
+        )
 
     def assert_exactly_once(self, accepted: int) -> None:
         assert sum(self.statuses.values()) == accepted, self.summary()
@@ -114,14 +121,16 @@ class Audit:
 
 
 async def audit(topo: Topology, job_ids: list[str], users: list[User]) -> Audit:
-    from housify_ai.contract import RESULT_FIELD, StreamKeys, decode_event, decode_result, EVENT_FIELD
+    from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, StreamKeys, decode_event, decode_result
 
     jobs = await wait_final(topo, job_ids, timeout=0)
     conn = await topo.db()
     try:
         images = await conn.fetch(
             "SELECT i.id::text, i.storage_key, (SELECT count(*) FROM media_jobs j WHERE j.image = i.id) AS jobs "
-            "FROM media_images i WHERE i.owner = ANY($1::uuid[]) AND i.kind = 'generated'", [u.id for u in users])
+            "FROM media_images i WHERE i.owner = ANY($1::uuid[]) AND i.kind = 'generated'",
+            [u.id for u in users],
+        )
     finally:
         await conn.close()
     keys = StreamKeys("housify:")

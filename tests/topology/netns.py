@@ -25,6 +25,7 @@ in the root namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import socket
@@ -128,8 +129,16 @@ class Netns:
         sock.close()
         return "open"
 
-    def http(self, *, base_url: str, verify: ssl.SSLContext, http2: bool = True, timeout: float = 60.0,
-             max_connections: int = 100, resolve: dict[str, str] | None = None) -> httpx.AsyncClient:
+    def http(
+        self,
+        *,
+        base_url: str,
+        verify: ssl.SSLContext,
+        http2: bool = True,
+        timeout: float = 60.0,
+        max_connections: int = 100,
+        resolve: dict[str, str] | None = None,
+    ) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` whose connections are opened from this namespace.
 
         ``resolve`` maps host names to addresses (the test's DNS): the URL,
@@ -138,8 +147,13 @@ class Netns:
         transport = httpx.AsyncHTTPTransport(verify=verify, http2=http2)
         # httpx exposes no network backend; the pool it would build, with ours.
         transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001
-            ssl_context=verify, http1=True, http2=http2, max_connections=max_connections,
-            keepalive_expiry=5.0, network_backend=NetnsBackend(self, resolve or {}))
+            ssl_context=verify,
+            http1=True,
+            http2=http2,
+            max_connections=max_connections,
+            keepalive_expiry=5.0,
+            network_backend=NetnsBackend(self, resolve or {}),
+        )
         return httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
 
 
@@ -150,8 +164,14 @@ class NetnsBackend(httpcore.AsyncNetworkBackend):
         self.netns = netns
         self.resolve = resolve
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             sock = await self.netns.open_connection(self.resolve.get(host, host), port, timeout or 30.0)
         except TimeoutError as exc:
@@ -161,7 +181,9 @@ class NetnsBackend(httpcore.AsyncNetworkBackend):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return AnyIOStream(await anyio.abc.SocketStream.from_socket(sock))
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
         raise NotImplementedError
 
     async def sleep(self, seconds: float) -> None:
@@ -176,10 +198,8 @@ def sweep() -> list[str]:
         if name.startswith(PREFIX):
             ns = Netns(name.removeprefix(PREFIX))
             for pid in ns.pids():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
             run("ip", "netns", "del", name, check=False)
             removed.append(name)
     return removed
@@ -209,7 +229,22 @@ def build() -> Network:
     lan.ip("link", "set", "br0", "up")
 
     def plug(host: Netns, ifname: str, port: str, address: str) -> None:
-        run("ip", "link", "add", "name", ifname, "netns", host.name, "type", "veth", "peer", "name", port, "netns", lan.name)
+        run(
+            "ip",
+            "link",
+            "add",
+            "name",
+            ifname,
+            "netns",
+            host.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            lan.name,
+        )
         lan.ip("link", "set", port, "master", "br0")
         lan.ip("link", "set", port, "up")
         host.ip("addr", "add", f"{address}/24", "dev", ifname)
@@ -219,7 +254,22 @@ def build() -> Network:
     for i, (host, address) in enumerate(GPU_LAN.items()):
         plug(net.gpus[host], "eth0", f"p-gpu{i + 1}", address)
 
-    run("ip", "link", "add", "name", WAN_IF, "netns", net.edge.name, "type", "veth", "peer", "name", "eth0", "netns", net.wan.name)
+    run(
+        "ip",
+        "link",
+        "add",
+        "name",
+        WAN_IF,
+        "netns",
+        net.edge.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        net.wan.name,
+    )
     net.edge.ip("addr", "add", f"{EDGE_WAN}/24", "dev", WAN_IF)
     net.edge.ip("link", "set", WAN_IF, "up")
     net.wan.ip("addr", "add", f"{WAN_CLIENT}/24", "dev", "eth0")

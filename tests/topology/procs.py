@@ -16,8 +16,8 @@ import os
 import pwd
 import shlex
 import signal
-import sys
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -56,8 +56,21 @@ def create_users() -> dict[str, Account]:
         run("groupadd", "--system", group)
     for role, account in ACCOUNTS.items():
         extra = ["-G", STORAGE_GROUP] if role == "nginx" else []
-        run("useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-            "--comment", GECOS, "-g", account.group, *extra, account.name)
+        run(
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            GECOS,
+            "-g",
+            account.group,
+            *extra,
+            account.name,
+        )
     return ACCOUNTS
 
 
@@ -71,9 +84,9 @@ def sweep_users() -> list[str]:
     import grp
 
     for group in grp.getgrall():
-        if group.gr_name.startswith(USER_PREFIX) and not group.gr_mem:
-            if not any(p.pw_gid == group.gr_gid for p in pwd.getpwall()):
-                run("groupdel", group.gr_name, check=False)
+        unused = not group.gr_mem and not any(p.pw_gid == group.gr_gid for p in pwd.getpwall())
+        if group.gr_name.startswith(USER_PREFIX) and unused:
+            run("groupdel", group.gr_name, check=False)
     return removed
 
 
@@ -94,8 +107,12 @@ def _needed_paths() -> list[Path]:
     """Paths a service user must reach: the interpreter's installation, the virtualenv, the source tree."""
     import housify_common
 
-    return [Path(os.path.realpath(sys.executable)).parent.parent, Path(sys.prefix),
-            Path(housify_common.__file__).resolve().parents[2], *(Path(p) for p in sys.path if p.endswith("site-packages"))]
+    return [
+        Path(os.path.realpath(sys.executable)).parent.parent,
+        Path(sys.prefix),
+        Path(housify_common.__file__).resolve().parents[2],
+        *(Path(p) for p in sys.path if p.endswith("site-packages")),
+    ]
 
 
 def exposure_script() -> str:
@@ -119,10 +136,14 @@ def exposure_script() -> str:
     lines = []
     for n, (ancestor, children) in enumerate(sorted(closed.items())):
         for i, child in enumerate(sorted(children)):
-            lines.append(f"s{n}_{i}=$(mktemp -d /run/hfyt-expose.XXXXXX) && mount --bind {shlex.quote(str(child))} $s{n}_{i}")
+            lines.append(
+                f"s{n}_{i}=$(mktemp -d /run/hfyt-expose.XXXXXX) && mount --bind {shlex.quote(str(child))} $s{n}_{i}"
+            )
         lines.append(f"mount -t tmpfs -o mode=0755,size=64k housify-expose {shlex.quote(str(ancestor))}")
         for i, child in enumerate(sorted(children)):
-            lines.append(f"mkdir -p {shlex.quote(str(child))} && mount --move $s{n}_{i} {shlex.quote(str(child))} && rmdir $s{n}_{i}")
+            lines.append(
+                f"mkdir -p {shlex.quote(str(child))} && mount --move $s{n}_{i} {shlex.quote(str(child))} && rmdir $s{n}_{i}"
+            )
     return "; ".join(lines) + ";" if lines else ""
 
 
@@ -165,8 +186,15 @@ class Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             log.write(f"--- start {self.starts + 1} at {time.strftime('%H:%M:%S')}\n".encode())
-            self.proc = subprocess.Popen(self._command(), env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.cwd, umask=self.umask, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self._command(),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                umask=self.umask,
+                start_new_session=True,
+            )
         self.starts += 1
         self.spawned_at = time.time()
 

@@ -59,12 +59,23 @@ S3_PORT = 9336
 S3_BUCKET = "housify"
 #: nginx's loopback proxy over the GPU hosts' AI APIs (least_conn): the API's HOUSIFY_AI_URL.
 AI_PROXY = "127.0.0.1:8280"
-PG_BIN = Path(os.environ.get("HOUSIFY_TOPOLOGY_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _pg_bin() -> Path:
+    """Debian's newest PostgreSQL server binaries (``/usr/lib/postgresql/<major>/bin``), or ``HOUSIFY_TOPOLOGY_PG_BIN``."""
+    if os.environ.get("HOUSIFY_TOPOLOGY_PG_BIN"):
+        return Path(os.environ["HOUSIFY_TOPOLOGY_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 LOCK_FILE = Path("/run/housify-topology.lock")
 #: Seconds a claimed job may go without a heartbeat before another worker takes it over.
-#: Short, so a SIGKILLed worker's job moves on within the test's time.
+#: Short, so a SIGKILLed worker's job moves on within the test's time (production: 60 s).
 VISIBILITY_TIMEOUT = 3.0
-RETRY_LIMIT = 5
+#: Deliveries before a job fails for good. With the short visibility timeout, 10 deliveries span
+#: ~40 s: longer than the S3 outage of the fault test (stop + SeaweedFS's ~15 s start), as the
+#: production default (3 x 60 s) is longer than a store restart.
+RETRY_LIMIT = 10
 
 Store = Literal["dir", "s3"]
 
@@ -80,8 +91,12 @@ def nix_render(name: str, params: dict[str, Any]) -> str:
     if not source.is_file():
         raise FileNotFoundError(f"{source} is missing: the topology test renders nginx and nftables from it")
     expr = f"(import {source}) (builtins.fromJSON {json.dumps(json.dumps(params))})"
-    done = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--option", "substituters", "", "-E", expr],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--option", "substituters", "", "-E", expr],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:  # nix may print partial JSON before failing: trust the exit code only
         raise RuntimeError(f"rendering {source} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
@@ -98,6 +113,10 @@ class Topology:
     s3_access_key_id: str = field(default_factory=lambda: "housify" + secrets.token_hex(6))
     s3_secret_access_key: str = field(default_factory=lambda: secrets.token_hex(20))
     services: dict[str, Service] = field(default_factory=dict)
+    #: Served by nginx as the web app's files (the renderer's webRoot); the bench's static ceiling.
+    web_root: Path | None = None
+    #: Render both internal media locations (directory and S3), so the API instances can switch stores.
+    both_media: bool = False
     started_at: float = field(default_factory=time.monotonic)
 
     # --- addresses the tests use -------------------------------------------
@@ -126,11 +145,15 @@ class Topology:
 
     def client(self, **options: Any):  # noqa: ANN201 - httpx.AsyncClient
         """An HTTPS client on ``wan`` for ``https://housify.test`` (resolved to the edge's WAN address), verifying the test CA."""
-        return self.net.wan.http(base_url=self.public_url, verify=self.pki.client_context(), resolve={SERVER_NAME: EDGE_WAN}, **options)
+        return self.net.wan.http(
+            base_url=self.public_url, verify=self.pki.client_context(), resolve={SERVER_NAME: EDGE_WAN}, **options
+        )
 
     def api_direct(self, index: int = 0, **options: Any):  # noqa: ANN201
         """A plain-HTTP client straight to one API instance (from inside ``edge``), bypassing nginx."""
-        return self.net.edge.http(base_url=f"http://127.0.0.1:{API_PORTS[index]}", verify=self.pki.client_context(), http2=False, **options)
+        return self.net.edge.http(
+            base_url=f"http://127.0.0.1:{API_PORTS[index]}", verify=self.pki.client_context(), http2=False, **options
+        )
 
     async def redis(self):  # noqa: ANN201
         from redis.asyncio import Redis
@@ -150,9 +173,13 @@ class Topology:
         """The storage variables every Housify service gets (``docs/storage.md``)."""
         if self.store == "dir":
             return {"HOUSIFY_STORAGE_DIR": str(self.storage_dir)}
-        return {"HOUSIFY_STORAGE_URL": f"s3://{S3_BUCKET}", "HOUSIFY_S3_ENDPOINT_URL": self.s3_endpoint,
-                "HOUSIFY_S3_ACCESS_KEY_ID": self.s3_access_key_id, "HOUSIFY_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
-                "HOUSIFY_S3_TIMEOUT_SECONDS": "5"}
+        return {
+            "HOUSIFY_STORAGE_URL": f"s3://{S3_BUCKET}",
+            "HOUSIFY_S3_ENDPOINT_URL": self.s3_endpoint,
+            "HOUSIFY_S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "HOUSIFY_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "HOUSIFY_S3_TIMEOUT_SECONDS": "5",
+        }
 
     async def stored_bytes(self, key: str) -> bytes | None:
         """What the store holds under ``key`` (``None``: nothing): the file, or (S3) a presigned GET made from ``edge``."""
@@ -200,8 +227,16 @@ def _python(module: str, *args: str) -> list[str]:
     return [PYTHON, "-m", module, *args]
 
 
-async def _once(name: str, netns: Netns, argv: list[str], env: dict[str, str], log: Path, user: str, group: str,
-                timeout: float = 300.0) -> None:
+async def _once(
+    name: str,
+    netns: Netns,
+    argv: list[str],
+    env: dict[str, str],
+    log: Path,
+    user: str,
+    group: str,
+    timeout: float = 300.0,
+) -> None:
     """Run a one-shot command (migrations, key generation) like a oneshot unit; raises with its log on failure."""
     svc = Service(name, netns, argv, env, log, user=user, group=group)
     svc.spawn()
@@ -221,7 +256,8 @@ def _sweep() -> None:
 
 
 @contextlib.asynccontextmanager
-async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1) -> AsyncIterator[Topology]:
+async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1, web_root: Path | None = None,
+                   both_media: bool = False) -> AsyncIterator[Topology]:
     """Build and start everything; yields the running :class:`Topology`, tears it all down after.
 
     Holds an exclusive lock on :data:`LOCK_FILE` (one topology per machine:
@@ -245,8 +281,14 @@ async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1
         create_users()
         net = nets.build()
         pki = make_pki(chown(base / "tls", "root", "root", 0o755), SERVER_NAME, [EDGE_WAN])
-        topo = Topology(base=base, net=net, pki=pki, store=store,
-                        redis_password=secrets.token_hex(16), ai_db_password=secrets.token_hex(16))
+        topo = Topology(
+            base=base,
+            net=net,
+            pki=pki,
+            store=store,
+            redis_password=secrets.token_hex(16),
+            ai_db_password=secrets.token_hex(16),
+        )
         await _start(topo, workers_per_gpu)
         print(f"\ntopology up in {time.monotonic() - t0:.1f} s (store: {store})", flush=True)
         yield topo
@@ -256,6 +298,9 @@ async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1
                 with contextlib.suppress(Exception):
                     svc.stop(timeout=10)
         _sweep()
+        for leftover in base.iterdir() if base.exists() else ():
+            if leftover.name != "logs":  # the services' logs stay for a look after a failure
+                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
         lock.close()
         print(f"\ntopology run took {time.monotonic() - t0:.1f} s (start, tests, teardown)", flush=True)
 
@@ -277,8 +322,15 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
     pgdata = chown(base / "pgdata", "postgres", "postgres", 0o700)
     chown(base / "run", "root", "root", 0o755)
     chown(topo.pg_socket_dir, "postgres", "postgres", 0o755)
-    await _once("initdb", net.edge, [str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=reject", "-E", "UTF8"],
-                _env(base, "pg"), logs / "initdb.log", "postgres", "postgres")
+    await _once(
+        "initdb",
+        net.edge,
+        [str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=reject", "-E", "UTF8"],
+        _env(base, "pg"),
+        logs / "initdb.log",
+        "postgres",
+        "postgres",
+    )
     (pgdata / "pg_hba.conf").write_text(
         "# local services: peer authentication, system user -> role (identMap of the edge module)\n"
         "local all postgres trust\n"  # the test harness's own checks, over the socket only
@@ -289,10 +341,21 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         f"housify {api.name} housify\nhousify {ai.name} housify_ai\nhousify {soap.name} housify_soap\n"
     )
     with (pgdata / "postgresql.conf").open("a") as conf:
-        conf.write(f"\nlisten_addresses = '{EDGE_LAN}'\nport = {PG_PORT}\nunix_socket_directories = '{topo.pg_socket_dir}'\n"
-                   "password_encryption = 'scram-sha-256'\nfsync = off\nmax_connections = 200\n")
-    pg = Service("postgresql", net.edge, [str(PG_BIN / "postgres"), "-D", str(pgdata)], _env(base, "pg"), logs / "postgresql.log",
-                 user="postgres", group="postgres", umask=0o077, ready=lambda: tcp_ready(net.edge, EDGE_LAN, PG_PORT))
+        conf.write(
+            f"\nlisten_addresses = '{EDGE_LAN}'\nport = {PG_PORT}\nunix_socket_directories = '{topo.pg_socket_dir}'\n"
+            "password_encryption = 'scram-sha-256'\nfsync = off\nmax_connections = 200\n"
+        )
+    pg = Service(
+        "postgresql",
+        net.edge,
+        [str(PG_BIN / "postgres"), "-D", str(pgdata)],
+        _env(base, "pg"),
+        logs / "postgresql.log",
+        user="postgres",
+        group="postgres",
+        umask=0o077,
+        ready=lambda: tcp_ready(net.edge, EDGE_LAN, PG_PORT),
+    )
     topo.services["postgresql"] = await pg.start()
     conn = await topo.db("postgres")
     try:
@@ -309,81 +372,176 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
     redis_conf = redis_dir / "redis.conf"
     redis_conf.write_text(
         f"bind {EDGE_LAN}\nport {REDIS_PORT}\nunixsocket {topo.redis_socket}\nunixsocketperm 770\n"
-        f"requirepass {topo.redis_password}\nappendonly yes\nsave \"\"\nmaxmemory-policy noeviction\n"
+        f'requirepass {topo.redis_password}\nappendonly yes\nsave ""\nmaxmemory-policy noeviction\n'
         f"dir {redis_dir}\nprotected-mode no\n"
     )
     redis_conf.chmod(0o640)
     os.chown(redis_conf, 0, os.stat(redis_dir).st_gid)
     topo.services["redis"] = await Service(
-        "redis", net.edge, ["redis-server", str(redis_conf)], _env(base, "redis"), logs / "redis.log",
-        user="redis", group=STORAGE_GROUP, ready=lambda: tcp_ready(net.edge, EDGE_LAN, REDIS_PORT)).start()
+        "redis",
+        net.edge,
+        ["redis-server", str(redis_conf)],
+        _env(base, "redis"),
+        logs / "redis.log",
+        user="redis",
+        group=STORAGE_GROUP,
+        ready=lambda: tcp_ready(net.edge, EDGE_LAN, REDIS_PORT),
+    ).start()
 
     if topo.store == "s3":
         await _start_s3(topo, logs)
 
     # --- one-shot units: keys and migrations ---------------------------------
     pg_local = f"host={topo.pg_socket_dir}"
-    api_env = _env(base, "api",
-                   PICCOLO_CONF="housify_api.piccolo_conf",
-                   HOUSIFY_DATABASE_URL=f"postgresql:///housify?{pg_local}&user=housify",
-                   HOUSIFY_REDIS_URL=f"unix://:{topo.redis_password}@{topo.redis_socket}",
-                   HOUSIFY_REDIS_PREFIX="housify:",
-                   **topo.storage_env(),
-                   HOUSIFY_DATA_DIR=str(data),
-                   HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX="/_media_s3/" if topo.store == "s3" else "/_media/",
-                   HOUSIFY_JWT_PRIVATE_KEY_FILE=str(data / "keys" / "jwt-private.pem"),
-                   HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
-                   HOUSIFY_AI_URL=f"http://{AI_PROXY}",
-                   HOUSIFY_SOAP_WSDL_URL=f"http://{EDGE_LAN}:{SOAP_PORT}/soap?wsdl",
-                   HOUSIFY_PUBLIC_URL=topo.public_url,
-                   HOUSIFY_CORS_ORIGINS=topo.public_url)
-    soap_env = _env(base, "soap", PICCOLO_CONF="housify_soap.piccolo_conf",
-                    HOUSIFY_DATABASE_URL=f"postgresql:///housify_soap?{pg_local}&user=housify_soap",
-                    HOUSIFY_DATA_DIR=str(soap_data), HOUSIFY_SOAP_BINANCE_URL="http://127.0.0.1:9")
-    ai_env = _env(base, "ai", PICCOLO_CONF="housify_ai.piccolo_conf",
-                  HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
-                  HOUSIFY_REDIS_URL=f"redis://:{topo.redis_password}@{EDGE_LAN}:{REDIS_PORT}/0",
-                  HOUSIFY_REDIS_PREFIX="housify:",
-                  **topo.storage_env(),
-                  HOUSIFY_DATA_DIR=str(ai_data),
-                  HOUSIFY_AI_DIFFUSION_MODEL=str(models / "tiny-sd"),
-                  HOUSIFY_AI_LLM_MODEL=str(models / "tiny-llama.gguf"),
-                  HOUSIFY_AI_LLM_MAX_TOKENS="64",
-                  HOUSIFY_AI_LLM_THREADS="1",
-                  HOUSIFY_AI_DEVICE="cpu",
-                  HOUSIFY_AI_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-                  HOUSIFY_AI_RETRY_LIMIT=str(RETRY_LIMIT))
+    api_env = _env(
+        base,
+        "api",
+        PICCOLO_CONF="housify_api.piccolo_conf",
+        HOUSIFY_DATABASE_URL=f"postgresql:///housify?{pg_local}&user=housify",
+        HOUSIFY_REDIS_URL=f"unix://:{topo.redis_password}@{topo.redis_socket}",
+        HOUSIFY_REDIS_PREFIX="housify:",
+        **topo.storage_env(),
+        HOUSIFY_DATA_DIR=str(data),
+        HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX="/_media_s3/" if topo.store == "s3" else "/_media/",
+        HOUSIFY_JWT_PRIVATE_KEY_FILE=str(data / "keys" / "jwt-private.pem"),
+        HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
+        HOUSIFY_AI_URL=f"http://{AI_PROXY}",
+        HOUSIFY_SOAP_WSDL_URL=f"http://{EDGE_LAN}:{SOAP_PORT}/soap?wsdl",
+        HOUSIFY_PUBLIC_URL=topo.public_url,
+        HOUSIFY_CORS_ORIGINS=topo.public_url,
+    )
+    soap_env = _env(
+        base,
+        "soap",
+        PICCOLO_CONF="housify_soap.piccolo_conf",
+        HOUSIFY_DATABASE_URL=f"postgresql:///housify_soap?{pg_local}&user=housify_soap",
+        HOUSIFY_DATA_DIR=str(soap_data),
+        HOUSIFY_SOAP_BINANCE_URL="http://127.0.0.1:9",
+    )
+    ai_env = _env(
+        base,
+        "ai",
+        PICCOLO_CONF="housify_ai.piccolo_conf",
+        HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
+        HOUSIFY_REDIS_URL=f"redis://:{topo.redis_password}@{EDGE_LAN}:{REDIS_PORT}/0",
+        HOUSIFY_REDIS_PREFIX="housify:",
+        **topo.storage_env(),
+        HOUSIFY_DATA_DIR=str(ai_data),
+        HOUSIFY_AI_DIFFUSION_MODEL=str(models / "tiny-sd"),
+        HOUSIFY_AI_LLM_MODEL=str(models / "tiny-llama.gguf"),
+        HOUSIFY_AI_LLM_MAX_TOKENS="64",
+        HOUSIFY_AI_LLM_THREADS="1",
+        HOUSIFY_AI_DEVICE="cpu",
+        HOUSIFY_AI_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        HOUSIFY_AI_RETRY_LIMIT=str(RETRY_LIMIT),
+    )
     await asyncio.gather(
-        _once("api-keys", net.edge, _python("housify_api.cli", "keys", "generate", "--dir", str(data / "keys")),
-              api_env, logs / "api-keys.log", api.name, api.group),
-        _once("api-migrate", net.edge, _python("housify_api.cli", "migrate"), api_env, logs / "api-migrate.log", api.name, api.group),
-        _once("soap-migrate", net.edge, _python("housify_soap.cli", "migrate"), soap_env, logs / "soap-migrate.log", soap.name, soap.group),
-        _once("ai-migrate", net.gpus["gpu-1"], _python("housify_ai.cli", "migrate"), ai_env, logs / "ai-migrate.log", ai.name, ai.group),
+        _once(
+            "api-keys",
+            net.edge,
+            _python("housify_api.cli", "keys", "generate", "--dir", str(data / "keys")),
+            api_env,
+            logs / "api-keys.log",
+            api.name,
+            api.group,
+        ),
+        _once(
+            "api-migrate",
+            net.edge,
+            _python("housify_api.cli", "migrate"),
+            api_env,
+            logs / "api-migrate.log",
+            api.name,
+            api.group,
+        ),
+        _once(
+            "soap-migrate",
+            net.edge,
+            _python("housify_soap.cli", "migrate"),
+            soap_env,
+            logs / "soap-migrate.log",
+            soap.name,
+            soap.group,
+        ),
+        _once(
+            "ai-migrate",
+            net.gpus["gpu-1"],
+            _python("housify_ai.cli", "migrate"),
+            ai_env,
+            logs / "ai-migrate.log",
+            ai.name,
+            ai.group,
+        ),
     )
 
     # --- long-running services -----------------------------------------------
     starting: list[Service] = [
-        Service("soap", net.edge, _python("housify_soap.cli", "serve", "--host", EDGE_LAN, "--port", str(SOAP_PORT), "--no-access-log"),
-                soap_env, logs / "soap.log", user=soap.name, group=soap.group, cwd=soap_data,
-                ready=lambda: tcp_ready(net.edge, EDGE_LAN, SOAP_PORT)),
+        Service(
+            "soap",
+            net.edge,
+            _python("housify_soap.cli", "serve", "--host", EDGE_LAN, "--port", str(SOAP_PORT), "--no-access-log"),
+            soap_env,
+            logs / "soap.log",
+            user=soap.name,
+            group=soap.group,
+            cwd=soap_data,
+            ready=lambda: tcp_ready(net.edge, EDGE_LAN, SOAP_PORT),
+        ),
     ]
     for i, port in enumerate(API_PORTS):
-        starting.append(Service(
-            f"api-{i}", net.edge,
-            _python("housify_api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"),
-            {**api_env, "HOUSIFY_MEDIA_CONSUMER_NAME": f"edge-housify-api-{i}"}, logs / f"api-{i}.log",
-            user=api.name, group=api.group, cwd=data, ready=_tcp(net.edge, "127.0.0.1", port)))
+        starting.append(
+            Service(
+                f"api-{i}",
+                net.edge,
+                _python(
+                    "housify_api.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ),
+                {**api_env, "HOUSIFY_MEDIA_CONSUMER_NAME": f"edge-housify-api-{i}"},
+                logs / f"api-{i}.log",
+                user=api.name,
+                group=api.group,
+                cwd=data,
+                ready=_tcp(net.edge, "127.0.0.1", port),
+            )
+        )
     for host, address in GPU_LAN.items():
         ns = net.gpus[host]
-        starting.append(Service(
-            f"ai-api-{host}", ns, _python("housify_ai.cli", "serve", "--host", address, "--port", str(AI_PORT)),
-            ai_env, logs / f"ai-api-{host}.log", user=ai.name, group=ai.group, cwd=ai_data, ready=_tcp(ns, address, AI_PORT)))
+        starting.append(
+            Service(
+                f"ai-api-{host}",
+                ns,
+                _python("housify_ai.cli", "serve", "--host", address, "--port", str(AI_PORT)),
+                ai_env,
+                logs / f"ai-api-{host}.log",
+                user=ai.name,
+                group=ai.group,
+                cwd=ai_data,
+                ready=_tcp(ns, address, AI_PORT),
+            )
+        )
         for w in range(workers_per_gpu):
             consumer = f"{host}-worker-{w}"
-            starting.append(Service(
-                f"worker-{consumer}", ns, _python("housify_ai.cli", "worker"), {**ai_env, "HOUSIFY_AI_CONSUMER": consumer},
-                logs / f"worker-{consumer}.log", user=ai.name, group=ai.group, cwd=ai_data,
-                ready=_worker_ready(topo, consumer)))
+            starting.append(
+                Service(
+                    f"worker-{consumer}",
+                    ns,
+                    _python("housify_ai.cli", "worker"),
+                    {**ai_env, "HOUSIFY_AI_CONSUMER": consumer},
+                    logs / f"worker-{consumer}.log",
+                    user=ai.name,
+                    group=ai.group,
+                    cwd=ai_data,
+                    ready=_worker_ready(topo, consumer),
+                )
+            )
     for svc in starting:
         topo.services[svc.name] = svc
         svc.spawn()
@@ -391,9 +549,15 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
 
     # --- firewall and nginx ----------------------------------------------------
     internal_ports = [PG_PORT, REDIS_PORT, SOAP_PORT] + ([S3_PORT] if topo.store == "s3" else [])
-    ruleset = nix_render("render-nftables", {
-        "wanInterface": WAN_IF, "lanInterface": LAN_IF, "lanSubnets": [LAN_SUBNET], "internalTcpPorts": internal_ports,
-    })
+    ruleset = nix_render(
+        "render-nftables",
+        {
+            "wanInterface": WAN_IF,
+            "lanInterface": LAN_IF,
+            "lanSubnets": [LAN_SUBNET],
+            "internalTcpPorts": internal_ports,
+        },
+    )
     (base / "nftables.conf").write_text(ruleset)
     net.edge.sh("nft", "-f", str(base / "nftables.conf"))
     await _start_nginx(topo, logs)
@@ -410,23 +574,52 @@ async def _start_s3(topo: Topology, logs: Path) -> None:
     s3 = ACCOUNTS["s3"]
     root = chown(topo.base / "seaweedfs", s3.name, s3.group, 0o750)
     chown(root / "data", s3.name, s3.group, 0o750)
-    identity = {"name": "housify", "credentials": [{"accessKey": topo.s3_access_key_id, "secretKey": topo.s3_secret_access_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+    identity = {
+        "name": "housify",
+        "credentials": [{"accessKey": topo.s3_access_key_id, "secretKey": topo.s3_secret_access_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
     (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
     os.chown(root / "s3.json", 0, os.stat(root).st_gid)
     (root / "s3.json").chmod(0o640)
     p = WEED_PORTS
-    argv = [weed_binary(), "server", f"-dir={root / 'data'}", f"-ip={EDGE_LAN}", f"-ip.bind={EDGE_LAN}",
-            "-master.telemetry=false", f"-master.port={p['master']}", f"-volume.port={p['volume']}", f"-filer.port={p['filer']}",
-            "-master.volumeSizeLimitMB=64", "-s3", f"-s3.port={S3_PORT}", "-s3.port.lance=0", "-s3.port.iceberg=0",
-            f"-s3.config={root / 's3.json'}"]
-    svc = Service("s3", topo.net.edge, argv, _env(topo.base, "s3"), logs / "seaweedfs.log", user=s3.name, group=s3.group,
-                  cwd=root, ready=_tcp(topo.net.edge, EDGE_LAN, S3_PORT))
+    argv = [
+        weed_binary(),
+        "server",
+        f"-dir={root / 'data'}",
+        f"-ip={EDGE_LAN}",
+        f"-ip.bind={EDGE_LAN}",
+        "-master.telemetry=false",
+        f"-master.port={p['master']}",
+        f"-volume.port={p['volume']}",
+        f"-filer.port={p['filer']}",
+        "-master.volumeSizeLimitMB=64",
+        "-s3",
+        f"-s3.port={S3_PORT}",
+        "-s3.port.lance=0",
+        "-s3.port.iceberg=0",
+        f"-s3.config={root / 's3.json'}",
+    ]
+    svc = Service(
+        "s3",
+        topo.net.edge,
+        argv,
+        _env(topo.base, "s3"),
+        logs / "seaweedfs.log",
+        user=s3.name,
+        group=s3.group,
+        cwd=root,
+        ready=_tcp(topo.net.edge, EDGE_LAN, S3_PORT),
+    )
     topo.services["s3"] = await svc.start()
     deadline = time.monotonic() + 90
     while True:  # the cluster takes a few seconds to accept a bucket
-        out = topo.net.edge.sh("sh", "-c", f"echo 's3.bucket.create -name {S3_BUCKET}' | {weed_binary()} shell "
-                               f"-master={EDGE_LAN}:{p['master']}", check=False)
+        out = topo.net.edge.sh(
+            "sh",
+            "-c",
+            f"echo 's3.bucket.create -name {S3_BUCKET}' | {weed_binary()} shell -master={EDGE_LAN}:{p['master']}",
+            check=False,
+        )
         if f"created bucket {S3_BUCKET}" in out.stdout or "already exist" in out.stdout + out.stderr:
             return
         if time.monotonic() > deadline:
@@ -480,10 +673,12 @@ def nginx_params(topo: Topology) -> dict[str, Any]:
         "aiProxyListen": AI_PROXY,
         "metricsAllow": [LAN_SUBNET],
     }
-    if topo.store == "s3":
+    if topo.store == "s3" or topo.both_media:
         params["s3Endpoint"] = topo.s3_endpoint
-    else:
+    if topo.store == "dir" or topo.both_media:
         params["mediaRoot"] = str(topo.storage_dir)
+    if topo.web_root is not None:
+        params["webRoot"] = str(topo.web_root)
     return params
 
 
@@ -494,8 +689,10 @@ async def _start_nginx(topo: Topology, logs: Path) -> None:
     http_text = nix_render("render-nginx", nginx_params(topo))
     (nginx_dir / "housify.conf").write_text(http_text)
     temp = nginx_dir / "temp"
-    (nginx_dir / "nginx.conf").write_text(f"""# main context for the topology test; the http context is rendered (housify.conf)
-user {ACCOUNTS['nginx'].name};
+    (
+        nginx_dir / "nginx.conf"
+    ).write_text(f"""# main context for the topology test; the http context is rendered (housify.conf)
+user {ACCOUNTS["nginx"].name};
 worker_processes 2;
 daemon off;
 pid {nginx_dir}/nginx.pid;
@@ -515,8 +712,15 @@ http {{
 }}
 """)
     topo.net.edge.sh("nginx", "-t", "-q", "-c", str(nginx_dir / "nginx.conf"))
-    svc = Service("nginx", topo.net.edge, ["nginx", "-c", str(nginx_dir / "nginx.conf")], _env(topo.base, "nginx"),
-                  logs / "nginx.log", umask=0o022, ready=_tcp(topo.net.edge, EDGE_WAN, 443))
+    svc = Service(
+        "nginx",
+        topo.net.edge,
+        ["nginx", "-c", str(nginx_dir / "nginx.conf")],
+        _env(topo.base, "nginx"),
+        logs / "nginx.log",
+        umask=0o022,
+        ready=_tcp(topo.net.edge, EDGE_WAN, 443),
+    )
     topo.services["nginx"] = await svc.start()
 
 
@@ -525,8 +729,16 @@ async def _tiny_models(base: Path) -> Path:
     cache = Path(os.environ.get("HOUSIFY_TOPOLOGY_MODEL_CACHE", "/var/cache/housify-topology/models"))
     if not (cache / "tiny-sd" / "model_index.json").is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(PYTHON, "-m", "housify_ai.cli", "models", "build-tiny", str(cache),
-                                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "housify_ai.cli",
+            "models",
+            "build-tiny",
+            str(cache),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         out, _ = await proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"models build-tiny failed:\n{out.decode()[-3000:]}")

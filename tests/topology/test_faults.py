@@ -15,6 +15,7 @@ Counts go to stdout (``pytest -s`` shows them) and into ``FAULT_COUNTS`` for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .clients import User, sign_up
+from .clients import User, photo, sign_up, upload
 from .load import Submitted, audit, submit_jobs, submit_one, wait_final
 from .stack import Topology
 
@@ -47,7 +48,7 @@ async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
     async def killer() -> None:
         nonlocal kills
         while not done.is_set():
-            with __import__("contextlib").suppress(asyncio.TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(done.wait(), KILL_EVERY)
             if done.is_set():
                 break
@@ -62,16 +63,23 @@ async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
         chaos = asyncio.create_task(killer())
         try:
             submitted = await submit_jobs(http, users, JOBS_PER_USER)
-            jobs = await wait_final(topo, submitted.accepted, timeout=420)
+            await wait_final(topo, submitted.accepted, timeout=420)
         finally:
             done.set()
             await chaos
         elapsed = time.monotonic() - started
     result = await audit(topo, submitted.accepted, users)
-    counts = {"users": JOBS_USERS, "submitted": JOBS_USERS * JOBS_PER_USER, "accepted": len(submitted.accepted),
-              "refused": dict(submitted.refused), "worker_kills": kills, "seconds": round(elapsed, 1),
-              **{f"jobs_{k}": v for k, v in result.statuses.items()}, "images": result.images,
-              "terminal_events_per_job": dict(result.terminal_events)}
+    counts = {
+        "users": JOBS_USERS,
+        "submitted": JOBS_USERS * JOBS_PER_USER,
+        "accepted": len(submitted.accepted),
+        "refused": dict(submitted.refused),
+        "worker_kills": kills,
+        "seconds": round(elapsed, 1),
+        **{f"jobs_{k}": v for k, v in result.statuses.items()},
+        "images": result.images,
+        "terminal_events_per_job": dict(result.terminal_events),
+    }
     FAULT_COUNTS["worker_kills"] = counts
     print(f"\nworker SIGKILL run: {counts}\n  audit: {result.summary()}")
     assert kills >= 3, f"only {kills} kills: the run ended before the fault did anything"
@@ -129,7 +137,9 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
                 if i % 2:
                     await timeline.call(http.get("/users/me", headers=user.headers))
                 else:
-                    await timeline.call(http.patch("/users/me", json={"full_name": f"Load {n}-{i}"}, headers=user.headers))
+                    await timeline.call(
+                        http.patch("/users/me", json={"full_name": f"Load {n}-{i}"}, headers=user.headers)
+                    )
 
         async def chaos() -> float:
             await asyncio.sleep(kill_at)
@@ -141,14 +151,22 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
         in_flight = timeline.in_flight(killed_at)
         victim.spawn()  # back into rotation, as systemd's Restart= would
         await victim.wait_ready()
-        after_restart = Counter([await timeline.call(http.get("/users/me", headers=users[0].headers)) for _ in range(20)])
+        after_restart = Counter(
+            [await timeline.call(http.get("/users/me", headers=users[0].headers)) for _ in range(20)]
+        )
     failures = [(s, e, o) for s, e, o in timeline.records if not _ok(o)]
     # nginx saw the dead instance (refused connections, upstream closed) and passed the requests on.
     nginx_saw = nginx_log.read_text().count("127.0.0.1:8101") - log_before
     failed_in_flight = sum(1 for s, e, _ in failures if s <= killed_at <= e)
-    counts = {"requests": len(timeline.records), "failed": len(failures), "failed_in_flight_at_kill": failed_in_flight,
-              "in_flight_at_kill": in_flight, "outcomes": dict(Counter(o for *_, o in timeline.records)),
-              "after_restart": dict(after_restart), "nginx_error_log_lines_on_dead_upstream": nginx_saw}
+    counts = {
+        "requests": len(timeline.records),
+        "failed": len(failures),
+        "failed_in_flight_at_kill": failed_in_flight,
+        "in_flight_at_kill": in_flight,
+        "outcomes": dict(Counter(o for *_, o in timeline.records)),
+        "after_restart": dict(after_restart),
+        "nginx_error_log_lines_on_dead_upstream": nginx_saw,
+    }
     FAULT_COUNTS["api_instance_kill"] = counts
     print(f"\nAPI instance SIGKILL run: {counts}")
     assert len(timeline.records) > 100 and nginx_saw > 0, counts
@@ -160,7 +178,11 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
 
 async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None:
     redis, pg = topo.services["redis"], topo.services["postgresql"]
-    housify = {n: (s.proc.pid, s.starts) for n, s in topo.services.items() if n.startswith(("api-", "worker-", "ai-api-", "soap"))}
+    housify = {
+        n: (s.proc.pid, s.starts)
+        for n, s in topo.services.items()
+        if n.startswith(("api-", "worker-", "ai-api-", "soap"))
+    }
     timeline = Timeline()
     submitted = Submitted()
     windows: dict[str, tuple[float, float]] = {}
@@ -205,9 +227,15 @@ async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None
     result = await audit(topo, submitted.accepted, users)
     phases = {name: dict(timeline.between(*window)) for name, window in windows.items()}
     recovered = dict(timeline.between(windows["postgresql"][1] + 1.0, float("inf")))
-    counts = {"seconds": round(time.monotonic() - t0, 1), "jobs_accepted": len(submitted.accepted), "jobs_refused": dict(submitted.refused),
-              "while_redis_down": phases["redis"], "while_postgresql_down": phases["postgresql"], "after_recovery": recovered,
-              **{f"jobs_{k}": v for k, v in result.statuses.items()}}
+    counts = {
+        "seconds": round(time.monotonic() - t0, 1),
+        "jobs_accepted": len(submitted.accepted),
+        "jobs_refused": dict(submitted.refused),
+        "while_redis_down": phases["redis"],
+        "while_postgresql_down": phases["postgresql"],
+        "after_recovery": recovered,
+        **{f"jobs_{k}": v for k, v in result.statuses.items()},
+    }
     FAULT_COUNTS["redis_postgresql_restart"] = counts
     print(f"\nRedis + PostgreSQL restart run: {counts}\n  audit: {result.summary()}")
     every = Counter(o for *_, o in timeline.records) + submitted.refused
@@ -219,3 +247,59 @@ async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None
     assert still == housify and all(topo.services[n].running for n in housify), "a Housify process was restarted"
     result.assert_exactly_once(len(submitted.accepted))
     assert result.statuses["succeeded"] == len(submitted.accepted) == len(final), result.summary()
+
+
+async def test_s3_store_stopped(topo: Topology) -> None:
+    """Store down: uploads answer 503 and record nothing; jobs wait or fail with a reason; nothing recorded is missing."""
+    if topo.store != "s3":
+        pytest.skip("the directory store cannot be stopped (HOUSIFY_TOPOLOGY_STORE=dir)")
+    s3 = topo.services["s3"]
+    async with topo.client(http2=False) as http:
+        user = await sign_up(http, level="Pro-Tier")
+        before = await upload(http, user, photo(), title="before the outage")
+        assert before.status_code == 201, before.text
+        rows_before = await _image_rows(topo, user)
+        s3.stop(signal.SIGTERM, timeout=10)
+        down_at = time.monotonic()
+        try:
+            uploads = Counter([str((await upload(http, user, photo(), title="during")).status_code) for _ in range(5)])
+            content = (await http.get(f"/images/{before.json()['id']}/content", headers=user.headers)).status_code
+            submitted = Submitted()
+            for n in range(6):
+                await submit_one(http, user, n, submitted)
+            await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - down_at)))
+            rows_during = await _image_rows(topo, user)
+        finally:
+            await s3.start()
+        final = await wait_final(topo, submitted.accepted, timeout=180)
+        after = await upload(http, user, photo(), title="after the outage")
+    result = await audit(topo, submitted.accepted, [user])
+    counts = {
+        "uploads_while_down": dict(uploads),
+        "content_while_down": content,
+        "jobs_accepted_while_down": len(submitted.accepted),
+        "jobs_refused_while_down": dict(submitted.refused),
+        "image_rows_before": rows_before,
+        "image_rows_while_down": rows_during,
+        "upload_after_restart": after.status_code,
+        **{f"jobs_{k}": v for k, v in result.statuses.items()},
+    }
+    FAULT_COUNTS["s3_stopped"] = counts
+    print(f"\nS3 store stopped: {counts}\n  audit: {result.summary()}")
+    assert uploads == Counter({"503": 5}), uploads
+    assert content in (502, 503, 504), content
+    assert rows_during == rows_before, "a picture was recorded while the store was down"
+    assert after.status_code == 201, after.text
+    assert len(final) == len(submitted.accepted)
+    result.assert_exactly_once(len(submitted.accepted))
+    # Results wait for the store (the worker retries) rather than fail: the outage is shorter than
+    # the retry budget (RETRY_LIMIT deliveries, VISIBILITY_TIMEOUT apart).
+    assert result.statuses == Counter({"succeeded": len(submitted.accepted)}), result.summary()
+
+
+async def _image_rows(topo: Topology, user: User) -> int:
+    conn = await topo.db()
+    try:
+        return await conn.fetchval("SELECT count(*) FROM media_images WHERE owner = $1", user.id)
+    finally:
+        await conn.close()

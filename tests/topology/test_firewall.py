@@ -25,8 +25,11 @@ def _internal(topo: Topology) -> dict[str, int]:
 
 async def _wan_view(topo: Topology, ports: dict[str, int]) -> dict[str, str]:
     """Probe every port on both edge addresses from ``wan`` at once (a dropped probe waits out its timeout)."""
-    targets = {f"{name}@{where}": (address, port) for name, port in ports.items()
-               for where, address in (("lan-address", EDGE_LAN), ("wan-address", EDGE_WAN))}
+    targets = {
+        f"{name}@{where}": (address, port)
+        for name, port in ports.items()
+        for where, address in (("lan-address", EDGE_LAN), ("wan-address", EDGE_WAN))
+    }
     results = await asyncio.gather(*(topo.net.wan.probe(*target) for target in targets.values()))
     return dict(zip(targets, results, strict=True))
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import grp
 import io
 import os
+import pwd
 import stat
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -58,8 +60,17 @@ async def test_walk_register_upload_img2img_watch_fetch(topo: Topology) -> None:
         upload_key = await _storage_key(topo, uploaded.json()["id"])
         _assert_shared_file(topo, upload_key)
 
-        started = await http.post("/jobs", json={"task": "img2img", "source_image_id": uploaded.json()["id"], "strength": 0.6,
-                                                 "prompt": "the same room in scandinavian style", **SMALL}, headers=ann.headers)
+        started = await http.post(
+            "/jobs",
+            json={
+                "task": "img2img",
+                "source_image_id": uploaded.json()["id"],
+                "strength": 0.6,
+                "prompt": "the same room in scandinavian style",
+                **SMALL,
+            },
+            headers=ann.headers,
+        )
         assert started.status_code == 202, started.text
         job = started.json()
         seen = await events(topo, job["id"], ann)
@@ -85,7 +96,11 @@ async def test_walk_register_upload_img2img_watch_fetch(topo: Topology) -> None:
 
         # Private: refused to another user and to anonymous, the same way as a missing picture.
         for who in (ben.headers, {}):
-            for path in (f"/images/{image_id}/content", f"/images/{uploaded.json()['id']}/content", f"/images/{image_id}"):
+            for path in (
+                f"/images/{image_id}/content",
+                f"/images/{uploaded.json()['id']}/content",
+                f"/images/{image_id}",
+            ):
                 refused = await http.get(path, headers=who)
                 assert refused.status_code == 404, (path, bool(who), refused.status_code, refused.text)
                 assert refused.content != content.content
@@ -114,7 +129,7 @@ def test_each_service_runs_as_its_own_user(topo: Topology, role: str) -> None:
     for svc in services:
         pids = _descendants(svc.proc.pid)
         users = {_status(pid)["Uid"].split()[0] for pid in pids}
-        expected = {str(__import__("pwd").getpwnam(account.name).pw_uid)}
+        expected = {str(pwd.getpwnam(account.name).pw_uid)}
         if role == "nginx":  # the master stays root (ports 80/443), its workers drop to the nginx account
             expected.add("0")
         assert users == expected, (svc.name, users)
@@ -123,12 +138,14 @@ def test_each_service_runs_as_its_own_user(topo: Topology, role: str) -> None:
             worker_pids = [p for p in pids if _status(p)["Uid"].split()[0] != "0"]
             assert all(gid in _status(p)["Groups"].split() or _status(p)["Gid"].split()[0] == gid for p in worker_pids)
             if role != "nginx":
-                assert all(_status(p)["Umask"] == "0007" for p in worker_pids), [(_status(p)["Umask"]) for p in worker_pids]
+                assert all(_status(p)["Umask"] == "0007" for p in worker_pids), [
+                    (_status(p)["Umask"]) for p in worker_pids
+                ]
 
 
 def _status(pid: int) -> dict[str, str]:
     fields = {}
-    for line in open(f"/proc/{pid}/status").read().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
         fields[name] = value.strip()
     return fields
@@ -136,6 +153,6 @@ def _status(pid: int) -> dict[str, str]:
 
 def _descendants(pid: int) -> list[int]:
     children = [pid]
-    for child in open(f"/proc/{pid}/task/{pid}/children").read().split():
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         children += _descendants(int(child))
     return children

@@ -1,4 +1,5 @@
-"""Dependencies of the media routes, derived from the app's services (``housify_api.services``).
+"""Dependencies of the media routes, derived from the app's services (``housify_api.services``):
+each provider takes the app-wide service dependencies it needs by name.
 
 ==================  ================================================  ==================
 handler parameter   what                                              from
@@ -18,29 +19,32 @@ from typing import Any
 
 import httpx
 from litestar import Request
-from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
+from housify_api.auth.credentials import Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.media.jobs import Queue
 from housify_api.media.levels import caller_level
-from housify_api.plans.service import Level
+from housify_api.media.services import MediaServices
+from housify_api.plans.service import Level, LevelService
 
 
-def provide_queue(state: State) -> Queue:
-    return state.services.media.queue
+def provide_queue(media: NamedDependency[MediaServices]) -> Queue:
+    return media.queue
 
 
-def provide_ai_client(state: State) -> httpx.AsyncClient | None:
-    return state.services.media.ai
+def provide_ai_client(media: NamedDependency[MediaServices]) -> httpx.AsyncClient | None:
+    return media.ai
 
 
-async def provide_limits(request: Request[AuthUser, Any, Any]) -> Level:
-    return await caller_level(request.app.state.services.levels, request.user)
+async def provide_limits(request: Request[AuthUser, Any, Any], levels: NamedDependency[LevelService]) -> Level:
+    return await caller_level(levels, request.user)
 
 
-async def provide_viewer(request: Request[Any, Any, Any]) -> AuthUser | None:
-    return await request.app.state.services.authenticator.optional_user(request)
+async def provide_viewer(
+    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
+) -> AuthUser | None:
+    return await authenticator.optional_user(request)
 
 
 DEPENDENCIES = {
