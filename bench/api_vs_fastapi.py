@@ -44,6 +44,27 @@ APPS = ("housify", "fastapi")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (granian serves from a worker process)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += cpu_seconds(current)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        stack.extend(parents.get(current, []))
+    return total
+
+
 def parse_wrk(output: str) -> dict[str, float]:
     """req/s, p50/p99 (ms) and non-2xx count from ``wrk --latency`` output."""
 
@@ -128,7 +149,7 @@ def measure(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int
         order = APPS if round_no % 2 == 0 else APPS[::-1]
         for route in ROUTES:
             for app in order:
-                cpu_before = cpu_seconds(pids[app])
+                cpu_before = tree_cpu_seconds(pids[app])
                 out = run_wrk(
                     f"http://127.0.0.1:{ports[app]}{route}",
                     None if route == "/health" else tokens[app],
@@ -136,7 +157,7 @@ def measure(args: argparse.Namespace, ports: dict[str, int], pids: dict[str, int
                     args.seconds,
                 )
                 figures = parse_wrk(out)
-                figures["cpu_ms"] = (cpu_seconds(pids[app]) - cpu_before) / max(figures["requests"], 1) * 1000
+                figures["cpu_ms"] = (tree_cpu_seconds(pids[app]) - cpu_before) / max(figures["requests"], 1) * 1000
                 results[(app, route)].append(figures)
                 print(
                     f"  round {round_no + 1} {app:8} {route:13} {figures['rps']:8.0f} req/s  p50 {figures['p50']:6.2f} ms  "

@@ -178,6 +178,7 @@ def _print_banner(args: argparse.Namespace) -> None:
     base = f"http://{_client_host(args.host)}:{args.port}"
     print(
         "\nHousify is running (embedded default: SQLite, in-process Redis, tiny models)\n"
+        f"  Open the app  {base}/  in a browser: sign up, then Create\n"
         f"  API           {base}\n"
         f"  API docs      {base}/schema/swagger  ·  {base}/schema/redoc\n"
         f"  job events    ws://{_client_host(args.host)}:{args.port}/jobs/{{id}}/events\n"

@@ -1,6 +1,6 @@
 """``housify-api serve --server uvicorn|granian`` as a real process on this run's PostgreSQL and Redis:
-lifespan start (``/ready``), a token round trip, WebSocket job events, and SIGTERM ending the
-lifespan (pool and Redis closed) and the process."""
+lifespan start (``/ready``), a token round trip, WebSocket job events, and SIGTERM to the process
+group (what systemd sends on stop) ending the lifespan (pool and Redis closed) and the process."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def test_serve_lifespan_websocket_and_sigterm(server: str, tmp_path, migra
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         command = [*CLI, "serve", "--server", server, "--port", str(port), "--log-level", "info"]
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: ASYNC220 - the server under test
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: ASYNC220 - the server under test
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(300):
@@ -71,7 +71,8 @@ async def test_serve_lifespan_websocket_and_sigterm(server: str, tmp_path, migra
             assert ws.subprotocol == "bearer"
             assert json.loads(await ws.recv())["type"] == "queued"
         started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        # To the whole process group, as systemd's default KillMode=control-group does: granian's worker gets it too.
+        os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(20)
         assert code in (0, -signal.SIGTERM), log.read_text()  # uvicorn re-raises the signal after a clean shutdown
         assert time.monotonic() - started < 15

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Headers
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
 from litestar.middleware.authentication import AuthenticationResult
@@ -42,6 +43,10 @@ from housify_api.auth import credentials
 from housify_api.auth.credentials import API_KEY_HEADER, Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.auth.tokens import HousifyToken
+
+#: Raw names of the credential headers (ASGI servers give them in lower case) -> the names
+#: :func:`credentials.from_headers` asks for.
+_CREDENTIAL_HEADERS = {b"authorization": "Authorization", API_KEY_HEADER.lower().encode(): API_KEY_HEADER}
 
 
 class HousifyAuthMiddleware(JWTAuthenticationMiddleware):
@@ -65,10 +70,28 @@ class HousifyAuthMiddleware(JWTAuthenticationMiddleware):
             await super().__call__(scope, receive, send)
             return
         if scope.get("method", "websocket") in self.needs_auth:
-            result = await self.authenticate_request(ASGIConnection(scope))
-            scope["user"] = result.user
-            scope["auth"] = result.auth
+            scope["user"], scope["auth"] = await self._authenticate(scope)
         await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> tuple[AuthUser, HousifyToken | None]:
+        """What :meth:`authenticate_request` does, straight from the scope: the two credential
+        headers picked from the raw list (no ``Headers`` of all of them, no connection object)
+        and the token checked through the authenticator (cache, claims, revocation)."""
+        sent: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = _CREDENTIAL_HEADERS.get(raw_name.lower())
+            if name is not None and name not in sent:
+                sent[name] = raw_value.decode("latin-1")
+        credential = credentials.from_headers(cast("Headers", sent))
+        if credential is None:
+            raise NotAuthorizedException(credentials.MISSING)
+        kind, value = credential
+        if kind == "api_key":
+            return await self.authenticator.api_key_user(value), None
+        token = self.authenticator.token_cls.decode(value, self.token_secret, self.algorithm)
+        user = await self.authenticator.user_from_claims(token)
+        await self.authenticator.check_revoked(token)
+        return user, token
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         credential = credentials.from_headers(connection.headers)
