@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import httpx
-from testkit import AsgiServer
-
-from housify_ai.tasks import REGISTRY
-from housify_api.auth.identity import SERVICES, parse_services
 
 from apikit import Accounts
+from housify_ai.tasks import REGISTRY
+from housify_api.auth.identity import SERVICES, parse_services
+from testkit import AsgiServer
 
 SMALL = {"prompt": "a bright hallway", "width": 64, "height": 64, "steps": 2}
 

@@ -101,8 +101,10 @@ def standalone(web_app_built: Path, tmp_path_factory: pytest.TempPathFactory) ->
             proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module scope: Playwright's sync API holds an event loop while it runs, which must be gone
+    # before pytest-asyncio runs the suite's async tests on its own loop.
     with playwright_sync.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b

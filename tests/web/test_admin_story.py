@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 import httpx
 from playwright.sync_api import expect
@@ -16,6 +17,14 @@ def test_admin_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN
     page, watch, screens = page
     carl = f"carl-{secrets.token_hex(3)}@example.com"
     assert httpx.post(f"{standalone}/auth/register", json={"email": carl, "password": PASSWORD}).status_code == 201
+    # One finished job, so the service-call charts have something to draw.
+    carl_token = httpx.post(f"{standalone}/auth/token", data={"username": carl, "password": PASSWORD}).json()["access_token"]
+    carl_auth = {"Authorization": f"Bearer {carl_token}"}
+    job = httpx.post(f"{standalone}/jobs", headers=carl_auth, json={"prompt": "a hall", "width": 64, "height": 64, "steps": 2}).json()
+    for _ in range(300):
+        if httpx.get(f"{standalone}/jobs/{job['id']}", headers=carl_auth).json()["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.2)
 
     # A plain user sees no Admin link and the screen refuses them.
     log_in(page, carl)
@@ -52,6 +61,7 @@ def test_admin_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN
     expect(page.get_by_role("rowheader", name=re.compile(re.escape(carl)))).to_be_visible()
 
     expect(page.get_by_role("heading", name="Service calls")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^[1-9]\d* calls from"))).to_be_visible()
     for chart in ("By service (dark: succeeded)", "By day of week", "By hour of day (UTC)"):
         expect(page.get_by_role("img", name=chart)).to_be_visible()
     screens.capture("admin")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-
 from typing import Any
 
 from litestar import Request, Response, get

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { Mask } from "./mask";
+
+describe("Mask", () => {
+  it("paints a round dab and fills the gap between fast pointer moves", () => {
+    const m = new Mask(40, 20);
+    m.begin("brush", 2, 2, 10);
+    m.extend(38, 10); // one jump across the width
+    for (let x = 2; x <= 37; x++) expect(m.data[10 * 40 + x]).toBe(255);
+    expect(m.data[0]).toBe(0);
+    expect(m.data[19 * 40 + 39]).toBe(0);
+  });
+
+  it("erases, undoes stroke by stroke and clears", () => {
+    const m = new Mask(10, 10);
+    m.begin("brush", 3, 5, 5);
+    const painted = m.coverage();
+    expect(painted).toBeGreaterThan(0.2);
+    m.begin("eraser", 1, 5, 5);
+    expect(m.data[5 * 10 + 5]).toBe(0);
+    expect(m.coverage()).toBeLessThan(painted);
+    m.undo(); // the eraser stroke goes: the brush dab is whole again
+    expect(m.coverage()).toBe(painted);
+    expect(m.canUndo).toBe(true);
+    m.undo();
+    expect(m.coverage()).toBe(0);
+    expect(m.canUndo).toBe(false);
+    m.begin("brush", 2, 1, 1);
+    m.clear();
+    expect(m.coverage()).toBe(0);
+  });
+
+  it("stays inside the picture and exports white = repaint, opaque", () => {
+    const m = new Mask(4, 4);
+    m.begin("brush", 10, -5, -5);
+    const rgba = m.toRgba();
+    expect(rgba.length).toBe(4 * 4 * 4);
+    expect([...rgba.slice(0, 4)]).toEqual([255, 255, 255, 255]);
+    const empty = new Mask(2, 1).toRgba();
+    expect([...empty]).toEqual([0, 0, 0, 255, 0, 0, 0, 255]);
+  });
+});
