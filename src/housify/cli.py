@@ -96,7 +96,7 @@ def ensure_tiny_models(models: Path) -> tuple[Path, Path]:
     from housify_ai.tiny_models import TINY_GGUF_FILE, TINY_SD_DIR, build_tiny_models
 
     sd, gguf = models / TINY_SD_DIR, models / TINY_GGUF_FILE
-    if not (sd / "model_index.json").is_file() or not gguf.is_file():
+    if not (sd / "model_index.json").is_file() or not gguf.is_file() or not (models / "tiny-controlnet-lines").is_dir():
         log.info("building tiny models under %s (first start; a few seconds)", models)
         sd, gguf = build_tiny_models(models)
     return sd, gguf

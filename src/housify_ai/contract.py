@@ -186,6 +186,15 @@ class JobEvent(msgspec.Struct, kw_only=True):
     attempt: int = 0
 
 
+class StoredImage(msgspec.Struct, kw_only=True):
+    """A picture a worker stored besides the result: ``key`` (PNG), ``thumb_key`` (WebP), size in pixels."""
+
+    key: str
+    thumb_key: str
+    width: int
+    height: int
+
+
 class JobResult(msgspec.Struct, kw_only=True):
     """The outcome of one job, published once per ``job_id``.
 
@@ -200,6 +209,8 @@ class JobResult(msgspec.Struct, kw_only=True):
     status: Status
     image_key: str | None = None
     thumb_key: str | None = None
+    control: StoredImage | None = None
+    """``redesign``: the control image (several maps side by side) the picture kept to."""
     width: int = 0
     height: int = 0
     seed: int | None = None

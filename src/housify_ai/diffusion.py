@@ -28,7 +28,8 @@ from PIL import Image
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
 from housify_ai.outputs import RunStats
-from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras
+from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras, parse_loras
+from housify_ai.settings import AISettings
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class DiffusionEngine:
             "family": self.family,
             "pipeline": type(self.base).__name__,
             "tasks": list(self.tasks),
-            "loras": [{"name": lora.name, "weight": lora.weight} for lora in self.loras.values()],
+            "loras": [{"name": a.name, "weight": a.weight, "levels": list(a.levels)} for a in self.loras.values()],
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "parameter_bytes": self.parameter_bytes,
@@ -153,6 +154,23 @@ class DiffusionEngine:
             pipe = cls.from_pipe(self.base, scheduler=scheduler, **extra)
         pipe.set_progress_bar_config(disable=True)
         return pipe
+
+    def lora_for(self, params: object, level: str) -> tuple[str, float] | None:
+        """(adapter, weight) a job's ``lora`` / ``lora_scale`` ask for, None for none.
+
+        Raises:
+            ValueError: naming ``lora`` for an adapter this worker lacks or does not offer to ``level``.
+        """
+        name = getattr(params, "lora", None)
+        if name is None:
+            return None
+        adapter = self.loras.get(name)
+        if adapter is None:
+            raise ValueError(f"lora: no adapter {name!r} on this worker (offered: {', '.join(self.loras) or 'none'})")
+        if adapter.levels and level not in adapter.levels:
+            raise ValueError(f"lora: adapter {name!r} is not offered to level {level}")
+        scale = getattr(params, "lora_scale", None)
+        return name, adapter.weight if scale is None else float(scale)
 
     def preview(self, latents: torch.Tensor) -> Image.Image:
         """:func:`latents_preview` with this model's latent space."""
@@ -181,7 +199,7 @@ class DiffusionEngine:
             args.update(image=source, strength=params.strength)
         if request.task == "inpaint":
             args.update(mask_image=mask, width=params.width, height=params.height)
-        return self.generate(pipe, args, seed, on_step)
+        return self.generate(pipe, args, seed, on_step, self.lora_for(params, request.level))
 
     def generate(
         self, pipe, args: dict[str, object], seed: int, on_step: StepCallback, lora: tuple[str, float] | None = None
@@ -249,3 +267,27 @@ class DiffusionEngine:
                 self.base.enable_lora()
                 self.base.set_adapters([lora[0]], adapter_weights=[lora[1]])
             yield
+
+
+_engines: dict[tuple[object, ...], DiffusionEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(settings: AISettings) -> DiffusionEngine:
+    """The process's :class:`DiffusionEngine` for the settings' model, loaded on first use: every
+    handler that draws (text2img/img2img/inpaint, redesign) shares one copy of the weights.
+
+    Raises:
+        ModelLoadError: naming the setting at fault.
+    """
+    key = (str(settings.diffusion_model_path), settings.ai_diffusion_config, settings.ai_device, settings.ai_dtype, tuple(settings.ai_loras))
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = DiffusionEngine(
+                settings.diffusion_model_path,
+                settings.ai_device,
+                settings.ai_dtype,
+                config=Path(settings.ai_diffusion_config) if settings.ai_diffusion_config else None,
+                loras=parse_loras(settings.ai_loras),
+            )
+        return _engines[key]

@@ -4,10 +4,11 @@ outputs to storage (:mod:`housify_ai.outputs`), a run-log row."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from housify_ai.contract import JobResult
-from housify_ai.diffusion import DiffusionEngine, latents_preview
+from housify_ai.diffusion import DiffusionEngine, shared_engine
 from housify_ai.errors import JobCancelled
 from housify_ai.imaging import preview_b64
 from housify_ai.outputs import RunLog, RunStats, load_input, open_output_store, output_keys, store_output
@@ -16,6 +17,8 @@ from housify_ai.worker import JobContext
 from housify_common.storage import ImageStore
 
 __all__ = ["ImageJobHandler", "output_keys"]
+
+R = TypeVar("R", bound=tuple)
 
 
 class ImageJobHandler:
@@ -37,7 +40,7 @@ class ImageJobHandler:
         The image store is :func:`housify_ai.outputs.open_output_store`'s (``SettingsError`` for a bad URL).
         """
         store = open_output_store(settings)
-        engine = await asyncio.to_thread(DiffusionEngine, Path(settings.diffusion_model_path), settings.ai_device, settings.ai_dtype)
+        engine = await asyncio.to_thread(shared_engine, settings)  # one per process, shared with the redesign handler
         return cls(settings, engine, store)
 
     def describe(self) -> list[dict]:
@@ -52,18 +55,33 @@ class ImageJobHandler:
             source = await load_input(self.store, request.source_key, "source_key", size, "RGB")
         if request.mask_key:
             mask = await load_input(self.store, request.mask_key, "mask_key", size, "L")
+        on_step = self.step_reporter(ctx, params.steps)
+        image, stats = await self.logged_run(
+            ctx, lambda: self.engine.run(request, ctx.seed, on_step, source, mask), size=size, steps=params.steps
+        )
+        return await store_output(
+            ctx, self.store, self.settings, image, stats=stats, device=str(self.engine.device), model=self.engine.name
+        )
 
-        every = self.settings.ai_preview_every or max(1, params.steps // 4)
+    def step_reporter(self, ctx: JobContext, steps: int) -> Callable[[int, int, Any], bool]:
+        """The engine's step callback: ``progress`` every step, a ``preview`` (in the model's latent colours) about four times."""
+        every = self.settings.ai_preview_every or max(1, steps // 4)
 
-        def on_step(step: int, total: int, latents) -> bool:
-            preview = preview_b64(latents_preview(latents)) if step % every == 0 and step < total else None
+        def on_step(step: int, total: int, latents: Any) -> bool:
+            preview = preview_b64(self.engine.preview(latents)) if step % every == 0 and step < total else None
             return ctx.progress_from_thread(step, total, preview)
 
+        return on_step
+
+    async def logged_run(self, ctx: JobContext, run: Callable[[], R], *, size: tuple[int, int], steps: int) -> R:
+        """``run()`` in a thread (it returns ``(..., RunStats)`` last), with one run-log row whatever the outcome."""
         stats = RunStats(0.0, 0)
         outcome, error = "failed", ""
         try:
-            image, stats = await asyncio.to_thread(self.engine.run, request, ctx.seed, on_step, source, mask)
+            result = await asyncio.to_thread(run)
+            stats = result[-1]
             outcome = "succeeded"
+            return result
         except JobCancelled:
             outcome = "cancelled"
             raise
@@ -73,9 +91,6 @@ class ImageJobHandler:
         finally:
             await self.run_log.write(
                 ctx, model=self.engine.name, device=str(self.engine.device),
-                dtype=str(self.engine.dtype).removeprefix("torch."), size=size, steps=params.steps,
+                dtype=str(self.engine.dtype).removeprefix("torch."), size=size, steps=steps,
                 stats=stats, outcome=outcome, error=error,
-            )
-        return await store_output(
-            ctx, self.store, self.settings, image, stats=stats, device=str(self.engine.device), model=self.engine.name
-        )
+            )  # fmt: skip

@@ -10,7 +10,7 @@ Stable Diffusion 1.x/2.x or SDXL, and LoRA style adapters (diffusers).
   config=HOUSIFY_AI_DIFFUSION_CONFIG)``: the config is a local diffusers folder
   of the same architecture (``model_index.json`` and each component's config;
   its weights are not read), so nothing is fetched from a hub.
-* LoRA adapters (``HOUSIFY_AI_LORAS``: ``name=path[@weight]``) are loaded once
+* LoRA adapters (``HOUSIFY_AI_LORAS``: ``name[@levels]=path[@weight]``) are loaded once
   with ``load_lora_weights(path, adapter_name=name)`` and switched per job with
   ``set_adapters`` (peft backend).
 """
@@ -42,11 +42,13 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """One offered LoRA adapter: ``name`` (what jobs ask for), ``path`` (a ``.safetensors`` file), default ``weight``."""
+    """One offered LoRA adapter: ``name`` (what jobs ask for), ``path`` (a ``.safetensors`` file), default
+    ``weight``, and the subscription ``levels`` it is offered to (empty: every level)."""
 
     name: str
     path: Path
     weight: float = 1.0
+    levels: tuple[str, ...] = ()
 
 
 def read_model_info(folder: Path, setting: str = MODEL_SETTING) -> ModelInfo:
@@ -114,7 +116,8 @@ def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tu
         return pipe, info
     if not path.is_dir():
         raise ModelLoadError(
-            f"{MODEL_SETTING}={path}: neither a diffusers pipeline folder nor a {'/'.join(SINGLE_FILE_SUFFIXES)} file; "
+            f"{MODEL_SETTING}={path}: not a diffusers pipeline folder (no model_index.json) "
+            f"nor a {'/'.join(SINGLE_FILE_SUFFIXES)} checkpoint file; "
             "run `housify-ai models build-tiny DIR` or see docs/ai-server.md"
         )
     info = read_model_info(path)
@@ -126,7 +129,11 @@ def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tu
 
 
 def parse_loras(entries: list[str]) -> list[LoraSpec]:
-    """``["watercolor=/m/wc.safetensors@0.8", ...]`` -> :class:`LoraSpec` s.
+    """``HOUSIFY_AI_LORAS`` entries -> :class:`LoraSpec` s.
+
+    An entry is ``name=path``, ``name=path@weight`` or, offered to some levels
+    only, ``name@Level1|Level2=path[@weight]``:
+    ``["watercolor=/m/wc.safetensors@0.8", "marble@Pro-Tier=/m/marble.safetensors"]``.
 
     Raises:
         ModelLoadError: naming ``HOUSIFY_AI_LORAS`` for a malformed entry, a
@@ -134,12 +141,13 @@ def parse_loras(entries: list[str]) -> list[LoraSpec]:
     """
     specs: list[LoraSpec] = []
     for entry in entries:
-        name, sep, rest = entry.partition("=")
+        head, sep, rest = entry.partition("=")
+        name, _, levels = head.strip().partition("@")
         path, _, weight = rest.rpartition("@") if "@" in rest else (rest, "", "")
-        name = name.strip()
-        if not sep or not name or not path.strip() or not name.replace("-", "").replace("_", "").isalnum():
+        path = path.strip()
+        if not sep or not name or not path or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise ModelLoadError(
-                f"{LORA_SETTING}: {entry!r} is not name=path[@weight] (name: letters, digits, - and _)"
+                f"{LORA_SETTING}: {entry!r} is not name[@levels]=path[@weight] (name: letters, digits, - and _)"
             )
         try:
             value = float(weight) if weight else 1.0
@@ -147,9 +155,10 @@ def parse_loras(entries: list[str]) -> list[LoraSpec]:
             raise ModelLoadError(f"{LORA_SETTING}: {entry!r}: weight {weight!r} is not a number") from None
         if any(s.name == name for s in specs):
             raise ModelLoadError(f"{LORA_SETTING}: adapter name {name!r} given twice")
-        if not Path(path.strip()).is_file():
-            raise ModelLoadError(f"{LORA_SETTING}: {name}={path.strip()}: no such file")
-        specs.append(LoraSpec(name=name, path=Path(path.strip()), weight=value))
+        if not Path(path).is_file():
+            raise ModelLoadError(f"{LORA_SETTING}: {name}={path}: no such file")
+        allowed = tuple(level.strip() for level in levels.split("|") if level.strip())
+        specs.append(LoraSpec(name=name, path=Path(path), weight=value, levels=allowed))
     return specs
 
 

@@ -16,16 +16,24 @@ Which pipeline (all from ``from_pipe(base, controlnet=...)``):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import msgspec
 from PIL import Image
 
+from housify_ai.contract import JobResult, StoredImage
 from housify_ai.control import CONTROLNET_FOR, ControlDetector, ControlMap
-from housify_ai.control.params import RedesignParams
 from housify_ai.controlnet import ControlNetBank
-from housify_ai.diffusion import DiffusionEngine, RunStats, StepCallback
+from housify_ai.diffusion import DiffusionEngine, RunStats, StepCallback, shared_engine
+from housify_ai.jobs import ImageJobHandler
+from housify_ai.outputs import load_input, open_output_store, output_keys, store_output
 from housify_ai.settings import AISettings
+from housify_ai.tasks import RedesignParams
+from housify_ai.worker import JobContext
+from housify_common.imaging import encode_png, make_thumbnail
+from housify_common.storage import ImageStore, put_with_retry
 
 
 @dataclass(frozen=True)
@@ -175,3 +183,71 @@ def build_redesigner(settings: AISettings, engine: DiffusionEngine) -> Redesigne
     if (path := settings.control_path("ai_segmentation_model", tiny_control.TINY_SEGFORMER_DIR)) is not None:
         detectors["segmentation"] = SegmentationDetector(path, device, settings.ai_segmentation_keep)
     return Redesigner(engine, controlnets, detectors)
+
+
+def control_keys(job_id: str) -> tuple[str, str]:
+    """Storage keys (PNG, WebP thumbnail) of a redesign's control image, named after the job's output."""
+    image_key, thumb_key = output_keys(job_id)
+    return image_key.replace("images/", "controls/", 1), thumb_key.replace(".webp", "-control.webp")
+
+
+class RedesignHandler(ImageJobHandler):
+    """The ``redesign`` task's handler: the source photo from storage, a :class:`Redesigner` run,
+    the picture and its control image (with a thumbnail) to storage (``JobResult.control``)."""
+
+    def __init__(self, settings: AISettings, redesigner: Redesigner, store: ImageStore) -> None:
+        super().__init__(settings, redesigner.engine, store)
+        self.redesigner = redesigner
+
+    @classmethod
+    async def create(cls, settings: AISettings) -> RedesignHandler:
+        """Share the process's diffusion engine and load the control models (``ModelLoadError`` naming the setting)."""
+        engine = await asyncio.to_thread(shared_engine, settings)
+        redesigner = await asyncio.to_thread(build_redesigner, settings, engine)
+        return cls(settings, redesigner, open_output_store(settings))
+
+    def describe(self) -> list[dict]:
+        return self.redesigner.describe()
+
+    async def __call__(self, ctx: JobContext) -> JobResult:
+        request = ctx.request
+        params: RedesignParams = request.options()
+        self.redesigner.check(params)
+        lora = self.engine.lora_for(params, request.level)
+        assert request.source_key is not None  # the task requires a source (checked by the contract)
+        source = await load_input(self.store, request.source_key, "source_key", None, "RGB")
+        on_step = self.step_reporter(ctx, params.denoising_steps())
+        prompt = request.prompt.strip() or DEFAULT_PROMPT
+        out = await self.logged_run(
+            ctx,
+            lambda: _with_stats(
+                self.redesigner.run(source, prompt, request.negative_prompt, params, ctx.seed, on_step, lora)
+            ),
+            size=params.size_for(source.size),
+            steps=params.steps,
+        )
+        output = out[0]
+        result = await store_output(
+            ctx,
+            self.store,
+            self.settings,
+            output.image,
+            stats=output.stats,
+            device=str(self.engine.device),
+            model=self.engine.name,
+        )
+        key, thumb_key = control_keys(request.job_id)
+        control = output.control
+        png, thumb = await asyncio.to_thread(lambda: (encode_png(control), make_thumbnail(control)))
+        await put_with_retry(self.store, key, png)  # a short store outage must not lose the finished run
+        await put_with_retry(self.store, thumb_key, thumb)
+        stored = StoredImage(key=key, thumb_key=thumb_key, width=control.width, height=control.height)
+        return msgspec.structs.replace(result, control=stored)
+
+
+DEFAULT_PROMPT = "a photo of a beautifully furnished room, interior design, natural light"
+"""What a redesign draws when the job brings no prompt (presets usually add one)."""
+
+
+def _with_stats(output: RedesignOutput) -> tuple[RedesignOutput, RunStats]:
+    return output, output.stats

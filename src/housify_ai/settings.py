@@ -99,13 +99,14 @@ class AISettings(msgspec.Struct, kw_only=True):
         return Path(self.ai_diffusion_model) if self.ai_diffusion_model else self.models_dir / "tiny-sd"
 
     def control_path(self, setting: str, tiny: str) -> Path | None:
-        """The folder of control-model setting ``setting`` (field name); when empty, the tiny model ``tiny``
-        under the models folder if the diffusion model is the embedded default too, else None (not offered)."""
+        """The folder of control-model setting ``setting`` (field name); when empty and the diffusion
+        model is the tiny one (``.../tiny-sd``), the tiny model ``tiny`` beside it if built, else None (not offered)."""
         value = getattr(self, setting)
         if value:
             return Path(value)
-        fallback = self.models_dir / tiny
-        return fallback if not self.ai_diffusion_model and fallback.exists() else None
+        model = self.diffusion_model_path
+        fallback = model.parent / tiny
+        return fallback if model.name == "tiny-sd" and fallback.exists() else None
 
     @property
     def llm_model_path(self) -> Path:

@@ -18,6 +18,11 @@ a job kind, and everything else is derived from it:
   API without torch;
 * ``check`` — an optional extra rule over the parameters and the source image's
   size (e.g. ``upscale``'s output cap), raising ``ValueError("field: rule")``.
+* ``offered`` — an optional rule over the parameters, what the live workers
+  report they loaded (their ``describe()`` entries, from ``ai:workers``) and the
+  job's level, raising ``ValueError("field: rule")`` for what no worker offers
+  (``redesign``'s control kinds, a LoRA adapter, one not offered to the level),
+  so the API refuses such a job instead of a worker failing it.
 
 How to add a task (``upscale`` took three files):
 
@@ -43,6 +48,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from housify_ai.control import ControlKind
+
 # Limits. Sides are multiples of 8 because the VAE downsamples by 8 (Stable
 # Diffusion's latent space); 64..1024 keeps a job inside one GPU's memory.
 MIN_SIDE = 64
@@ -59,6 +66,10 @@ Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description=
 Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
 Guidance = Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE, description="classifier-free guidance scale")]
 Strength = Annotated[float, Meta(gt=0.0, le=1.0, description="how far img2img/inpaint move away from the source (0, 1]")]
+LoraName = Annotated[
+    str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$", description="a LoRA style adapter the AI workers offer (GET /models)")
+]
+LoraScale = Annotated[float, Meta(ge=0.0, le=2.0, description="the adapter's weight; default: the operator's")]
 
 
 class TextToImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -68,6 +79,8 @@ class TextToImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     height: Side = 512
     steps: Steps = 25
     guidance_scale: Guidance = 7.5
+    lora: LoraName | None = None
+    lora_scale: LoraScale | None = None
 
 
 class ImageToImageParams(TextToImageParams, kw_only=True, forbid_unknown_fields=True):
@@ -80,6 +93,109 @@ class UpscaleParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``scale``: 2 or 4 (Real-ESRGAN x4plus; x2 is its x4 output resized down with Lanczos)."""
 
     scale: Annotated[Literal[2, 4], Meta(description="enlargement factor")] = 4
+
+
+ControlScale = Annotated[float, Meta(ge=0.0, le=2.0, description="how strongly a ControlNet steers (0 = not at all)")]
+Fraction = Annotated[float, Meta(ge=0.0, le=1.0, description="a fraction of the denoising steps")]
+
+
+class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How to redesign a photo (the ``redesign`` task): keep the room of the source photo — walls,
+    windows, doors — and repaint the rest after the room type, style and prompt. Defaults follow
+    common practice with Stable Diffusion 1.5 ControlNets (the ControlNet 1.1 model cards,
+    diffusers' ControlNet guide): conditioning scale 1.0 over the whole denoising, 25 steps, guidance 7.5.
+
+    * ``controls`` — control kinds, 1 to 4 distinct, in order (``lines``: straight
+      lines, no weights, the default; ``mlsd``; ``depth``; ``segmentation``);
+      several run as one ``MultiControlNetModel``.
+    * ``controlnet_conditioning_scale`` — one per control, or one for all.
+    * ``control_guidance_start`` / ``control_guidance_end`` — the part of the
+      denoising (fractions, start < end) during which the ControlNets steer.
+    * ``restyle`` — ``room``: a new picture of the whole room (structure from the
+      controls); ``furniture``: only what is not the room's shell changes (an
+      inpainting mask from the segmentation model's "keep" classes).
+    * ``strength`` — 1.0 draws from noise guided by the controls; below 1
+      starts from the photo (img2img), keeping more of its colours and light.
+    * ``long_side`` — output size in pixels of the longer side; the other follows
+      the photo's aspect ratio (both multiples of 8).
+    """
+
+    controls: Annotated[list[ControlKind], Meta(min_length=1, max_length=4)] = msgspec.field(
+        default_factory=lambda: ["lines"]
+    )
+    controlnet_conditioning_scale: ControlScale | Annotated[list[ControlScale], Meta(min_length=1, max_length=4)] = 1.0
+    control_guidance_start: Fraction = 0.0
+    control_guidance_end: Fraction = 1.0
+    restyle: Literal["room", "furniture"] = "room"
+    strength: Strength = 1.0
+    long_side: Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels of the longer side")] = 512
+    steps: Steps = 25
+    guidance_scale: Guidance = 7.5
+    lora: LoraName | None = None
+    lora_scale: LoraScale | None = None
+
+    def __post_init__(self) -> None:
+        if len(set(self.controls)) != len(self.controls):
+            raise ValueError("controls: each control kind at most once")
+        scale = self.controlnet_conditioning_scale
+        if isinstance(scale, list) and len(scale) != len(self.controls):
+            raise ValueError(
+                f"controlnet_conditioning_scale: one value per control ({len(self.controls)}), or one for all"
+            )
+        if self.control_guidance_start >= self.control_guidance_end:
+            raise ValueError("control_guidance_start: must be below control_guidance_end")
+        if self.denoising_steps() < 1:
+            raise ValueError("strength: steps x strength must be at least 1")
+
+    def scales(self) -> list[float]:
+        """One conditioning scale per control."""
+        scale = self.controlnet_conditioning_scale
+        return list(scale) if isinstance(scale, list) else [float(scale)] * len(self.controls)
+
+    def denoising_steps(self) -> int:
+        """Steps the run makes: diffusers runs the last ``steps x strength`` of them when starting from the photo."""
+        return int(self.steps * self.strength)
+
+    def size_for(self, source_size: tuple[int, int]) -> tuple[int, int]:
+        """Output (width, height): the longer side ``long_side``, the photo's aspect ratio, multiples of 8, at least 64."""
+        width, height = source_size
+        ratio = self.long_side / max(width, height)
+
+        def side(value: float) -> int:
+            return max(MIN_SIDE, min(MAX_SIDE, round(value * ratio / 8) * 8))
+
+        return side(width), side(height)
+
+
+def _offers(workers: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The ``describe()`` entries of kind ``kind`` the live workers report."""
+    return [m for w in workers for m in w.get("models", []) if isinstance(m, dict) and m.get("kind") == kind]
+
+
+def _lora_offered(params: Any, workers: list[dict[str, Any]], level: str) -> None:
+    """``lora`` must be an adapter some live worker offers to ``level`` (``HOUSIFY_AI_LORAS``)."""
+    if params.lora is None:
+        return
+    adapters = [a for m in _offers(workers, "diffusion") for a in m.get("loras", []) if a.get("name") == params.lora]
+    if not adapters:
+        offered = sorted({a.get("name") for m in _offers(workers, "diffusion") for a in m.get("loras", [])})
+        raise ValueError(f"lora: no adapter {params.lora!r} on the AI workers (offered: {', '.join(offered) or 'none'})")
+    if not any(not a.get("levels") or level in a["levels"] for a in adapters):
+        raise ValueError(f"lora: adapter {params.lora!r} is not offered to your level ({level})")
+
+
+def _redesign_offered(params: RedesignParams, workers: list[dict[str, Any]], level: str) -> None:
+    """``controls`` / ``restyle`` must be offered by some live worker (their ``kind: redesign`` entries), and ``lora``."""
+    offers = _offers(workers, "redesign")
+    controls = {c for m in offers for c in m.get("controls", [])}
+    missing = [c for c in params.controls if c not in controls]
+    if missing:
+        raise ValueError(
+            f"controls: {', '.join(missing)} not offered by the AI workers (offered: {', '.join(sorted(controls)) or 'none'})"
+        )
+    if params.restyle not in {r for m in offers for r in m.get("restyle", [])}:
+        raise ValueError(f"restyle: {params.restyle} not offered by the AI workers (it needs the segmentation model)")
+    _lora_offered(params, workers, level)
 
 
 def _partial_steps(params: Any) -> int:
@@ -118,6 +234,7 @@ class TaskSpec:
     levels: tuple[str, ...] | None = None
     check: Callable[[Any, tuple[int, int] | None], None] | None = None
     total_steps: Callable[[Any], int] | None = None
+    offered: Callable[[Any, list[dict[str, Any]], str], None] | None = None
 
     def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
         """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
@@ -145,14 +262,21 @@ _DIFFUSION = "housify_ai.jobs:ImageJobHandler"
 REGISTRY: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required"),
+        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required", offered=_lora_offered),
         TaskSpec(
             "img2img", "a picture changed after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", check=_check_partial_steps, total_steps=_partial_steps,
+            offered=_lora_offered,
         ),
         TaskSpec(
             "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
             prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+            offered=_lora_offered,
+        ),
+        TaskSpec(
+            "redesign", "a photo of a room redrawn in a new style, keeping its walls, windows and doors (ControlNet)",
+            RedesignParams, "housify_ai.redesign:RedesignHandler",
+            prompt="optional", source="required", total_steps=_partial_steps, offered=_redesign_offered,
         ),
         TaskSpec(
             "upscale", "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)", UpscaleParams,

@@ -3,6 +3,7 @@ operator brings (SDXL, LoRA adapters), on tiny random models built offline."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import msgspec
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from housify_ai.control.params import RedesignParams
 from housify_ai.errors import ModelLoadError
+from housify_ai.tasks import RedesignParams
 
 
 def never_stop(_step: int, _total: int, _latents) -> bool:
@@ -41,7 +42,7 @@ def control_settings(tiny_models: Path):
     from housify_ai.settings import AISettings
 
     return AISettings(
-        ai_diffusion_model=str(tiny_models / "tiny-sd"),
+        ai_diffusion_model="/srv/models/sd15",  # an operator's model: only what is named here is loaded
         ai_device="cpu",
         ai_controlnet_lines=str(tiny_models / "tiny-controlnet-lines"),
         ai_controlnet_depth=str(tiny_models / "tiny-controlnet-depth"),
@@ -162,6 +163,22 @@ def test_a_control_not_loaded_is_refused_by_name(engine, control_settings) -> No
     assert redesigner.describe()[0] == {"kind": "redesign", "controls": ["lines"], "restyle": ["room"]}
 
 
+def test_the_embedded_tiny_model_brings_every_tiny_control(engine, tiny_models: Path) -> None:
+    import importlib.util
+
+    from housify_ai.redesign import build_redesigner
+    from housify_ai.settings import AISettings
+
+    redesigner = build_redesigner(AISettings(ai_diffusion_model=str(tiny_models / "tiny-sd")), engine)
+    expected = (
+        ("lines", "mlsd", "depth", "segmentation")
+        if importlib.util.find_spec("controlnet_aux")
+        else ("lines", "depth", "segmentation")
+    )
+    assert redesigner.offered() == expected
+    assert redesigner.restyles() == ("room", "furniture")
+
+
 @pytest.mark.parametrize("setting", ["ai_controlnet_lines", "ai_depth_model", "ai_segmentation_model"])
 def test_a_set_but_missing_folder_fails_the_worker_at_start(
     engine, control_settings, tmp_path: Path, setting: str
@@ -232,6 +249,26 @@ def test_an_sdxl_folder_is_read_as_sdxl_and_previews_with_its_latent_map(operato
     assert latents_preview(unit, "sd").getpixel((0, 0)) == (165, 153, 154)
 
 
+def test_a_single_file_checkpoint_loads_with_a_local_config_and_draws_the_same(
+    engine, tiny_models: Path, tmp_path: Path
+) -> None:
+    from ldm_checkpoint import write_ldm_checkpoint
+
+    from housify_ai.diffusion import DiffusionEngine
+
+    checkpoint = write_ldm_checkpoint(tiny_models / "tiny-sd", tmp_path / "my-finetune.safetensors")
+    single = DiffusionEngine(checkpoint, "cpu", config=tiny_models / "tiny-sd")
+    assert (single.name, single.family, single.describe()["pipeline"]) == (
+        "my-finetune",
+        "sd",
+        "StableDiffusionPipeline",
+    )
+    args = {"prompt": "a sunlit attic", "num_inference_steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64}
+    ours = single.generate(single.pipeline_for("text2img"), args, 9, never_stop)[0]
+    reference = engine.generate(engine.pipeline_for("text2img"), args, 9, never_stop)[0]
+    assert (pixels(ours) == pixels(reference)).all()  # the same weights, read from the LDM layout
+
+
 def test_a_9_channel_inpainting_model_only_inpaints(tiny_models: Path, tmp_path: Path) -> None:
     import json
     import shutil
@@ -264,7 +301,7 @@ def test_lora_adapters_load_from_local_files_and_switch_per_job(tiny_models: Pat
 
     lora = operator_models / "loras" / "tiny-lora.safetensors"
     engine = DiffusionEngine(tiny_models / "tiny-sd", "cpu", loras=parse_loras([f"watercolor={lora}@0.8"]))
-    assert engine.describe()["loras"] == [{"name": "watercolor", "weight": 0.8}]
+    assert engine.describe()["loras"] == [{"name": "watercolor", "weight": 0.8, "levels": []}]
     args = {"prompt": "a kitchen", "num_inference_steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64}
 
     def draw(adapter=None) -> np.ndarray:
@@ -279,13 +316,55 @@ def test_lora_adapters_load_from_local_files_and_switch_per_job(tiny_models: Pat
         engine.generate(engine.pipeline_for("text2img"), args, 5, never_stop, ("oil", 1.0))
 
 
+async def test_a_job_picks_its_adapter_and_levels_are_kept_to(rig, tiny_models: Path, operator_models: Path) -> None:
+    from housify_ai.diffusion import DiffusionEngine
+    from housify_ai.jobs import ImageJobHandler
+    from housify_ai.pipelines import parse_loras
+    from housify_ai.tasks import get_task
+    from housify_common.storage import DirectoryStore
+
+    lora = operator_models / "loras" / "tiny-lora.safetensors"
+    engine = DiffusionEngine(tiny_models / "tiny-sd", "cpu", loras=parse_loras([f"marble@Pro-Tier={lora}@0.9"]))
+    spec = get_task("text2img")
+    assert engine.lora_for(spec.parse_params({"lora": "marble"}), "Pro-Tier") == ("marble", 0.9)
+    assert engine.lora_for(spec.parse_params({"lora": "marble", "lora_scale": 0.3}), "Pro-Tier") == ("marble", 0.3)
+    assert engine.lora_for(spec.parse_params({}), "Free-Tier") is None
+    store = DirectoryStore(rig.settings.storage_path)
+    handler = ImageJobHandler(rig.settings, engine, store)
+    async with rig.worker(handlers={"text2img": handler}):
+        plain = await rig.enqueue(seed=2, steps=2, level="Pro-Tier")
+        styled = await rig.enqueue(seed=2, steps=2, lora="marble", level="Pro-Tier")
+        free = await rig.enqueue(seed=2, steps=2, lora="marble", level="Free-Tier")
+        results = [await rig.result(r.job_id, timeout=60) for r in (plain, styled, free)]
+    assert [r.status for r in results] == ["succeeded", "succeeded", "failed"]
+    assert results[2].error == "ValueError: lora: adapter 'marble' is not offered to level Free-Tier"
+    a, b = [pixels(Image.open(io.BytesIO(await store.get(r.image_key)))) for r in results[:2]]
+    assert np.abs(a - b).mean() > 0.5
+
+
+def test_the_api_side_rule_refuses_adapters_by_name_and_level() -> None:
+    from housify_ai.tasks import get_task
+
+    spec = get_task("img2img")
+    workers = [
+        {"models": [{"kind": "diffusion", "loras": [{"name": "marble", "weight": 0.9, "levels": ["Pro-Tier"]}]}]}
+    ]
+    spec.offered(spec.parse_params({"lora": "marble"}), workers, "Pro-Tier")
+    spec.offered(spec.parse_params({}), workers, "Free-Tier")
+    with pytest.raises(ValueError, match="lora: adapter 'marble' is not offered to your level"):
+        spec.offered(spec.parse_params({"lora": "marble"}), workers, "Free-Tier")
+    with pytest.raises(ValueError, match=r"lora: no adapter 'oil' on the AI workers \(offered: marble\)"):
+        spec.offered(spec.parse_params({"lora": "oil"}), workers, "Pro-Tier")
+
+
 def test_lora_settings_are_checked_at_start(tmp_path: Path) -> None:
     from housify_ai.pipelines import parse_loras
 
     (tmp_path / "a.safetensors").write_bytes(b"x")
     assert parse_loras([f"a={tmp_path}/a.safetensors", f"b-2={tmp_path}/a.safetensors@0.5"])[1].weight == 0.5
+    assert parse_loras([f"c@Pro-Tier|Gold={tmp_path}/a.safetensors"])[0].levels == ("Pro-Tier", "Gold")
     for bad, why in [
-        ("nameonly", "not name=path"),
+        ("nameonly", "is not name"),
         (f"a={tmp_path}/missing.safetensors", "no such file"),
         (f"a={tmp_path}/a.safetensors@heavy", "not a number"),
     ]:

@@ -211,7 +211,29 @@ class ResultsConsumer:
     async def _stored_sizes(self, result: JobResult) -> dict[str, int | None]:
         """Size in bytes of the result's picture and thumbnail, ``None`` for one not in the store
         (``StorageUnavailable`` propagates: the entry stays pending and is retried)."""
-        return {key: await self.store.stat(key) for key in (result.image_key, result.thumb_key) if key}
+        extra = (result.control.key, result.control.thumb_key) if result.control else ()
+        return {key: await self.store.stat(key) for key in (result.image_key, result.thumb_key, *extra) if key}
+
+    async def _record_control(self, job: dict[str, Any], result: JobResult, finished: dt.datetime) -> uuid.UUID:
+        """The control image of a redesign, stored by the worker, as one more image of the job's owner."""
+        assert result.control is not None
+        image_id = uuid.uuid5(RESULT_IMAGE_NS, f"{job['id']}/control")
+        await Image.insert(
+            Image(
+                id=image_id,
+                owner=job["owner"],
+                kind=ImageKind.generated.value,
+                storage_key=result.control.key,
+                thumb_key=result.control.thumb_key,
+                content_type="image/png",
+                size_bytes=0,  # its bytes are charged with the result's (one sum for the job)
+                width=result.control.width,
+                height=result.control.height,
+                title="control image",
+                created_at=finished,
+            )
+        ).on_conflict(target=Image.id, action="DO NOTHING")
+        return image_id
 
     async def _record_image(
         self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int
@@ -239,10 +261,17 @@ class ResultsConsumer:
                 .on_conflict(target=Image.id, action="DO NOTHING")
                 .returning(Image.id)
             )
+            extra: dict[str, Any] = {}
+            if result.control:  # redesign: the control image the picture kept to, one more picture of the owner
+                extra["control_image_id"] = str(await self._record_control(job, result, finished))
             await Job.update(
                 {
                     Job.status: JobStatus.succeeded.value,
-                    Job.params: {**params, "seed": result.seed if result.seed is not None else params.get("seed")},
+                    Job.params: {
+                        **params,
+                        **extra,
+                        "seed": result.seed if result.seed is not None else params.get("seed"),
+                    },
                     Job.image: image_id,
                     Job.error: None,
                     Job.started_at: started,

@@ -58,7 +58,11 @@ WORKER_STALE_SECONDS = 60.0
 PARAM_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for spec in REGISTRY.values() for name in spec.param_names()))
 
 #: ``POST /jobs`` image fields: (body field, the task's input need, the contract's storage-key field).
-_INPUTS = (("source_image_id", "source", "source_key"), ("mask_image_id", "mask", "mask_key"), ("control_image_id", "control", "control_key"))
+_INPUTS = (
+    ("source_image_id", "source", "source_key"),
+    ("mask_image_id", "mask", "mask_key"),
+    ("control_image_id", "control", "control_key"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,9 @@ def task_inputs(spec: TaskSpec, body: Any) -> dict[str, Any]:
         if value is msgspec.UNSET:
             continue
         if name not in takes:
-            raise _unprocessable(f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})")
+            raise _unprocessable(
+                f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})"
+            )
         params[name] = value
     for field, need, _key in _INPUTS:
         given = getattr(body, field, None) is not None
@@ -158,6 +164,8 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
         if spec.check is not None:
             source = images.get("source_image_id")
             spec.check(options, (source["width"], source["height"]) if source else None)
+        if spec.offered is not None and (workers := await _live_workers_or_503(queue)):
+            spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
     job_id = uuid.uuid4()
@@ -225,17 +233,33 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     return await job_out(queue, row), decision
 
 
-async def workers_online(queue: Queue) -> int:
-    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
+async def live_workers(queue: Queue) -> list[dict[str, Any]]:
+    """The status (``models`` they loaded, ...) of the AI workers that sent a heartbeat in the last
+    :data:`WORKER_STALE_SECONDS`. Raises ``RedisError`` when Redis is down."""
     raw = await queue.client.hgetall(queue.streams.workers())
-    now, alive = time.time(), 0
+    now, alive = time.time(), []
     for value in raw.values():
         try:
-            seen = float(msgspec.json.decode(value).get("seen_at", 0))
+            status = msgspec.json.decode(value)
+            seen = float(status.get("seen_at", 0))
         except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
             continue
-        alive += now - seen < WORKER_STALE_SECONDS
+        if now - seen < WORKER_STALE_SECONDS:
+            alive.append(status)
     return alive
+
+
+async def _live_workers_or_503(queue: Queue) -> list[dict[str, Any]]:
+    try:
+        return await live_workers(queue)
+    except RedisError as exc:
+        log.error("jobs: Redis unavailable while reading the AI workers' offers: %s", exc)
+        raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+
+
+async def workers_online(queue: Queue) -> int:
+    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
+    return len(await live_workers(queue))
 
 
 async def latest_event(queue: Queue, job_id: UUID) -> JobEvent | None:
@@ -325,9 +349,13 @@ async def cancel(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
         raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
     if event is None or event.type == "queued":
         now = dt.datetime.now(dt.UTC)
-        updated = await Job.update(
-            {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
-        ).where((Job.id == job_id) & (Job.status == JobStatus.queued.value)).returning(Job.id)
+        updated = (
+            await Job.update(
+                {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
+            )
+            .where((Job.id == job_id) & (Job.status == JobStatus.queued.value))
+            .returning(Job.id)
+        )
         if updated:
             await calls.job_ended(row, started=None, finished=now, success=False, error="cancelled by the user")
     return await read(queue, job_id, user)
