@@ -55,6 +55,12 @@ def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN0
     page.goto("/")
     expect(page.get_by_role("heading", name="See your home changed")).to_be_visible()
     screens.capture("home")
+    # Installable: a manifest with icons, and a service worker controlling the page.
+    manifest = httpx.get(f"{standalone}/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    for icon in manifest.json()["icons"]:
+        assert httpx.get(f"{standalone}{icon['src']}").headers["content-type"] == "image/png"
+    assert page.evaluate("navigator.serviceWorker.ready.then((r) => !!r.active)")
 
     # Sign up: a rule broken is shown next to its field, and nothing typed is lost.
     page.get_by_role("link", name="Sign up").first.click()
@@ -226,5 +232,16 @@ def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN0
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.reload()
     expect(page.get_by_role("link", name="Sign up")).to_be_visible()
+
+    # The service worker kept the app shell only: no API answer (private data) in its cache.
+    cached = page.evaluate("""(async () => {
+        const out = [];
+        for (const name of await caches.keys())
+            for (const request of await (await caches.open(name)).keys()) out.push(new URL(request.url).pathname);
+        return out;
+    })()""")
+    assert "/" in cached and any(p.startswith("/assets/") for p in cached), cached
+    shell = ("/", "/manifest.webmanifest", "/favicon.svg")
+    assert all(p in shell or p.startswith(("/assets/", "/icons/")) for p in cached), cached
 
     watch.check()
