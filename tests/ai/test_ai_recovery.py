@@ -214,8 +214,8 @@ async def test_job_that_lost_redis_mid_run_is_retried_not_failed(rig, monkeypatc
     assert result.status == "succeeded" and result.attempts == 2, result.error
 
 
-async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, monkeypatch):
-    """Fault injection: the image store is down at the first put (S3 stopped); the job runs again and succeeds."""
+async def test_short_store_outage_is_ridden_out_by_retrying_the_write(rig, monkeypatch):
+    """Fault injection: the image store refuses the first put (S3 restarting); the worker writes again, no recompute."""
     from housify_common.storage import DirectoryStore, StorageUnavailable
 
     real_put = DirectoryStore.put
@@ -228,6 +228,28 @@ async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, m
         return await real_put(self, key, data)
 
     monkeypatch.setattr(DirectoryStore, "put", put_fails_once)
+    async with rig.worker(ai_visibility_timeout=0.5):
+        request = await rig.enqueue(seed=9)
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded" and result.attempts == 1, result.error
+    assert calls["n"] == 3  # the picture twice (refused, then stored), the thumbnail once
+
+
+async def test_job_whose_result_could_not_be_stored_is_retried_not_failed(rig, monkeypatch):
+    """Fault injection: the store stays down past the write-retry window; the job stays pending and runs again."""
+    from housify_ai import outputs
+    from housify_common.storage import StorageUnavailable
+
+    real_put_with_retry = outputs.put_with_retry
+    calls = {"n": 0}
+
+    async def outage_outlasts_the_retries(store, key, data, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageUnavailable("s3://housify: put: connection refused")
+        return await real_put_with_retry(store, key, data, **kwargs)
+
+    monkeypatch.setattr(outputs, "put_with_retry", outage_outlasts_the_retries)
     async with rig.worker(ai_visibility_timeout=0.5):
         request = await rig.enqueue(seed=9)
         result = await rig.result(request.job_id)
