@@ -1,4 +1,4 @@
-"""housify-api throughput and latency, one uvicorn worker, on loopback.
+"""housify-api throughput and latency, one server worker (granian by default), on loopback.
 
 Scenarios (issue 2): ``GET /health``; ``GET /auth/whoami`` (authenticated, reads only
 the token's claims); ``GET /users/me`` (token + one database read); ``POST /auth/token``
@@ -6,7 +6,7 @@ with ``grant_type=refresh_token`` (ES512 verify + sign, one conditional UPDATE, 
 Each connection logs in once and reuses its access token for the whole run, as
 clients do; the refresh scenario chains each connection's own rotated refresh token.
 
-The server is ``housify-api serve`` in its own process (one uvicorn worker, access
+The server is ``housify-api serve`` in its own process (one worker, access
 log off). The load generator is this process: a minimal HTTP/1.1 keep-alive
 client on uvloop, so it costs far less CPU per request than the server. On a
 2-core machine the two share the cores, so treat figures as lower bounds.
@@ -76,6 +76,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (granian serves from a worker process)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            total += cpu_seconds(current)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        stack.extend(parents.get(current, []))
+    return total
+
+
 async def run_scenario(name: str, conns: list[Conn], make_request, seconds: float, server_pid: int | None = None,  # noqa: ANN001
                        warmup: float = 0.3) -> dict:
     """Every connection sends back-to-back requests for ``seconds`` (after a short warm-up)."""
@@ -113,10 +134,10 @@ async def run_scenario(name: str, conns: list[Conn], make_request, seconds: floa
     tasks = [asyncio.create_task(worker(i)) for i in range(len(conns))]
     await warm()
     began = time.perf_counter()
-    cpu_began = cpu_seconds(server_pid) if server_pid else 0.0
+    cpu_began = tree_cpu_seconds(server_pid) if server_pid else 0.0
     await asyncio.gather(*tasks)
     wall = time.perf_counter() - began
-    cpu = (cpu_seconds(server_pid) - cpu_began) if server_pid else 0.0
+    cpu = (tree_cpu_seconds(server_pid) - cpu_began) if server_pid else 0.0
     return {"scenario": name, "latencies": latencies, "wall": wall, "cpu": cpu, "errors": errors}
 
 
@@ -264,7 +285,7 @@ def main() -> None:
     verify = es512_verify_cost()
     cap = 1 / verify
     backend = "SQLite + fakeredis" if args.embedded else "PostgreSQL + Redis (local)"
-    print(f"housify-api, 1 uvicorn worker, {args.connections} keep-alive connections, {args.seconds:.0f} s per scenario in {args.rounds} interleaved rounds, "
+    print(f"housify-api, 1 worker, {args.connections} keep-alive connections, {args.seconds:.0f} s per scenario in {args.rounds} interleaved rounds, "
           f"{os.cpu_count()} CPU cores (server and load generator share them), {backend}")
     print(f"{'scenario':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU ms/req':>18} {'= req/s per core':>17}")
     for r in results:

@@ -36,33 +36,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from api_throughput import PASSWORD, PG_ADMIN, REDIS_URL, Conn, cpu_seconds, form
+from api_throughput import PASSWORD, PG_ADMIN, REDIS_URL, Conn, form, tree_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROUTES = ("/health", "/auth/whoami", "/users/me")
 APPS = ("housify", "fastapi")
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its descendants (granian serves from a worker process)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0.0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            total += cpu_seconds(current)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        stack.extend(parents.get(current, []))
-    return total
 
 
 def parse_wrk(output: str) -> dict[str, float]:

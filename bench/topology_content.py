@@ -53,7 +53,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def wrk(topo: stack.Topology, path: str, headers: dict[str, str], seconds: float, connections: int = 16) -> dict[str, Any]:
     """``wrk --latency`` from ``wan`` against nginx; req/s, p50/p99 (ms), non-2xx count."""
-    argv = [*topo.net.wan.exec_prefix(), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Host: {stack.SERVER_NAME}"]
+    argv = [*topo.net.wan.exec_prefix(), "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-H", f"Host: {stack.SERVER_NAME}"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, f"https://{EDGE_WAN}{path}"], capture_output=True, text=True, timeout=seconds + 60).stdout

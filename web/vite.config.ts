@@ -4,14 +4,20 @@ import { readFileSync } from "node:fs";
 
 // Routes that not every API version has: the app asks for them only when the schema it was built
 // against lists them (so an older API sees no 404s in the console).
-const schema = JSON.parse(readFileSync(new URL("./openapi.json", import.meta.url), "utf8")) as { paths: Record<string, unknown> };
+// The same document the types come from (scripts/bootstrap points OPENAPI_JSON at the live one).
+type Schema = { paths: Record<string, unknown>; components: { schemas: Record<string, any> } };
+const schemaFile = process.env.OPENAPI_JSON ?? "openapi.json";
+const schema = JSON.parse(readFileSync(new URL(`./${schemaFile}`, import.meta.url), "utf8")) as Schema;
+// The per-service access rights an admin can grant: the enum of AdminUserPatch.services.
+const servicesProp = schema.components.schemas.AdminUserPatch?.properties?.services;
+const services: string[] = (servicesProp?.oneOf ?? [servicesProp]).find((s: any) => s?.items?.enum)?.items?.enum ?? [];
 
 // The API (housify standalone) serves the built app; `npm run dev` proxies the API to it.
 const api = process.env.HOUSIFY_API ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
   plugins: [svelte()],
-  define: { __HAS_PRESETS__: JSON.stringify("/presets" in schema.paths) },
+  define: { __HAS_PRESETS__: JSON.stringify("/presets" in schema.paths), __SERVICES__: JSON.stringify(services) },
   build: {
     target: "es2022",
     modulePreload: { polyfill: false },

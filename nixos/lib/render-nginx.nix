@@ -245,7 +245,14 @@ let
       # An S3 error body (XML naming the bucket) never reaches the client.
       proxy_intercept_errors on;
       proxy_max_temp_file_size 0;
+      # The store unreachable or timing out: 503 + Retry-After, as the API answers it, not nginx's 502.
+      error_page 502 504 =503 @housify_store_unavailable;
       ${optional (s3.scheme == "https") "proxy_ssl_server_name on;\nproxy_ssl_name ${s3.host};\n"}''
+    + locationBlock "@housify_store_unavailable" ''
+      ${securityHeaders}add_header Retry-After 5 always;
+      default_type application/json;
+      return 503 '{"status_code":503,"detail":"image storage unavailable; try again shortly"}';
+    ''
   );
 
   default = optional defaultServer " default_server";

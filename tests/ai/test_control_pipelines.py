@@ -269,6 +269,30 @@ def test_a_single_file_checkpoint_loads_with_a_local_config_and_draws_the_same(
     assert (pixels(ours) == pixels(reference)).all()  # the same weights, read from the LDM layout
 
 
+def test_sdxl_gets_its_controlnet_pipelines_and_refuses_an_sd15_controlnet(
+    operator_models: Path, tiny_models: Path
+) -> None:
+    from diffusers import ControlNetModel
+
+    from housify_ai.control.lines import LineDetector
+    from housify_ai.controlnet import ControlNetBank
+    from housify_ai.diffusion import DiffusionEngine
+    from housify_ai.redesign import Redesigner
+
+    engine = DiffusionEngine(operator_models / "tiny-sdxl", "cpu")
+    folder = operator_models / "tiny-controlnet-sdxl"
+    ControlNetModel.from_unet(engine.base.unet, conditioning_embedding_out_channels=(16, 16, 32, 32)).save_pretrained(
+        str(folder)
+    )
+    bank = ControlNetBank({"lines": folder}, engine.base.unet, engine.device, engine.dtype)
+    out = Redesigner(engine, bank, {"lines": LineDetector()}).run(photo(), "a loft", "", params(), 2, never_stop)
+    assert out.task == "text2img" and out.image.size == (96, 64)
+    pipe = engine.pipeline_for("img2img", controlnet=bank.model_for(["lines"]))
+    assert type(pipe).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline" and pipe.unet is engine.base.unet
+    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_CONTROLNET_LINES=.*does not match the diffusion model"):
+        ControlNetBank({"lines": tiny_models / "tiny-controlnet-lines"}, engine.base.unet, engine.device, engine.dtype)
+
+
 def test_a_9_channel_inpainting_model_only_inpaints(tiny_models: Path, tmp_path: Path) -> None:
     import json
     import shutil

@@ -286,6 +286,8 @@ async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1
             net=net,
             pki=pki,
             store=store,
+            web_root=web_root,
+            both_media=both_media,
             redis_password=secrets.token_hex(16),
             ai_db_password=secrets.token_hex(16),
         )

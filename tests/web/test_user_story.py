@@ -7,6 +7,7 @@ import io
 import re
 import secrets
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.web.conftest import PASSWORD
@@ -47,13 +48,19 @@ def small_and_fast(page) -> None:  # noqa: ANN001
     page.get_by_label("Steps").fill("3")
 
 
-def test_user_story(page, viewport: str) -> None:  # noqa: ANN001
+def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN001
     page, watch, screens = page
     ann = f"ann-{secrets.token_hex(3)}@example.com"
 
     page.goto("/")
     expect(page.get_by_role("heading", name="See your home changed")).to_be_visible()
     screens.capture("home")
+    # Installable: a manifest with icons, and a service worker controlling the page.
+    manifest = httpx.get(f"{standalone}/manifest.webmanifest")
+    assert manifest.headers["content-type"].startswith("application/manifest+json")
+    for icon in manifest.json()["icons"]:
+        assert httpx.get(f"{standalone}{icon['src']}").headers["content-type"] == "image/png"
+    assert page.evaluate("navigator.serviceWorker.ready.then((r) => !!r.active)")
 
     # Sign up: a rule broken is shown next to its field, and nothing typed is lost.
     page.get_by_role("link", name="Sign up").first.click()
@@ -94,6 +101,21 @@ def test_user_story(page, viewport: str) -> None:  # noqa: ANN001
     expect(page.get_by_role("heading", name="nordic bedroom")).to_be_visible(timeout=90_000)
     expect(page.get_by_role("link", name="Download")).to_be_visible()
     screens.capture("result")
+
+    # A big slow job: live progress (step k/n over the WebSocket), then Cancel.
+    page.get_by_role("link", name="Create", exact=True).click()
+    page.get_by_text("Advanced: size, steps, seed").click()
+    page.get_by_label("Width (px)").fill("512")
+    page.get_by_label("Height (px)").fill("512")
+    page.get_by_label("Steps").fill("40")
+    page.get_by_label("Title").fill("slow one")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_role("status").filter(has_text=re.compile(r"Step \d+ of 40"))).to_be_visible(timeout=60_000)
+    screens.capture("progress")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").filter(has_text="Cancelled.").first).to_be_visible(timeout=30_000)
+    page.go_back()
+    page.go_back()
 
     # Rename and share.
     page.get_by_label("Title").fill("Nordic bedroom, final")
@@ -184,16 +206,42 @@ def test_user_story(page, viewport: str) -> None:  # noqa: ANN001
     expect(page.get_by_text("a reset mail is on its way")).to_be_visible()
     screens.capture("reset")
     page.goto("/#/")
-    sign_up(page, f"ben-{secrets.token_hex(3)}@example.com")
+    ben = f"ben-{secrets.token_hex(3)}@example.com"
+    sign_up(page, ben)
+    expect(page.get_by_label("Title")).to_have_value("")  # Ann's drafts went with her log-out
     page.goto(public_url)
     page.get_by_role("button", name="4 stars").click()
     expect(page.get_by_text("You rated it 4 of 5.")).to_be_visible()
     expect(page.get_by_role("button", name="4 stars")).to_have_attribute("aria-pressed", "true")
     screens.capture("rate")
+
+    # Over the hourly limit (Free-Tier: 6 jobs), Generate says when to retry.
+    ben_token = httpx.post(f"{standalone}/auth/token", data={"username": ben, "password": PASSWORD}).json()["access_token"]
+    for _ in range(6):
+        httpx.post(f"{standalone}/jobs", headers={"Authorization": f"Bearer {ben_token}"},
+                   json={"prompt": "a hall", "width": 64, "height": 64, "steps": 1})
+    page.get_by_role("link", name="Create", exact=True).click()
+    page.get_by_label("Describe a room or facade").fill("a bright hall")
+    watch.expect(429)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_role("alert").filter(has_text=re.compile(r"Too many requests.*Try again in \d+"))).to_be_visible()
+    expect(page.get_by_label("Describe a room or facade")).to_have_value("a bright hall")
+    screens.capture("rate-limited")
     page.get_by_role("link", name="Account").click()
     page.get_by_role("button", name="Log out everywhere").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.reload()
     expect(page.get_by_role("link", name="Sign up")).to_be_visible()
+
+    # The service worker kept the app shell only: no API answer (private data) in its cache.
+    cached = page.evaluate("""(async () => {
+        const out = [];
+        for (const name of await caches.keys())
+            for (const request of await (await caches.open(name)).keys()) out.push(new URL(request.url).pathname);
+        return out;
+    })()""")
+    assert "/" in cached and any(p.startswith("/assets/") for p in cached), cached
+    shell = ("/", "/manifest.webmanifest", "/favicon.svg")
+    assert all(p in shell or p.startswith(("/assets/", "/icons/")) for p in cached), cached
 
     watch.check()

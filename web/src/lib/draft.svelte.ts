@@ -7,7 +7,14 @@ function jobDraft() {
   return { prompt: "", negative_prompt: "", notes: "", room: "", style: "", width: 512, height: 512, steps: 20, seed: "", guidance: 7.5, title: "", public: false };
 }
 
-export const draft = $state({
-  create: jobDraft(),
-  photo: { ...jobDraft(), strength: 0.6, mode: "img2img" as "img2img" | "inpaint" },
-});
+function photoDraft() {
+  return { ...jobDraft(), strength: 0.6, mode: "img2img" as "img2img" | "inpaint" };
+}
+
+export const draft = $state({ create: jobDraft(), photo: photoDraft() });
+
+/** Forget every draft (on log out: the next person at this device must not see them). */
+export function resetDrafts(): void {
+  Object.assign(draft.create, jobDraft());
+  Object.assign(draft.photo, photoDraft());
+}

@@ -24,6 +24,9 @@ export class ApiError extends Error {
   summary(shownFields: readonly string[] = []): string {
     if (this.status === 429) {
       const wait = this.retryAfter !== null ? ` Try again in ${formatWait(this.retryAfter)}.` : "";
+      if (/try again/i.test(this.detail) && this.retryAfter !== null) {
+        return `Too many requests: ${this.detail.replace(/;?\s*try again in \d+ ?s\.?$/i, "")}.${wait}`;
+      }
       return `Too many requests: ${this.detail}.${wait}`;
     }
     if (this.status === 503) return `Temporarily unavailable: ${this.detail}`;

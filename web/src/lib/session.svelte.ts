@@ -1,6 +1,7 @@
 /** Who is signed in (the profile from GET /users/me), kept in step with the token store. */
 
 import { api, call, tokens, type User } from "./api";
+import { resetDrafts } from "./draft.svelte";
 
 export const session = $state<{ user: User | null; ready: boolean }>({ user: null, ready: false });
 
@@ -34,6 +35,7 @@ export async function logout(everywhere: boolean): Promise<void> {
   } finally {
     tokens.clear();
     session.user = null;
+    resetDrafts();
   }
 }
 
