@@ -73,8 +73,9 @@ class AISettings(msgspec.Struct, kw_only=True):
     #: ``HOUSIFY_AI_LLM_MAX_TOKENS``: cap of one assistant answer.
     ai_llm_max_tokens: Annotated[int, Meta(ge=16)] = 768
     #: ``HOUSIFY_AI_UPSCALE_TILE``: tile side in pixels for the upscaler (Real-ESRGAN runs tile by tile, so
-    #: memory stays bounded whatever the picture's size); at least 32.
-    ai_upscale_tile: Annotated[int, Meta(ge=32, le=1024)] = 128
+    #: memory stays bounded whatever the picture's size); at least 32. Measured on 2 CPU cores
+    #: (bench/ai_upscale.py): peak RSS ~1.1 GB at 32, ~2.0 GB at 64, 3-4 GB at 128; 64 was fastest.
+    ai_upscale_tile: Annotated[int, Meta(ge=32, le=1024)] = 64
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"
     # Redesign (ControlNet) and operator models; docs/ai-server.md, "Bringing real weights".
