@@ -9,7 +9,6 @@ import secrets
 
 import httpx
 from playwright.sync_api import expect
-
 from tests.web.conftest import PASSWORD
 
 
