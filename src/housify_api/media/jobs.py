@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,9 +38,10 @@ from housify_ai.contract import (
     event_from_entry,
     request_cancel,
 )
-from housify_ai.tasks import REGISTRY, TaskSpec, get_task
+from housify_ai.tasks import MAX_SEED, REGISTRY, TaskSpec, get_task
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, quota, ratelimit
+from housify_api.media.catalog import presets
 from housify_api.media.catalog.access import level_tasks
 from housify_api.media.images import find_visible
 from housify_api.media.schemas import JobOut, JobProgress
@@ -53,6 +55,9 @@ log = logging.getLogger("housify.media")
 #: A worker whose heartbeat is older than this counts as gone (the AI workers
 #: refresh ``ai:workers`` every few seconds while idle or busy).
 WORKER_STALE_SECONDS = 60.0
+
+#: Most pictures one ``POST /jobs`` may ask for (``count``); each is its own job and image.
+MAX_COUNT = 4
 
 #: Every task parameter name (the fields of ``JobIn`` that go to the task's parameter Struct).
 PARAM_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for spec in REGISTRY.values() for name in spec.param_names()))
@@ -158,6 +163,7 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     if not (await level_tasks(limits.name)).get(spec.name, False):
         raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
     given = task_inputs(spec, body)
+    prompt, negative = await _with_presets(spec, body)
     images = await _input_images(user, body)
     try:
         options = spec.parse_params(given)
@@ -168,69 +174,115 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
             spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
-    job_id = uuid.uuid4()
+    count = body.count
+    first_seed = body.seed
+    if count > 1 and first_seed is None:  # variations: seeds s ... s+n-1, so each picture can be redrawn
+        first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT + 2)
+    if first_seed is not None and first_seed + count - 1 > MAX_SEED:
+        raise _unprocessable(f"seed: seed + count - 1 must be at most {MAX_SEED}")
+    job_ids = [uuid.uuid4() for _ in range(count)]
+    requests: list[JobRequest] = []
     try:
-        request = JobRequest.parse(
-            {
+        for i, job_id in enumerate(job_ids):
+            requests.append(JobRequest.parse({
                 "job_id": str(job_id),
                 "user_id": str(user.id),
                 "task": spec.name,
-                "prompt": body.prompt,
-                "negative_prompt": body.negative_prompt,
+                "prompt": prompt,
+                "negative_prompt": negative,
                 "params": msgspec.to_builtins(options),
-                "seed": body.seed,
+                "seed": None if first_seed is None else first_seed + i,
                 **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
                 "watermark": limits.watermark,
                 "level": limits.name,
-            }
-        )
+            }))
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
     await quota.ensure_room(user.id, limits.storage_limit_bytes)
     hour_key = queue.hour_key(user.id)
+    decision = await _take_hourly(queue, hour_key, limits, count)
+    now = dt.datetime.now(dt.UTC)
+    batch = [str(job_id) for job_id in job_ids] if count > 1 else None
+    for request in requests:
+        params: dict[str, Any] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, **request.params}
+        params.update(
+            seed=request.seed,
+            **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
+            room_type=body.room_type,
+            style=body.style,
+            title=body.title,
+            public=body.public,
+        )
+        if batch:
+            params["batch"] = batch
+        await Job(id=uuid.UUID(request.job_id), owner=user.id, task=spec.name, params=params, status=JobStatus.queued.value,
+                  level=limits.name, watermark=limits.watermark, created_at=now).save()
     try:
-        decision = await ratelimit.take(queue.client, hour_key, limits.requests_hour)
+        for request in requests:
+            await enqueue_job(queue.client, queue.streams, request)
+    except RedisError as exc:
+        log.error("jobs: could not enqueue job(s) %s: %s", ", ".join(r.job_id for r in requests), exc)
+        queued = {r.job_id for r in requests[: requests.index(request)]}
+        for job_id in job_ids:
+            if str(job_id) not in queued:
+                await Job.delete().where(Job.id == job_id)
+                with contextlib.suppress(RedisError):
+                    await ratelimit.give_back(queue.client, hour_key)
+        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
+    row = await Job.select().where(Job.id == job_ids[0]).first()
+    if row is None:  # deleted between the insert and this read
+        raise NotFoundException(f"job {job_ids[0]} not found")
+    return await job_out(queue, row), decision
+
+
+async def _with_presets(spec: TaskSpec, body: Any) -> tuple[str, str]:
+    """The job's prompt and negative prompt with the ``room_type`` and ``style`` presets' fragments after its own.
+
+    Raises:
+        HTTPException: 422 naming ``room_type`` / ``style`` when unknown, or given to a task without a prompt.
+    """
+    found = []
+    for field in ("room_type", "style"):
+        value = getattr(body, field)
+        if value is None:
+            continue
+        if not spec.uses_presets:
+            raise _unprocessable(f"{field}: task {spec.name} takes no {field.replace('_', ' ')}")
+        try:
+            found.append(await presets.find(field, value))
+        except ValueError as exc:
+            raise _unprocessable(str(exc)) from exc
+    prompt = presets.join_fragments(body.prompt, *(p.prompt for p in found))
+    negative = presets.join_fragments(body.negative_prompt, *(p.negative_prompt for p in found))
+    return prompt, negative
+
+
+async def _take_hourly(queue: Queue, hour_key: str, limits: Level, count: int) -> ratelimit.Decision:
+    """Count ``count`` jobs against the level's ``requests_hour``, all or none.
+
+    Raises:
+        HTTPException: 429 (with ``Retry-After``) when they do not all fit; nothing stays counted then.
+        ServiceUnavailableException: Redis is down.
+    """
+    taken = 0
+    try:
+        for _ in range(count):
+            decision = await ratelimit.take(queue.client, hour_key, limits.requests_hour)
+            if not decision.allowed:
+                for _ in range(taken):
+                    await ratelimit.give_back(queue.client, hour_key)
+                what = "jobs" if count == 1 else f"jobs; this request needs {count}"
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"your level ({limits.name}) allows {limits.requests_hour} {what} per hour; "
+                    f"try again in {decision.reset_after} s",
+                    headers=decision.headers(),
+                )
+            taken += 1
     except RedisError as exc:
         log.error("jobs: Redis unavailable while counting requests_hour: %s", exc)
         raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
-    if not decision.allowed:
-        raise HTTPException(
-            status_code=429,
-            detail=f"your level ({limits.name}) allows {limits.requests_hour} jobs per hour; "
-            f"try again in {decision.reset_after} s",
-            headers=decision.headers(),
-        )
-    params: dict[str, Any] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, **request.params}
-    params.update(
-        seed=body.seed,
-        **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
-        title=body.title,
-        public=body.public,
-    )
-    now = dt.datetime.now(dt.UTC)
-    job = Job(
-        id=job_id,
-        owner=user.id,
-        task=spec.name,
-        params=params,
-        status=JobStatus.queued.value,
-        level=limits.name,
-        watermark=limits.watermark,
-        created_at=now,
-    )
-    await job.save()
-    try:
-        await enqueue_job(queue.client, queue.streams, request)
-    except RedisError as exc:
-        log.error("jobs: could not enqueue job %s: %s", job_id, exc)
-        await Job.delete().where(Job.id == job_id)
-        with contextlib.suppress(RedisError):
-            await ratelimit.give_back(queue.client, hour_key)
-        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
-    row = await Job.select().where(Job.id == job_id).first()
-    if row is None:  # deleted between the insert and this read
-        raise NotFoundException(f"job {job_id} not found")
-    return await job_out(queue, row), decision
+    return decision
 
 
 async def live_workers(queue: Queue) -> list[dict[str, Any]]:
@@ -284,6 +336,8 @@ async def job_out(queue: Queue, row: dict[str, Any], *, live: bool = True) -> Jo
         error=row["error"],
         events_url=f"/jobs/{row['id']}/events",
     )
+    if out.params.get("batch"):
+        out.batch = [UUID(str(job_id)) for job_id in out.params["batch"]]  # type: ignore[union-attr]
     if live and out.status not in FINAL_STATUSES:
         try:
             event = await latest_event(queue, out.id)

@@ -8,7 +8,8 @@ app's own, so the database pool and Redis client are open while it runs):
   registry (``housify_ai.contract.publish_levels``, which also creates the
   consumer groups), at start and every 30 s;
 * grants newly registered tasks to the existing users once
-  (``housify_api.media.catalog.access.roll_out_new_tasks``);
+  (``housify_api.media.catalog.access.roll_out_new_tasks``) and seeds the
+  missing default presets (``housify_api.media.catalog.presets.seed_presets``);
 * runs the results consumer (``services.media.consumer``) until shutdown.
 
 The collaborators themselves are built with the app's other services
@@ -68,11 +69,14 @@ class MediaPlugin(InitPluginProtocol):
 
 
 async def _roll_out_new_tasks() -> None:
-    """Give existing users the access right of newly registered tasks (a database outage only logs)."""
+    """Give existing users the access right of newly registered tasks, seed the missing default presets
+    (a database outage only logs)."""
     from housify_api.media.catalog.access import roll_out_new_tasks
+    from housify_api.media.catalog.presets import seed_presets
 
     try:
         await roll_out_new_tasks()
+        await seed_presets()
     except Exception as exc:  # noqa: BLE001 - the API still serves; the next start retries
         log.error("media: could not grant newly registered tasks to existing users: %s: %s", type(exc).__name__, exc)
 

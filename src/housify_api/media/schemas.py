@@ -95,10 +95,18 @@ def _job_in() -> type[msgspec.Struct]:
                 continue
             declared[info.name] = info.type
             fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))  # type: ignore[operator]
-    fields += [("title", Title, ""), ("public", bool, False)]
+    fields += [
+        ("room_type", Annotated[str, Meta(max_length=80, description="a room-type preset's name or label (GET /presets)")] | None, None),
+        ("style", Annotated[str, Meta(max_length=80, description="a style preset's name or label (GET /presets)")] | None, None),
+        ("count", Annotated[int, Meta(ge=1, le=4, description="pictures: seeds seed ... seed+count-1, each its own job and image")], 1),
+        ("title", Title, ""),
+        ("public", bool, False),
+    ]
     struct = msgspec.defstruct("JobIn", fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
     struct.__doc__ = (
         "Body of ``POST /jobs``: ``task`` and the fields it takes (see the task list in ``task``). "
+        "``room_type`` and ``style`` add a preset's prompt fragments; ``count`` (1-4) asks for variations, "
+        "each counted against the hourly limit. "
         "Image ids are the caller's own images (uploads or earlier results); a mask (white = repaint) "
         "has the source's width and height. Parameters left out take the task's defaults."
     )
@@ -133,4 +141,6 @@ class JobOut(msgspec.Struct, kw_only=True):
     error: str | None = None
     progress: JobProgress | None = None
     detail: str | None = None
+    batch: list[UUID] | None = None
+    """Every job of the same ``POST /jobs`` (``count`` > 1), this one included."""
     events_url: str = ""

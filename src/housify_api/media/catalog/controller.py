@@ -1,22 +1,24 @@
-"""``/admin/levels/{level}/tasks``: which tasks a subscription level includes (admins only)."""
+"""The catalog's routes: ``GET /presets``; admins' ``/admin/presets/{kind}/{name}`` and
+``/admin/levels/{level}/tasks`` (which tasks a subscription level includes)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, get, put
+from litestar import Controller, delete, get, put
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
 from housify_ai.tasks import REGISTRY
 from housify_api.auth.guards import requires_admin
-from housify_api.media.catalog import access
+from housify_api.media.catalog import access, presets
 from housify_api.system.error_docs import documented
 from housify_api.tables import SubscriptionLevel
 
 TaskName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]  # derived from the registry
 LevelName = Annotated[str, Parameter(max_length=50)]
+PresetSlug = Annotated[str, Parameter(pattern=presets.NAME_PATTERN, max_length=40, description="lowercase slug, e.g. living-room")]
 
 
 class LevelTaskIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -45,3 +47,26 @@ class LevelTaskController(Controller):
     async def set(self, level: FromPath[LevelName], task: FromPath[TaskName], data: JSONBody[LevelTaskIn]) -> dict[str, bool]:
         """Include or exclude a task for a level; the level's tasks afterwards (API instances see it within 10 s)."""
         return await access.set_level_task(await _existing(level), task, data.allowed)
+
+
+@get("/presets", opt={"exclude_from_auth": True}, operation_id="list_presets", tags=["presets"])
+async def list_presets() -> presets.PresetsOut:
+    """Room types and styles, each with the prompt fragments a job naming it gets (public, like the levels)."""
+    return await presets.list_presets()
+
+
+class PresetAdminController(Controller):
+    path = "/admin/presets"
+    tags = ["admin"]
+    guards = [requires_admin]
+
+    @put("/{kind:str}/{name:str}", operation_id="admin_put_preset")
+    async def put(self, kind: FromPath[presets.Kind], name: FromPath[PresetSlug], data: JSONBody[presets.PresetIn]) -> presets.PresetOut:
+        """Create or change a room type or style (jobs use it at once)."""
+        return await presets.upsert(kind, name, data)
+
+    @delete("/{kind:str}/{name:str}", operation_id="admin_delete_preset", status_code=204,
+            raises=[documented(404, "no such preset")])
+    async def remove(self, kind: FromPath[presets.Kind], name: FromPath[PresetSlug]) -> None:
+        if not await presets.remove(kind, name):
+            raise NotFoundException(f"name: no {kind.replace('_', ' ')} {name!r}")
