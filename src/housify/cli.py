@@ -1,4 +1,4 @@
-"""``housify standalone``: the whole bundle in one process, for a first look (DESIGN.md §8).
+"""``housify standalone``: the whole bundle in one process, for a first look (docs/quickstart.md).
 
 One asyncio loop runs:
 

@@ -12,6 +12,10 @@ Which pipeline (all from ``from_pipe(base, controlnet=...)``):
   segmentation detector (white where no "keep" class is);
 * ``strength < 1`` — ControlNet img2img from the photo;
 * otherwise — ControlNet text2img: the structure comes from the controls alone.
+
+:class:`RedesignHandler` is the task's worker-side handler (``housify_ai.tasks``
+names it): the photo from storage, the run, the picture and its control image
+(with a thumbnail) back to storage, ``JobResult.control`` set.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from housify_ai.tasks import RedesignParams
 from housify_ai.worker import JobContext
 from housify_common.imaging import encode_png, make_thumbnail
 from housify_common.storage import ImageStore, put_with_retry
+
+DEFAULT_PROMPT = "a photo of a beautifully furnished room, interior design, natural light"
+"""What a redesign draws when the job brings no prompt (room-type and style presets usually give one)."""
 
 
 @dataclass(frozen=True)
@@ -220,8 +227,9 @@ class RedesignHandler(ImageJobHandler):
         prompt = request.prompt.strip() or DEFAULT_PROMPT
         out = await self.logged_run(
             ctx,
-            lambda: _with_stats(
-                self.redesigner.run(source, prompt, request.negative_prompt, params, ctx.seed, on_step, lora)
+            lambda: (
+                run := self.redesigner.run(source, prompt, request.negative_prompt, params, ctx.seed, on_step, lora),
+                run.stats,
             ),
             size=params.size_for(source.size),
             steps=params.steps,
@@ -243,11 +251,3 @@ class RedesignHandler(ImageJobHandler):
         await put_with_retry(self.store, thumb_key, thumb)
         stored = StoredImage(key=key, thumb_key=thumb_key, width=control.width, height=control.height)
         return msgspec.structs.replace(result, control=stored)
-
-
-DEFAULT_PROMPT = "a photo of a beautifully furnished room, interior design, natural light"
-"""What a redesign draws when the job brings no prompt (presets usually add one)."""
-
-
-def _with_stats(output: RedesignOutput) -> tuple[RedesignOutput, RunStats]:
-    return output, output.stats

@@ -1,11 +1,11 @@
-"""Tiny random-weight models for tests and the embedded default (DESIGN.md §6).
+"""Tiny random-weight models for tests and the embedded default (docs/ai-server.md).
 
 :func:`build_tiny_diffusion` writes a Stable Diffusion pipeline folder
 (~3 MB: UNet, 4-level VAE so the latent scale factor is 8 as in real SD, a
 small CLIP text encoder, a byte-level CLIP tokenizer written here, a DDIM
 scheduler) in about a second; :func:`build_tiny_gguf` writes a LLaMA-architecture
 GGUF (~0.5 MB, F32) with a SentencePiece vocabulary that includes the 256
-``<0xNN>`` byte tokens (llama.cpp aborts the process without them, FIELD-NOTES)
+``<0xNN>`` byte tokens (llama.cpp aborts the process without them)
 and a ChatML template. Both are deterministic (fixed seeds) and offline; they
 draw noise and babble, which is all a test of the plumbing needs. The recipe
 follows diffusers' own pipeline tests.

@@ -1,4 +1,4 @@
-"""The spyne ``CryptoRateService`` (SOAP 1.1 in and out, WSDL at ``?wsdl``; DESIGN.md §7, seed 000 5.4).
+"""The spyne ``CryptoRateService`` (SOAP 1.1 in and out, WSDL at ``?wsdl``; docs/soap.md).
 
 Operations (all prices ``xs:decimal``, never floats):
 

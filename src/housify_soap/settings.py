@@ -1,4 +1,4 @@
-"""Settings of housify-soap, read from ``HOUSIFY_*`` environment variables (DESIGN.md §8).
+"""Settings of housify-soap, read from ``HOUSIFY_*`` environment variables (listed in docs/soap.md).
 
 Every field is documented in ``docs/soap.md``; the variable is the field name
 upper-cased with the ``HOUSIFY_`` prefix (``soap_binance_url`` <-

@@ -5,7 +5,7 @@ from piccolo.table import Table
 
 
 class BinanceData(Table, tablename="binance_data"):
-    """One price fetched from Binance's ``/api/v3/ticker/price`` (seed 000 5.4).
+    """One price fetched from Binance's ``/api/v3/ticker/price`` (Binance Spot API, "Symbol price ticker").
 
     ``price`` is quote-asset units per one base asset (``BTCUSDT`` 43000.12 = USDT
     per BTC), exact on PostgreSQL (NUMERIC). On SQLite piccolo passes NUMERIC

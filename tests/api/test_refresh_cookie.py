@@ -21,8 +21,11 @@ def refresh_cookie(response: httpx.Response) -> tuple[str, str]:
 
 
 async def cookie_login(client: httpx.AsyncClient, email: str) -> httpx.Response:
-    response = await client.post("/auth/token", data={"username": email, "password": PASSWORD},
-                                 headers={**COOKIE_MODE, "X-Forwarded-For": unique_ip()})
+    response = await client.post(
+        "/auth/token",
+        data={"username": email, "password": PASSWORD},
+        headers={**COOKIE_MODE, "X-Forwarded-For": unique_ip()},
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -42,19 +45,26 @@ async def test_cookie_mode_login_sets_httponly_strict_cookie_and_hides_the_token
 async def test_cookie_refresh_rotates_and_needs_the_custom_header(client: httpx.AsyncClient) -> None:
     first, _ = refresh_cookie(await cookie_login(client, await register(client)))
     # CSRF: the cookie alone (what a cross-site form post would carry) is not accepted.
-    forged = await client.post("/auth/token", data={"grant_type": "refresh_token"},
-                               headers={"Cookie": f"housify_refresh={first}"})
+    forged = await client.post(
+        "/auth/token", data={"grant_type": "refresh_token"}, headers={"Cookie": f"housify_refresh={first}"}
+    )
     assert forged.status_code == 400, forged.text
     assert "refresh_token" in forged.json()["detail"]
-    rotated = await client.post("/auth/token", data={"grant_type": "refresh_token"},
-                                headers={**COOKIE_MODE, "Cookie": f"housify_refresh={first}"})
+    rotated = await client.post(
+        "/auth/token",
+        data={"grant_type": "refresh_token"},
+        headers={**COOKIE_MODE, "Cookie": f"housify_refresh={first}"},
+    )
     assert rotated.status_code == 200, rotated.text
     assert rotated.json()["refresh_token"] == ""
     second, _ = refresh_cookie(rotated)
     assert second != first
     # The old cookie is now a reused refresh token: refused (and the session ends, as in JSON mode).
-    reused = await client.post("/auth/token", data={"grant_type": "refresh_token"},
-                               headers={**COOKIE_MODE, "Cookie": f"housify_refresh={first}"})
+    reused = await client.post(
+        "/auth/token",
+        data={"grant_type": "refresh_token"},
+        headers={**COOKIE_MODE, "Cookie": f"housify_refresh={first}"},
+    )
     assert reused.status_code == 401
 
 

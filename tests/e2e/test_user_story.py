@@ -192,7 +192,7 @@ async def test_jobs_wait_while_the_ai_worker_is_down(
 async def test_both_levels_requests_hour(
     e2e_http: httpx.AsyncClient, e2e_accounts: Accounts, worker: WorkerProcess, level: str, limit: int
 ) -> None:
-    """Each level's jobs per rolling hour (DESIGN.md §4); the jobs are cancelled at once to spare the worker."""
+    """Each level's jobs per rolling hour (docs/design.md, "Subscription levels"); the jobs are cancelled at once to spare the worker."""
     user = await e2e_accounts.user(level=level)
     for n in range(limit):
         response = await e2e_http.post("/jobs", json={"prompt": f"room {n}", **SMALL}, headers=user.headers)

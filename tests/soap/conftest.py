@@ -100,7 +100,7 @@ def soap_server(migrated_db: str, fake_binance: FakeBinance) -> Iterator[SoapSer
 
 @pytest.fixture(scope="session")
 async def zeep_client(soap_server: SoapServer) -> AsyncIterator[object]:
-    """A zeep AsyncClient built from the WSDL URL only (FIELD-NOTES recipe)."""
+    """A zeep AsyncClient built from the WSDL URL only (zeep's AsyncClient with an httpx AsyncTransport)."""
     import zeep
     from zeep.transports import AsyncTransport
 

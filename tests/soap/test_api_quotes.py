@@ -1,7 +1,7 @@
 """End to end: fake Binance -> housify-soap (own process, real HTTP) -> the API's ``GET /subscriptions?currency=``.
 
 The API reaches the SOAP service only through ``HOUSIFY_SOAP_WSDL_URL``
-(DESIGN.md §1). The API runs under uvicorn on this session's loop.
+(docs/architecture.md). The API runs under uvicorn on this session's loop.
 """
 
 from __future__ import annotations

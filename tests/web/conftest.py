@@ -14,7 +14,6 @@ Screenshots of each screen at both widths go to ``tests/web/screenshots/`` (git-
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -206,9 +205,9 @@ def context(browser, standalone: str, viewport: str) -> Iterator[object]:  # noq
 
 
 @pytest.fixture
-def page(context, standalone: str, viewport: str) -> Iterator[tuple[object, Watch, Screens]]:  # noqa: ANN001
-    p = context.new_page()
+def page(context, standalone: str, viewport: str) -> tuple[object, Watch, Screens]:  # noqa: ANN001
+    p = context.new_page()  # closed with its context
     watch = Watch(origin=standalone)
     watch.attach(p)
-    yield p, watch, Screens(p, viewport)
+    return p, watch, Screens(p, viewport)
 

@@ -8,7 +8,6 @@ import time
 
 import httpx
 from playwright.sync_api import expect
-
 from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
 from tests.web.test_user_story import log_in
 

@@ -9,7 +9,6 @@ import secrets
 
 import httpx
 from playwright.sync_api import expect
-
 from tests.web.conftest import PASSWORD
 
 
@@ -89,8 +88,9 @@ def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN0
     # Create: the assistant, advanced settings, generate, watch, result.
     page.goto("/#/create")
     page.get_by_label("Describe a room or facade").fill("a calm nordic bedroom, linen, morning light")
-    page.get_by_label("Room type").fill("bedroom")
-    page.get_by_label("Style").fill("scandinavian")
+    # Room types and styles are the API's presets (GET /presets): choices, not free text.
+    page.get_by_role("combobox", name="Room type").select_option(label="bedroom")
+    page.get_by_role("combobox", name="Style").select_option(index=1)
     page.get_by_role("button", name="Improve with the assistant").click()
     expect(page.get_by_label("Negative prompt (what to avoid)")).to_be_visible(timeout=60_000)
     small_and_fast(page)

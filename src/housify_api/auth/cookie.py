@@ -37,7 +37,13 @@ COOKIE_MODE_HEADER = "x-refresh-cookie"
 TOKEN_PATH = "/auth/token"
 #: Sent by the logout routes: the browser drops the (now revoked) refresh cookie.
 CLEAR_REFRESH_COOKIE = Cookie(
-    key=REFRESH_COOKIE, value="", path=TOKEN_PATH, max_age=0, secure=True, httponly=True, samesite="strict",
+    key=REFRESH_COOKIE,
+    value="",
+    path=TOKEN_PATH,
+    max_age=0,
+    secure=True,
+    httponly=True,
+    samesite="strict",
     description="cookie mode: removes the refresh-token cookie",
 )
 
@@ -59,7 +65,14 @@ def token_response(request: Request[Any, Any, Any], pair: TokenPair) -> Response
     if not cookie_mode(request):
         return Response(pair)
     cookie = Cookie(
-        key=REFRESH_COOKIE, value=pair.refresh_token, path=TOKEN_PATH, max_age=pair.refresh_expires_in,
-        secure=True, httponly=True, samesite="strict",
+        key=REFRESH_COOKIE,
+        value=pair.refresh_token,
+        path=TOKEN_PATH,
+        max_age=pair.refresh_expires_in,
+        secure=True,
+        httponly=True,
+        samesite="strict",
     )
-    return Response(msgspec.structs.replace(pair, refresh_token=""), cookies=[cookie], headers={"Cache-Control": "no-store"})
+    return Response(
+        msgspec.structs.replace(pair, refresh_token=""), cookies=[cookie], headers={"Cache-Control": "no-store"}
+    )

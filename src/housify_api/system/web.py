@@ -28,20 +28,22 @@ from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 
 PUBLIC = {"exclude_from_auth": True, "offline": True}
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' blob: data:",
-    "connect-src 'self'",
-    "worker-src 'self'",
-    "manifest-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 #: Hashed bundles never change under their name (RFC 9111 max-age, RFC 8246 immutable).
 IMMUTABLE = CacheControlHeader(public=True, max_age=31_536_000, immutable=True)
 #: Entry points: always revalidated, so a deploy reaches returning visitors at once.
@@ -97,8 +99,13 @@ def web_routers(root: Path | None) -> list[Any]:
     handlers: list[Any] = [Router(path="/", route_handlers=[root_file])]
     for folder in ("assets", "icons"):
         if (root / folder).is_dir():
-            handlers.append(create_static_files_router(
-                path=f"/{folder}", directories=[root / folder], opt=PUBLIC, name=f"web-{folder}",
-                cache_control=IMMUTABLE if folder == "assets" else CacheControlHeader(public=True, max_age=86_400),
-            ))
+            handlers.append(
+                create_static_files_router(
+                    path=f"/{folder}",
+                    directories=[root / folder],
+                    opt=PUBLIC,
+                    name=f"web-{folder}",
+                    cache_control=IMMUTABLE if folder == "assets" else CacheControlHeader(public=True, max_age=86_400),
+                )
+            )
     return handlers
