@@ -147,6 +147,22 @@ def exposure_script() -> str:
     return "; ".join(lines) + ";" if lines else ""
 
 
+def private_tmp_script() -> str:
+    """Shell lines giving the service an empty ``/tmp`` of its own (``PrivateTmp=true``).
+
+    A checkout or virtualenv that itself lives under ``/tmp`` (a CI clone, say) is
+    bind-mounted back into the fresh tmpfs, so the interpreter stays reachable.
+    """
+    tmp = Path("/tmp")
+    kept = sorted({Path(*p.parts[:3]) for p in _needed_paths() if p.is_relative_to(tmp) and p != tmp})
+    stash = [f"k{i}=$(mktemp -d /run/hfyt-tmp.XXXXXX) && mount --bind {shlex.quote(str(p))} $k{i}" for i, p in enumerate(kept)]
+    back = [
+        f"mkdir -p {shlex.quote(str(p))} && mount --move $k{i} {shlex.quote(str(p))} && rmdir $k{i}" for i, p in enumerate(kept)
+    ]
+    lines = [*stash, "mount -t tmpfs -o mode=1777,size=256m housify-private-tmp /tmp", *back]
+    return " " + "; ".join(lines) + ";"
+
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 
 
@@ -179,7 +195,7 @@ class Service:
         drop = ["setpriv", f"--reuid={self.user}", f"--regid={self.group}", "--init-groups", "--", *self.argv]
         # ip netns exec runs the command in a mount namespace of its own: PrivateTmp=true of the
         # units (SeaweedFS also puts its gRPC sockets at fixed /tmp paths) and the exposure mounts.
-        script = exposure_script() + " mount -t tmpfs -o mode=1777,size=256m housify-private-tmp /tmp;"
+        script = exposure_script() + private_tmp_script()
         return [*self.netns.exec_prefix(), "sh", "-c", "set -e; " + script + ' exec "$@"', "service", *drop]
 
     def spawn(self) -> None:
