@@ -43,7 +43,7 @@ from housify_ai.settings import AISettings  # noqa: E402
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def request(i: int, **kw) -> JobRequest:
@@ -54,7 +54,9 @@ def request(i: int, **kw) -> JobRequest:
 
 
 async def _noop(ctx) -> JobResult:
-    return JobResult(job_id=ctx.request.job_id, status="succeeded", seed=ctx.seed, started_at=ctx.started_at, finished_at=time.time())
+    return JobResult(
+        job_id=ctx.request.job_id, status="succeeded", seed=ctx.seed, started_at=ctx.started_at, finished_at=time.time()
+    )
 
 
 def serve_noop(redis_url: str, prefix: str, concurrency: int) -> None:
@@ -62,7 +64,14 @@ def serve_noop(redis_url: str, prefix: str, concurrency: int) -> None:
 
     from housify_ai.worker import Worker
 
-    settings = AISettings(redis_url=redis_url, redis_prefix=prefix, ai_concurrency=concurrency, ai_run_log=False, ai_block_ms=1000, ai_consumer="bench-noop")
+    settings = AISettings(
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        ai_concurrency=concurrency,
+        ai_run_log=False,
+        ai_block_ms=1000,
+        ai_consumer="bench-noop",
+    )
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -112,15 +121,19 @@ async def bench_queue(redis_url: str, concurrency: int, latency_jobs: int, burst
     for i in range(0, burst_jobs, 8):
         await asyncio.gather(*(enqueue_job(client, keys, req) for req in burst[i : i + 8]))
     enqueue_rate = burst_jobs / (time.perf_counter() - t0)
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-noop", prefix, "--redis-url", redis_url, "--concurrency", str(concurrency)])
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-noop", prefix, "--redis-url", redis_url, "--concurrency", str(concurrency)]
+    )
     try:
         results = await wait_results(client, keys, burst_jobs)
         ok = [r for r in results if r.status == "succeeded"]
         first_start = min(r.started_at for r in ok)
         last_end = max(r.finished_at for r in ok)
-        print(f"queue throughput, backlog of {burst_jobs} no-op jobs drained by one worker process (concurrency {concurrency}): "
-              f"{len(ok) / (last_end - first_start):,.0f} jobs/s ({len(ok)} succeeded in {last_end - first_start:.2f} s; "
-              f"the producer enqueued {enqueue_rate:,.0f} jobs/s)")
+        print(
+            f"queue throughput, backlog of {burst_jobs} no-op jobs drained by one worker process (concurrency {concurrency}): "
+            f"{len(ok) / (last_end - first_start):,.0f} jobs/s ({len(ok)} succeeded in {last_end - first_start:.2f} s; "
+            f"the producer enqueued {enqueue_rate:,.0f} jobs/s)"
+        )
 
         # Latency: one job in flight at a time, idle worker blocked on the streams.
         reqs = []
@@ -130,8 +143,10 @@ async def bench_queue(redis_url: str, concurrency: int, latency_jobs: int, burst
             reqs.append(req)
             await wait_results_for(client, keys, req.job_id)
         lat = [s * 1000 for s in await started_latencies(client, keys, reqs)]
-        print(f"queue dispatch latency (enqueue -> started), {latency_jobs} jobs one at a time: "
-              f"p50 {statistics.median(lat):.2f} ms, p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms")
+        print(
+            f"queue dispatch latency (enqueue -> started), {latency_jobs} jobs one at a time: "
+            f"p50 {statistics.median(lat):.2f} ms, p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -166,7 +181,9 @@ async def bench_service(redis_url: str, runs: int, size: int, steps: int) -> Non
     with tempfile.TemporaryDirectory(prefix="housify-bench-") as tmp:
         model = build_tiny_diffusion(Path(tmp) / "tiny-sd")
         engine = DiffusionEngine(model, "cpu")
-        settings = AISettings(redis_url=redis_url, redis_prefix=prefix, storage_dir=f"{tmp}/storage", ai_run_log=False, ai_block_ms=100)
+        settings = AISettings(
+            redis_url=redis_url, redis_prefix=prefix, storage_dir=f"{tmp}/storage", ai_run_log=False, ai_block_ms=100
+        )
         params = {"width": size, "height": size, "steps": steps, "seed": 1}
         engine.run(request(0, **params), 1, lambda *a: False)  # warm-up
 
@@ -195,9 +212,11 @@ async def bench_service(redis_url: str, runs: int, size: int, steps: int) -> Non
             await client.aclose()
     for name, pick in (("median", statistics.median), ("best", min)):
         d, q = pick(direct), pick(queued)
-        print(f"service overhead, tiny text2img {size}x{size} x {steps} steps, {name} of {runs}: "
-              f"direct pipeline {d * 1000:.1f} ms, through the queue {q * 1000:.1f} ms -> ratio {q / d:.3f} "
-              f"(overhead {100 * (q / d - 1):+.1f} % of pipeline time)")
+        print(
+            f"service overhead, tiny text2img {size}x{size} x {steps} steps, {name} of {runs}: "
+            f"direct pipeline {d * 1000:.1f} ms, through the queue {q * 1000:.1f} ms -> ratio {q / d:.3f} "
+            f"(overhead {100 * (q / d - 1):+.1f} % of pipeline time)"
+        )
 
 
 async def _cleanup(client, prefix: str) -> None:

@@ -21,7 +21,9 @@ def picture(width: int, height: int) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for x in range(0, width, max(4, width // 16)):
         draw.line([(x, 0), (x + width // 8, height)], fill=(110, 70, 40), width=2)
-    draw.rectangle([width // 8, height // 8, width // 2, height // 2], fill=(150, 190, 230), outline=(60, 50, 40), width=3)
+    draw.rectangle(
+        [width // 8, height // 8, width // 2, height // 2], fill=(150, 190, 230), outline=(60, 50, 40), width=3
+    )
     draw.text((width // 2, height // 10), "HOUSIFY", fill=(20, 20, 20))
     return image
 
@@ -51,7 +53,9 @@ def main() -> None:
                 best = min(best, time.perf_counter() - started)
             mpx = out.width * out.height / 1e6
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"  x4 {width}x{height} -> {out.width}x{out.height}: {best:.2f} s, {mpx / best:.3f} MP/s out, peak RSS {rss:.0f} MiB")
+            print(
+                f"  x4 {width}x{height} -> {out.width}x{out.height}: {best:.2f} s, {mpx / best:.3f} MP/s out, peak RSS {rss:.0f} MiB"
+            )
 
 
 if __name__ == "__main__":

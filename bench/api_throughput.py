@@ -49,7 +49,9 @@ class Conn:
         reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer, f"{host}:{port}")
 
-    async def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, bytes]:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}", f"Content-Length: {len(body)}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -97,8 +99,14 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-async def run_scenario(name: str, conns: list[Conn], make_request, seconds: float, server_pid: int | None = None,  # noqa: ANN001
-                       warmup: float = 0.3) -> dict:
+async def run_scenario(
+    name: str,
+    conns: list[Conn],
+    make_request,
+    seconds: float,
+    server_pid: int | None = None,  # noqa: ANN001
+    warmup: float = 0.3,
+) -> dict:
     """Every connection sends back-to-back requests for ``seconds`` (after a short warm-up)."""
     latencies: list[float] = []
     errors = 0
@@ -192,8 +200,21 @@ async def bench(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
     log = workdir / "server.log"
     with log.open("w") as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "housify_api.cli", "serve", "--port", str(port), "--migrate", "--no-access-log", "--log-level", "warning"],
-            env=env, stdout=handle, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "housify_api.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--migrate",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     try:
         await wait_ready(port, proc, log)
@@ -202,8 +223,12 @@ async def bench(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
         refresh: list[str] = []
         for i, conn in enumerate(conns):
             email = f"bench-{i}-{secrets.token_hex(3)}@example.com"
-            status, body = await conn.request("POST", "/auth/register", {"Content-Type": "application/json"},
-                                              json.dumps({"email": email, "password": PASSWORD}).encode())
+            status, body = await conn.request(
+                "POST",
+                "/auth/register",
+                {"Content-Type": "application/json"},
+                json.dumps({"email": email, "password": PASSWORD}).encode(),
+            )
             assert status == 201, body
             headers, payload = form({"grant_type": "password", "username": email, "password": PASSWORD})
             status, body = await conn.request("POST", "/auth/token", headers, payload)
@@ -229,8 +254,12 @@ async def bench(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
             refresh[i] = json.loads(body)["refresh_token"]
 
         refresh_grant.after = after_refresh  # type: ignore[attr-defined]
-        scenarios = [("GET /health", health), ("GET /auth/whoami (claims only)", whoami),
-                     ("GET /users/me", me), ("POST /auth/token (refresh grant)", refresh_grant)]
+        scenarios = [
+            ("GET /health", health),
+            ("GET /auth/whoami (claims only)", whoami),
+            ("GET /users/me", me),
+            ("POST /auth/token (refresh grant)", refresh_grant),
+        ]
         # Interleave short slices over several rounds so load from other work on the
         # machine falls on every scenario alike (the ratios are what the targets are about).
         slices: dict[str, list[dict]] = {name: [] for name, _ in scenarios}
@@ -252,12 +281,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the seconds are split into")
     parser.add_argument("--port", type=int, default=18765)
-    parser.add_argument("--embedded", action="store_true", help="SQLite + in-process Redis stand-in instead of local PostgreSQL/Redis")
+    parser.add_argument(
+        "--embedded", action="store_true", help="SQLite + in-process Redis stand-in instead of local PostgreSQL/Redis"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="housify-bench-"))
-    env = {**os.environ, "PICCOLO_CONF": "housify.piccolo_conf", "HOUSIFY_DATA_DIR": str(workdir),
-           "HOUSIFY_SMTP_HOST": "", "HOUSIFY_LOGIN_MAX_FAILURES_IP": "100000"}
+    env = {
+        **os.environ,
+        "PICCOLO_CONF": "housify.piccolo_conf",
+        "HOUSIFY_DATA_DIR": str(workdir),
+        "HOUSIFY_SMTP_HOST": "",
+        "HOUSIFY_LOGIN_MAX_FAILURES_IP": "100000",
+    }
     stores = None
     if args.embedded:
         env.pop("HOUSIFY_DATABASE_URL", None)
@@ -285,17 +321,29 @@ def main() -> None:
     verify = es512_verify_cost()
     cap = 1 / verify
     backend = "SQLite + fakeredis" if args.embedded else "PostgreSQL + Redis (local)"
-    print(f"housify-api, 1 worker, {args.connections} keep-alive connections, {args.seconds:.0f} s per scenario in {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} CPU cores (server and load generator share them), {backend}")
-    print(f"{'scenario':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU ms/req':>18} {'= req/s per core':>17}")
+    print(
+        f"housify-api, 1 worker, {args.connections} keep-alive connections, {args.seconds:.0f} s per scenario in {args.rounds} interleaved rounds, "
+        f"{os.cpu_count()} CPU cores (server and load generator share them), {backend}"
+    )
+    print(
+        f"{'scenario':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'server CPU ms/req':>18} {'= req/s per core':>17}"
+    )
     for r in results:
         per_core = 1000 / r["cpu_ms"] if r["cpu_ms"] else float("nan")
-        print(f"{r['scenario']:36} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7d} {r['cpu_ms']:18.3f} {per_core:17.0f}")
+        print(
+            f"{r['scenario']:36} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7d} {r['cpu_ms']:18.3f} {per_core:17.0f}"
+        )
     health, claims, me = results[0], results[1], results[2]
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} (other work on the machine lowers req/s; CPU per request is steadier)")
+    print(
+        f"load average while measuring: {os.getloadavg()[0]:.1f} (other work on the machine lowers req/s; CPU per request is steadier)"
+    )
     print(f"ES512 verify: {verify * 1000:.2f} ms -> one verification per request would cap a core at {cap:.0f} req/s")
-    print(f"claims-only / health: {claims['rps'] / health['rps']:.0%} by req/s, {health['cpu_ms'] / claims['cpu_ms']:.0%} by CPU per request (target >= 50%)")
-    print(f"/users/me vs one ES512 verify per request: {me['rps'] / cap:.1f}x by req/s, {(1000 / me['cpu_ms']) / cap:.1f}x by CPU per request (target >= 2x)")
+    print(
+        f"claims-only / health: {claims['rps'] / health['rps']:.0%} by req/s, {health['cpu_ms'] / claims['cpu_ms']:.0%} by CPU per request (target >= 50%)"
+    )
+    print(
+        f"/users/me vs one ES512 verify per request: {me['rps'] / cap:.1f}x by req/s, {(1000 / me['cpu_ms']) / cap:.1f}x by CPU per request (target >= 2x)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import e2e_support
-
 import httpx
 
 PASSWORD = "bench-password-long-enough-1"
@@ -51,12 +50,20 @@ class BarePipeline:
         generator = self.torch.Generator("cpu").manual_seed(seed)
         t0 = time.perf_counter()
         with self.torch.inference_mode():
-            self.pipe("a bright living room", width=self.size, height=self.size, num_inference_steps=self.steps,
-                      guidance_scale=7.5, generator=generator)
+            self.pipe(
+                "a bright living room",
+                width=self.size,
+                height=self.size,
+                num_inference_steps=self.steps,
+                guidance_scale=7.5,
+                generator=generator,
+            )
         return time.perf_counter() - t0
 
 
-async def through_the_service(base_url: str, jobs: int, bare: BarePipeline) -> tuple[list[float], list[float], list[float]]:
+async def through_the_service(
+    base_url: str, jobs: int, bare: BarePipeline
+) -> tuple[list[float], list[float], list[float]]:
     """Alternates one bare pipeline call and one job through the service, so both see the same machine load."""
     from websockets.asyncio.client import connect
 
@@ -65,12 +72,21 @@ async def through_the_service(base_url: str, jobs: int, bare: BarePipeline) -> t
         (await http.post("/auth/register", json={"email": email, "password": PASSWORD})).raise_for_status()
         token = (await http.post("/auth/token", data={"username": email, "password": PASSWORD})).json()["access_token"]
         # Pro-Tier: 60 jobs an hour instead of 6; tokens carry the level, so log in again
-        pro = await http.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"},
-                             headers={"Authorization": f"Bearer {token}"})
+        pro = await http.put(
+            "/users/me/subscription",
+            json={"subscription_level": "Pro-Tier"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         pro.raise_for_status()
         token = (await http.post("/auth/token", data={"username": email, "password": PASSWORD})).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        body = {"prompt": "a bright living room", "width": bare.size, "height": bare.size, "steps": bare.steps, "guidance_scale": 7.5}
+        body = {
+            "prompt": "a bright living room",
+            "width": bare.size,
+            "height": bare.size,
+            "steps": bare.steps,
+            "guidance_scale": 7.5,
+        }
         ws_base = base_url.replace("http", "ws", 1)
         totals, ids, direct = [], [], []
         for n in range(jobs + 1):
@@ -107,17 +123,28 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(f"/tmp/{e2e_support.DB_NAME}")
     models = root / "models"
-    subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(models)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(models)], check=True, capture_output=True
+    )
     model = models / "tiny-sd"
 
     pipeline = BarePipeline(model, args.size, args.steps)
     from housify_common.db import migrate_all
 
     asyncio.run(migrate_all())
-    env = {"HOUSIFY_STORAGE_DIR": str(root / "storage"), "HOUSIFY_AI_DIFFUSION_MODEL": str(model), "HOUSIFY_AI_DEVICE": "cpu",
-           "HOUSIFY_DATA_DIR": str(root), "HOUSIFY_AI_CONSUMER": "bench-worker"}
-    worker = subprocess.Popen([sys.executable, "-m", "housify_ai.cli", "worker"], env={**os.environ, **env},
-                              stdout=(root / "worker.log").open("ab"), stderr=subprocess.STDOUT)
+    env = {
+        "HOUSIFY_STORAGE_DIR": str(root / "storage"),
+        "HOUSIFY_AI_DIFFUSION_MODEL": str(model),
+        "HOUSIFY_AI_DEVICE": "cpu",
+        "HOUSIFY_DATA_DIR": str(root),
+        "HOUSIFY_AI_CONSUMER": "bench-worker",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "housify_ai.cli", "worker"],
+        env={**os.environ, **env},
+        stdout=(root / "worker.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         with e2e_support.api_process(**env) as base_url:
             totals, inference, bare = asyncio.run(_with_pool(through_the_service(base_url, args.jobs, pipeline)))
@@ -126,14 +153,20 @@ def main() -> None:
         worker.wait(timeout=30)
 
     def fmt(values: list[float]) -> str:
-        return f"p50 {statistics.median(values) * 1000:7.1f} ms   p90 {e2e_support.percentile(values, 90) * 1000:7.1f} ms"
+        return (
+            f"p50 {statistics.median(values) * 1000:7.1f} ms   p90 {e2e_support.percentile(values, 90) * 1000:7.1f} ms"
+        )
 
-    print(f"tiny text2img {args.size}x{args.size}, {args.steps} steps, {args.jobs} jobs, CPU, {os.cpu_count()} cores (shared):")
+    print(
+        f"tiny text2img {args.size}x{args.size}, {args.steps} steps, {args.jobs} jobs, CPU, {os.cpu_count()} cores (shared):"
+    )
     print(f"  bare pipeline call              {fmt(bare)}")
     print(f"  worker start -> finish          {fmt(inference)}")
     print(f"  POST /jobs -> WS succeeded      {fmt(totals)}")
-    print(f"  overhead ratio (e2e / bare, p50) {statistics.median(totals) / statistics.median(bare):.2f}"
-          f"   (+{(statistics.median(totals) - statistics.median(bare)) * 1000:.0f} ms)")
+    print(
+        f"  overhead ratio (e2e / bare, p50) {statistics.median(totals) / statistics.median(bare):.2f}"
+        f"   (+{(statistics.median(totals) - statistics.median(bare)) * 1000:.0f} ms)"
+    )
     around = [t - i for t, i in zip(totals, inference, strict=True)]
     print(f"  around the worker (e2e - worker start->finish, p50) {statistics.median(around) * 1000:.0f} ms")
 

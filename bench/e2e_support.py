@@ -60,9 +60,20 @@ def api_process(**env: str) -> Iterator[str]:
     log = data_dir / "api.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "housify_api.cli", "serve", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "housify_api.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env={**os.environ, "PICCOLO_CONF": "housify.piccolo_conf", "HOUSIFY_DATA_DIR": str(data_dir), **env},
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

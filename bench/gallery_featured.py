@@ -18,7 +18,6 @@ import time
 import uuid
 
 import e2e_support  # noqa: F401 - sets the environment first
-
 import httpx
 
 
@@ -36,9 +35,23 @@ async def seed(images: int) -> None:
         votes = rng.randint(1, 200)
         mean = rng.uniform(1.0, 5.0)
         stars = round(mean * votes)
-        batch.append(Image(owner=owner.id, kind="generated", storage_key=f"images/{n}.png", thumb_key=f"thumbs/{n}.webp",
-                           content_type="image/png", size_bytes=1000, width=512, height=512, title=f"room {n}",
-                           public=True, rating_sum=stars, rating_count=votes, rating_avg=stars / votes))
+        batch.append(
+            Image(
+                owner=owner.id,
+                kind="generated",
+                storage_key=f"images/{n}.png",
+                thumb_key=f"thumbs/{n}.webp",
+                content_type="image/png",
+                size_bytes=1000,
+                width=512,
+                height=512,
+                title=f"room {n}",
+                public=True,
+                rating_sum=stars,
+                rating_count=votes,
+                rating_avg=stars / votes,
+            )
+        )
         if len(batch) == 1000:
             await Image.insert(*batch)
             batch = []
@@ -51,7 +64,9 @@ async def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--cache-seconds", type=float, default=5.0, help="HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS (0 = compute every time)")
+    parser.add_argument(
+        "--cache-seconds", type=float, default=5.0, help="HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS (0 = compute every time)"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -80,8 +95,10 @@ async def main() -> None:
             await asyncio.gather(*(client() for _ in range(args.concurrency)))
             elapsed = time.perf_counter() - t0
     p50, p99 = e2e_support.percentile(latencies, 50), e2e_support.percentile(latencies, 99)
-    print(f"GET /gallery/featured over {args.images:,} rated pictures, {len(latencies)} requests, "
-          f"{args.concurrency} concurrent, cache {args.cache_seconds:g} s, 1 uvicorn worker (child process), {os.cpu_count()} cores (shared):")
+    print(
+        f"GET /gallery/featured over {args.images:,} rated pictures, {len(latencies)} requests, "
+        f"{args.concurrency} concurrent, cache {args.cache_seconds:g} s, 1 uvicorn worker (child process), {os.cpu_count()} cores (shared):"
+    )
     print(f"  {len(latencies) / elapsed:,.0f} requests/s   p50 {p50 * 1000:.1f} ms   p99 {p99 * 1000:.1f} ms")
 
 

@@ -41,7 +41,8 @@ ENVELOPE = (
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (all threads), from /proc (Linux)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -101,7 +102,17 @@ def main() -> int:
         )
         subprocess.run([sys.executable, "-m", "housify_soap.cli", "migrate"], env=env, check=True, capture_output=True)
         server = subprocess.Popen(
-            [sys.executable, "-m", "housify_soap.cli", "serve", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "housify_soap.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
             env=env,
         )
         try:
@@ -124,11 +135,17 @@ def main() -> int:
 
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    print(f"GetCryptoRate, warm cache, {args.clients} clients, {args.threads} threads, {elapsed:.1f}s on {os.cpu_count()} cores")
+    print(
+        f"GetCryptoRate, warm cache, {args.clients} clients, {args.threads} threads, {elapsed:.1f}s on {os.cpu_count()} cores"
+    )
     print(f"  calls/s  {len(latencies) / elapsed:8.0f}   (target >= 1000)")
-    print(f"  latency  p50 {p(0.50):.1f} ms   p90 {p(0.90):.1f} ms   p99 {p(0.99):.1f} ms   mean {statistics.fmean(latencies) * 1000:.1f} ms")
+    print(
+        f"  latency  p50 {p(0.50):.1f} ms   p90 {p(0.90):.1f} ms   p99 {p(0.99):.1f} ms   mean {statistics.fmean(latencies) * 1000:.1f} ms"
+    )
     cpu_ms = server_cpu / max(1, len(latencies)) * 1000
-    print(f"  server   {server_cpu / elapsed:.2f} cores busy, {cpu_ms:.3f} ms CPU per call -> {1000 / cpu_ms:.0f} calls/s if it had one core to itself")
+    print(
+        f"  server   {server_cpu / elapsed:.2f} cores busy, {cpu_ms:.3f} ms CPU per call -> {1000 / cpu_ms:.0f} calls/s if it had one core to itself"
+    )
     print(f"  errors   {len(errors)}   upstream requests {upstream} (1 = cache held)")
     return 1 if errors else 0
 

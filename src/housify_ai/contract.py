@@ -397,7 +397,9 @@ async def request_cancel(client: Any, keys: StreamKeys, job_id: str) -> None:
     await client.set(keys.cancel(job_id), b"1", ex=CANCEL_TTL_SECONDS)
 
 
-async def read_events(client: Any, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, JobEvent]]:
+async def read_events(
+    client: Any, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None
+) -> list[tuple[str, JobEvent]]:
     """Events of ``job_id`` after entry id ``after`` (``"0-0"``: from the start), as ``(entry id, event)``.
 
     With ``block_ms`` waits up to that long for new ones (XREAD BLOCK).

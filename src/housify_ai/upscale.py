@@ -100,8 +100,17 @@ class UpscaleHandler:
             raise
         finally:
             await self.run_log.write(
-                ctx, model=MODEL_NAME, device=self.upscaler.device, dtype="float32", size=source.size, steps=1,
-                stats=stats, outcome=outcome, error=error,
+                ctx,
+                model=MODEL_NAME,
+                device=self.upscaler.device,
+                dtype="float32",
+                size=source.size,
+                steps=1,
+                stats=stats,
+                outcome=outcome,
+                error=error,
             )
         await ctx.progress(1, 1)
-        return await store_output(ctx, self.store, self.settings, image, stats=stats, device=self.upscaler.device, model=MODEL_NAME)
+        return await store_output(
+            ctx, self.store, self.settings, image, stats=stats, device=self.upscaler.device, model=MODEL_NAME
+        )

@@ -57,7 +57,11 @@ class JobContext:
         job_id = self.request.job_id
         events = [JobEvent(job_id=job_id, type="progress", step=step, total=total, at=now, attempt=self.attempt)]
         if preview is not None:
-            events.append(JobEvent(job_id=job_id, type="preview", step=step, total=total, preview=preview, at=now, attempt=self.attempt))
+            events.append(
+                JobEvent(
+                    job_id=job_id, type="preview", step=step, total=total, preview=preview, at=now, attempt=self.attempt
+                )
+            )
         return await self.queue.emit_and_check_cancel(job_id, events)
 
     def progress_from_thread(self, step: int, total: int, preview: str | None = None) -> bool:
@@ -71,7 +75,14 @@ JobHandler = Callable[[JobContext], Awaitable[JobResult]]
 class Worker:
     """One worker process's consumer: ``concurrency`` job loops over one :class:`JobQueue`."""
 
-    def __init__(self, settings: AISettings, handler: JobHandler, *, client: Any = None, describe: Callable[[], list[dict]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: AISettings,
+        handler: JobHandler,
+        *,
+        client: Any = None,
+        describe: Callable[[], list[dict]] | None = None,
+    ) -> None:
         from housify_common.redis import redis_from_url
 
         self.settings = settings
@@ -86,7 +97,7 @@ class Worker:
             block_ms=settings.ai_block_ms,
             batch=settings.ai_concurrency,  # one read can feed every idle job loop
         )
-        self.describe = describe or (lambda: [])
+        self.describe = describe or (list)
         self.running: dict[str, float] = {}
         self.processed = 0
 
@@ -94,7 +105,9 @@ class Worker:
         """Serve jobs until ``stop`` is set; jobs already running are finished first."""
         await self.queue.setup()
         log.info("worker %s serving levels %s", self.settings.consumer_name, self.queue.levels)
-        loops = [asyncio.create_task(self._job_loop(stop), name=f"job-loop-{i}") for i in range(self.settings.ai_concurrency)]
+        loops = [
+            asyncio.create_task(self._job_loop(stop), name=f"job-loop-{i}") for i in range(self.settings.ai_concurrency)
+        ]
         beat = asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat")
         try:
             await asyncio.gather(*loops)
@@ -109,7 +122,7 @@ class Worker:
         while not stop.is_set():
             try:
                 delivery = await self.queue.claim()
-            except Exception as exc:  # Redis down: wait and retry rather than die
+            except Exception as exc:  # noqa: BLE001 - Redis down: wait and retry rather than die
                 log.error("cannot read the job streams: %s; retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
                 continue
@@ -117,7 +130,7 @@ class Worker:
                 continue
             try:
                 await self.process(delivery)
-            except Exception as exc:  # Redis lost mid-job: the entry stays pending and is taken over later
+            except Exception as exc:  # noqa: BLE001 - Redis lost mid-job: the entry stays pending and is taken over later
                 log.error("job %s could not be finished (%s); it stays pending for a retry", delivery.job_id, exc)
                 self.queue.release(delivery)
 
@@ -126,9 +139,15 @@ class Worker:
         while not stop.is_set():
             try:
                 await self.queue.heartbeat()
-                status = {"consumer": self.settings.consumer_name, "models": self.describe(), "running": list(self.running), "processed": self.processed, "seen_at": time.time()}
+                status = {
+                    "consumer": self.settings.consumer_name,
+                    "models": self.describe(),
+                    "running": list(self.running),
+                    "processed": self.processed,
+                    "seen_at": time.time(),
+                }
                 await self.client.hset(self.keys.workers(), self.settings.consumer_name, msgspec.json.encode(status))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not stop the worker; the next one retries
                 log.error("heartbeat failed: %s", exc)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
@@ -147,16 +166,27 @@ class Worker:
             )
             return await self._end(delivery, JobResult(status="failed", error=reason, finished_at=now, **base))
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        started = JobEvent(job_id=request.job_id, type="started", total=request.total_steps(), seed=seed, at=now, attempt=delivery.deliveries)
+        started = JobEvent(
+            job_id=request.job_id,
+            type="started",
+            total=request.total_steps(),
+            seed=seed,
+            at=now,
+            attempt=delivery.deliveries,
+        )
         verdict = await self.queue.begin(request.job_id, started)
         if verdict == "done":
             # A copy of a job whose result is already out (two workers ran it): drop it.
             await self.queue.ack(delivery)
             return JobResult(status="failed", job_id=delivery.job_id, error="duplicate delivery")
         if verdict == "cancelled":
-            return await self._end(delivery, JobResult(status="cancelled", error="cancelled before it started", finished_at=now, **base))
+            return await self._end(
+                delivery, JobResult(status="cancelled", error="cancelled before it started", finished_at=now, **base)
+            )
 
-        ctx = JobContext(request=request, seed=seed, attempt=delivery.deliveries, queue=self.queue, loop=asyncio.get_running_loop())
+        ctx = JobContext(
+            request=request, seed=seed, attempt=delivery.deliveries, queue=self.queue, loop=asyncio.get_running_loop()
+        )
         self.running[delivery.job_id] = now
         try:
             result = await self.handler(ctx)
@@ -169,7 +199,9 @@ class Worker:
             raise
         except Exception as exc:
             log.exception("job %s failed", delivery.job_id)
-            result = JobResult(status="failed", seed=seed, error=f"{type(exc).__name__}: {exc}", finished_at=time.time(), **base)
+            result = JobResult(
+                status="failed", seed=seed, error=f"{type(exc).__name__}: {exc}", finished_at=time.time(), **base
+            )
         finally:
             self.running.pop(delivery.job_id, None)
         result = msgspec.structs.replace(result, attempts=delivery.deliveries)
@@ -223,7 +255,9 @@ class TaskDispatcher:
     async def __call__(self, ctx: JobContext) -> JobResult:
         handler = self.handlers.get(ctx.request.task)
         if handler is None:
-            raise ValueError(f"task: this worker does not run {ctx.request.task!r} (it runs {', '.join(self.handlers)})")
+            raise ValueError(
+                f"task: this worker does not run {ctx.request.task!r} (it runs {', '.join(self.handlers)})"
+            )
         return await handler(ctx)
 
 

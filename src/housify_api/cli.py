@@ -59,8 +59,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  redis:    {settings.redis_url or 'in-process stand-in (fakeredis)'}",
         flush=True,
     )
-    serve.run(args.server, app, host=args.host, port=args.port, forwarded_allow_ips=args.forwarded_allow_ips,
-              log_level=args.log_level, access_log=not args.no_access_log)
+    serve.run(
+        args.server,
+        app,
+        host=args.host,
+        port=args.port,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+    )
     return 0
 
 
@@ -111,8 +118,10 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
         print(f"keys generate: {exc}", file=sys.stderr)
         return 1
     kid = jwk_of(load_private_key(private.read_text()).public_key())["kid"]
-    print(f"private key: {private}\npublic key:  {public}\nkid:         {kid}\n"
-          f"set HOUSIFY_JWT_PRIVATE_KEY_FILE={private} HOUSIFY_JWT_PUBLIC_KEY_FILE={public}")
+    print(
+        f"private key: {private}\npublic key:  {public}\nkid:         {kid}\n"
+        f"set HOUSIFY_JWT_PRIVATE_KEY_FILE={private} HOUSIFY_JWT_PUBLIC_KEY_FILE={public}"
+    )
     return 0
 
 
@@ -126,13 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-For is trusted")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", action="store_true")
-    serve.add_argument("--server", choices=("uvicorn", "granian"), default="granian",
-                       help="HTTP server (docs/architecture.md, 'Serving'); default granian (less CPU per request)")
+    serve.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="granian",
+        help="HTTP server (docs/architecture.md, 'Serving'); default granian (less CPU per request)",
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply piccolo migrations").set_defaults(func=cmd_migrate)
     su = sub.add_parser("create-superuser", help="create an admin account if it does not exist")
     su.add_argument("--email")
-    su.add_argument("--password-file", help="file holding the password (else HOUSIFY_SUPERUSER_PASSWORD(_FILE) or a prompt)")
+    su.add_argument(
+        "--password-file", help="file holding the password (else HOUSIFY_SUPERUSER_PASSWORD(_FILE) or a prompt)"
+    )
     su.set_defaults(func=cmd_create_superuser)
     keys = sub.add_parser("keys", help="JWT signing keys").add_subparsers(dest="keys_command", required=True)
     gen = keys.add_parser("generate", help="write a new ES512 (P-521) key pair")

@@ -61,7 +61,9 @@ class SoapApp:
         self.settings = settings
         self._table = BinanceData
         self._own_db_pool = own_db_pool
-        self.binance = BinanceClient(settings.soap_binance_url, settings.soap_binance_timeout, settings.soap_binance_retries)
+        self.binance = BinanceClient(
+            settings.soap_binance_url, settings.soap_binance_timeout, settings.soap_binance_retries
+        )
         backoff = sum(0.1 * 2**i for i in range(settings.soap_binance_retries))
         self.rates = RateService(
             self.binance,
@@ -145,7 +147,9 @@ class SoapApp:
         elif path == "/health":
             await _respond(send, 200, b'{"status":"ok"}', _JSON)
         else:
-            await _respond(send, 404, f'{{"status_code":404,"detail":"not found; SOAP is at {SOAP_PATH}"}}'.encode(), _JSON)
+            await _respond(
+                send, 404, f'{{"status_code":404,"detail":"not found; SOAP is at {SOAP_PATH}"}}'.encode(), _JSON
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

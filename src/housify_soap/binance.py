@@ -85,7 +85,9 @@ class BinanceClient:
                 reason = f"Binance answered HTTP {resp.status_code}"
                 if resp.status_code < 500:  # 418/429 rate limits and other 4xx: retrying makes it worse
                     break
-            log.warning("binance fetch of %s failed (attempt %d/%d): %s", symbol, attempt + 1, self._retries + 1, reason)
+            log.warning(
+                "binance fetch of %s failed (attempt %d/%d): %s", symbol, attempt + 1, self._retries + 1, reason
+            )
         raise UpstreamError(reason)
 
 

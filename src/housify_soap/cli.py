@@ -45,8 +45,11 @@ def _run(args: argparse.Namespace) -> int:
     # Start-up objects (modules, spyne's schema, piccolo tables) live as long as the
     # process: keep them out of every later full collection (cheaper gen-2 passes).
     gc.freeze()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, lifespan="on")
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, lifespan="on"
+    )
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

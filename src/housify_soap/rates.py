@@ -19,7 +19,7 @@ import time
 from collections.abc import Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any, TypeVar
 
@@ -115,7 +115,14 @@ class RateService:
     """
 
     def __init__(
-        self, binance: BinanceClient, *, cache_ttl: float, unknown_ttl: float, stale_max_age: float, store: Any, call_budget: float
+        self,
+        binance: BinanceClient,
+        *,
+        cache_ttl: float,
+        unknown_ttl: float,
+        stale_max_age: float,
+        store: Any,
+        call_budget: float,
     ) -> None:
         self._binance = binance
         self._ttl = cache_ttl
@@ -174,7 +181,10 @@ class RateService:
             try:
                 rate = await self._pair(inverse)
             except UnknownSymbol:
-                raise UnknownSymbol(direct, message=f"cannot convert {from_asset} to {to_asset}: Binance lists neither {direct} nor {inverse}") from None
+                raise UnknownSymbol(
+                    direct,
+                    message=f"cannot convert {from_asset} to {to_asset}: Binance lists neither {direct} nor {inverse}",
+                ) from None
             with localcontext() as ctx:
                 ctx.prec = 28
                 factor = Decimal(1) / rate.price
@@ -254,9 +264,12 @@ class RateService:
     async def _stale(self, symbol: str, reason: str) -> Rate:
         table = self._store
         try:
-            row = await table.select(table.price, table.fetched_at).where(table.symbol == symbol).order_by(
-                table.fetched_at, ascending=False
-            ).first()
+            row = (
+                await table.select(table.price, table.fetched_at)
+                .where(table.symbol == symbol)
+                .order_by(table.fetched_at, ascending=False)
+                .first()
+            )
         except Exception as exc:
             log.exception("price store unavailable while answering %s from stored prices", symbol)
             raise RateUnavailable(f"{reason}; the price store is unavailable too ({type(exc).__name__})") from exc
@@ -292,15 +305,24 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _decimal(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-__all__ = ["Conversion", "InvalidAmount", "InvalidSymbol", "Rate", "RateService", "RateUnavailable", "UnknownSymbol", "check_symbol"]
+__all__ = [
+    "Conversion",
+    "InvalidAmount",
+    "InvalidSymbol",
+    "Rate",
+    "RateService",
+    "RateUnavailable",
+    "UnknownSymbol",
+    "check_symbol",
+]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class RetentionTask:
 
         Batch after batch until one comes back short; the loop is yielded between batches.
         """
-        cutoff = (now or datetime.now(timezone.utc)) - timedelta(seconds=self._keep)
+        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self._keep)
         sql = PRUNE_BATCH_SQL[self._table._meta.db.engine_type]
         deleted = 0
         while True:

@@ -65,7 +65,9 @@ class BufferedWSGI:
     def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         response: dict[str, Any] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
             if exc_info and response:
                 raise exc_info[1].with_traceback(exc_info[2])
             response["status"] = int(status.split(" ", 1)[0])

@@ -26,7 +26,9 @@ _counter = itertools.count()
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder with ``tiny-sd/`` and ``tiny-llama.gguf``, written by ``housify-ai models build-tiny``."""
     folder = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(folder)], check=True, capture_output=True
+    )
     return folder
 
 
@@ -86,10 +88,12 @@ class Rig:
 
         settings = msgspec.structs.replace(self.settings, **overrides)
         diffusion = ImageJobHandler(settings, self.engine, DirectoryStore(settings.storage_path))
-        dispatcher = TaskDispatcher({
-            **{name: diffusion for name, spec in REGISTRY.items() if spec.handler.endswith(":ImageJobHandler")},
-            **(handlers or {}),
-        })
+        dispatcher = TaskDispatcher(
+            {
+                **{name: diffusion for name, spec in REGISTRY.items() if spec.handler.endswith(":ImageJobHandler")},
+                **(handlers or {}),
+            }
+        )
         worker = Worker(settings, dispatcher, client=self.client, describe=dispatcher.describe)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
@@ -127,7 +131,10 @@ class Rig:
         raise TimeoutError(f"no result for job {job_id} in {timeout}s")
 
     async def results(self) -> list:
-        return [decode_result(fields[RESULT_FIELD.encode()]) for _id, fields in await self.client.xrange(self.keys.results())]
+        return [
+            decode_result(fields[RESULT_FIELD.encode()])
+            for _id, fields in await self.client.xrange(self.keys.results())
+        ]
 
     async def events(self, job_id: str) -> list:
         return [event_from_entry(fields) for _id, fields in await self.client.xrange(self.keys.events(job_id))]

@@ -24,14 +24,20 @@ def smol_assistant(smollm2):
 async def api(ai_settings, smol_assistant):
     from housify_ai.app import create_app
 
-    app = create_app(ai_settings, assistant=smol_assistant)  # its own Redis client: the test client runs the app on another loop
+    app = create_app(
+        ai_settings, assistant=smol_assistant
+    )  # its own Redis client: the test client runs the app on another loop
     async with AsyncTestClient(app=app) as client:
         yield client
 
 
 @pytest.mark.slow
 async def test_smollm2_answers_with_schema_valid_strict_json(smol_assistant):
-    ideas = [PromptAssistRequest(idea="a cosy scandinavian living room for winter evenings", room_type="living room", style="scandinavian")]
+    ideas = [
+        PromptAssistRequest(
+            idea="a cosy scandinavian living room for winter evenings", room_type="living room", style="scandinavian"
+        )
+    ]
     for idea in ideas:
         raw = msgspec.json.encode(await smol_assistant.assist(idea)).decode()
         data = json.loads(raw)
@@ -77,12 +83,16 @@ def test_twenty_wishes_give_strict_json_naming_the_room_type(smol_assistant, cap
             answer = smol_assistant.assist_sync(PromptAssistRequest(idea=idea, room_type=room_type, style=style))
             assert json.loads(msgspec.json.encode(answer)).keys() == KEYS
             assert answer.prompt.strip() and room_type in answer.prompt.lower(), (room_type, answer.prompt)
-            named_by_model += name_room_type(answer.prompt, room_type) == answer.prompt and not answer.prompt.startswith(f"{room_type}, ")
+            named_by_model += name_room_type(
+                answer.prompt, room_type
+            ) == answer.prompt and not answer.prompt.startswith(f"{room_type}, ")
     # every answer above parsed with strict json.loads (20/20); a first try cut off by max_tokens is retried at
     # temperature 0 by the assistant (measured: 0 or 1 of 20, depending on the model's state), and counted here
     retried = [r for r in caplog.records if "unusable JSON" in r.getMessage()]
     assert len(retried) <= 2, [r.getMessage() for r in retried]
-    print(f"SmolLM2: strict JSON 20/20 ({len(retried)} retried once); named the room type itself in {named_by_model}/20")
+    print(
+        f"SmolLM2: strict JSON 20/20 ({len(retried)} retried once); named the room type itself in {named_by_model}/20"
+    )
 
 
 def test_name_room_type_puts_a_missing_room_type_in_front():
@@ -124,7 +134,8 @@ async def test_tiny_gguf_loads_and_answers_or_says_unavailable(tiny_models):
     try:
         answer = await tiny.assist(PromptAssistRequest(idea="a loft"))
     except AssistantUnavailable as exc:
-        assert "no usable answer" in str(exc)
+        failure = str(exc)
+        assert "no usable answer" in failure
     else:
         assert set(json.loads(msgspec.json.encode(answer))) == KEYS
 
@@ -133,7 +144,7 @@ def test_missing_or_non_gguf_model_is_refused(tmp_path):
     from housify_ai.assistant import PromptAssistant
     from housify_ai.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match="HOUSIFY_AI_LLM_MODEL=.*no such GGUF file"):
+    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_LLM_MODEL=.*no such GGUF file"):
         PromptAssistant(tmp_path / "missing.gguf")
     bogus = tmp_path / "bogus.gguf"
     bogus.write_bytes(b"not a model at all")
@@ -156,7 +167,13 @@ async def test_post_prompts_assist_returns_strict_json(api):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"idea": ""}, "idea"), ({"idea": "   "}, "idea"), ({"idea": "x" * 1001}, "idea"), ({"idea": "ok", "room_type": 5}, "room_type"), ({}, "idea")],
+    [
+        ({"idea": ""}, "idea"),
+        ({"idea": "   "}, "idea"),
+        ({"idea": "x" * 1001}, "idea"),
+        ({"idea": "ok", "room_type": 5}, "room_type"),
+        ({}, "idea"),
+    ],
 )
 async def test_post_prompts_assist_bad_input_is_400_naming_the_field(api, body, field):
     response = await api.post("/prompts/assist", json=body)
@@ -177,5 +194,7 @@ async def test_models_lists_the_llm_and_the_workers_diffusion_model(api, rig):
     body = response.json()
     assert body["models"][0]["kind"] == "llm" and body["models"][0]["dtype"] == "Q4_1"
     worker_models = [m for w in body["workers"] for m in w["models"]]
-    assert {"kind": "diffusion", "name": "tiny-sd", "device": "cpu", "dtype": "float32"}.items() <= worker_models[0].items()
+    assert {"kind": "diffusion", "name": "tiny-sd", "device": "cpu", "dtype": "float32"}.items() <= worker_models[
+        0
+    ].items()
     assert body["max_rss_bytes"] > 0 and body["redis"] == "ok"

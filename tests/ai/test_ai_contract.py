@@ -46,7 +46,9 @@ def test_invalid_parameters_are_refused_naming_the_field(change, field):
 
 
 def test_valid_request_round_trips_and_defaults():
-    request = JobRequest.from_flat({**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"})
+    request = JobRequest.from_flat(
+        {**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"}
+    )
     assert decode_request(encode(request)) == request
     assert request.params == {
         "width": 512, "height": 512, "steps": 25, "guidance_scale": 7.5, "lora": None, "lora_scale": None, "strength": 0.75

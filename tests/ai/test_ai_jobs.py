@@ -37,7 +37,10 @@ async def test_text2img_produces_image_thumbnail_events_result_and_run_log(rig, 
     progress = [(e.step, e.total) for e in events if e.type == "progress"]
     assert progress == [(1, 4), (2, 4), (3, 4), (4, 4)]
     previews = [e for e in events if e.type == "preview"]
-    assert previews and all(e.preview and Image.open(io.BytesIO(__import__("base64").b64decode(e.preview))).format == "WEBP" for e in previews)
+    assert previews and all(
+        e.preview and Image.open(io.BytesIO(__import__("base64").b64decode(e.preview))).format == "WEBP"
+        for e in previews
+    )
     assert events[-1].image_key == result.image_key and events[-1].seed == 7
 
     rows = await InferenceRun.select().where(InferenceRun.job_id == request.job_id)
@@ -144,7 +147,9 @@ async def test_undecodable_job_entry_fails_with_the_reason(rig):
     from housify_ai.contract import ensure_groups
 
     await ensure_groups(rig.client, rig.keys)
-    await rig.client.xadd(rig.keys.jobs("Free-Tier"), {"job": b'{"job_id": "broken-1", "user_id": "u", "prompt": "x", "width": 63}'})
+    await rig.client.xadd(
+        rig.keys.jobs("Free-Tier"), {"job": b'{"job_id": "broken-1", "user_id": "u", "prompt": "x", "width": 63}'}
+    )
     async with rig.worker():
         result = await rig.result("broken-1")
     assert result.status == "failed" and "width" in result.error
@@ -192,7 +197,9 @@ async def test_embedded_default_runs_jobs_on_in_process_fakeredis(rig):
     api_side = redis_from_url("")  # what the API would use in the same process
     embedded = type(rig)(settings, rig.engine, redis_from_url(""))
     async with embedded.worker():
-        request = JobRequest.from_flat({"job_id": "embedded-1", "user_id": "u", "prompt": "a porch", "width": 64, "height": 64, "steps": 2})
+        request = JobRequest.from_flat(
+            {"job_id": "embedded-1", "user_id": "u", "prompt": "a porch", "width": 64, "height": 64, "steps": 2}
+        )
         await enqueue_job(api_side, embedded.keys, request)
         result = await embedded.result("embedded-1")
     assert result.status == "succeeded"
@@ -208,11 +215,17 @@ def test_build_tiny_is_deterministic(tiny_models, tmp_path):
     build_tiny_models(tmp_path)
 
     def digest(root):
-        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     built = digest(tmp_path)
     assert built == digest(tiny_models)
-    assert {"tiny-sd/model_index.json", "tiny-sd/unet/diffusion_pytorch_model.safetensors", "tiny-llama.gguf"} <= set(built)
+    assert {"tiny-sd/model_index.json", "tiny-sd/unet/diffusion_pytorch_model.safetensors", "tiny-llama.gguf"} <= set(
+        built
+    )
 
 
 async def test_out_of_memory_fails_the_job_and_the_worker_carries_on(rig, monkeypatch):

@@ -146,7 +146,10 @@ def test_missing_model_folder_is_refused_at_load(tmp_path):
     from housify_ai.diffusion import DiffusionEngine
     from housify_ai.errors import ModelLoadError
 
-    with pytest.raises(ModelLoadError, match=r"HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: not a diffusers pipeline folder \(no model_index.json\)"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"HOUSIFY_AI_DIFFUSION_MODEL=.*nowhere: not a diffusers pipeline folder \(no model_index.json\)",
+    ):
         DiffusionEngine(tmp_path / "nowhere", "cpu")
 
 
@@ -160,7 +163,13 @@ async def test_corrupt_model_folder_stops_the_worker_at_start(rig, tmp_path):
     request = await rig.enqueue()
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "housify_ai.cli", "worker", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "housify_ai.cli",
+        "worker",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, stderr = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 2

@@ -94,7 +94,7 @@ def test_x2_and_the_output_cap(upscaler):
     assert upscaler.enlarge(small, 2).size == (80, 60)
     spec = get_task("upscale")
     spec.check(spec.parse_params({"scale": 4}), (MAX_UPSCALE_SIDE // 4, 100))
-    with pytest.raises(ValueError, match="^scale: x4 of a 1025x100 picture"):
+    with pytest.raises(ValueError, match=r"^scale: x4 of a 1025x100 picture"):
         spec.check(spec.parse_params({"scale": 4}), (MAX_UPSCALE_SIDE // 4 + 1, 100))
     with pytest.raises(Exception, match="scale"):
         spec.parse_params({"scale": 3})

@@ -37,8 +37,12 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, redis_client, workers_key: str) -> None:  # noqa: ANN001
-        self.proc = subprocess.Popen([sys.executable, "-m", "housify_ai.cli", "worker"], env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "housify_ai.cli", "worker"],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while not await redis_client.hexists(workers_key, self.name):
             if self.proc.poll() is not None or time.monotonic() > deadline:

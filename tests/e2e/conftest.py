@@ -16,9 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testkit import AsgiServer, free_port
-
 from apikit import Accounts
+from testkit import AsgiServer, free_port
 
 from ._ai import E2E_PREFIX, WorkerProcess, ai_env
 
@@ -32,8 +31,12 @@ def e2e_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_models(e2e_dirs: dict[str, Path]) -> dict[str, Path]:
     """``housify-ai models build-tiny`` (the command users run), once per session."""
-    subprocess.run([sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(e2e_dirs["models"])],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [sys.executable, "-m", "housify_ai.cli", "models", "build-tiny", str(e2e_dirs["models"])],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     return {"sd": e2e_dirs["models"] / "tiny-sd", "gguf": e2e_dirs["models"] / "tiny-llama.gguf"}
 
 
@@ -42,8 +45,12 @@ def ai_internal_api(e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> 
     """``housify-ai serve`` (prompt assistant) on a loopback port."""
     port = free_port()
     log = e2e_dirs["root"] / "ai-serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "housify_ai.cli", "serve", "--port", str(port)],
-                            env=ai_env(e2e_dirs, tiny_models), stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "housify_ai.cli", "serve", "--port", str(port)],
+        env=ai_env(e2e_dirs, tiny_models),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -67,8 +74,12 @@ async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_ap
     from housify_api.app import create_app
     from housify_api.settings import load_api_settings
 
-    settings = load_api_settings(data_dir=str(e2e_dirs["root"]), storage_dir=str(e2e_dirs["storage"]),
-                                 redis_prefix=E2E_PREFIX, ai_url=ai_internal_api)
+    settings = load_api_settings(
+        data_dir=str(e2e_dirs["root"]),
+        storage_dir=str(e2e_dirs["storage"]),
+        redis_prefix=E2E_PREFIX,
+        ai_url=ai_internal_api,
+    )
     server = AsgiServer(create_app(settings))
     await server.start()
     try:
@@ -78,10 +89,14 @@ async def e2e_server(migrated_db: str, e2e_dirs: dict[str, Path], ai_internal_ap
 
 
 @pytest.fixture(scope="session")
-async def worker(e2e_server: AsgiServer, e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]) -> AsyncIterator[WorkerProcess]:
+async def worker(
+    e2e_server: AsgiServer, e2e_dirs: dict[str, Path], tiny_models: dict[str, Path]
+) -> AsyncIterator[WorkerProcess]:
     """One AI worker subprocess serving the e2e prefix (tests may stop and restart it)."""
     process = WorkerProcess(ai_env(e2e_dirs, tiny_models), "e2e-worker", e2e_dirs["root"] / "worker.log")
-    await process.start(e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers())
+    await process.start(
+        e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers()
+    )
     try:
         yield process
     finally:

@@ -13,14 +13,24 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+
 from testkit import free_port
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 # the embedded default: none of the test run's database, Redis or piccolo settings
-TEST_ONLY = ("HOUSIFY_DATABASE_URL", "HOUSIFY_REDIS_URL", "HOUSIFY_REDIS_PREFIX", "PICCOLO_CONF", "HOUSIFY_STORAGE_DIR",
-             "HOUSIFY_AI_URL", "HOUSIFY_AI_DIFFUSION_MODEL", "HOUSIFY_AI_LLM_MODEL", "HOUSIFY_DATA_DIR")
+TEST_ONLY = (
+    "HOUSIFY_DATABASE_URL",
+    "HOUSIFY_REDIS_URL",
+    "HOUSIFY_REDIS_PREFIX",
+    "PICCOLO_CONF",
+    "HOUSIFY_STORAGE_DIR",
+    "HOUSIFY_AI_URL",
+    "HOUSIFY_AI_DIFFUSION_MODEL",
+    "HOUSIFY_AI_LLM_MODEL",
+    "HOUSIFY_DATA_DIR",
+)
 
 
 def test_standalone_and_the_example_client(tmp_path: Path) -> None:
@@ -29,23 +39,45 @@ def test_standalone_and_the_example_client(tmp_path: Path) -> None:
     port, ai_port, soap_port = free_port(), free_port(), free_port()
     log = tmp_path / "standalone.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "housify.cli", "standalone", "--port", str(port), "--ai-port", str(ai_port), "--soap-port", str(soap_port)],
-        cwd=tmp_path, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "housify.cli",
+            "standalone",
+            "--port",
+            str(port),
+            "--ai-port",
+            str(ai_port),
+            "--soap-port",
+            str(soap_port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150
         while True:
             try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200 and "Housify is running" in log.read_text():
+                if (
+                    httpx.get(base + "/health", timeout=1).status_code == 200
+                    and "Housify is running" in log.read_text()
+                ):
                     break
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.3)
         picture = tmp_path / "picture.png"
-        client = subprocess.run([sys.executable, str(ROOT / "examples" / "client.py"), "--base-url", base, "--out", str(picture)],
-                                env=env, capture_output=True, text=True, timeout=240)
+        client = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "client.py"), "--base-url", base, "--out", str(picture)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert client.returncode == 0, client.stdout + client.stderr
         assert "succeeded" in client.stdout and "featured gallery:" in client.stdout
         assert Image.open(picture).size == (256, 256)

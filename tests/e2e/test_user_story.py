@@ -15,10 +15,10 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from ._ai import WorkerProcess
+from apikit import Accounts, User, picture, upload
 from testkit import AsgiServer
 
-from apikit import Accounts, User, picture, upload
+from ._ai import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,12 @@ async def events_of(server: AsgiServer, job_id: str, user: User, *, until: str |
     return received
 
 
-async def run_job(http: httpx.AsyncClient, server: AsgiServer, user: User, **body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    response = await http.post("/jobs", json={"prompt": "a sunlit kitchen with green tiles", **SMALL, **body}, headers=user.headers)
+async def run_job(
+    http: httpx.AsyncClient, server: AsgiServer, user: User, **body: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    response = await http.post(
+        "/jobs", json={"prompt": "a sunlit kitchen with green tiles", **SMALL, **body}, headers=user.headers
+    )
     assert response.status_code == 202, response.text
     job = response.json()
     return job, await events_of(server, job["id"], user)
@@ -53,8 +57,12 @@ async def test_register_assist_draw_keep_rate_share(
     http = e2e_http
     # register and log in as a client does
     email = f"ann-{time.time_ns()}@example.com"
-    assert (await http.post("/auth/register", json={"email": email, "password": "a-long-example-password-7"})).status_code == 201
-    token = (await http.post("/auth/token", data={"username": email, "password": "a-long-example-password-7"})).json()["access_token"]
+    assert (
+        await http.post("/auth/register", json={"email": email, "password": "a-long-example-password-7"})
+    ).status_code == 201
+    token = (await http.post("/auth/token", data={"username": email, "password": "a-long-example-password-7"})).json()[
+        "access_token"
+    ]
     me = (await http.get("/users/me", headers={"Authorization": f"Bearer {token}"})).json()
     ann = User(id=me["id"], email=email, token=token, headers={"Authorization": f"Bearer {token}"})
     ben = await e2e_accounts.user(level="Pro-Tier")
@@ -89,9 +97,13 @@ async def test_register_assist_draw_keep_rate_share(
     # upload a room photo, then img2img and inpaint from it
     photo = (await upload(http, ann, picture(64, 64, "JPEG"), title="my room")).json()
     mask = (await upload(http, ann, picture(64, 64, "PNG", color=(255, 255, 255)), title="mask")).json()
-    _, img2img = await run_job(http, e2e_server, ann, task="img2img", source_image_id=photo["id"], strength=0.6, steps=6)
+    _, img2img = await run_job(
+        http, e2e_server, ann, task="img2img", source_image_id=photo["id"], strength=0.6, steps=6
+    )
     assert img2img[-1]["type"] == "succeeded", img2img[-1]
-    _, inpaint = await run_job(http, e2e_server, ann, task="inpaint", source_image_id=photo["id"], mask_image_id=mask["id"], steps=6)
+    _, inpaint = await run_job(
+        http, e2e_server, ann, task="inpaint", source_image_id=photo["id"], mask_image_id=mask["id"], steps=6
+    )
     assert inpaint[-1]["type"] == "succeeded", inpaint[-1]
     kinds = [i["kind"] for i in (await http.get("/images", headers=ann.headers)).json()["items"]]
     assert kinds == ["generated", "generated", "upload", "upload", "generated"]
@@ -138,7 +150,9 @@ async def test_permission_matrix_on_results(
     }
     for (method, path, body), codes in expected.items():
         for who, code in zip((owner.headers, other.headers, anonymous, admin.headers), codes, strict=True):
-            response = await http.request(method, path, content=body, headers={**who, "content-type": "application/json"})
+            response = await http.request(
+                method, path, content=body, headers={**who, "content-type": "application/json"}
+            )
             assert response.status_code == code, (method, path, who is owner.headers, response.text)
     # events: only the owner (and admins) may listen
     async with connect(f"{e2e_server.ws_url}{jobs}/events?token={other.token}") as ws:
@@ -153,8 +167,9 @@ async def test_cancel_a_running_job(
     e2e_http: httpx.AsyncClient, e2e_server: AsgiServer, e2e_accounts: Accounts, worker: WorkerProcess
 ) -> None:
     user = await e2e_accounts.user()
-    response = await e2e_http.post("/jobs", json={"prompt": "a long job", "width": 256, "height": 256, "steps": 100},
-                                   headers=user.headers)
+    response = await e2e_http.post(
+        "/jobs", json={"prompt": "a long job", "width": 256, "height": 256, "steps": 100}, headers=user.headers
+    )
     job = response.json()
     await events_of(e2e_server, job["id"], user, until="progress")
     cancelled = await e2e_http.delete(f"/jobs/{job['id']}", headers=user.headers)
@@ -182,10 +197,11 @@ async def test_jobs_wait_while_the_ai_worker_is_down(
         assert waiting["status"] == "queued"
         assert "no AI worker is running" in waiting["detail"]
     finally:
-        await worker.start(e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers())
+        await worker.start(
+            e2e_server.app.state.services.redis, e2e_server.app.state.services.media.queue.streams.workers()
+        )
     events = await events_of(e2e_server, job["id"], user)
-    assert [e["type"] for e in events][0] == "queued" and events[-1]["type"] == "succeeded"
-
+    assert events[0]["type"] == "queued" and events[-1]["type"] == "succeeded"
 
 
 @pytest.mark.parametrize(("level", "limit"), [("Free-Tier", 6), ("Pro-Tier", 60)])

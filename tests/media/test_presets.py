@@ -21,7 +21,9 @@ async def test_presets_are_seeded_listed_and_used_by_jobs(http: httpx.AsyncClien
     assert all(p["prompt"] and p["negative_prompt"] for p in [*rooms.values(), *styles.values()])
 
     user = await accounts.user()
-    job = await http.post("/jobs", json={**SMALL, "room_type": "living-room", "style": "Scandinavian"}, headers=user.headers)
+    job = await http.post(
+        "/jobs", json={**SMALL, "room_type": "living-room", "style": "Scandinavian"}, headers=user.headers
+    )
     assert job.status_code == 202, job.text
     params = job.json()["params"]
     assert params["prompt"] == f"{rooms['living-room']['prompt']}, {styles['scandinavian']['prompt']}"
@@ -41,7 +43,9 @@ async def test_presets_are_seeded_listed_and_used_by_jobs(http: httpx.AsyncClien
     assert assist.status_code == 422 and "room_type: unknown room type" in assist.json()["detail"]
     pro = await accounts.user(level="Pro-Tier")
     pic = (await upload(http, pro, picture(64, 48))).json()["id"]
-    upscale = await http.post("/jobs", json={"task": "upscale", "source_image_id": pic, "style": "modern"}, headers=pro.headers)
+    upscale = await http.post(
+        "/jobs", json={"task": "upscale", "source_image_id": pic, "style": "modern"}, headers=pro.headers
+    )
     assert upscale.status_code == 422 and "style: task upscale takes no style" in upscale.json()["detail"]
 
 
@@ -49,7 +53,12 @@ async def test_admins_edit_presets_and_seeding_keeps_their_edits(http: httpx.Asy
     from housify_api.media.catalog.presets import seed_presets
 
     admin, user = await accounts.user(role="admin"), await accounts.user()
-    body = {"label": "art deco", "prompt": "art deco style, brass, geometric patterns", "negative_prompt": "rustic", "position": 95}
+    body = {
+        "label": "art deco",
+        "prompt": "art deco style, brass, geometric patterns",
+        "negative_prompt": "rustic",
+        "position": 95,
+    }
     assert (await http.put("/admin/presets/style/art-deco", json=body, headers=user.headers)).status_code == 403
     made = await http.put("/admin/presets/style/art-deco", json=body, headers=admin.headers)
     assert made.status_code == 200 and made.json()["label"] == "art deco"
@@ -70,7 +79,9 @@ async def test_admins_edit_presets_and_seeding_keeps_their_edits(http: httpx.Asy
     assert gone.status_code == 422
 
 
-async def test_count_makes_one_job_per_seed_each_counted(http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer) -> None:
+async def test_count_makes_one_job_per_seed_each_counted(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
     user = await accounts.user()  # Free-Tier: 6 jobs per hour
     three = await http.post("/jobs", json={**SMALL, "prompt": "loft", "count": 3, "seed": 10}, headers=user.headers)
     assert three.status_code == 202, three.text
@@ -86,10 +97,16 @@ async def test_count_makes_one_job_per_seed_each_counted(http: httpx.AsyncClient
 
     over = await http.post("/jobs", json={**SMALL, "prompt": "loft", "count": 4}, headers=user.headers)
     assert over.status_code == 429 and "this request needs 4" in over.json()["detail"]
-    rest = await http.post("/jobs", json={**SMALL, "prompt": "loft", "count": 3}, headers=user.headers)  # nothing stayed counted
+    rest = await http.post(
+        "/jobs", json={**SMALL, "prompt": "loft", "count": 3}, headers=user.headers
+    )  # nothing stayed counted
     assert rest.status_code == 202 and rest.headers["ratelimit-remaining"] == "0"
-    seeds = [(await http.get(f"/jobs/{j}", headers=user.headers)).json()["params"]["seed"] for j in rest.json()["batch"]]
+    seeds = [
+        (await http.get(f"/jobs/{j}", headers=user.headers)).json()["params"]["seed"] for j in rest.json()["batch"]
+    ]
     assert seeds == list(range(seeds[0], seeds[0] + 3))  # the API picked s, then s+1, s+2
-    assert (await http.post("/jobs", json={**SMALL, "prompt": "x", "count": 5}, headers=user.headers)).status_code == 400
+    assert (
+        await http.post("/jobs", json={**SMALL, "prompt": "x", "count": 5}, headers=user.headers)
+    ).status_code == 400
     listed = (await http.get("/jobs", headers=user.headers)).json()["items"]
     assert len(listed) == 6

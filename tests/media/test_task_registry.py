@@ -41,7 +41,9 @@ async def test_admin_switches_a_task_off_for_a_level(http: httpx.AsyncClient, ac
     assert unknown.status_code == 400
 
 
-async def test_a_newly_registered_task_is_granted_to_existing_users_once(media_server: AsgiServer, accounts: Accounts) -> None:
+async def test_a_newly_registered_task_is_granted_to_existing_users_once(
+    media_server: AsgiServer, accounts: Accounts
+) -> None:
     from housify_api.media.catalog.access import roll_out_new_tasks
     from housify_api.media.catalog.tables import TaskRollout
     from housify_api.tables import User
@@ -79,7 +81,9 @@ async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient
     ]:
         bad = await http.post("/jobs", json={"task": "upscale", "source_image_id": small, **body}, headers=pro.headers)
         assert bad.status_code == 422 and fragment in bad.json()["detail"], bad.text
-    assert (await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 3}, headers=pro.headers)).status_code == 400
+    assert (
+        await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 3}, headers=pro.headers)
+    ).status_code == 400
     wide = (await upload(http, pro, picture(1100, 40))).json()["id"]
     capped = await http.post("/jobs", json={"task": "upscale", "source_image_id": wide}, headers=pro.headers)
     assert capped.status_code == 422 and "scale: x4 of a 1100x40 picture gives 4400x160" in capped.json()["detail"]

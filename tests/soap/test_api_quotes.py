@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -30,7 +30,9 @@ def own_soap_server(migrated_db: str, fake_binance) -> SoapServer:
 
 
 @pytest.fixture(scope="module")
-async def api_url(own_soap_server: SoapServer, tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> AsyncIterator[str]:
+async def api_url(
+    own_soap_server: SoapServer, tmp_path_factory: pytest.TempPathFactory, redis_prefix: str
+) -> AsyncIterator[str]:
     from housify_api.app import create_app
     from housify_api.settings import load_api_settings
 
@@ -53,14 +55,14 @@ async def api_url(own_soap_server: SoapServer, tmp_path_factory: pytest.TempPath
 
 async def test_subscriptions_priced_in_btc_from_the_fake_binance(api_url, fake_binance):
     fake_binance.prices["BTCUSDT"] = "40000.00000000"
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     async with httpx.AsyncClient(base_url=api_url, timeout=15) as client:
         usd = {row["level"]["name"]: row for row in (await client.get("/subscriptions")).json()}
         resp = await client.get("/subscriptions", params={"currency": "BTC"})
     assert resp.status_code == 200, resp.text
     btc = {row["level"]["name"]: row for row in resp.json()}
     assert btc.keys() == usd.keys()
-    for name, row in btc.items():
+    for row in btc.values():
         price_usd = Decimal(str(row["level"]["price_usd"]))
         assert row["currency"] == "BTC"
         assert Decimal(str(row["rate"])) == Decimal(1) / Decimal(40000)  # USD->BTC via the inverse of BTCUSDT

@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -22,18 +22,24 @@ def test_migrate_then_serve_on_sqlite(tmp_path, fake_binance):
     db = tmp_path / "soap.sqlite"
     env = {"PICCOLO_CONF": "housify_soap.piccolo_conf", "HOUSIFY_DATABASE_URL": f"sqlite:///{db}"}
     done = subprocess.run(
-        [sys.executable, "-m", "housify_soap.cli", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "housify_soap.cli", "migrate"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     with sqlite3.connect(db) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(binance_data)")}
-        index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'binance_data_symbol_fetched_at_desc'").fetchone()
+        index = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'binance_data_symbol_fetched_at_desc'"
+        ).fetchone()
     assert {"symbol", "price", "fetched_at"} <= columns
     assert index is not None and index[0].endswith("(symbol, fetched_at DESC)")  # the hand-written migration
 
     # Two rows older than the 7-day default retention, stored as piccolo stores Timestamptz on SQLite:
     # the retention run at start-up deletes the older, and keeps the newer as its symbol's newest.
-    dormant, now = fresh_symbol(), datetime.now(timezone.utc)
+    dormant, now = fresh_symbol(), datetime.now(UTC)
     with sqlite3.connect(db) as conn:
         conn.executemany(
             "INSERT INTO binance_data (symbol, price, fetched_at) VALUES (?, ?, ?)",

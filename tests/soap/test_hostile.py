@@ -27,15 +27,19 @@ def rate_call(symbol: str) -> str:
     return f"<c:GetCryptoRate><c:symbol>{symbol}</c:symbol></c:GetCryptoRate>"
 
 
-BILLION_LAUGHS = "<!DOCTYPE lolz [<!ENTITY lol 'lol'>" + "".join(
-    f"<!ENTITY lol{i} '{('&lol%s;' % (i - 1 if i > 1 else '')) * 10}'>" for i in range(1, 10)
-) + "]>"
+BILLION_LAUGHS = (
+    "<!DOCTYPE lolz [<!ENTITY lol 'lol'>"
+    + "".join(f"<!ENTITY lol{i} '{('&lol%s;' % (i - 1 if i > 1 else '')) * 10}'>" for i in range(1, 10))
+    + "]>"
+)
 XXE = '<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
 
 
 def post(server, body: bytes, **headers: str) -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    resp = httpx.post(server.soap_url, content=body, headers={"Content-Type": "text/xml; charset=utf-8", **headers}, timeout=10)
+    resp = httpx.post(
+        server.soap_url, content=body, headers={"Content-Type": "text/xml; charset=utf-8", **headers}, timeout=10
+    )
     return resp, time.monotonic() - started
 
 
@@ -56,9 +60,11 @@ def fault_of(resp: httpx.Response) -> tuple[str, str]:
         ("plain DOCTYPE", envelope(rate_call("BTCUSDT"), prolog="<!DOCTYPE soapenv:Envelope>")),
         (
             "DOCTYPE in UTF-16",
-            ('<?xml version="1.0" encoding="UTF-16"?>' + XXE + envelope(rate_call("&xxe;")).decode().split("?>", 1)[1]).encode(
-                "utf-16"
-            ),
+            (
+                '<?xml version="1.0" encoding="UTF-16"?>'
+                + XXE
+                + envelope(rate_call("&xxe;")).decode().split("?>", 1)[1]
+            ).encode("utf-16"),
         ),
     ],
 )
@@ -80,7 +86,11 @@ def test_any_dtd_is_refused_before_parsing(soap_server, name, body):
         ("empty body", b"", "Client.MalformedRequest"),
         ("not an envelope", b"<GetCryptoRate xmlns='urn:housify:soap:crypto'/>", "Client.MalformedRequest"),
         ("empty Body", envelope(""), "Client.MalformedRequest"),
-        ("SOAP 1.2 envelope", envelope(rate_call("BTCUSDT"), env_ns="http://www.w3.org/2003/05/soap-envelope"), "VersionMismatch"),
+        (
+            "SOAP 1.2 envelope",
+            envelope(rate_call("BTCUSDT"), env_ns="http://www.w3.org/2003/05/soap-envelope"),
+            "VersionMismatch",
+        ),
     ],
 )
 def test_malformed_requests_are_client_faults(soap_server, name, body, expected):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -30,7 +30,9 @@ async def _store(symbol: str, ages: dict[str, timedelta], now: datetime) -> None
 async def _prices(symbol: str) -> list[Decimal]:
     from housify_soap.tables import BinanceData
 
-    rows = await BinanceData.select(BinanceData.price).where(BinanceData.symbol == symbol).order_by(BinanceData.fetched_at)
+    rows = (
+        await BinanceData.select(BinanceData.price).where(BinanceData.symbol == symbol).order_by(BinanceData.fetched_at)
+    )
     return [row["price"] for row in rows]
 
 
@@ -42,7 +44,7 @@ def test_history_kept_is_never_shorter_than_the_stale_fallback_age():
 async def test_prune_deletes_old_rows_in_batches_but_keeps_each_symbols_newest(migrated_db):
     from housify_soap.tables import BinanceData
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     all_old, mixed = fresh_symbol(), fresh_symbol()
     days = lambda n: timedelta(days=n)  # noqa: E731
     await _store(all_old, {"1": days(10), "2": days(9), "3": days(8)}, now)
@@ -58,7 +60,7 @@ async def test_prune_deletes_old_rows_in_batches_but_keeps_each_symbols_newest(m
 async def test_get_all_crypto_rates_answers_after_pruning(migrated_db, zeep_client, fake_binance):
     from housify_soap.tables import BinanceData
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     dormant, live = fresh_symbol(), fresh_symbol()
     await _store(dormant, {"1.5": timedelta(days=30), "2.5": timedelta(days=20)}, now)
     fake_binance.prices[live] = "42.00000001"
@@ -73,11 +75,13 @@ async def test_get_all_crypto_rates_answers_after_pruning(migrated_db, zeep_clie
 
 
 async def test_served_app_prunes_periodically_in_its_lifespan(migrated_db, fake_binance):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     symbol = fresh_symbol()
     await _store(symbol, {"1": timedelta(hours=2), "2": timedelta(hours=1)}, now)
     # keep = max(0.36 s, STALE_MAX_AGE 60 s): hour-old rows go, the newest stays
-    server = start_soap_server(fake_binance.url, HOUSIFY_SOAP_RETENTION_HOURS="0.0001", HOUSIFY_SOAP_RETENTION_INTERVAL="0.2")
+    server = start_soap_server(
+        fake_binance.url, HOUSIFY_SOAP_RETENTION_HOURS="0.0001", HOUSIFY_SOAP_RETENTION_INTERVAL="0.2"
+    )
     try:
         assert await _wait_for_prices(symbol, [Decimal("2")])
         await _store(symbol, {"0.5": timedelta(hours=3)}, now)  # arrives after the start-up run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -53,14 +53,14 @@ async def test_health(soap_server):
 async def test_get_crypto_rate_is_exact_decimal_and_stored(zeep_client, fake_binance):
     symbol = fresh_symbol()
     fake_binance.prices[symbol] = "43000.12345678"
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     result = await zeep_client.service.GetCryptoRate(symbol=symbol)
     assert result.Symbol == symbol
     assert result.Price == Decimal("43000.12345678") and isinstance(result.Price, Decimal)
     assert result.Stale is False and result.AgeSeconds == 0
     rows = await _rows(symbol)
     assert [r["price"] for r in rows] == [Decimal("43000.12345678")]
-    assert before - timedelta(seconds=1) <= rows[0]["fetched_at"] <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=1) <= rows[0]["fetched_at"] <= datetime.now(UTC)
 
 
 async def test_burst_of_calls_makes_one_upstream_request(zeep_client, fake_binance):
@@ -89,7 +89,7 @@ async def test_get_all_crypto_rates_gives_latest_stored_price_per_symbol(zeep_cl
     from housify_soap.tables import BinanceData
 
     first, second = fresh_symbol(), fresh_symbol()
-    old = datetime.now(timezone.utc) - timedelta(minutes=5)
+    old = datetime.now(UTC) - timedelta(minutes=5)
     await BinanceData.insert(BinanceData(symbol=first, price=Decimal("1.00"), fetched_at=old))
     fake_binance.prices.update({first: "1.25", second: "7.00000001"})
     await zeep_client.service.GetCryptoRate(symbol=first)
@@ -116,7 +116,7 @@ async def test_tiny_rates_are_plain_xs_decimal_on_the_wire(soap_server, fake_bin
     base = "Z" + fresh_symbol("")[1:]
     fake_binance.prices[base + "USDT"] = "50000000"
     envelope = _envelope(
-        '<c:ConvertAmount><c:amount>1</c:amount><c:fromAsset>USDT</c:fromAsset><c:toAsset>%s</c:toAsset></c:ConvertAmount>' % base
+        f"<c:ConvertAmount><c:amount>1</c:amount><c:fromAsset>USDT</c:fromAsset><c:toAsset>{base}</c:toAsset></c:ConvertAmount>"
     )
     resp = httpx.post(soap_server.soap_url, content=envelope, headers={"Content-Type": "text/xml"})
     rate = etree.fromstring(resp.content).findtext(".//{urn:housify:soap:crypto}Rate")
@@ -140,7 +140,11 @@ async def test_unknown_symbol_is_a_client_fault_and_nothing_is_stored(zeep_clien
 
 async def test_convert_with_no_pair_either_way_is_unknown_symbol(zeep_client):
     fault = await _fault(zeep_client.service.ConvertAmount(amount=Decimal(1), fromAsset="USDT", toAsset="NOSUCHCOIN"))
-    assert _code(fault) == "Client.UnknownSymbol" and "USDTNOSUCHCOIN" in fault.message and "NOSUCHCOINUSDT" in fault.message
+    assert (
+        _code(fault) == "Client.UnknownSymbol"
+        and "USDTNOSUCHCOIN" in fault.message
+        and "NOSUCHCOINUSDT" in fault.message
+    )
 
 
 async def test_negative_amount_is_a_client_fault(zeep_client):
@@ -191,7 +195,7 @@ async def test_stored_price_older_than_the_limit_is_not_answered(zeep_client, fa
 
     symbol = fresh_symbol()
     await BinanceData.insert(
-        BinanceData(symbol=symbol, price=Decimal("9"), fetched_at=datetime.now(timezone.utc) - timedelta(hours=1))
+        BinanceData(symbol=symbol, price=Decimal("9"), fetched_at=datetime.now(UTC) - timedelta(hours=1))
     )
     fake_binance.errors[symbol] = 500
     fault = await _fault(zeep_client.service.GetCryptoRate(symbol=symbol))

@@ -155,9 +155,13 @@ def private_tmp_script() -> str:
     """
     tmp = Path("/tmp")
     kept = sorted({Path(*p.parts[:3]) for p in _needed_paths() if p.is_relative_to(tmp) and p != tmp})
-    stash = [f"k{i}=$(mktemp -d /run/hfyt-tmp.XXXXXX) && mount --bind {shlex.quote(str(p))} $k{i}" for i, p in enumerate(kept)]
+    stash = [
+        f"k{i}=$(mktemp -d /run/hfyt-tmp.XXXXXX) && mount --bind {shlex.quote(str(p))} $k{i}"
+        for i, p in enumerate(kept)
+    ]
     back = [
-        f"mkdir -p {shlex.quote(str(p))} && mount --move $k{i} {shlex.quote(str(p))} && rmdir $k{i}" for i, p in enumerate(kept)
+        f"mkdir -p {shlex.quote(str(p))} && mount --move $k{i} {shlex.quote(str(p))} && rmdir $k{i}"
+        for i, p in enumerate(kept)
     ]
     lines = [*stash, "mount -t tmpfs -o mode=1777,size=256m housify-private-tmp /tmp", *back]
     return " " + "; ".join(lines) + ";"

@@ -59,11 +59,16 @@ S3_PORT = 9336
 S3_BUCKET = "housify"
 #: nginx's loopback proxy over the GPU hosts' AI APIs (least_conn): the API's HOUSIFY_AI_URL.
 AI_PROXY = "127.0.0.1:8280"
+
+
 def _pg_bin() -> Path:
     """Debian's newest PostgreSQL server binaries (``/usr/lib/postgresql/<major>/bin``), or ``HOUSIFY_TOPOLOGY_PG_BIN``."""
     if os.environ.get("HOUSIFY_TOPOLOGY_PG_BIN"):
         return Path(os.environ["HOUSIFY_TOPOLOGY_PG_BIN"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
 
 
@@ -256,8 +261,14 @@ def _sweep() -> None:
 
 
 @contextlib.asynccontextmanager
-async def topology(base: Path, *, store: Store = "dir", workers_per_gpu: int = 1, web_root: Path | None = None,
-                   both_media: bool = False) -> AsyncIterator[Topology]:
+async def topology(
+    base: Path,
+    *,
+    store: Store = "dir",
+    workers_per_gpu: int = 1,
+    web_root: Path | None = None,
+    both_media: bool = False,
+) -> AsyncIterator[Topology]:
     """Build and start everything; yields the running :class:`Topology`, tears it all down after.
 
     Holds an exclusive lock on :data:`LOCK_FILE` (one topology per machine:

@@ -106,7 +106,9 @@ class AccountService:
         row = await get_user_row(user.id)
         ok, _ = await self.auth.passwords.verify(row["password_hash"], data.current_password)
         if not ok:
-            raise ValidationException("current_password: incorrect", extra=[{"key": "current_password", "message": "incorrect"}])
+            raise ValidationException(
+                "current_password: incorrect", extra=[{"key": "current_password", "message": "incorrect"}]
+            )
         check_password(data.new_password, self.settings.password_min_length, row["email"], field="new_password")
         await self.auth.set_password(user.id, data.new_password)
         return await self.auth.revoke_user_sessions(user.id, reason="password-change", keep=user.session_id)
@@ -114,7 +116,9 @@ class AccountService:
     async def change_level(self, user_id: UUID, level_name: str) -> UserOut:
         """Move the user to another level; current access tokens must be refreshed to carry the new ``tier``."""
         await self.levels.require_name(level_name)
-        await User.update({User.subscription_level: level_name, User.updated_at: datetime.now(UTC)}).where(User.id == user_id)
+        await User.update({User.subscription_level: level_name, User.updated_at: datetime.now(UTC)}).where(
+            User.id == user_id
+        )
         await self.revocations.revoke_user_tokens(user_id)
         return await self.me(user_id)
 

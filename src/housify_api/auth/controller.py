@@ -30,18 +30,29 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/register", opt=PUBLIC, operation_id="register", status_code=201,
-          raises=[documented(409, "email: an account with this address already exists")])
+    @post(
+        "/register",
+        opt=PUBLIC,
+        operation_id="register",
+        status_code=201,
+        raises=[documented(409, "email: an account with this address already exists")],
+    )
     async def register(self, data: JSONBody[RegisterIn], auth: NamedDependency[AuthService]) -> UserOut:
         """Create an account (role ``user``, Free-Tier). 409 when the e-mail is taken; 400 naming a broken password rule."""
         return await auth.register(data)
 
-    @post("/token", opt=PUBLIC, operation_id="token", status_code=200, raises=[
-        documented(401, "incorrect email or password; or an invalid, revoked or reused refresh token"),
-        documented(403, "account is disabled"),
-        documented(415, "the body is not application/x-www-form-urlencoded"),
-        documented(429, "too many failed logins for this e-mail or address; see Retry-After"),
-    ])
+    @post(
+        "/token",
+        opt=PUBLIC,
+        operation_id="token",
+        status_code=200,
+        raises=[
+            documented(401, "incorrect email or password; or an invalid, revoked or reused refresh token"),
+            documented(403, "account is disabled"),
+            documented(415, "the body is not application/x-www-form-urlencoded"),
+            documented(429, "too many failed logins for this e-mail or address; see Retry-After"),
+        ],
+    )
     async def token(
         self,
         request: Request[Any, Any, Any],
@@ -59,7 +70,9 @@ class AuthController(Controller):
             )
         user_agent = request.headers.get("user-agent", "")
         if data.grant_type in ("", "password"):
-            return token_response(request, await auth.login(data.username, data.password, client_ip(request), user_agent))
+            return token_response(
+                request, await auth.login(data.username, data.password, client_ip(request), user_agent)
+            )
         if data.grant_type == "refresh_token":
             refresh_token = refresh_token_of(request, data.refresh_token)
             return token_response(request, await auth.refresh(refresh_token, client_ip(request), user_agent))
@@ -68,15 +81,30 @@ class AuthController(Controller):
             extra=[{"key": "grant_type", "message": "unsupported_grant_type"}],
         )
 
-    @post("/logout", operation_id="logout", status_code=200, guards=[requires_token], response_cookies=[CLEAR_REFRESH_COOKIE])
-    async def logout(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
+    @post(
+        "/logout",
+        operation_id="logout",
+        status_code=200,
+        guards=[requires_token],
+        response_cookies=[CLEAR_REFRESH_COOKIE],
+    )
+    async def logout(
+        self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]
+    ) -> Message:
         """End this session: its refresh token and access tokens stop working at once."""
         await auth.logout(request.user, request.auth.exp.timestamp())
         return Message(message="logged out")
 
-    @post("/logout-all", operation_id="logout_all", status_code=200, guards=[requires_token],
-          response_cookies=[CLEAR_REFRESH_COOKIE])
-    async def logout_all(self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]) -> Message:
+    @post(
+        "/logout-all",
+        operation_id="logout_all",
+        status_code=200,
+        guards=[requires_token],
+        response_cookies=[CLEAR_REFRESH_COOKIE],
+    )
+    async def logout_all(
+        self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]
+    ) -> Message:
         """End every session of this account (all devices)."""
         count = await auth.revoke_user_sessions(request.user.id, reason="logout-all")
         return Message(message=f"logged out of {count} session(s)")
@@ -88,7 +116,9 @@ class AuthController(Controller):
         return request.user
 
     @post("/verify-email/request", operation_id="request_email_verification", status_code=202)
-    async def request_verification(self, request: Request[AuthUser, Any, Any], auth: NamedDependency[AuthService]) -> Message:
+    async def request_verification(
+        self, request: Request[AuthUser, Any, Any], auth: NamedDependency[AuthService]
+    ) -> Message:
         """Mail a new verification link to the caller's address."""
         await auth.send_verification(request.user.id, request.user.email)
         return Message(message="verification mail sent")
@@ -100,7 +130,9 @@ class AuthController(Controller):
         return Message(message="e-mail address verified")
 
     @get("/verify-email", opt=PUBLIC, operation_id="verify_email_link")
-    async def verify_email_link(self, auth: NamedDependency[AuthService], token: Annotated[str, QueryParameter(max_length=200)]) -> Message:
+    async def verify_email_link(
+        self, auth: NamedDependency[AuthService], token: Annotated[str, QueryParameter(max_length=200)]
+    ) -> Message:
         """The mailed link's target (same as ``POST /auth/verify-email``)."""
         await auth.verify_email(token)
         return Message(message="e-mail address verified")

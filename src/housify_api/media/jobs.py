@@ -17,7 +17,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -184,18 +184,22 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     requests: list[JobRequest] = []
     try:
         for i, job_id in enumerate(job_ids):
-            requests.append(JobRequest.parse({
-                "job_id": str(job_id),
-                "user_id": str(user.id),
-                "task": spec.name,
-                "prompt": prompt,
-                "negative_prompt": negative,
-                "params": msgspec.to_builtins(options),
-                "seed": None if first_seed is None else first_seed + i,
-                **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
-                "watermark": limits.watermark,
-                "level": limits.name,
-            }))
+            requests.append(
+                JobRequest.parse(
+                    {
+                        "job_id": str(job_id),
+                        "user_id": str(user.id),
+                        "task": spec.name,
+                        "prompt": prompt,
+                        "negative_prompt": negative,
+                        "params": msgspec.to_builtins(options),
+                        "seed": None if first_seed is None else first_seed + i,
+                        **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
+                        "watermark": limits.watermark,
+                        "level": limits.name,
+                    }
+                )
+            )
     except (msgspec.ValidationError, ValueError) as exc:
         raise _http_validation(exc) from exc
     await quota.ensure_room(user.id, limits.storage_limit_bytes)
@@ -204,7 +208,11 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
     now = dt.datetime.now(dt.UTC)
     batch = [str(job_id) for job_id in job_ids] if count > 1 else None
     for request in requests:
-        params: dict[str, Any] = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, **request.params}
+        params: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            **request.params,
+        }
         params.update(
             seed=request.seed,
             **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
@@ -215,8 +223,16 @@ async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tupl
         )
         if batch:
             params["batch"] = batch
-        await Job(id=uuid.UUID(request.job_id), owner=user.id, task=spec.name, params=params, status=JobStatus.queued.value,
-                  level=limits.name, watermark=limits.watermark, created_at=now).save()
+        await Job(
+            id=uuid.UUID(request.job_id),
+            owner=user.id,
+            task=spec.name,
+            params=params,
+            status=JobStatus.queued.value,
+            level=limits.name,
+            watermark=limits.watermark,
+            created_at=now,
+        ).save()
     try:
         for request in requests:
             await enqueue_job(queue.client, queue.streams, request)
@@ -337,7 +353,7 @@ async def job_out(queue: Queue, row: dict[str, Any], *, live: bool = True) -> Jo
         events_url=f"/jobs/{row['id']}/events",
     )
     if out.params.get("batch"):
-        out.batch = [UUID(str(job_id)) for job_id in out.params["batch"]]  # type: ignore[union-attr]
+        out.batch = [UUID(str(job_id)) for job_id in cast("list[object]", out.params["batch"])]
     if live and out.status not in FINAL_STATUSES:
         try:
             event = await latest_event(queue, out.id)

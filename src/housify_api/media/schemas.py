@@ -7,7 +7,7 @@ so a client can move values between a job and its request unchanged.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -76,16 +76,31 @@ def _job_in() -> type[msgspec.Struct]:
     """
     specs = list(REGISTRY.values())
     fields: list[tuple[str, object, object]] = [
-        ("task", Annotated[Literal[tuple(REGISTRY)], Meta(description="; ".join(f"{s.name}: {s.summary}" for s in specs))],  # type: ignore[misc]
-         "text2img"),
-        ("prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS, description="what to draw; required by the tasks that draw")], ""),
+        (
+            "task",
+            Annotated[Literal[tuple(REGISTRY)], Meta(description="; ".join(f"{s.name}: {s.summary}" for s in specs))],
+            "text2img",
+        ),
+        (
+            "prompt",
+            Annotated[
+                str, Meta(max_length=MAX_PROMPT_CHARS, description="what to draw; required by the tasks that draw")
+            ],
+            "",
+        ),
         ("negative_prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)], ""),
         ("seed", Annotated[int, Meta(ge=0, le=MAX_SEED)] | None, None),
     ]
     for name, need in (("source_image_id", "source"), ("mask_image_id", "mask"), ("control_image_id", "control")):
         users = [s.name for s in specs if getattr(s, need) != "none"]
         if users:
-            fields.append((name, Annotated[UUID, Meta(description=f"one of the caller's images; for {', '.join(users)}")] | None, None))
+            fields.append(
+                (
+                    name,
+                    Annotated[UUID, Meta(description=f"one of the caller's images; for {', '.join(users)}")] | None,
+                    None,
+                )
+            )
     declared: dict[str, object] = {}
     for spec in specs:
         for info in msgspec.structs.fields(spec.params):
@@ -94,11 +109,25 @@ def _job_in() -> type[msgspec.Struct]:
                     raise TypeError(f"task {spec.name}: parameter {info.name!r} clashes with another task's type")
                 continue
             declared[info.name] = info.type
-            fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))  # type: ignore[operator]
+            fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))
     fields += [
-        ("room_type", Annotated[str, Meta(max_length=80, description="a room-type preset's name or label (GET /presets)")] | None, None),
-        ("style", Annotated[str, Meta(max_length=80, description="a style preset's name or label (GET /presets)")] | None, None),
-        ("count", Annotated[int, Meta(ge=1, le=4, description="pictures: seeds seed ... seed+count-1, each its own job and image")], 1),
+        (
+            "room_type",
+            Annotated[str, Meta(max_length=80, description="a room-type preset's name or label (GET /presets)")] | None,
+            None,
+        ),
+        (
+            "style",
+            Annotated[str, Meta(max_length=80, description="a style preset's name or label (GET /presets)")] | None,
+            None,
+        ),
+        (
+            "count",
+            Annotated[
+                int, Meta(ge=1, le=4, description="pictures: seeds seed ... seed+count-1, each its own job and image")
+            ],
+            1,
+        ),
         ("title", Title, ""),
         ("public", bool, False),
     ]
@@ -113,7 +142,10 @@ def _job_in() -> type[msgspec.Struct]:
     return struct
 
 
-JobIn = _job_in()
+if TYPE_CHECKING:  # a Struct generated from the task registry: opaque to the type checker
+    JobIn = msgspec.Struct
+else:
+    JobIn = _job_in()
 
 
 class JobProgress(msgspec.Struct, kw_only=True):

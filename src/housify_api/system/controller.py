@@ -61,8 +61,15 @@ async def _check(name: str, probe: Awaitable[object]) -> str:
     return "ok"
 
 
-@get("/ready", opt=OFFLINE, operation_id="ready", tags=["system"],
-     responses={503: ResponseSpec(Readiness, description="a dependency did not answer; the failing check holds the error")})
+@get(
+    "/ready",
+    opt=OFFLINE,
+    operation_id="ready",
+    tags=["system"],
+    responses={
+        503: ResponseSpec(Readiness, description="a dependency did not answer; the failing check holds the error")
+    },
+)
 async def ready(redis: NamedDependency[Redis]) -> Response[Readiness]:
     """Readiness: 200 when the database and Redis answer within 2 s each, else 503 with which failed."""
     database_check, redis_check = await asyncio.gather(

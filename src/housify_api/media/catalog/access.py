@@ -44,14 +44,18 @@ async def set_level_task(level: str, task: str, allowed: bool) -> dict[str, bool
     """Record an admin's choice; returns the level's tasks afterwards. ``ValueError("task: ...")`` for an unknown task."""
     get_task(task)
     now = dt.datetime.now(dt.UTC)
-    updated = await LevelTask.update({LevelTask.allowed: allowed, LevelTask.updated_at: now}).where(
-        (LevelTask.level == level) & (LevelTask.task == task)
-    ).returning(LevelTask.id)
+    updated = (
+        await LevelTask.update({LevelTask.allowed: allowed, LevelTask.updated_at: now})
+        .where((LevelTask.level == level) & (LevelTask.task == task))
+        .returning(LevelTask._meta.primary_key)
+    )
     if not updated:
         await LevelTask.insert(LevelTask(level=level, task=task, allowed=allowed, updated_at=now)).on_conflict(
             action="DO NOTHING"
         )
-        await LevelTask.update({LevelTask.allowed: allowed}).where((LevelTask.level == level) & (LevelTask.task == task))
+        await LevelTask.update({LevelTask.allowed: allowed}).where(
+            (LevelTask.level == level) & (LevelTask.task == task)
+        )
     _cache.pop(level, None)
     return await level_tasks(level)
 
@@ -73,15 +77,19 @@ async def roll_out_new_tasks() -> list[str]:
         if name in done:
             continue
         async with TaskRollout._meta.db.transaction():
-            inserted = await TaskRollout.insert(TaskRollout(task=name)).on_conflict(action="DO NOTHING").returning(
-                TaskRollout.id
+            inserted = (
+                await TaskRollout.insert(TaskRollout(task=name))
+                .on_conflict(action="DO NOTHING")
+                .returning(TaskRollout._meta.primary_key)
             )
             if not inserted:
                 continue
             await User.raw(
                 "UPDATE users SET services = CASE WHEN services = '' THEN {} ELSE services || ',' || {} END "
                 "WHERE (',' || services || ',') NOT LIKE {}",
-                name, name, f"%,{name},%",
+                name,
+                name,
+                f"%,{name},%",
             )
         granted.append(name)
     if granted:

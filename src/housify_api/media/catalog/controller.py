@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 from litestar import Controller, delete, get, put
@@ -16,9 +16,14 @@ from housify_api.media.catalog import access, presets
 from housify_api.system.error_docs import documented
 from housify_api.tables import SubscriptionLevel
 
-TaskName = Literal[tuple(REGISTRY)]  # type: ignore[valid-type]  # derived from the registry
+if TYPE_CHECKING:  # a Literal built from the registry at import time: a plain str to the type checker
+    TaskName = str
+else:
+    TaskName = Literal[tuple(REGISTRY)]
 LevelName = Annotated[str, Parameter(max_length=50)]
-PresetSlug = Annotated[str, Parameter(pattern=presets.NAME_PATTERN, max_length=40, description="lowercase slug, e.g. living-room")]
+PresetSlug = Annotated[
+    str, Parameter(pattern=presets.NAME_PATTERN, max_length=40, description="lowercase slug, e.g. living-room")
+]
 
 
 class LevelTaskIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -43,8 +48,14 @@ class LevelTaskController(Controller):
         """Task name -> whether the level includes it (an admin's choice, else the task's declared default)."""
         return await access.level_tasks(await _existing(level))
 
-    @put("/{level:str}/tasks/{task:str}", operation_id="admin_set_level_task", raises=[documented(404, "level: no such level")])
-    async def set(self, level: FromPath[LevelName], task: FromPath[TaskName], data: JSONBody[LevelTaskIn]) -> dict[str, bool]:
+    @put(
+        "/{level:str}/tasks/{task:str}",
+        operation_id="admin_set_level_task",
+        raises=[documented(404, "level: no such level")],
+    )
+    async def set(
+        self, level: FromPath[LevelName], task: FromPath[TaskName], data: JSONBody[LevelTaskIn]
+    ) -> dict[str, bool]:
         """Include or exclude a task for a level; the level's tasks afterwards (API instances see it within 10 s)."""
         return await access.set_level_task(await _existing(level), task, data.allowed)
 
@@ -61,12 +72,18 @@ class PresetAdminController(Controller):
     guards = [requires_admin]
 
     @put("/{kind:str}/{name:str}", operation_id="admin_put_preset")
-    async def put(self, kind: FromPath[presets.Kind], name: FromPath[PresetSlug], data: JSONBody[presets.PresetIn]) -> presets.PresetOut:
+    async def put(
+        self, kind: FromPath[presets.Kind], name: FromPath[PresetSlug], data: JSONBody[presets.PresetIn]
+    ) -> presets.PresetOut:
         """Create or change a room type or style (jobs use it at once)."""
         return await presets.upsert(kind, name, data)
 
-    @delete("/{kind:str}/{name:str}", operation_id="admin_delete_preset", status_code=204,
-            raises=[documented(404, "no such preset")])
+    @delete(
+        "/{kind:str}/{name:str}",
+        operation_id="admin_delete_preset",
+        status_code=204,
+        raises=[documented(404, "no such preset")],
+    )
     async def remove(self, kind: FromPath[presets.Kind], name: FromPath[PresetSlug]) -> None:
         if not await presets.remove(kind, name):
             raise NotFoundException(f"name: no {kind.replace('_', ' ')} {name!r}")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+from piccolo.columns import Column
 
 from housify_api.media.catalog.tables import Preset
 
@@ -66,16 +67,72 @@ DEFAULT_PRESETS: tuple[PresetOut, ...] = (
     _p("room_type", "bedroom", "bedroom", "bedroom interior, bed with linen, bedside tables", _ROOM_NEG, 20),
     _p("room_type", "kitchen", "kitchen", "kitchen interior, cabinets, worktop, kitchen island", _ROOM_NEG, 30),
     _p("room_type", "bathroom", "bathroom", "bathroom interior, tiles, vanity with basin, mirror", _ROOM_NEG, 40),
-    _p("room_type", "dining-room", "dining room", "dining room interior, dining table and chairs, pendant lamp", _ROOM_NEG, 50),
+    _p(
+        "room_type",
+        "dining-room",
+        "dining room",
+        "dining room interior, dining table and chairs, pendant lamp",
+        _ROOM_NEG,
+        50,
+    ),
     _p("room_type", "office", "office", "home office interior, desk, office chair, shelves", _ROOM_NEG, 60),
-    _p("room_type", "kids-room", "children's room", "children's room interior, small bed, toys, playful colours", _ROOM_NEG, 70),
-    _p("room_type", "facade", "facade", "house facade, exterior architecture photo, front door, windows", "people, cars, text, watermark, distorted perspective", 80),
-    _p("room_type", "garden", "garden", "garden, landscaping, plants, terrace, outdoor furniture", "people, text, watermark, dead plants", 90),
+    _p(
+        "room_type",
+        "kids-room",
+        "children's room",
+        "children's room interior, small bed, toys, playful colours",
+        _ROOM_NEG,
+        70,
+    ),
+    _p(
+        "room_type",
+        "facade",
+        "facade",
+        "house facade, exterior architecture photo, front door, windows",
+        "people, cars, text, watermark, distorted perspective",
+        80,
+    ),
+    _p(
+        "room_type",
+        "garden",
+        "garden",
+        "garden, landscaping, plants, terrace, outdoor furniture",
+        "people, text, watermark, dead plants",
+        90,
+    ),
     _p("style", "modern", "modern", "modern style, clean lines, neutral palette", "clutter, ornate", 10),
-    _p("style", "scandinavian", "scandinavian", "scandinavian style, light oak wood, white walls, cosy textiles", "dark heavy furniture", 20),
-    _p("style", "industrial", "industrial", "industrial style, exposed brick, black metal, concrete", "pastel colours", 30),
-    _p("style", "japandi", "japandi", "japandi style, natural wood, muted earth tones, minimal decor", "clutter, bright colours", 40),
-    _p("style", "mid-century", "mid-century modern", "mid-century modern style, teak wood, tapered legs, retro colours", "ultra modern glossy surfaces", 50),
+    _p(
+        "style",
+        "scandinavian",
+        "scandinavian",
+        "scandinavian style, light oak wood, white walls, cosy textiles",
+        "dark heavy furniture",
+        20,
+    ),
+    _p(
+        "style",
+        "industrial",
+        "industrial",
+        "industrial style, exposed brick, black metal, concrete",
+        "pastel colours",
+        30,
+    ),
+    _p(
+        "style",
+        "japandi",
+        "japandi",
+        "japandi style, natural wood, muted earth tones, minimal decor",
+        "clutter, bright colours",
+        40,
+    ),
+    _p(
+        "style",
+        "mid-century",
+        "mid-century modern",
+        "mid-century modern style, teak wood, tapered legs, retro colours",
+        "ultra modern glossy surfaces",
+        50,
+    ),
     _p("style", "coastal", "coastal", "coastal style, white and light blue, rattan, linen, airy", "dark colours", 60),
     _p("style", "minimalist", "minimalist", "minimalist style, few objects, open space, soft daylight", "clutter", 70),
     _p("style", "bohemian", "bohemian", "bohemian style, layered rugs, plants, warm patterns", "sterile, empty", 80),
@@ -92,7 +149,11 @@ async def seed_presets() -> int:
     for preset in DEFAULT_PRESETS:
         if (preset.kind, preset.name) in existing:
             continue
-        inserted = await Preset.insert(Preset(**msgspec.structs.asdict(preset))).on_conflict(action="DO NOTHING").returning(Preset.id)
+        inserted = (
+            await Preset.insert(Preset(**msgspec.structs.asdict(preset)))
+            .on_conflict(action="DO NOTHING")
+            .returning(Preset._meta.primary_key)
+        )
         added += len(inserted)
     if added:
         log.info("seeded %d preset(s)", added)
@@ -102,7 +163,9 @@ async def seed_presets() -> int:
 async def list_presets() -> PresetsOut:
     rows = await Preset.select(*_COLUMNS).order_by(Preset.position).order_by(Preset.name)
     out = [msgspec.convert(row, PresetOut) for row in rows]
-    return PresetsOut(room_types=[p for p in out if p.kind == "room_type"], styles=[p for p in out if p.kind == "style"])
+    return PresetsOut(
+        room_types=[p for p in out if p.kind == "room_type"], styles=[p for p in out if p.kind == "style"]
+    )
 
 
 async def find(kind: Kind, value: str) -> PresetOut:
@@ -121,18 +184,30 @@ async def find(kind: Kind, value: str) -> PresetOut:
 
 
 async def upsert(kind: Kind, name: str, data: PresetIn) -> PresetOut:
-    values = {Preset.label: data.label, Preset.prompt: data.prompt, Preset.negative_prompt: data.negative_prompt,
-              Preset.position: data.position, Preset.updated_at: dt.datetime.now(dt.UTC)}
-    updated = await Preset.update(values).where((Preset.kind == kind) & (Preset.name == name)).returning(Preset.id)
+    values: dict[Column | str, Any] = {
+        Preset.label: data.label,
+        Preset.prompt: data.prompt,
+        Preset.negative_prompt: data.negative_prompt,
+        Preset.position: data.position,
+        Preset.updated_at: dt.datetime.now(dt.UTC),
+    }
+    updated = (
+        await Preset.update(values)
+        .where((Preset.kind == kind) & (Preset.name == name))
+        .returning(Preset._meta.primary_key)
+    )
     if not updated:
-        await Preset.insert(Preset(kind=kind, name=name, **{c._meta.name: v for c, v in values.items()})).on_conflict(action="DO NOTHING")
+        row = Preset({Preset.kind: kind, Preset.name: name, **values})  # type: ignore[dict-item]
+        await Preset.insert(row).on_conflict(action="DO NOTHING")
         await Preset.update(values).where((Preset.kind == kind) & (Preset.name == name))
     return await find(kind, name)
 
 
 async def remove(kind: Kind, name: str) -> bool:
     """Delete a preset; False when there was none."""
-    return bool(await Preset.delete().where((Preset.kind == kind) & (Preset.name == name)).returning(Preset.id))
+    return bool(
+        await Preset.delete().where((Preset.kind == kind) & (Preset.name == name)).returning(Preset._meta.primary_key)
+    )
 
 
 def join_fragments(*parts: str | None) -> str:

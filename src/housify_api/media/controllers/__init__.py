@@ -1,11 +1,21 @@
 """Route handlers of the media domain; thin: each calls one service function."""
 
+from litestar.types import ControllerRouterHandler
+
 from housify_api.media.catalog.controller import LevelTaskController, PresetAdminController, list_presets
 from housify_api.media.controllers.gallery import GalleryController
 from housify_api.media.controllers.images import ImageController
 from housify_api.media.controllers.jobs import JobController
 from housify_api.media.controllers.prompts import PromptController
 
-CONTROLLERS = [ImageController, JobController, GalleryController, PromptController, LevelTaskController, PresetAdminController, list_presets]
+CONTROLLERS: list[ControllerRouterHandler] = [
+    ImageController,
+    JobController,
+    GalleryController,
+    PromptController,
+    LevelTaskController,
+    PresetAdminController,
+    list_presets,
+]
 
 __all__ = ["CONTROLLERS", "GalleryController", "ImageController", "JobController", "PromptController"]
