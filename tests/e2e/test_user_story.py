@@ -101,6 +101,11 @@ async def test_register_assist_draw_keep_rate_share(
         http, e2e_server, ann, task="img2img", source_image_id=photo["id"], strength=0.6, steps=6
     )
     assert img2img[-1]["type"] == "succeeded", img2img[-1]
+    # the picture leads back to its job (and so to its source photo: the before/after view), for its owner only
+    drawn = (await http.get(f"/images/{img2img[-1]['image_id']}", headers=ann.headers)).json()
+    source = (await http.get(f"/jobs/{drawn['job_id']}", headers=ann.headers)).json()["params"]["source_image_id"]
+    assert source == photo["id"]
+    assert (await http.get(f"/images/{photo['id']}", headers=ann.headers)).json()["job_id"] is None
     _, inpaint = await run_job(
         http, e2e_server, ann, task="inpaint", source_image_id=photo["id"], mask_image_id=mask["id"], steps=6
     )
@@ -109,6 +114,7 @@ async def test_register_assist_draw_keep_rate_share(
     assert kinds == ["generated", "generated", "upload", "upload", "generated"]
 
     # rate it and share it: Ben rates Ann's public picture; it reaches the front page
+    assert (await http.get(f"/images/{image_id}", headers=ben.headers)).json()["job_id"] is None  # Ann's job stays hers
     rated = await http.put(f"/images/{image_id}/rating", json={"stars": 5}, headers=ben.headers)
     assert rated.status_code == 201 and rated.json()["average"] == 5.0
     featured = (await http.get("/gallery/featured")).json()

@@ -24,7 +24,7 @@ from litestar.response import File, Stream
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
-from housify_api.media.tables import Image, ImageKind, Rating
+from housify_api.media.tables import Image, ImageKind, Job, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
@@ -176,7 +176,11 @@ async def read(image_id: UUID, user: AuthUser | None) -> ImageOut:
     if user is not None:
         rating = await Rating.select(Rating.stars).where((Rating.image == image_id) & (Rating.rater == user.id)).first()
         mine = rating["stars"] if rating else None
-    return image_out(row, mine=mine)
+    job_id = None
+    if row["kind"] == ImageKind.generated and _can_manage(row, user):  # a job's prompt and source are its owner's
+        job = await Job.select(Job.id).where(Job.image == image_id).first()
+        job_id = job["id"] if job else None
+    return image_out(row, mine=mine, job_id=job_id)
 
 
 async def update(image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:

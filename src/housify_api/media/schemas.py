@@ -28,7 +28,11 @@ class RatingSummary(msgspec.Struct, kw_only=True):
 
 
 class ImageOut(msgspec.Struct, kw_only=True):
-    """A picture. ``url``/``thumb_url`` are paths under this API; ``size_bytes`` counts picture + thumbnail."""
+    """A picture. ``url``/``thumb_url`` are paths under this API; ``size_bytes`` counts picture + thumbnail.
+
+    ``job_id``: the job that drew a generated picture, in ``GET /images/{id}`` for its owner
+    (and admins) only; ``None`` in lists, for uploads and for other callers.
+    """
 
     id: UUID
     owner_id: UUID
