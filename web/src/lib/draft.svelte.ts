@@ -4,11 +4,11 @@
  */
 
 function jobDraft() {
-  return { prompt: "", negative_prompt: "", notes: "", room: "", style: "", width: 512, height: 512, steps: 20, seed: "", guidance: 7.5, title: "", public: false };
+  return { prompt: "", negative_prompt: "", notes: "", room: "", style: "", width: 512, height: 512, steps: 20, seed: "", guidance: 7.5, title: "", public: false, count: 1 };
 }
 
 function photoDraft() {
-  return { ...jobDraft(), strength: 0.6, mode: "img2img" as "img2img" | "inpaint" };
+  return { ...jobDraft(), strength: 0.6, mode: "img2img" as "img2img" | "inpaint" | "redesign", restyle: "room" as "room" | "furniture" };
 }
 
 export const draft = $state({ create: jobDraft(), photo: photoDraft() });

@@ -20,3 +20,13 @@ export function optionalInt(value: string | number | null | undefined): number |
   const n = Number(value);
   return Number.isInteger(n) ? n : NaN;
 }
+
+/**
+ * The other jobs of a variations batch (`JobOut.batch`, every job of one `POST /jobs` with
+ * `count` > 1), numbered 1..n in the API's order; empty for a single job.
+ */
+export function batchSiblings(job: Pick<Job, "id" | "batch">): { id: string; number: number; current: boolean }[] {
+  const ids = job.batch ?? [];
+  if (ids.length < 2) return [];
+  return ids.map((id, i) => ({ id, number: i + 1, current: id === job.id }));
+}
