@@ -64,7 +64,13 @@ def standalone(web_app_built: Path, tmp_path_factory: pytest.TempPathFactory) ->
     data = tmp_path_factory.mktemp("web-standalone")
     port, ai_port, soap_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
+    # A tiny random "lines" ControlNet (built offline in well under a second), so the redesign task
+    # is offered (its control image needs no detector weights).
+    from housify_ai.tiny_control import build_tiny_controlnet
+
+    controlnet = build_tiny_controlnet(data / "tiny-controlnet-lines")
     env.update(
+        HOUSIFY_AI_CONTROLNET_LINES=str(controlnet),
         HOUSIFY_DATA_DIR=str(data / "var"),
         HOUSIFY_SUPERUSER_EMAIL=ADMIN_EMAIL, HOUSIFY_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
         # No internet here: the rates service's exchange is a closed local port, so prices in
