@@ -33,6 +33,8 @@ JOBS_USERS = int(os.environ.get("HOUSIFY_TOPOLOGY_USERS", "20"))
 JOBS_PER_USER = int(os.environ.get("HOUSIFY_TOPOLOGY_JOBS_PER_USER", "10"))
 #: Seconds the gpu-1 worker lives after it is ready before the next SIGKILL.
 KILL_EVERY = 3.0
+#: The SIGKILL test submits its jobs in this many waves, the n-th after the n-th kill.
+KILL_WAVES = 4
 FAULT_COUNTS: dict[str, dict[str, Any]] = {}
 
 
@@ -42,11 +44,12 @@ async def _users(http: httpx.AsyncClient, n: int) -> list[User]:
 
 async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
     victim = topo.services["worker-gpu-1-worker-0"]
-    kills = 0
+    kills = restarts = 0
+    restarted = asyncio.Condition()
     done = asyncio.Event()
 
     async def killer() -> None:
-        nonlocal kills
+        nonlocal kills, restarts
         while not done.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(done.wait(), KILL_EVERY)
@@ -56,13 +59,26 @@ async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
             kills += 1
             victim.spawn()
             await victim.wait_ready()
+            async with restarted:
+                restarts += 1
+                restarted.notify_all()
 
     async with topo.client(max_connections=JOBS_USERS, http2=False) as http:
         users = await _users(http, JOBS_USERS)
         started = time.monotonic()
         chaos = asyncio.create_task(killer())
         try:
-            submitted = await submit_jobs(http, users, JOBS_PER_USER)
+            # The jobs go in waves, each as the killed worker is back (it is killed again 3 s
+            # later, holding jobs): on a quiet machine the whole batch could otherwise finish
+            # within two kill cycles (a restart takes ~15 s), and the fault must overlap the work
+            # however fast the machine is.
+            submitted = Submitted()
+            size, extra = divmod(JOBS_PER_USER, KILL_WAVES)
+            waves = [size + (n < extra) for n in range(KILL_WAVES)]
+            for wave, per_user in enumerate(waves):
+                async with restarted:
+                    await asyncio.wait_for(restarted.wait_for(lambda w=wave: restarts >= w), timeout=180)
+                submitted.merge(await submit_jobs(http, users, per_user))
             await wait_final(topo, submitted.accepted, timeout=420)
         finally:
             done.set()
