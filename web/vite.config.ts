@@ -17,6 +17,8 @@ const api = process.env.HOUSIFY_API ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
   plugins: [svelte()],
+  // Component tests (vitest, jsdom) mount Svelte's browser build, not its server one.
+  ...(process.env.VITEST ? { resolve: { conditions: ["browser"] } } : {}),
   define: { __HAS_PRESETS__: JSON.stringify("/presets" in schema.paths), __SERVICES__: JSON.stringify(services) },
   build: {
     target: "es2022",
