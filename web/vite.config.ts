@@ -28,9 +28,10 @@ export default defineConfig({
   },
   server: {
     proxy: Object.fromEntries(
-      ["/auth", "/users", "/admin", "/images", "/jobs", "/gallery", "/prompts", "/subscriptions", "/presets"].map(
-        (p) => [p, { target: api, ws: p === "/jobs" }],
-      ),
+      ["/auth", "/users", "/admin", "/images", "/jobs", "/gallery", "/prompts", "/subscriptions", "/presets"].map((p) => [
+        p,
+        { target: api, ws: p === "/jobs" },
+      ]),
     ),
   },
   test: {

@@ -48,8 +48,11 @@ export async function upload(file: Blob, title: string, filename = "photo.png"):
   const form = new FormData();
   form.append("file", file, filename);
   if (title) form.append("title", title);
-  const response = await tokens.fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
-    .catch(() => { throw toApiError(0, {}); });
+  const response = await tokens
+    .fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
+    .catch(() => {
+      throw toApiError(0, {});
+    });
   const body: unknown = await response.json().catch(() => ({}));
   if (!response.ok) throw toApiError(response.status, body, response.headers);
   return body as Image;

@@ -8,7 +8,23 @@ import type { Mask } from "./mask";
 
 function jobDraft() {
   // `wish`/`wishNegative`: what the user wrote before the assistant rewrote it (null: not rewritten).
-  return { prompt: "", negative_prompt: "", notes: "", wish: null as string | null, wishNegative: "", room: "", style: "", width: 512, height: 512, steps: 20, seed: "", guidance: 7.5, title: "", public: false, count: 1 };
+  return {
+    prompt: "",
+    negative_prompt: "",
+    notes: "",
+    wish: null as string | null,
+    wishNegative: "",
+    room: "",
+    style: "",
+    width: 512,
+    height: 512,
+    steps: 20,
+    seed: "",
+    guidance: 7.5,
+    title: "",
+    public: false,
+    count: 1,
+  };
 }
 
 function photoDraft() {

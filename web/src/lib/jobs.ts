@@ -32,7 +32,11 @@ export function batchSiblings(job: Pick<Job, "id" | "batch">): { id: string; num
 }
 
 const TASKS: Record<string, string> = {
-  text2img: "Create", img2img: "Changed photo", inpaint: "Painted area", redesign: "Redesign", upscale: "Enlarge",
+  text2img: "Create",
+  img2img: "Changed photo",
+  inpaint: "Painted area",
+  redesign: "Redesign",
+  upscale: "Enlarge",
 };
 
 /** How a job is named in lists: its title (or prompt) and what kind of job it is. */

@@ -19,7 +19,10 @@ export class Mask {
   /** Counts every change (paint, undo, clear, invert): an upload of this mask can be reused while it stays. */
   revision = 0;
 
-  constructor(readonly width: number, readonly height: number) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
     this.data = new Uint8Array(width * height);
   }
 

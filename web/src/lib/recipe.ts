@@ -8,12 +8,26 @@ export type Params = Record<string, unknown>;
 
 /** Text and photo drafts, the fields recall writes (see draft.svelte.ts). */
 export interface JobDraftLike {
-  prompt: string; negative_prompt: string; notes: string; wish: string | null; wishNegative: string;
-  room: string; style: string; width: number; height: number; steps: number; seed: string; guidance: number;
-  title: string; public: boolean; count: number;
+  prompt: string;
+  negative_prompt: string;
+  notes: string;
+  wish: string | null;
+  wishNegative: string;
+  room: string;
+  style: string;
+  width: number;
+  height: number;
+  steps: number;
+  seed: string;
+  guidance: number;
+  title: string;
+  public: boolean;
+  count: number;
 }
 export interface PhotoDraftLike extends JobDraftLike {
-  strength: number; mode: "img2img" | "inpaint" | "redesign"; restyle: "room" | "furniture";
+  strength: number;
+  mode: "img2img" | "inpaint" | "redesign";
+  restyle: "room" | "furniture";
 }
 
 const PHOTO_TASKS = new Set(["img2img", "inpaint", "redesign"]);

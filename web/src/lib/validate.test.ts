@@ -18,7 +18,8 @@ describe("what the browser checks before sending", () => {
     expect(emailProblem("ann@example")).toMatch(/not a valid e-mail/);
     expect(emailProblem("ann@example.com")).toBeNull();
     expect(problems({ email: emailProblem("x"), password: required("", "a password") })).toEqual({
-      email: expect.stringMatching(/not a valid/), password: "Enter a password.",
+      email: expect.stringMatching(/not a valid/),
+      password: "Enter a password.",
     });
   });
 });
@@ -35,16 +36,53 @@ describe("CLIP's 77 tokens", () => {
 });
 
 describe("recall", () => {
-  const params = { prompt: "a cozy loft", negative_prompt: "blurry", room_type: "bedroom", style: "japandi", seed: 42,
-    steps: 12, width: 512, height: 384, guidance_scale: 6.5, title: "loft" };
-  const draft = () => ({ prompt: "old", negative_prompt: "", notes: "n", wish: "w", wishNegative: "", room: "", style: "",
-    width: 64, height: 64, steps: 20, seed: "", guidance: 7.5, title: "old title", public: false, count: 3 });
+  const params = {
+    prompt: "a cozy loft",
+    negative_prompt: "blurry",
+    room_type: "bedroom",
+    style: "japandi",
+    seed: 42,
+    steps: 12,
+    width: 512,
+    height: 384,
+    guidance_scale: 6.5,
+    title: "loft",
+  };
+  const draft = () => ({
+    prompt: "old",
+    negative_prompt: "",
+    notes: "n",
+    wish: "w",
+    wishNegative: "",
+    room: "",
+    style: "",
+    width: 64,
+    height: 64,
+    steps: 20,
+    seed: "",
+    guidance: 7.5,
+    title: "old title",
+    public: false,
+    count: 3,
+  });
 
   it("puts every setting back, the seed included, and leaves the title to the new picture", () => {
     const d = draft();
     applyRecipe("text2img", params, d);
-    expect(d).toMatchObject({ prompt: "a cozy loft", negative_prompt: "blurry", room: "bedroom", style: "japandi", seed: "42",
-      steps: 12, width: 512, height: 384, guidance: 6.5, title: "", count: 1, wish: null });
+    expect(d).toMatchObject({
+      prompt: "a cozy loft",
+      negative_prompt: "blurry",
+      room: "bedroom",
+      style: "japandi",
+      seed: "42",
+      steps: 12,
+      width: 512,
+      height: 384,
+      guidance: 6.5,
+      title: "",
+      count: 1,
+      wish: null,
+    });
   });
 
   it("same seed, new prompt: the description is emptied, the rest kept", () => {

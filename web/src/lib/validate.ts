@@ -40,9 +40,11 @@ export function jobProblems(n: JobNumbers): Record<string, string> {
   const steps = Number(n.steps);
   if (!Number.isInteger(steps) || steps < 1 || steps > 100) out.steps = "Steps must be a whole number from 1 to 100.";
   const guidance = Number(n.guidance);
-  if (String(n.guidance).trim() === "" || !Number.isFinite(guidance) || guidance < 0 || guidance > 30) out.guidance_scale = "Guidance must be a number from 0 to 30.";
+  if (String(n.guidance).trim() === "" || !Number.isFinite(guidance) || guidance < 0 || guidance > 30)
+    out.guidance_scale = "Guidance must be a number from 0 to 30.";
   const seed = n.seed.trim();
-  if (seed && (!/^\d{1,10}$/.test(seed) || Number(seed) > MAX_SEED)) out.seed = `The seed must be a whole number from 0 to ${MAX_SEED} (or empty for a random one).`;
+  if (seed && (!/^\d{1,10}$/.test(seed) || Number(seed) > MAX_SEED))
+    out.seed = `The seed must be a whole number from 0 to ${MAX_SEED} (or empty for a random one).`;
   return out;
 }
 

@@ -8,7 +8,8 @@ function fakeApi() {
   const sent: Record<string, unknown>[] = [];
   vi.stubGlobal("fetch", async (request: Request) => {
     const path = new URL(request.url).pathname;
-    const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+    const json = (body: unknown, status = 200) =>
+      new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
     if (path === "/prompts/assist") return json({ prompt: "ASSISTANT: japandi attic, oak beams", negative_prompt: "clutter", notes: "" });
     if (path === "/jobs") {
       sent.push(await request.json());
@@ -20,7 +21,10 @@ function fakeApi() {
 }
 
 describe("Create: the assistant can be undone and never names the picture", () => {
-  afterEach(() => { vi.unstubAllGlobals(); resetDrafts(); });
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    resetDrafts();
+  });
 
   it("restores what the user wrote in one click, and titles the picture with the user's words", async () => {
     const sent = fakeApi();
