@@ -14,6 +14,7 @@ from typing import Annotated
 
 import msgspec
 
+from housify_api.billing.settings import BillingSettings
 from housify_common.settings import load_settings
 from housify_common.shared_settings import CommonSettings
 
@@ -110,6 +111,8 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
 
     #: The media domain's settings (``HOUSIFY_AI_TIMEOUT_SECONDS``, ``HOUSIFY_MEDIA_*``).
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
+    #: The billing domain's settings (``HOUSIFY_BTCPAY_*``, ``HOUSIFY_BILLING_*``).
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
 
 
 def load_api_settings(**overrides: object) -> ApiSettings:
