@@ -39,7 +39,7 @@ from housify_ai.contract import TERMINAL_EVENTS, JobEvent, read_events
 from housify_api.auth import credentials
 from housify_api.auth.credentials import WEBSOCKET_SUBPROTOCOL, Authenticator
 from housify_api.media.consumer import RESULT_IMAGE_NS
-from housify_api.media.jobs import Queue
+from housify_api.media.queue import Queue
 from housify_api.media.tables import FINAL_STATUSES, Job
 
 log = logging.getLogger("housify.media.events")
@@ -72,7 +72,7 @@ async def serve(socket: WebSocket, job_id: UUID, queue: Queue, authenticator: Au
     if job is None:
         await socket.close(code=4404, reason=f"job {job_id} not found")
         return
-    if not (user.is_admin or job["owner"] == user.id):
+    if not user.may_manage(job["owner"]):
         await socket.close(code=4403, reason="only the owner of this job may listen to its events")
         return
     gone = asyncio.Event()
