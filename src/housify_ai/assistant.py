@@ -51,14 +51,18 @@ RESPONSE_SCHEMA: dict = {
     "additionalProperties": False,
 }
 
-SYSTEM_PROMPT = f"""You help people describe pictures of homes for an image model.
+SHORT_SYSTEM_PROMPT = """You help people describe pictures of homes for an image model.
 The user's words and the room type and style they chose are kept as they are.
 Choose up to five details that fit their idea and add to it (light, materials,
 palette, plants, camera), up to three things to avoid, and one tip for the user.
+Answer only with a JSON object with the keys details, avoid and tip."""
+
+#: :data:`SHORT_SYSTEM_PROMPT` with the lists to choose from; a model whose context cannot hold it
+#: (with the answer) gets the short one: the grammar offers the same choices either way.
+SYSTEM_PROMPT = f"""{SHORT_SYSTEM_PROMPT}
 Details: {"; ".join(DETAILS)}.
 Things to avoid: {"; ".join(AVOID)}.
-Tips: {" ".join(TIPS)}
-Answer only with a JSON object with the keys details, avoid and tip."""
+Tips: {" ".join(TIPS)}"""
 
 _CHAR_RULE = 'char ::= [^"\\\\]'
 _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x00-\\x1F\\x7F]'
@@ -130,10 +134,11 @@ class PromptAssistant:
         hints = "".join(
             f"\n{name}: {value}" for name, value in (("Room", request.room_type), ("Style", request.style)) if value
         )
-        messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Idea: {request.idea}{hints}"},
-        ]
+        user = f"Idea: {request.idea}{hints}"
+        system = SYSTEM_PROMPT
+        if len(self.llama.tokenize(f"{system}\n{user}".encode())) + self.max_tokens + 64 > self.context:
+            system = SHORT_SYSTEM_PROMPT  # 64: the chat template's own tokens
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         for attempt_temperature in (temperature, 0.0):
             with self._lock:
                 try:
