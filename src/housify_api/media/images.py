@@ -13,17 +13,17 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Response
-from litestar.datastructures import ETag
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
+from housify_api.media.delivery import send_bytes
 from housify_api.media.presenters import image_out, page_of
 from housify_api.media.schemas import ImageOut, ImagePatch
 from housify_api.media.tables import Image, ImageKind, Job, Rating
@@ -32,6 +32,7 @@ from housify_api.pagination import Page, after, clamp_limit, decode_cursor
 from housify_api.plans.service import Level
 from housify_api.settings import MediaSettings
 from housify_common.storage import ImageStore, StorageUnavailable
+from housify_common.storage.signing import cache_control
 
 log = logging.getLogger("housify.media")
 
@@ -70,12 +71,6 @@ async def _row(image_id: UUID) -> dict[str, Any]:
     if row is None:  # deleted between the write and this read
         raise NotFoundException(f"image {image_id} not found")
     return row
-
-
-#: Stored bytes never change under a key, so caches may keep them; a private
-#: picture only in the browser's own cache (RFC 9111 §5.2.2.7 ``private``).
-CACHE_PUBLIC = "public, max-age=3600"
-CACHE_PRIVATE = "private, max-age=3600"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,12 +210,11 @@ class ImageService:
     ) -> Response[bytes] | File | Stream:
         """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
-        Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
-        ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
-        ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
-        for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
-        (docs/storage.md). Without it the API sends the bytes itself (a file
-        response, or a stream from the bucket).
+        For API clients; listings hand out signed URLs instead (:mod:`housify_api.media.picture_urls`).
+        ``Cache-Control`` follows the caching rule (``private``/``public, max-age=60``,
+        :func:`housify_common.storage.signing.cache_control`); access is checked on
+        every request, so no fetch succeeds after access ends. Conditional requests:
+        ``If-None-Match`` with the ``ETag`` answers 304.
 
         Raises:
             NotFoundException: the file is missing from storage (logged).
@@ -229,48 +223,17 @@ class ImageService:
         key = row["thumb_key"] if size == "thumb" else row["storage_key"]
         content_type = "image/webp" if size == "thumb" else row["content_type"]
         tag = f"{row['id']}-{size}"
-        headers = {
-            "Cache-Control": CACHE_PUBLIC if row["public"] else CACHE_PRIVATE,
-            "X-Content-Type-Options": "nosniff",
-        }
+        headers = {"Cache-Control": cache_control(bool(row["public"])), "X-Content-Type-Options": "nosniff"}
         if if_none_match and (
             if_none_match.strip() == "*"
             or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
         ):
             return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
-        prefix = self.settings.accel_redirect_prefix
-        if prefix:
-            target = await self.store.accel_redirect(key, prefix)
-            return Response(
-                b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target}
-            )
-        path = self.store.local_path(key)
-        if path is not None:
-            if not path.is_file():
-                _missing(row, key)
-            return File(
-                path=path,
-                media_type=content_type,
-                content_disposition_type="inline",
-                headers=headers,
-                etag=ETag(value=tag),
-            )
-        try:
-            stream = await self.store.get_stream(key)
-        except FileNotFoundError:
-            _missing(row, key)
-        return Stream(
-            stream.chunks,
-            media_type=content_type,
-            headers={
-                **headers,
-                "ETag": f'"{tag}"',
-                "Content-Length": str(stream.size),
-                "Content-Disposition": "inline",
-            },
+        return await send_bytes(
+            self.store,
+            self.settings,
+            key,
+            content_type,
+            headers={**headers, "ETag": f'"{tag}"'},
+            what=f"image {row['id']}",
         )
-
-
-def _missing(row: dict[str, Any], key: str) -> NoReturn:
-    log.error("image %s: file %s missing from storage", row["id"], key)
-    raise NotFoundException(f"image {row['id']}: content missing")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
+from housify_api.media.picture_urls import picture_urls
 from housify_api.media.schemas import ImageOut, JobOut, RatingSummary
 from housify_api.media.tables import job_params
 from housify_api.pagination import Page, encode_cursor
@@ -36,8 +37,7 @@ def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[Out] = 
         rating=RatingSummary(
             average=round(int(row["rating_sum"]) / count, 3) if count else None, count=count, mine=mine
         ),
-        url=f"/images/{row['id']}/content",
-        thumb_url=f"/images/{row['id']}/content?size=thumb",
+        **picture_urls(row),
         **extra,
     )
 
