@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from housify_ai.contract import StreamKeys
 from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
 from housify_api.media.jobs import Queue
 from housify_api.settings import ApiSettings, MediaSettings
@@ -34,6 +35,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
     store: ImageStore
@@ -42,6 +44,7 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    events: EventHub
 
     async def purge_account(self, user_id: UUID) -> int:
         """Account deletion hook: the account's pictures and their files go first; returns how many."""
@@ -50,6 +53,7 @@ class MediaServices:
         return await purge_owner(self, user_id)
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         if self.ai is not None:
             await self.ai.aclose()
 
@@ -71,4 +75,11 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        events=build_event_hub(
+            settings.redis_url,
+            redis,
+            queue.streams,
+            per_user=media.event_sockets_per_user,
+            total=media.event_sockets_max,
+        ),
     )
