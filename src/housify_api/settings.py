@@ -41,6 +41,14 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: /images/{id}/content`` answers with an empty body and ``X-Accel-Redirect:
     #: <prefix><storage key>`` so nginx sends the file from an ``internal`` location.
     accel_redirect_prefix: str = msgspec.field(default="", name="media_accel_redirect_prefix")
+    #: ``HOUSIFY_MEDIA_URL_SECRET`` (or ``_FILE``): the secret of the signed picture URLs
+    #: (``housify_common.storage.signing``); every API instance and nginx's ``secure_link``
+    #: hold the same one. Empty: a random one per process (the standalone; one instance only).
+    url_secret: str = msgspec.field(default="", name="media_url_secret")
+    #: ``HOUSIFY_MEDIA_S3_URL_PREFIX``: nginx's public location proxying to the S3 endpoint
+    #: (``/media/s3/``). Set with an S3 store: ``url``/``thumb_url`` are presigned GETs under it;
+    #: empty: ``/media/{pub|own}/...`` URLs (nginx's secure_link, or this API checks them).
+    s3_url_prefix: str = msgspec.field(default="", name="media_s3_url_prefix")
     #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
     featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
         default=5, name="media_featured_prior_votes"
