@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
 from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
 from housify_api.media.images import ImageService
 from housify_api.media.jobs import JobService
@@ -45,6 +46,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
     images: ImageService
@@ -55,8 +57,10 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    events: EventHub
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         if self.ai is not None:
             await self.ai.aclose()
 
@@ -84,4 +88,11 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        events=build_event_hub(
+            settings.redis_url,
+            redis,
+            queue.streams,
+            per_user=media.event_sockets_per_user,
+            total=media.event_sockets_max,
+        ),
     )
