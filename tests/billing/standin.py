@@ -8,6 +8,7 @@ against the schemas of ``greenfield/`` (copies of the repository's files; commit
 ``greenfield/SOURCE.md``); a mismatch is kept in :attr:`GreenfieldStandIn.violations` (tests assert
 it stays empty) and a bad request is answered 400 with ``ValidationProblemDetails`` like BTCPay.
 
+Validation uses ``jsonschema_rs`` (installed with schemathesis, the API fuzz tests' tool).
 OpenAPI 3.0 to JSON Schema: ``nullable: true`` becomes "or null"; an ``allOf`` composition is
 validated as one object whose properties are all its branches' (NSwag's inheritance: a branch's
 ``additionalProperties: false`` in plain JSON Schema would otherwise forbid its siblings' properties).
