@@ -63,8 +63,14 @@ async def test_export_streams_in_chunks(billing_api, accounts: Accounts) -> None
 
     qin = await accounts.user()
     image = Image(
-        owner=qin.id, kind="upload", storage_key=f"u/{qin.id}/big.png", thumb_key="t", content_type="image/png",
-        size_bytes=total, width=1, height=1,
+        owner=qin.id,
+        kind="upload",
+        storage_key=f"u/{qin.id}/big.png",
+        thumb_key="t",
+        content_type="image/png",
+        size_bytes=total,
+        width=1,
+        height=1,
     )
     await image.save()
     largest = received = 0
