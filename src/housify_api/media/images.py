@@ -8,7 +8,6 @@ or an admin (403 for others who can see the picture).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -26,7 +25,7 @@ from housify_api.media import quota
 from housify_api.media.picture_urls import picture_urls
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
 from housify_api.media.tables import Image, ImageKind, Job, Rating
-from housify_api.media.uploads import UploadRejected, clean_upload
+from housify_api.media.uploads import UploadRejected
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
 from housify_common.storage import StorageUnavailable
@@ -108,7 +107,12 @@ async def upload(
             f"({limits.name}: {quota.describe(limits.upload_size_limit_bytes)})",
         )
     try:
-        clean = await asyncio.to_thread(clean_upload, data, max_pixels=ctx.settings.max_image_pixels)
+        clean = await ctx.decoder.clean(
+            data,
+            max_pixels=ctx.settings.max_image_pixels,
+            max_side=ctx.settings.max_image_side,
+            max_aspect_ratio=ctx.settings.max_aspect_ratio,
+        )
     except UploadRejected as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     size = len(clean.data) + len(clean.thumbnail)

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
 from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
 from housify_api.media.jobs import Queue
@@ -41,6 +42,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        decoder: the processes that decode uploads under a memory cap (``housify_api.media.decoder``).
         events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
@@ -50,6 +52,7 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    decoder: Decoder
     events: EventHub
 
     async def purge_account(self, user_id: UUID) -> int:
@@ -60,6 +63,7 @@ class MediaServices:
 
     async def aclose(self) -> None:
         await self.events.aclose()
+        self.decoder.close()
         if self.ai is not None:
             await self.ai.aclose()
 
@@ -85,6 +89,9 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        decoder=Decoder(
+            workers=media.decode_workers, memory_mb=media.decode_memory_mb, timeout=media.decode_timeout_seconds
+        ),
         events=build_event_hub(
             settings.redis_url,
             redis,

@@ -20,6 +20,7 @@ from housify_api.media import images, ratings
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
 from housify_api.media.services import MediaServices
 from housify_api.media.upload_form import read_upload_form
+from housify_api.media.upload_limits import upload_slot
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
 from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
@@ -74,7 +75,8 @@ class ImageController(Controller):
         raises=[
             ValidationException,
             documented(411, "Content-Length required for uploads"),
-            documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
+            documented(413, "file: over the level's upload or storage limit, the pixel, side or aspect-ratio cap"),
+            documented(429, "file: over the uploads per hour or at once; see Retry-After"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
             STORAGE_DOWN,
         ],
@@ -86,8 +88,9 @@ class ImageController(Controller):
         limits: NamedDependency[Level],
     ) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
-        form = await read_upload_form(request, limits)
-        return await images.upload(media, request.user, limits, form.data, title=form.title, public=form.public)
+        async with upload_slot(media.queue, request.user.id, media.settings):
+            form = await read_upload_form(request, limits)
+            return await images.upload(media, request.user, limits, form.data, title=form.title, public=form.public)
 
     @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
     async def history(
