@@ -71,15 +71,20 @@ async def test_uploads_are_limited_per_hour_and_in_flight(media_server: AsgiServ
     media = media_server.app.state.services.media
     user = await accounts.user()
     settings = msgspec.structs.replace(media.settings, uploads_per_hour=3, uploads_in_flight=2)
-    async with upload_slot(media.queue, user.id, settings), upload_slot(media.queue, user.id, settings):
+    async with (
+        upload_slot(media.queue.client, media.queue.keys, user.id, settings),
+        upload_slot(media.queue.client, media.queue.keys, user.id, settings),
+    ):
         with pytest.raises(HTTPException) as busy:
-            async with upload_slot(media.queue, user.id, settings):
+            async with upload_slot(media.queue.client, media.queue.keys, user.id, settings):
                 pass
         assert busy.value.status_code == 429 and "at once" in busy.value.detail
-    async with upload_slot(media.queue, user.id, settings):  # the in-flight slots are free again
+    async with upload_slot(
+        media.queue.client, media.queue.keys, user.id, settings
+    ):  # the in-flight slots are free again
         pass
     with pytest.raises(HTTPException) as hourly:
-        async with upload_slot(media.queue, user.id, settings):
+        async with upload_slot(media.queue.client, media.queue.keys, user.id, settings):
             pass
     assert hourly.value.status_code == 429 and "3 uploads per hour" in hourly.value.detail
     assert int(hourly.value.headers["Retry-After"]) > 0

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 from litestar.exceptions import HTTPException
 
 from housify_api.media import ratelimit
-from housify_api.media.jobs import Queue
 from housify_api.settings import MediaSettings
+from housify_common.redis import RedisKeys
 
 IN_FLIGHT_TTL_SECONDS = 300
 #: What the client is told to wait when its other uploads are still in flight.
@@ -30,13 +31,12 @@ IN_FLIGHT_RETRY_SECONDS = 5
 
 
 @contextlib.asynccontextmanager
-async def upload_slot(queue: Queue, user_id: UUID, settings: MediaSettings) -> AsyncIterator[None]:
+async def upload_slot(client: Any, keys: RedisKeys, user_id: UUID, settings: MediaSettings) -> AsyncIterator[None]:
     """Hold one of the user's upload slots for the body of the ``async with``.
 
     Raises:
         HTTPException: 429 naming the limit, with ``Retry-After``.
     """
-    client, keys = queue.client, queue.keys
     hour_key = keys.key("media", "uploads-hour", user_id)
     decision = await ratelimit.take(client, hour_key, settings.uploads_per_hour)
     if not decision.allowed:
