@@ -58,6 +58,11 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
     )
+    #: ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``: seconds a job may wait queued (no AI worker started it) before it
+    #: fails with ``expired: ...`` and stops counting against the hourly limit (``media/deadlines.py``).
+    job_queue_timeout: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=1800.0, name="media_job_queue_timeout"
+    )
 
 
 class ApiSettings(CommonSettings, kw_only=True, frozen=True):
