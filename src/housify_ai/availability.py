@@ -45,20 +45,6 @@ class TaskAvailability(msgspec.Struct, kw_only=True):
     """How many live workers run it."""
 
 
-def decode_statuses(raw: Mapping[Any, Any] | Iterable[Any]) -> list[dict[str, Any]]:
-    """The worker statuses of the registry hash's values (undecodable ones skipped)."""
-    values = raw.values() if isinstance(raw, Mapping) else raw
-    out: list[dict[str, Any]] = []
-    for value in values:
-        try:
-            status = msgspec.json.decode(value)
-        except msgspec.DecodeError:
-            continue
-        if isinstance(status, dict):
-            out.append(status)
-    return out
-
-
 def live(statuses: Iterable[dict[str, Any]], *, now: float | None = None, within: float = LIVE_SECONDS) -> list[dict]:
     """The statuses whose ``seen_at`` (Unix seconds) is less than ``within`` seconds old."""
     now = time.time() if now is None else now

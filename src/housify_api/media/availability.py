@@ -16,8 +16,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
 from redis.exceptions import RedisError
 
-from housify_ai.availability import TaskAvailability, availability, decode_statuses, live, refusal
-from housify_api.media.jobs import Queue
+from housify_ai.availability import TaskAvailability, availability, refusal
+from housify_api.media.queue import Queue
 from housify_api.system.error_docs import documented
 
 log = logging.getLogger("housify.media")
@@ -32,7 +32,7 @@ class TasksOut(msgspec.Struct, kw_only=True):
 
 async def _live_statuses(queue: Queue) -> list[dict]:
     try:
-        return live(decode_statuses(await queue.client.hgetall(queue.streams.workers())))
+        return await queue.live_workers()
     except RedisError as exc:
         log.error("tasks: Redis unavailable while reading the AI workers' statuses: %s", exc)
         raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc

@@ -37,7 +37,7 @@ from housify_ai.contract import (
 )
 from housify_ai.queue import RESULT_KEY_TTL_SECONDS, RESULTS_MAXLEN
 from housify_api.media import ratelimit
-from housify_api.media.jobs import Queue
+from housify_api.media.queue import Queue
 from housify_api.media.tables import Job, JobStatus
 
 log = logging.getLogger("housify.media.deadlines")

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota, ratelimit
-from housify_api.media.jobs import Queue
+from housify_api.media.queue import Queue
 from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
 
