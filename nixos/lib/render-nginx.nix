@@ -329,7 +329,7 @@ let
   # http-context text of the signed locations: the secret, the Cache-Control
   # per scope, which S3 URLs may be cached, the cache itself.
   mediaMaps =
-    optional (mediaSecretInclude != null) ''
+    optional (mediaRoot != null && mediaSecretInclude != null) ''
       include ${mediaSecretInclude};
       map $housify_media_scope $housify_media_cache_control {
           pub "public, max-age=${toString mediaMaxAge}";

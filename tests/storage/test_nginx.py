@@ -30,7 +30,7 @@ from housify_api.settings import MediaSettings
 from housify_common.storage import StorageSettings
 from housify_common.storage.signing import BOUND_SECONDS, MediaUrls, nginx_secret_include
 from nix.conftest import rendered
-from nix.test_render_nginx import base_params, tls, write_config  # noqa: F401 - tls is a fixture
+from nix.test_render_nginx import base_params, nginx_test, tls, write_config  # noqa: F401 - tls is a fixture
 from testkit import free_port
 
 from .conftest import s3_settings
@@ -285,3 +285,28 @@ async def test_s3_signed_urls_through_nginx_cache_public_pictures_only_and_withi
         late = await edge.get(short.url)
         assert late.status_code == 403, (late.status_code, late.headers.get("x-cache-status"))
         assert api_checks == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"mediaRoot": "/srv/media"}, id="directory"),
+        pytest.param({"s3Endpoint": "http://10.0.1.10:3900"}, id="s3"),
+        pytest.param({"s3Endpoint": "https://localhost:3900", "mediaCachePath": "cache"}, id="s3-cached"),
+        pytest.param(
+            {"mediaRoot": "/srv/media", "s3Endpoint": "http://10.0.1.10:3900", "mediaCachePath": "c"}, id="both"
+        ),
+    ],
+)
+def test_nginx_accepts_the_signed_locations_in_every_combination(
+    tls: dict[str, Path],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    extra: dict[str, str],
+) -> None:
+    include = tmp_path / "media-secret.conf"
+    include.write_text(nginx_secret_include(SECRET))
+    if "mediaCachePath" in extra:
+        extra = {**extra, "mediaCachePath": str(tmp_path / extra["mediaCachePath"])}
+    text = rendered("nginx", base_params(tls, mediaSecretInclude=str(include), **extra), tmp_path)
+    result = nginx_test(write_config(tmp_path / "nginx", text))
+    assert result.returncode == 0, result.stderr + "\n" + text
