@@ -380,7 +380,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         ready=lambda: tcp_ready(net.edge, EDGE_LAN, PG_PORT),
     )
     topo.services["postgresql"] = await pg.start()
-    conn = await topo.db("postgres")
+    conn = await _when_accepting(topo)
     try:
         for role, db in (("housify", "housify"), ("housify_soap", "housify_soap"), ("housify_ai", "housify_ai")):
             password = f" PASSWORD '{topo.ai_db_password}'" if role == "housify_ai" else ""
@@ -677,6 +677,21 @@ def _worker_ready(topo: Topology, consumer: str):  # noqa: ANN202
 def nginx_version() -> str:
     """The installed nginx's version (``nginx -v`` writes ``nginx version: nginx/1.22.1`` to stderr)."""
     return subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().rsplit("/", 1)[-1]
+
+
+async def _when_accepting(topo: Topology, within: float = 60.0):  # noqa: ANN202 - asyncpg.Connection
+    """A connection to ``postgres`` once PostgreSQL takes them: its port opens while it is still
+    starting up ("the database system is starting up"), which a busy machine stretches to seconds."""
+    import asyncpg
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await topo.db("postgres")
+        except asyncpg.CannotConnectNowError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def nginx_params(topo: Topology) -> dict[str, Any]:
