@@ -174,9 +174,9 @@ def api_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = picture_urls.serve_signed
 
-    async def counted(ctx: Any, scope: str, key: str, token: str, expires: str) -> Any:
-        seen.append(key)
-        return await real(ctx, scope, key, token, expires)
+    async def counted(*args: Any) -> Any:
+        seen.append(args[3])  # (store, settings, scope, key, token, expires)
+        return await real(*args)
 
     monkeypatch.setattr(picture_urls, "serve_signed", counted)
     return seen
