@@ -19,7 +19,8 @@ Two functions, both used by ``tests/nix/test_closure.py`` (offline) and by the g
 - ``check(closure, lock, record, pyproject)``: every disagreement between the three, as messages.
 
 ``python nixos/packages/closure.py [LOCK]`` (network: pip's configured index, never named here)
-regenerates closure.json: pip's resolver (``install --dry-run --report``) picks each platform's
+regenerates closure.json (``--download-sample``: .ci/run's check that a sample downloads for the
+hosts with the locked hashes): pip's resolver (``install --dry-run --report``) picks each platform's
 wheel and reports its hash and metadata; releases with no wheel fall back to their sdist.
 """
 
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,7 +398,63 @@ SDIST_REQUIRES = {
 }
 
 
+def file_name(entry: dict, system: str) -> str:
+    """The file name nixpkgs' fetchPypi builds from closure.json's arguments."""
+    if entry["source"] == "wheel":
+        w = entry["wheels"][system]
+        return f"{w['pname']}-{w['version']}-{w['python']}-{w['abi']}-{w['platform']}.whl"
+    s = entry["sdist"]
+    return f"{s['pname']}-{s['version']}.{s['extension']}"
+
+
+# What .ci/run downloads: a Rust wheel, pure-Python ones, a C extension and the sdist Nix builds
+# (torch and the CUDA wheels aside: gigabytes).
+SAMPLE = ("obstore", "litestar", "msgspec", "pydantic-core", "lupa", "spyne")
+
+
+def sdist_matches(name: str, filename: str, sha256: str) -> tuple[bool, str]:
+    import hashlib
+    import urllib.request
+
+    found = [f for f in index_files(name) if f["filename"] == filename]
+    if not found:
+        return False, "the index has no such file"
+    with urllib.request.urlopen(found[0]["url"], timeout=300) as resp:
+        digest = hashlib.sha256(resp.read()).hexdigest()
+    return digest == sha256, f"sha256 {digest}"
+
+
+def download_sample(names: tuple[str, ...] = SAMPLE, system: str = "x86_64-linux") -> int:
+    """Download each sample release as the Nix hosts get it (CPython 3.12, their platform) with
+    pip, requiring closure.json's hash (pip --require-hashes), and check the file pip took is
+    the one fetchPypi names. Returns the number of failures."""
+    closure = json.loads(CLOSURE.read_text())
+    failures = 0
+    platforms = [a for p in wheel_platforms(SYSTEMS[system]) for a in ("--platform", p)]
+    for name in names:
+        entry = closure["packages"][name]
+        file = entry["wheels"][system] if entry["source"] == "wheel" else entry["sdist"]
+        want = file_name(entry, system)
+        if entry["source"] == "sdist":  # pip would build it to read its metadata: fetch it directly
+            ok, detail = sdist_matches(name, want, unsri(file["hash"]))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                reqs = Path(tmp) / "r.txt"
+                reqs.write_text(f"{name}=={entry['version']} --hash=sha256:{unsri(file['hash'])}\n")
+                cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
+                cmd += ["-d", tmp, "-r", str(reqs), "--only-binary=:all:", *platforms]
+                cmd += ["--python-version", PYTHON, "--implementation", "cp"]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                got = sorted(p.name for p in Path(tmp).iterdir() if p.name != "r.txt")
+                ok, detail = proc.returncode == 0 and got == [want], f"pip took {got}: {proc.stderr[-400:]}"
+        failures += not ok
+        print(f"{'ok ' if ok else 'BAD'} {name}=={entry['version']}: {want}" + ("" if ok else f" ({detail})"))
+    return failures
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--download-sample"]:
+        return 1 if download_sample() else 0
     closure = generate([Path(a).resolve() for a in argv] or [LOCK])
     closure["lock"] = [str(LOCK.relative_to(REPO))]
     CLOSURE.write_text(json.dumps(closure, indent=1, sort_keys=True) + "\n")

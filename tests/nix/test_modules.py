@@ -266,12 +266,24 @@ def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
 
 
 def test_the_web_app_package_is_served_by_nginx(good) -> None:
-    text = good("web")["nginxText"]
-    assert "root /nix/store/00000000000000000000000000000000-housify-web;" in text
+    """By default the overlay's housify-web: nixos/packages/web.nix itself (on stand-in npm builders)."""
+    cfg = good("web")
+    assert cfg["web"]["package"] == "/nix/store/00000000000000000000000000000000-housify-web"
+    text = cfg["nginxText"]
+    assert f"root {cfg['web']['package']};" in text
     assert 'add_header Cache-Control "public, max-age=31536000, immutable" always;' in text
-    assert "root " not in good("edge-with-local-ai")["nginxText"].split("location /_media/")[0].replace(
-        "root /var/lib/acme", ""
-    )
+    assert "root " not in good("no-web")["nginxText"].split("location /_media/")[0].replace("root /var/lib/acme", "")
+
+
+def test_the_web_package_fills_one_lock_for_the_fetcher_and_the_build(good) -> None:
+    """fetchNpmDeps and the build run the same postPatch (npmConfigHook compares their locks),
+    which fills `resolved` from npm's configured registry: no registry host in the recipe."""
+    web = good("web")["web"]
+    fill = web["builderArgs"]["postPatch"]
+    assert web["npmDeps"]["postPatch"] == fill
+    assert "fill-npm-lock.mjs package-lock.json" in fill and "npm config get registry" in fill
+    assert "registry.npmjs" not in fill and "nodejs" in str(web["npmDeps"]["nativeBuildInputs"])
+    assert web["npmDeps"]["hash"].startswith("sha256-")
 
 
 def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path) -> None:
