@@ -56,8 +56,9 @@ SYSTEMS = {
     "x86_64-linux": "x86_64",
 }
 GLIBC_MINOR = 40
-# api: pyproject's base dependencies; the others: its extras of those names.
-COMPONENTS = ("api", "ai", "mlsd", "test")
+# api: pyproject's base dependencies; ai, mlsd, test: its extras; build: its dependency group
+# (pip, setuptools, wheel, uv: the dev shell's installers).
+COMPONENTS = ("api", "ai", "mlsd", "test", "build")
 
 
 @dataclass
@@ -155,12 +156,12 @@ def unsri(value: str) -> str:
 
 
 def pyproject_roots(pyproject: dict) -> dict[str, list[Requirement]]:
-    """Each component's own requirements (``api``: the base list; the others: their extra)."""
+    """Each component's own requirements (``api``: the base list; the others: their extra or group)."""
     project = pyproject["project"]
-    extras = project["optional-dependencies"]
+    lists = {**project["optional-dependencies"], **pyproject.get("dependency-groups", {})}
     return {
         "api": [Requirement(r) for r in project["dependencies"]],
-        **{c: [Requirement(r) for r in extras[c]] for c in COMPONENTS if c != "api"},
+        **{c: [Requirement(r) for r in lists[c]] for c in COMPONENTS if c != "api"},
     }
 
 

@@ -47,28 +47,48 @@ let
       path: _type:
       lib.elem (lib.head (lib.splitString "/" (lib.removePrefix "${toString root}/" (toString path)))) inputs;
   };
-in
-buildNpmPackage {
-  pname = "housify-web";
-  version = (lib.importJSON (root + "/package.json")).version;
-  inherit src nodejs;
-  postPatch = fillLock;
-  npmDeps = fetchNpmDeps {
-    name = "housify-web-npm-deps";
-    inherit src;
-    nativeBuildInputs = [ nodejs ];
+  # What the app and its node_modules (the dev shell's, passthru.nodeModules) share: one
+  # filled lock, one fetched cache.
+  common = {
+    version = (lib.importJSON (root + "/package.json")).version;
+    inherit src nodejs;
     postPatch = fillLock;
-    hash = npmDepsHash;
+    npmDeps = fetchNpmDeps {
+      name = "housify-web-npm-deps";
+      inherit src;
+      nativeBuildInputs = [ nodejs ];
+      postPatch = fillLock;
+      hash = npmDepsHash;
+    };
+    # Playwright is not a dependency of the app; never fetch a browser in the sandbox.
+    env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = "1";
   };
-  # Playwright is not a dependency of the app; never fetch a browser in the sandbox.
-  env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = "1";
-  npmBuildScript = "build";
-  installPhase = ''
-    runHook preInstall
-    cp -r dist $out
-    runHook postInstall
-  '';
-  meta = {
-    description = "Housify web app (static files served by nginx at /)";
-  };
-}
+in
+buildNpmPackage (
+  common
+  // {
+    pname = "housify-web";
+    npmBuildScript = "build";
+    installPhase = ''
+      runHook preInstall
+      cp -r dist $out
+      runHook postInstall
+    '';
+    # web/node_modules as `npm ci` makes it, offline (nixos/packages/shell.nix).
+    passthru.nodeModules = buildNpmPackage (
+      common
+      // {
+        pname = "housify-web-node-modules";
+        dontNpmBuild = true;
+        installPhase = ''
+          runHook preInstall
+          cp -r node_modules $out
+          runHook postInstall
+        '';
+      }
+    );
+    meta = {
+      description = "Housify web app (static files served by nginx at /)";
+    };
+  }
+)

@@ -111,6 +111,9 @@ else
       nvidiaOpen = config.hardware.nvidia.open;
     };
     acme = config.security.acme;
+    inherit (config) warnings;
+    # What the configuration writes to nixpkgs.config (the Housify modules: nothing).
+    nixpkgsConfig = lib.attrNames config.nixpkgs.config;
     web = {
       package = if config.services.housify.web.package == null then null else "${config.services.housify.web.package}";
       inherit (housify-web) builderArgs;
