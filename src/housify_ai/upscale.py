@@ -80,6 +80,11 @@ class UpscaleHandler:
     def describe(self) -> list[dict[str, Any]]:
         return [{"task": "upscale", "model": MODEL_NAME, "device": self.upscaler.device, "tile": self.upscaler.tile}]
 
+    def _enlarge(self, source: Image.Image, scale: int) -> tuple[Image.Image, RunStats]:
+        started = time.perf_counter()
+        image = self.upscaler.enlarge(source, scale)
+        return image, RunStats(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
     async def __call__(self, ctx: JobContext) -> JobResult:
         request = ctx.request
         spec = get_task(request.task)
@@ -89,27 +94,15 @@ class UpscaleHandler:
             spec.check(params, source.size)  # the API checked before queueing; the stored picture may differ
         if await ctx.progress(0, 1):
             raise JobCancelled()
-        stats, outcome, error = RunStats(0.0, 0), "failed", ""
-        try:
-            started = time.perf_counter()
-            image = await asyncio.to_thread(self.upscaler.enlarge, source, params.scale)
-            stats = RunStats(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-            outcome = "succeeded"
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            await self.run_log.write(
-                ctx,
-                model=MODEL_NAME,
-                device=self.upscaler.device,
-                dtype="float32",
-                size=source.size,
-                steps=1,
-                stats=stats,
-                outcome=outcome,
-                error=error,
-            )
+        image, stats = await self.run_log.run(
+            ctx,
+            lambda: self._enlarge(source, params.scale),
+            model=MODEL_NAME,
+            device=self.upscaler.device,
+            dtype="float32",
+            size=source.size,
+            steps=1,
+        )
         await ctx.progress(1, 1)
         return await store_output(
             ctx, self.store, self.settings, image, stats=stats, device=self.upscaler.device, model=MODEL_NAME

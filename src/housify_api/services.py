@@ -146,7 +146,11 @@ def build_services(settings: ApiSettings) -> Services:
         plans=PlanService(levels, quotes),
         auth=auth,
         accounts=AccountService(
-            auth=auth, levels=levels, revocations=revocations, settings=settings, deletion_hooks=(media.purge_account,)
+            auth=auth,
+            levels=levels,
+            revocations=revocations,
+            settings=settings,
+            deletion_hooks=(media.images.purge_owner,),
         ),
         api_keys=ApiKeyService(levels),
         media=media,

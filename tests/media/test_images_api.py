@@ -201,10 +201,11 @@ async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, 
     image = (await upload(http, owner, picture(64, 64, "WEBP"), public=True)).json()
     state = media_server.app.state
     plain = state.services
-    media = dataclasses.replace(
-        plain.media, settings=msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/")
+    settings = msgspec.structs.replace(plain.media.settings, accel_redirect_prefix="/_media/")
+    images = dataclasses.replace(plain.media.images, settings=settings)
+    state.services = dataclasses.replace(
+        plain, media=dataclasses.replace(plain.media, images=images, settings=settings)
     )
-    state.services = dataclasses.replace(plain, media=media)
     try:
         response = await http.get(f"/images/{image['id']}/content")
         thumb = await http.get(f"/images/{image['id']}/content?size=thumb")

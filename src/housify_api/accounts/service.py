@@ -28,6 +28,7 @@ from housify_api.auth.service import AuthService, check_password
 from housify_api.errors import ConflictError
 from housify_api.pagination import Page
 from housify_api.plans.service import LevelService
+from housify_api.schemas import normalise_email
 from housify_api.settings import ApiSettings
 from housify_api.tables import User
 
@@ -103,8 +104,8 @@ class AccountService:
         for name, value in check_profile(data.profile()).items():
             changes[getattr(User, name)] = value
         new_email = None
-        if data.email is not msgspec.UNSET and data.email.strip().lower() != user.email:
-            new_email = data.email.strip().lower()
+        if data.email is not msgspec.UNSET and normalise_email(data.email) != user.email:
+            new_email = normalise_email(data.email)
             if data.current_password is msgspec.UNSET:
                 raise ValidationException(
                     "current_password: required to change the e-mail address",

@@ -18,6 +18,7 @@ from litestar.exceptions import HTTPException, ServiceUnavailableException
 
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_api.auth.identity import AuthUser
+from housify_api.media.catalog import presets
 from housify_api.usage import record_service_call
 
 log = logging.getLogger("housify.media.assist")
@@ -27,8 +28,6 @@ SERVICE = "prompt_assist"
 
 async def with_preset_labels(body: PromptAssistRequest) -> PromptAssistRequest:
     """``body`` with ``room_type`` and ``style`` replaced by their presets' labels (422 naming the field when unknown)."""
-    from housify_api.media.catalog import presets
-
     changes = {}
     for field in ("room_type", "style"):
         value = getattr(body, field)

@@ -28,9 +28,11 @@ from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 
 from housify_ai.contract import publish_levels
+from housify_api.media.catalog.access import roll_out_new_tasks
+from housify_api.media.catalog.presets import seed_presets
 from housify_api.media.controllers import CONTROLLERS
 from housify_api.media.deps import DEPENDENCIES
-from housify_api.media.jobs import Queue
+from housify_api.media.queue import Queue
 from housify_api.plans.service import LevelService
 
 log = logging.getLogger("housify.media")
@@ -71,9 +73,6 @@ class MediaPlugin(InitPluginProtocol):
 async def _roll_out_new_tasks() -> None:
     """Give existing users the access right of newly registered tasks, seed the missing default presets
     (a database outage only logs)."""
-    from housify_api.media.catalog.access import roll_out_new_tasks
-    from housify_api.media.catalog.presets import seed_presets
-
     try:
         await roll_out_new_tasks()
         await seed_presets()

@@ -1,6 +1,8 @@
-"""The media domain's collaborators (images, jobs, gallery, prompt assistant), built once per app.
+"""The media domain's services and collaborators (images, jobs, gallery, prompt assistant), built once per app.
 
-:func:`build_media_services` makes them from the API's settings;
+:func:`build_media_services` makes them from the API's settings, each service with its
+collaborators explicit (:class:`~housify_api.media.images.ImageService` over the store and
+settings, :class:`~housify_api.media.jobs.JobService` over the queue);
 ``housify_api.services.build_services`` puts the result in the app's container
 as ``services.media``. The results consumer is only *made* here; the media
 plugin's lifespan starts and stops it.
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from uuid import UUID
 
 import httpx
 from redis.asyncio import Redis
@@ -21,7 +22,9 @@ from housify_api.media import picture_urls
 from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
-from housify_api.media.jobs import Queue
+from housify_api.media.images import ImageService
+from housify_api.media.jobs import JobService
+from housify_api.media.queue import Queue
 from housify_api.settings import ApiSettings, MediaSettings
 from housify_common.redis import RedisKeys
 from housify_common.storage import ImageStore
@@ -32,9 +35,11 @@ log = logging.getLogger("housify.media")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MediaServices:
-    """What the media services share.
+    """The media services and what they share.
 
     Attributes:
+        images: pictures (upload, read, change, delete, content).
+        jobs: generation jobs (submit, list, read, cancel).
         store: the image store (``settings.storage``: a directory or an S3 bucket, docs/storage.md).
         settings: the media settings (``ApiSettings.media``).
         featured: the front-page cache.
@@ -44,6 +49,8 @@ class MediaServices:
         events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
+    images: ImageService
+    jobs: JobService
     store: ImageStore
     settings: MediaSettings
     featured: FeaturedCache
@@ -51,12 +58,6 @@ class MediaServices:
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
     events: EventHub
-
-    async def purge_account(self, user_id: UUID) -> int:
-        """Account deletion hook: the account's pictures and their files go first; returns how many."""
-        from housify_api.media.images import purge_owner
-
-        return await purge_owner(self, user_id)
 
     async def aclose(self) -> None:
         await self.events.aclose()
@@ -79,6 +80,8 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         else None
     )
     return MediaServices(
+        images=ImageService(store=store, settings=media),
+        jobs=JobService(queue),
         store=store,
         settings=media,
         featured=FeaturedCache(media.featured_cache_seconds),
