@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
 from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
 from housify_api.media.images import ImageService
@@ -61,6 +62,7 @@ class MediaServices:
 
     async def aclose(self) -> None:
         await self.events.aclose()
+        self.images.decoder.close()
         if self.ai is not None:
             await self.ai.aclose()
 
@@ -80,7 +82,15 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         else None
     )
     return MediaServices(
-        images=ImageService(store=store, settings=media),
+        images=ImageService(
+            store=store,
+            settings=media,
+            decoder=Decoder(
+                workers=media.decode_workers, memory_mb=media.decode_memory_mb, timeout=media.decode_timeout_seconds
+            ),
+            redis=redis,
+            keys=keys,
+        ),
         jobs=JobService(queue),
         store=store,
         settings=media,
