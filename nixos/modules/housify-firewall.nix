@@ -14,6 +14,9 @@
 let
   inherit (lib) types mkOption mkIf;
   cfg = config.services.housify.firewall;
+  # What nixos/hosts/* set so they evaluate (`nix flake check`) before the operator fills in
+  # the real MAC: locally administered, never a vendor's. A warning names it.
+  placeholderMac = "02:00:00:00:00:00";
   edge = config.services.housify;
   ai = config.services.housify-ai;
   soap = config.services.housify-soap;
@@ -132,6 +135,8 @@ in
   };
 
   config = mkIf cfg.enable {
+    warnings = lib.optional (cfg.lanMacAddress == placeholderMac) "services.housify.firewall.lanMacAddress is the example hosts' placeholder ${placeholderMac}: no NIC has it, so none is renamed ${cfg.lanInterface} and the LAN rules match nothing. Set your LAN NIC's MAC (ip link).";
+
     assertions = [
       {
         assertion = !(lib.any wideOpen (cfg.internalSubnets ++ cfg.managementSubnets));
@@ -147,7 +152,7 @@ in
       }
       {
         assertion = kernelName cfg.lanInterface || cfg.lanMacAddress != null;
-        message = "services.housify.firewall.lanInterface is \"${cfg.lanInterface}\", a name no kernel gives a NIC: set services.housify.firewall.lanMacAddress to that NIC's MAC (ip link) so the host renames it, or set lanInterface to the kernel's name (e.g. enp2s0).";
+        message = "services.housify.firewall.lanInterface is \"${cfg.lanInterface}\", a name no kernel gives a NIC: set services.housify.firewall.lanMacAddress to that NIC's MAC (ip link) so the host renames it, or set lanInterface to the kernel's name (e.g. enp2s0). The example hosts set the placeholder ${placeholderMac}, which evaluates but matches no NIC until replaced.";
       }
       {
         assertion = !(config.networking.firewall.enable or false);

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import msgspec
 
+from housify_api.billing.settings import BillingSettings
 from housify_common.settings import load_settings
 from housify_common.shared_settings import CommonSettings
 
@@ -70,6 +71,11 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: level's limits before reading the table again (an admin's edit shows within this time).
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
+    )
+    #: ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``: seconds a job may wait queued (no AI worker started it) before it
+    #: fails with ``expired: ...`` and stops counting against the hourly limit (``media/deadlines.py``).
+    job_queue_timeout: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=1800.0, name="media_job_queue_timeout"
     )
     #: ``HOUSIFY_MEDIA_MAX_IMAGE_SIDE``: longest accepted side of an upload, in pixels.
     max_image_side: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
@@ -168,6 +174,8 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
 
     #: The media domain's settings (``HOUSIFY_AI_TIMEOUT_SECONDS``, ``HOUSIFY_MEDIA_*``).
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
+    #: The billing domain's settings (``HOUSIFY_BTCPAY_*``, ``HOUSIFY_BILLING_*``).
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
 
 
 def load_api_settings(**overrides: object) -> ApiSettings:

@@ -266,12 +266,24 @@ def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
 
 
 def test_the_web_app_package_is_served_by_nginx(good) -> None:
-    text = good("web")["nginxText"]
-    assert "root /nix/store/00000000000000000000000000000000-housify-web;" in text
+    """By default the overlay's housify-web: nixos/packages/web.nix itself (on stand-in npm builders)."""
+    cfg = good("web")
+    assert cfg["web"]["package"] == "/nix/store/00000000000000000000000000000000-housify-web"
+    text = cfg["nginxText"]
+    assert f"root {cfg['web']['package']};" in text
     assert 'add_header Cache-Control "public, max-age=31536000, immutable" always;' in text
-    assert "root " not in good("edge-with-local-ai")["nginxText"].split("location /_media/")[0].replace(
-        "root /var/lib/acme", ""
-    )
+    assert "root " not in good("no-web")["nginxText"].split("location /_media/")[0].replace("root /var/lib/acme", "")
+
+
+def test_the_web_package_fills_one_lock_for_the_fetcher_and_the_build(good) -> None:
+    """fetchNpmDeps and the build run the same postPatch (npmConfigHook compares their locks),
+    which fills `resolved` from npm's configured registry: no registry host in the recipe."""
+    web = good("web")["web"]
+    fill = web["builderArgs"]["postPatch"]
+    assert web["npmDeps"]["postPatch"] == fill
+    assert "fill-npm-lock.mjs package-lock.json" in fill and "npm config get registry" in fill
+    assert "registry.npmjs" not in fill and "nodejs" in str(web["npmDeps"]["nativeBuildInputs"])
+    assert web["npmDeps"]["hash"].startswith("sha256-")
 
 
 def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path) -> None:
@@ -363,7 +375,10 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
 # --- AI / GPU -----------------------------------------------------------------------------
 
 
-def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
+def test_gpu_hosts_get_the_driver_and_device_access_and_no_nixpkgs_config(good) -> None:
+    """CUDA comes with the package (the lock's torch and nvidia-* wheels): the module writes no
+    nixpkgs.config (cudaSupport would rebuild every CUDA-aware package from source, and a host
+    passing its own read-only pkgs would conflict)."""
     cpu, gpu = good("edge-with-local-ai"), good("gpu")
     assert cpu["gpu"] == {
         "cudaSupport": False,
@@ -373,12 +388,13 @@ def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
         "allowUnfree": False,
     }
     assert gpu["gpu"] == {
-        "cudaSupport": True,
+        "cudaSupport": False,
         "graphics": True,
         "videoDrivers": ["nvidia"],
         "nvidiaOpen": True,
-        "allowUnfree": True,
+        "allowUnfree": False,
     }
+    assert gpu["nixpkgsConfig"] == [] and cpu["nixpkgsConfig"] == []
     workers = [name for name in gpu["units"] if name.startswith("housify-ai-worker-")]
     assert sorted(workers) == ["housify-ai-worker-0", "housify-ai-worker-1"]
     sc = gpu["units"]["housify-ai-worker-0"]["serviceConfig"]
@@ -392,9 +408,10 @@ def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
 
 @pytest.mark.parametrize("host", ["edge", "gpu"])
 def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
-    site = '{ services.housify.firewall.lanMacAddress = "52:54:00:00:00:01"; }'
-    cfg = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} {site} ]")).json()
+    """As shipped: the LAN MAC is a placeholder, which evaluates with a warning naming it."""
+    cfg = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ]")).json()
     assert cfg["links"]["10-housify-lan"]["linkConfig"] == {"Name": "lan0"}
+    assert any("lanMacAddress is the example hosts' placeholder 02:00:00:00:00:00" in w for w in cfg["warnings"])
     assert cfg["garage"]["enable"] and cfg["garage"]["settings"]["replication_factor"] == 2
     if host == "edge":
         assert len(instance_units(cfg)) == 4
@@ -405,7 +422,9 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
         assert cfg["units"]["housify-garage-setup"]["environment"]["GARAGE_EXPECTED_NODES"] == "2"
         assert "location /_media_s3/ {" in cfg["nginxText"]
     else:
-        assert cfg["gpu"]["cudaSupport"] is True
+        assert cfg["gpu"]["cudaSupport"] is False and cfg["gpu"]["videoDrivers"] == ["nvidia"]
+        # the host, not the module, allows the unfree driver
+        assert cfg["nixpkgsConfig"] == ["allowUnfreePredicate"]
         assert "tcp dport { 80, 443 }" not in cfg["ruleset"]  # nothing from the WAN
         assert set(cfg["units"]) == {
             "housify-ai-api",
@@ -418,10 +437,13 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
 
 @pytest.mark.parametrize("host", ["edge", "gpu"])
 def test_a_host_without_its_lan_mac_stops_with_what_to_set(nixpkgs_lib: Path, host: str) -> None:
-    """No kernel names a NIC lan0: until the operator gives its MAC, evaluation says what to set."""
-    result = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ]"))
+    """No kernel names a NIC lan0: without a MAC, evaluation says what to set (and names the placeholder)."""
+    unset = "{ services.housify.firewall.lanMacAddress = lib.mkForce null; }"
+    expr = harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ({{ lib, ... }}: {unset}) ]")
+    result = eval_json(expr)
     assert result.returncode != 0
     assert "set services.housify.firewall.lanMacAddress" in result.stderr
+    assert "placeholder 02:00:00:00:00:00" in result.stderr
 
 
 def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:
