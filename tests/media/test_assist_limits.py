@@ -67,7 +67,7 @@ async def test_one_call_at_a_time_per_user_and_a_bounded_queue(gate, accounts: A
         async with gate.slot(third, free):
             pass
     assert busy.value.headers == {"Retry-After": "5"}
-    with pytest.raises(ServiceUnavailableException, match="within 0.3 s"):
+    with pytest.raises(ServiceUnavailableException, match=r"within 0\.3 s"):
         await waiting
     release.set()
     await running
