@@ -256,6 +256,22 @@ def test_s3_store_wires_garage_nginx_and_the_units_with_credentials_only(good) -
     assert "tcp dport { 3901 }" in cfg["ruleset"] or "3901" in cfg["ruleset"]
 
 
+def test_garage_setup_never_blocks_a_switch_and_operators_garage_gets_the_rpc_secret(good) -> None:
+    """The setup may wait minutes for peers: only its timer starts it (a switch starts the timer,
+    which returns at once). The root operator's `garage` reads the RPC secret file the daemon gets
+    as a credential; /etc/garage.toml names none."""
+    cfg = good("s3")
+    setup = cfg["units"]["housify-garage-setup"]
+    assert setup["wantedBy"] == [] and setup["startAt"] == []
+    timer = cfg["timers"]["housify-garage-setup"]
+    assert timer["wantedBy"] == ["timers.target"]
+    assert timer["timerConfig"] == {"OnActiveSec": "15s", "OnUnitActiveSec": "10min"}
+    (cli,) = [p for p in cfg["systemPackages"] if p["name"] == "garage"]
+    assert cli["priority"] is not None and cli["priority"] < 0  # wins over nixpkgs' plain garage
+    assert "GARAGE_RPC_SECRET_FILE=${GARAGE_RPC_SECRET_FILE:-/run/secrets/housify/garage-rpc-secret}" in cli["text"]
+    assert cli["text"].rstrip().endswith('-garage_2/bin/garage_2 "$@"')
+
+
 def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
     cfg = good("gpu-nfs")
     for name in ("housify-ai-worker-0", "housify-ai-api"):

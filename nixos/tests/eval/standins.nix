@@ -224,6 +224,11 @@ in
     users.groups = attrsOfSub { gid = opt (types.nullOr types.int) null; };
 
     systemd.services = attrsOfSub unit;
+    systemd.timers = attrsOfSub {
+      description = str;
+      wantedBy = strList;
+      timerConfig = opt (types.attrsOf types.str) { };
+    };
     systemd.network.links = attrsOfSub {
       matchConfig = opt (types.attrsOf types.anything) { };
       linkConfig = opt (types.attrsOf types.anything) { };
