@@ -190,6 +190,12 @@ in
         enable = opt types.bool true;
         allowedTCPPorts = opt (types.listOf types.port) [ ];
         allowedUDPPorts = opt (types.listOf types.port) [ ];
+        allowedTCPPortRanges = opt (types.listOf (types.attrsOf types.port)) [ ];
+        allowedUDPPortRanges = opt (types.listOf (types.attrsOf types.port)) [ ];
+        interfaces = attrsOfSub {
+          allowedTCPPorts = opt (types.listOf types.port) [ ];
+          allowedUDPPorts = opt (types.listOf types.port) [ ];
+        };
         extraInputRules = lines;
       };
       interfaces = freeform;
