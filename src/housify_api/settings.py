@@ -72,6 +72,11 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
     )
+    #: ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``: seconds a job may wait queued (no AI worker started it) before it
+    #: fails with ``expired: ...`` and stops counting against the hourly limit (``media/deadlines.py``).
+    job_queue_timeout: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=1800.0, name="media_job_queue_timeout"
+    )
     #: ``HOUSIFY_MEDIA_MAX_IMAGE_SIDE``: longest accepted side of an upload, in pixels.
     max_image_side: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
         default=DEFAULT_MAX_SIDE, name="media_max_image_side"
