@@ -394,7 +394,11 @@ def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:
     cfg = good("other-modules-open-ports")
     rules = cfg["ruleset"].split("counter drop\n        }")[0]
     wan_drop = rules.index('iifname "wan0" counter drop')
-    for rule in ("tcp dport { 9100 } accept", "udp dport 60000-60010 accept", 'iifname "wg0" udp dport { 51820 } accept'):
+    for rule in (
+        "tcp dport { 9100 } accept",
+        "udp dport 60000-60010 accept",
+        'iifname "wg0" udp dport { 51820 } accept',
+    ):
         assert rules.index(rule) > wan_drop, rule
     assert "8080" not in cfg["ruleset"]
     assert any("networking.firewall.interfaces.wan0 opens ports on the WAN" in w for w in cfg["warnings"])
