@@ -10,6 +10,9 @@ plugin's lifespan starts and stops it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from redis.asyncio import Redis
 
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
+from housify_api.media.assist import AssistGate
 from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
@@ -47,6 +51,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        assist: admission to the prompt assistant (per-user limits, a bounded queue).
         events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
@@ -58,6 +63,7 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    assist: AssistGate
     events: EventHub
 
     async def aclose(self) -> None:
@@ -67,15 +73,25 @@ class MediaServices:
             await self.ai.aclose()
 
 
+def _url_secret(settings: ApiSettings) -> str:
+    """``HOUSIFY_MEDIA_URL_SECRET``; unset: derived from the JWT private key (HMAC-SHA256, so API instances
+    sharing the key agree and the key itself is not revealed), else random for this process."""
+    if settings.media.url_secret:
+        return settings.media.url_secret
+    if settings.jwt_private_key:
+        derived = hmac.new(settings.jwt_private_key.encode(), b"housify media URL secret v1", hashlib.sha256)
+        return base64.urlsafe_b64encode(derived.digest()).decode().rstrip("=")
+    if settings.media.accel_redirect_prefix or settings.media.s3_url_prefix:
+        log.warning("HOUSIFY_MEDIA_URL_SECRET is not set: picture URLs work on this API process only")
+    return secrets.token_urlsafe(32)
+
+
 def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -> MediaServices:
     """The media collaborators for ``settings``, on the app's Redis client and key prefix."""
     media = settings.media
     queue = Queue(client=redis, streams=StreamKeys(keys.prefix), keys=keys)
     store = settings.open_store()
-    secret = media.url_secret or secrets.token_urlsafe(32)
-    if not media.url_secret and (media.accel_redirect_prefix or media.s3_url_prefix):
-        log.warning("HOUSIFY_MEDIA_URL_SECRET is not set: picture URLs work on this API instance only, not nginx")
-    picture_urls.configure(MediaUrls(secret, store, s3_prefix=media.s3_url_prefix))
+    picture_urls.configure(MediaUrls(_url_secret(settings), store, s3_prefix=media.s3_url_prefix))
     ai = (
         httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0))
         if settings.ai_url
@@ -98,6 +114,14 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        assist=AssistGate(
+            redis,
+            keys,
+            concurrency=media.assist_concurrency,
+            queue=media.assist_queue,
+            wait_seconds=media.assist_wait_seconds,
+            calls_per_job=media.assist_calls_per_job,
+        ),
         events=build_event_hub(
             settings.redis_url,
             redis,
