@@ -12,7 +12,7 @@ def _token_from(mail) -> str:  # noqa: ANN001
     return re.search(r'"token": "([^"]+)"', body).group(1)
 
 
-async def test_api_keys_lifecycle_and_cap(client, user, redis_client):
+async def test_api_keys_lifecycle_and_cap(client, user, redis_client, admin_tokens):
     auth = bearer(user["tokens"])
     created = await client.post("/users/me/api-keys", json={"name": "laptop"}, headers=auth)
     assert created.status_code == 201
@@ -36,9 +36,11 @@ async def test_api_keys_lifecycle_and_cap(client, user, redis_client):
     assert (await client.post("/users/me/api-keys", json={"name": "x"}, headers={"X-API-Key": key})).status_code == 403
     assert (await client.post("/auth/logout-all", headers={"X-API-Key": key})).status_code == 403
 
-    # Pro-Tier allows more.
+    # Pro-Tier (an admin's grant: this app takes no payments) allows more.
     assert (
-        await client.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=auth)
+        await client.patch(
+            f"/admin/users/{me.json()['id']}", json={"subscription_level": "Pro-Tier"}, headers=bearer(admin_tokens)
+        )
     ).status_code == 200
     assert (
         await client.post("/users/me/api-keys", json={"name": "second"}, headers={"X-API-Key": key})
@@ -75,7 +77,7 @@ async def test_profile_patch_and_duplicate_address(client, user):
     named = await client.patch("/users/me", json={"full_name": "Grace Hopper"}, headers=auth)
     assert named.status_code == 200 and named.json()["full_name"] == "Grace Hopper"
     taken = await register(client)
-    conflict = await client.patch("/users/me", json={"email": taken}, headers=auth)
+    conflict = await client.patch("/users/me", json={"email": taken, "current_password": PASSWORD}, headers=auth)
     assert conflict.status_code == 409
     unknown = await client.patch("/users/me", json={"role": "admin"}, headers=auth)
     assert unknown.status_code == 400 and "role" in unknown.text

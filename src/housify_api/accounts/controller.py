@@ -1,4 +1,8 @@
-"""``/users/me``: the caller's own account. Credential-changing routes need a login token, not an API key."""
+"""``/users/me``: the caller's own account.
+
+Routes that change the account (profile and address, password, plan, API keys, deletion) need a
+bearer access token: an API key never changes the account (``requires_token``, docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from housify_api.accounts.schemas import (
     ApiKeyOut,
     PasswordChange,
     ProfilePatch,
-    SubscriptionChange,
     UserOut,
 )
 from housify_api.accounts.service import AccountService
@@ -40,11 +43,23 @@ class MeController(Controller):
         """The caller's account as stored now (database read)."""
         return await accounts.me(request.user.id)
 
-    @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
+    @patch(
+        "",
+        operation_id="update_me",
+        guards=[requires_token],
+        raises=[
+            documented(409, "email: an account with this address already exists"),
+            documented(429, "too many wrong current_password attempts; see Retry-After"),
+        ],
+    )
     async def update_me(
         self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]
     ) -> UserOut:
-        """Change profile fields (names, gender, phone, birth date, country) and/or ``email`` (re-verified; 409 when taken)."""
+        """Change profile fields (names, gender, phone, birth date, country) and/or ask for a new ``email``.
+
+        A new ``email`` needs ``current_password``; it becomes the account's address once the link
+        mailed to it is opened (until then the answer still shows the old one), and the old address
+        is told. 403 with an API key: keys never change the account."""
         return await accounts.update_profile(request.user, data)
 
     @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)
@@ -59,17 +74,6 @@ class MeController(Controller):
         """Change the password; every other session of the account ends (this one stays)."""
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
-
-    @put(
-        "/subscription",
-        operation_id="change_subscription",
-        raises=[documented(404, "subscription level does not exist")],
-    )
-    async def change_subscription(
-        self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]
-    ) -> UserOut:
-        """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
-        return await accounts.change_level(request.user.id, data.subscription_level)
 
     @get("/usage", operation_id="get_my_usage")
     async def usage(self, request: Me, limit: Limit = 50, offset: Offset = 0) -> Usage:

@@ -34,24 +34,8 @@ class UserOut(Output):
     last_login_at: datetime | None
 
 
-USER_COLUMNS = (
-    "id",
-    "email",
-    "full_name",
-    "first_name",
-    "last_name",
-    "gender",
-    "phone",
-    "birth_date",
-    "country",
-    "role",
-    "is_active",
-    "email_verified",
-    "subscription_level",
-    "services",
-    "created_at",
-    "last_login_at",
-)
+#: The ``users`` columns that make a :class:`UserOut`: its fields, so the profile's field set is written once.
+USER_COLUMNS: tuple[str, ...] = UserOut.__struct_fields__
 
 
 def user_out(row: dict) -> UserOut:
@@ -62,11 +46,18 @@ def user_out(row: dict) -> UserOut:
 
 
 class ProfilePatch(Input):
-    """``PATCH /users/me``: any subset of the profile (``null`` clears an optional field) or the address
-    (a new address must be verified again). Rules: ``housify_api.accounts.profile``."""
+    """``PATCH /users/me``: any subset of the profile (``null`` clears an optional field) and/or a new
+    address. Rules: ``housify_api.accounts.profile``.
+
+    A new ``email`` needs ``current_password`` (OWASP ASVS 4.0 §3.7.1: re-authenticate before a sensitive
+    account change; the address is where password resets go) and takes effect only once the link mailed
+    to it is opened; the old address is told (ASVS 4.0 §2.2.3). docs/security.md.
+    """
 
     full_name: ShortText | msgspec.UnsetType = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET
+    #: The account's password, required with a new ``email``.
+    current_password: Password | msgspec.UnsetType = msgspec.UNSET
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
     gender: Gender | msgspec.UnsetType | None = msgspec.UNSET
@@ -123,6 +114,8 @@ class ApiKeyOut(Output):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    #: Set while the key is disabled: a downgrade left it above the level's cap (the newest keys stay).
+    disabled_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyOut):
