@@ -105,7 +105,11 @@ def web_routers(root: Path | None, example_dir: str = "") -> list[Any]:
     if root is None:
         return []
     handlers: list[Any] = [Router(path="/", route_handlers=[root_file])]
-    folders = {"assets": root / "assets", "icons": root / "icons", "example": Path(example_dir) if example_dir else root / "example"}
+    folders = {
+        "assets": root / "assets",
+        "icons": root / "icons",
+        "example": Path(example_dir) if example_dir else root / "example",
+    }
     for folder, directory in folders.items():
         if directory.is_dir():
             handlers.append(
