@@ -49,6 +49,12 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     page, watch, screens = page
     dora = f"dora-{secrets.token_hex(3)}@example.com"
 
+    # The first screen shows what Housify does: an example before/after (the shipped Real-ESRGAN pair).
+    page.goto("/")
+    expect(page.get_by_role("slider", name="Example: drag to compare before and after")).to_be_visible()
+    expect(page.get_by_text(re.compile("Real-ESRGAN"))).to_be_visible()
+    screens.capture("home-example")
+
     # Sign-up: every rule the browser can judge shows at once, red, and focus lands on the first.
     page.goto("/#/register")
     page.get_by_label("E-mail").fill("dora@example")
