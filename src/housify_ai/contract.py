@@ -242,11 +242,16 @@ class PromptAssistRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tr
 
 
 class PromptAssistResponse(msgspec.Struct, kw_only=True):
-    """A prompt for the image model, what to avoid, and a short note for the user."""
+    """A prompt for the image model, what to avoid, and a short note for the user.
+
+    ``prompt`` starts with the user's own words (with the room type and style); ``added`` lists the
+    details the assistant appended after them, in order, so a client can show and undo them.
+    """
 
     prompt: str
     negative_prompt: str
     notes: str
+    added: list[str] = []
 
 
 class StreamKeys:

@@ -30,7 +30,7 @@ from PIL import Image
 from housify_ai.contract import JobResult, StoredImage
 from housify_ai.control import CONTROLNET_FOR, ControlDetector, ControlMap
 from housify_ai.controlnet import ControlNetBank
-from housify_ai.diffusion import DiffusionEngine, RunStats, StepCallback, shared_engine
+from housify_ai.diffusion import DiffusionEngine, RunStats, StepCallback, keep_unmasked, shared_engine
 from housify_ai.jobs import ImageJobHandler
 from housify_ai.outputs import load_input, open_output_store, output_keys, store_output
 from housify_ai.settings import AISettings
@@ -144,6 +144,8 @@ class Redesigner:
             args.update(image=control_images)
         pipe = self.engine.pipeline_for(task, controlnet=controlnet)
         image, stats = self.engine.generate(pipe, args, seed, on_step, lora)
+        if mask is not None:  # "furniture only": walls, windows and floor stay the photo's own pixels
+            image = keep_unmasked(photo, mask, image)
         return RedesignOutput(image=image, control=control_sheet(maps), mask=mask, stats=stats, task=task)
 
     def describe(self) -> list[dict[str, object]]:

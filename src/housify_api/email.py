@@ -80,6 +80,17 @@ class Mailer:
             f"The link expires in {self._settings.email_verification_ttl_seconds // 3600} hours.\n",
         )
 
+    def email_change_notice(self, to: str, new_address: str) -> None:
+        """Tell the account's current address that a change to ``new_address`` was asked for (ASVS 4.0 §2.2.3)."""
+        self.send(
+            to,
+            "Your Housify e-mail address is being changed",
+            f"Someone signed in to your Housify account asked to change its e-mail address to {new_address}.\n"
+            "The change takes effect only when the link mailed to that address is opened.\n\n"
+            "If this was not you, reset your password now (a reset ends every session and deletes\n"
+            "every API key) and sign out all sessions.\n",
+        )
+
     def password_reset(self, to: str, token: str) -> None:
         self.send(
             to,

@@ -113,6 +113,8 @@ def build_services(settings: ApiSettings) -> Services:
         max_account=settings.login_max_failures_account,
         max_ip=settings.login_max_failures_ip,
         window_seconds=settings.login_lockout_seconds,
+        free_attempts=settings.login_free_attempts,
+        max_backoff_seconds=settings.login_max_backoff_seconds,
     )
     revocations = Revocations(redis, keys, settings.access_token_ttl_seconds)
     levels = LevelService(settings.media.levels_cache_seconds)

@@ -41,6 +41,14 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: /images/{id}/content`` answers with an empty body and ``X-Accel-Redirect:
     #: <prefix><storage key>`` so nginx sends the file from an ``internal`` location.
     accel_redirect_prefix: str = msgspec.field(default="", name="media_accel_redirect_prefix")
+    #: ``HOUSIFY_MEDIA_URL_SECRET`` (or ``_FILE``): the secret of the signed picture URLs
+    #: (``housify_common.storage.signing``); every API instance and nginx's ``secure_link``
+    #: hold the same one. Empty: a random one per process (the standalone; one instance only).
+    url_secret: str = msgspec.field(default="", name="media_url_secret")
+    #: ``HOUSIFY_MEDIA_S3_URL_PREFIX``: nginx's public location proxying to the S3 endpoint
+    #: (``/media/s3/``). Set with an S3 store: ``url``/``thumb_url`` are presigned GETs under it;
+    #: empty: ``/media/{pub|own}/...`` URLs (nginx's secure_link, or this API checks them).
+    s3_url_prefix: str = msgspec.field(default="", name="media_s3_url_prefix")
     #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
     featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
         default=5, name="media_featured_prior_votes"
@@ -58,6 +66,13 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
     )
+    #: ``HOUSIFY_MEDIA_EVENT_SOCKETS_PER_USER``: job-event WebSockets one user may hold at once
+    #: per API process (``housify_api.media.events``; the per-user stream needs only one).
+    event_sockets_per_user: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
+        default=8, name="media_event_sockets_per_user"
+    )
+    #: ``HOUSIFY_MEDIA_EVENT_SOCKETS_MAX``: job-event WebSockets one API process holds at most.
+    event_sockets_max: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=5000, name="media_event_sockets_max")
 
 
 class ApiSettings(CommonSettings, kw_only=True, frozen=True):
@@ -86,10 +101,15 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     argon2_parallelism: int = 1
     password_min_length: int = 10
 
-    # Brute force (failed logins in a rolling window).
-    login_max_failures_account: int = 5
-    login_max_failures_ip: int = 20
-    login_lockout_seconds: int = 900
+    # Password guessing (housify_api.auth.limiter, docs/security.md): per (account, client) the first
+    # login_free_attempts wrong passwords are free, then each waits 1, 2, 4 ... s up to
+    # login_max_backoff_seconds; per account (all clients) and per client (all accounts) at most
+    # login_max_failures_* failures per login_lockout_seconds (OWASP ASVS 4.0 §2.2.1: <= 100 an hour).
+    login_free_attempts: int = 5
+    login_max_backoff_seconds: int = 900
+    login_max_failures_account: int = 100
+    login_max_failures_ip: int = 300
+    login_lockout_seconds: int = 3600
 
     # Tokens mailed for e-mail verification and password reset.
     email_verification_ttl_seconds: int = 24 * 3600

@@ -75,7 +75,7 @@ async def test_profile_patch_and_duplicate_address(client, user):
     named = await client.patch("/users/me", json={"full_name": "Grace Hopper"}, headers=auth)
     assert named.status_code == 200 and named.json()["full_name"] == "Grace Hopper"
     taken = await register(client)
-    conflict = await client.patch("/users/me", json={"email": taken}, headers=auth)
+    conflict = await client.patch("/users/me", json={"email": taken, "current_password": PASSWORD}, headers=auth)
     assert conflict.status_code == 409
     unknown = await client.patch("/users/me", json={"role": "admin"}, headers=auth)
     assert unknown.status_code == 400 and "role" in unknown.text

@@ -24,17 +24,19 @@ async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, a
     history = (await http.get("/images", headers=alice.headers)).json()
     assert [item["id"] for item in history["items"]] == [image["id"]]
 
-    full = await http.get(image["url"], headers=alice.headers)
+    path = f"/images/{image['id']}/content"
+    full = await http.get(path, headers=alice.headers)
     assert full.status_code == 200
     assert full.headers["content-type"] == "image/jpeg"
-    assert full.headers["cache-control"] == "private, max-age=3600"
+    assert full.headers["cache-control"] == "private, max-age=60"  # the caching rule (docs/storage.md)
     assert Image.open(io.BytesIO(full.content)).size == (640, 480)
     etag = full.headers["etag"]
-    again = await http.get(image["url"], headers={**alice.headers, "If-None-Match": etag})
+    again = await http.get(path, headers={**alice.headers, "If-None-Match": etag})
     assert again.status_code == 304
 
-    thumb = await http.get(image["thumb_url"], headers=alice.headers)
+    thumb = await http.get(path + "?size=thumb", headers=alice.headers)
     assert thumb.headers["content-type"] == "image/webp"
+    assert (await http.get(image["url"])).content == full.content  # the listing's signed URL, no credentials
     assert max(Image.open(io.BytesIO(thumb.content)).size) == 256
 
     from housify_api.media.quota import used_bytes
@@ -42,7 +44,8 @@ async def test_upload_then_history_content_and_delete(http: httpx.AsyncClient, a
     assert await used_bytes(alice.id) == image["size_bytes"]
     assert (await http.delete(f"/images/{image['id']}", headers=alice.headers)).status_code == 204
     assert await used_bytes(alice.id) == 0
-    assert (await http.get(image["url"], headers=alice.headers)).status_code == 404
+    assert (await http.get(path, headers=alice.headers)).status_code == 404
+    assert (await http.get(image["url"])).status_code == 404
 
 
 async def test_bad_uploads_are_clear_4xx(http: httpx.AsyncClient, accounts: Accounts) -> None:
@@ -134,7 +137,7 @@ async def test_patch_public_and_visibility_matrix(http: httpx.AsyncClient, accou
 
     # public: everyone sees it, with shared-cache headers; still only owner/admin change or delete it
     public_content = await http.get(path + "/content")
-    assert public_content.status_code == 200 and public_content.headers["cache-control"] == "public, max-age=3600"
+    assert public_content.status_code == 200 and public_content.headers["cache-control"] == "public, max-age=60"
     assert (await http.get(path, headers=anonymous)).status_code == 200
     assert (await http.patch(path, json={"title": "mine now"}, headers=other.headers)).status_code == 403
     assert (await http.delete(path, headers=other.headers)).status_code == 403
@@ -184,7 +187,7 @@ async def test_api_key_reaches_private_pictures_on_public_routes(http: httpx.Asy
     assert created.status_code == 201, created.text
     key = {"X-API-Key": created.json()["key"]}
     assert (await http.get(f"/images/{image['id']}", headers=key)).status_code == 200
-    assert (await http.get(image["url"], headers=key)).status_code == 200
+    assert (await http.get(f"/images/{image['id']}/content", headers=key)).status_code == 200
     bad = await http.get(f"/images/{image['id']}", headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401  # wrong credentials are not "anonymous"
 
@@ -203,14 +206,14 @@ async def test_accel_redirect_mode(http: httpx.AsyncClient, accounts: Accounts, 
     )
     state.services = dataclasses.replace(plain, media=media)
     try:
-        response = await http.get(image["url"])
-        thumb = await http.get(image["thumb_url"])
+        response = await http.get(f"/images/{image['id']}/content")
+        thumb = await http.get(f"/images/{image['id']}/content?size=thumb")
     finally:
         state.services = plain
     assert response.status_code == 200 and response.content == b""
     assert response.headers["x-accel-redirect"] == f"/_media/images/{image['id']}.webp"
     assert response.headers["content-type"] == "image/webp"
-    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert response.headers["cache-control"] == "public, max-age=60"
     assert thumb.headers["x-accel-redirect"] == f"/_media/thumbs/{image['id']}.webp"
     assert plain.media.store.local_path(f"images/{image['id']}.webp").is_file()
 

@@ -278,8 +278,8 @@ async def test_events_websocket_refusals(http: httpx.AsyncClient, accounts: Acco
     assert code == 4401 and "authentication required" in reason
     code, reason = await _closed_with(url, subprotocols=["bearer", "not.a.jwt"])
     assert code == 4401 and "authentication failed" in reason
-    code, reason = await _closed_with(f"{url}?token={other.token}")
-    assert code == 4403 and "only the owner" in reason
+    code, reason = await _closed_with(url, subprotocols=["bearer", other.token])
+    assert code == 4404 and "not found" in reason  # issue 21 item 16: the same answer as for no such job
     code, reason = await _closed_with(f"{media_server.ws_url}/jobs/{uuid.uuid4()}/events?token={owner.token}")
     assert code == 4404
     async with connect(f"{url}?token={admin.token}") as ws:  # admins may listen

@@ -30,9 +30,15 @@ from .seaweedfs import SeaweedFS
 
 @contextlib.asynccontextmanager
 async def api(
-    tmp: Path, storage: StorageSettings, *, accel_prefix: str = "", redis_prefix: str = ""
+    tmp: Path,
+    storage: StorageSettings,
+    *,
+    accel_prefix: str = "",
+    redis_prefix: str = "",
+    media: MediaSettings | None = None,
 ) -> AsyncIterator[tuple[AsgiServer, httpx.AsyncClient, Accounts]]:
-    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX``; a Redis prefix of its own."""
+    """The API on ``storage``; ``accel_prefix`` = ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` (or all of ``media``);
+    a Redis prefix of its own."""
     from housify_api.app import create_app
 
     redis_prefix = redis_prefix or os.environ["HOUSIFY_REDIS_PREFIX"] + f"st{free_port()}:"
@@ -42,7 +48,7 @@ async def api(
         redis_prefix=redis_prefix,
         ai_url=f"http://127.0.0.1:{free_port()}",
         storage=storage,
-        media=MediaSettings(accel_redirect_prefix=accel_prefix),
+        media=media or MediaSettings(accel_redirect_prefix=accel_prefix),
     )
     server = AsgiServer(create_app(settings))
     await server.start()
@@ -51,6 +57,11 @@ async def api(
             yield server, http, Accounts(server.app, http)
     finally:
         await server.stop()
+
+
+def content(image: dict[str, Any], thumb: bool = False) -> str:
+    """``GET /images/{id}/content``: the API clients' route, which checks access on every request."""
+    return f"/images/{image['id']}/content" + ("?size=thumb" if thumb else "")
 
 
 def storage_for(kind: str, tmp: Path, server: SeaweedFS | None) -> StorageSettings:
@@ -81,18 +92,18 @@ async def test_upload_then_content_is_the_stored_bytes(
         assert created.status_code == 201, created.text
         image = created.json()
         row = await _row(image["id"])
-        full = await http.get(image["url"], headers=user.headers)
+        full = await http.get(content(image), headers=user.headers)
         assert full.status_code == 200 and full.headers["content-type"] == "image/png"
         assert full.content == await store.get(row["storage_key"])
         assert int(full.headers["content-length"]) == len(full.content)
-        thumb = await http.get(image["thumb_url"], headers=user.headers)
+        thumb = await http.get(content(image, thumb=True), headers=user.headers)
         assert thumb.status_code == 200 and thumb.content == await store.get(row["thumb_key"])
         assert (
-            await http.get(image["url"], headers={"If-None-Match": full.headers["etag"], **user.headers})
+            await http.get(content(image), headers={"If-None-Match": full.headers["etag"], **user.headers})
         ).status_code == 304
         other = await accounts.user()
-        assert (await http.get(image["url"], headers=other.headers)).status_code == 404  # private
-        assert (await http.get(image["url"])).status_code == 404
+        assert (await http.get(content(image), headers=other.headers)).status_code == 404  # private
+        assert (await http.get(content(image))).status_code == 404
         assert (await http.delete(f"/images/{image['id']}", headers=user.headers)).status_code == 204
         assert await store.stat(row["storage_key"]) is None and await store.stat(row["thumb_key"]) is None
 
@@ -104,7 +115,7 @@ async def test_s3_content_is_an_accel_redirect_to_a_presigned_get(
         user = await accounts.user()
         image = (await upload(http, user, picture(100, 80))).json()
         row = await _row(image["id"])
-        answer = await http.get(image["url"], headers=user.headers)
+        answer = await http.get(content(image), headers=user.headers)
         assert answer.status_code == 200 and answer.content == b""
         target = answer.headers["x-accel-redirect"]
         assert target.startswith(
@@ -115,7 +126,7 @@ async def test_s3_content_is_an_accel_redirect_to_a_presigned_get(
         fetched = await http.get(seaweedfs.endpoint_url + target.removeprefix("/_media_s3"))
         assert fetched.status_code == 200
         assert fetched.content == await server.app.state.services.media.store.get(row["storage_key"])
-        assert (await http.get(image["url"], headers=(await accounts.user()).headers)).status_code == 404
+        assert (await http.get(content(image), headers=(await accounts.user()).headers)).status_code == 404
 
 
 async def test_directory_content_is_an_accel_redirect_to_the_key(migrated_db: str, tmp_path: Path) -> None:
@@ -126,7 +137,7 @@ async def test_directory_content_is_an_accel_redirect_to_the_key(migrated_db: st
     ):
         user = await accounts.user()
         image = (await upload(http, user)).json()
-        answer = await http.get(image["url"], headers=user.headers)
+        answer = await http.get(content(image), headers=user.headers)
         assert answer.headers["x-accel-redirect"] == "/_media/" + (await _row(image["id"]))["storage_key"]
         assert (tmp_path / "files" / answer.headers["x-accel-redirect"].removeprefix("/_media/")).is_file()
 

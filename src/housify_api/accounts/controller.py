@@ -1,4 +1,8 @@
-"""``/users/me``: the caller's own account. Credential-changing routes need a login token, not an API key."""
+"""``/users/me``: the caller's own account.
+
+Routes that change the account (profile and address, password, plan, API keys, deletion) need a
+bearer access token: an API key never changes the account (``requires_token``, docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -40,11 +44,23 @@ class MeController(Controller):
         """The caller's account as stored now (database read)."""
         return await accounts.me(request.user.id)
 
-    @patch("", operation_id="update_me", raises=[documented(409, "email: an account with this address already exists")])
+    @patch(
+        "",
+        operation_id="update_me",
+        guards=[requires_token],
+        raises=[
+            documented(409, "email: an account with this address already exists"),
+            documented(429, "too many wrong current_password attempts; see Retry-After"),
+        ],
+    )
     async def update_me(
         self, request: Me, data: JSONBody[ProfilePatch], accounts: NamedDependency[AccountService]
     ) -> UserOut:
-        """Change profile fields (names, gender, phone, birth date, country) and/or ``email`` (re-verified; 409 when taken)."""
+        """Change profile fields (names, gender, phone, birth date, country) and/or ask for a new ``email``.
+
+        A new ``email`` needs ``current_password``; it becomes the account's address once the link
+        mailed to it is opened (until then the answer still shows the old one), and the old address
+        is told. 403 with an API key: keys never change the account."""
         return await accounts.update_profile(request.user, data)
 
     @delete("", operation_id="delete_me", guards=[requires_token], status_code=204)
@@ -63,6 +79,7 @@ class MeController(Controller):
     @put(
         "/subscription",
         operation_id="change_subscription",
+        guards=[requires_token],
         raises=[documented(404, "subscription level does not exist")],
     )
     async def change_subscription(

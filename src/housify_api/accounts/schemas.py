@@ -62,11 +62,18 @@ def user_out(row: dict) -> UserOut:
 
 
 class ProfilePatch(Input):
-    """``PATCH /users/me``: any subset of the profile (``null`` clears an optional field) or the address
-    (a new address must be verified again). Rules: ``housify_api.accounts.profile``."""
+    """``PATCH /users/me``: any subset of the profile (``null`` clears an optional field) and/or a new
+    address. Rules: ``housify_api.accounts.profile``.
+
+    A new ``email`` needs ``current_password`` (OWASP ASVS 4.0 §3.7.1: re-authenticate before a sensitive
+    account change; the address is where password resets go) and takes effect only once the link mailed
+    to it is opened; the old address is told (ASVS 4.0 §2.2.3). docs/security.md.
+    """
 
     full_name: ShortText | msgspec.UnsetType = msgspec.UNSET
     email: Email | msgspec.UnsetType = msgspec.UNSET
+    #: The account's password, required with a new ``email``.
+    current_password: Password | msgspec.UnsetType = msgspec.UNSET
     first_name: Name | msgspec.UnsetType = msgspec.UNSET
     last_name: Name | msgspec.UnsetType = msgspec.UNSET
     gender: Gender | msgspec.UnsetType | None = msgspec.UNSET

@@ -56,6 +56,11 @@ async def _profile_row(user_id: UUID) -> Any:
     return rows[0] if rows else None
 
 
+def _client(user: AuthUser) -> str:
+    """Who re-enters a password, for the guess limits: the session (an access token's ``sid``)."""
+    return f"session:{user.session_id}"
+
+
 async def get_user_row(user_id: UUID) -> dict[str, Any]:
     """The ``users`` row; 404 when there is none (e.g. deleted while a token was still valid)."""
     row = await User.select().where(User.id == user_id).first()
@@ -83,32 +88,47 @@ class AccountService:
         return user_out(row)
 
     async def update_profile(self, user: AuthUser, data: ProfilePatch) -> UserOut:
-        """Change profile fields and/or the address. A new address is unverified until its mailed link is used;
-        409 if taken; 400 naming a field that breaks its rule (``housify_api.accounts.profile``)."""
-        changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
+        """Change profile fields and/or ask for a new address.
+
+        A new ``email`` needs ``current_password``; the account keeps its address until the link mailed
+        to the new one is opened (``AuthService.verify_email``), and the old address is told at once.
+
+        Raises:
+            ValidationException: 400 naming a field that breaks its rule (``housify_api.accounts.profile``),
+                ``current_password`` missing or incorrect with a new ``email``.
+            ConflictError: 409 when the new address is taken.
+            TooManyRequestsException: 429: wrong passwords count like login guesses.
+        """
+        changes: dict[Any, Any] = {}
         for name, value in check_profile(data.profile()).items():
             changes[getattr(User, name)] = value
         new_email = None
         if data.email is not msgspec.UNSET and data.email.strip().lower() != user.email:
             new_email = data.email.strip().lower()
-            if await User.exists().where(User.email == new_email):
+            if data.current_password is msgspec.UNSET:
+                raise ValidationException(
+                    "current_password: required to change the e-mail address",
+                    extra=[{"key": "current_password", "message": "required to change the e-mail address"}],
+                )
+            row = await self.auth.check_current_password(user.id, data.current_password, _client(user))
+            if new_email == row["email"]:
+                new_email = None
+            elif await User.exists().where(User.email == new_email):
                 raise ConflictError("email: an account with this address already exists")
-            changes[User.email] = new_email
-            changes[User.email_verified] = False
-        await User.update(changes).where(User.id == user.id)
+        if changes:
+            changes[User.updated_at] = datetime.now(UTC)
+            await User.update(changes).where(User.id == user.id)
         if new_email:
-            await self.revocations.revoke_user_tokens(user.id)  # access tokens carry the address
-            await self.auth.send_verification(user.id, new_email)
+            await self.auth.request_email_change(user.id, row["email"], new_email)
         return await self.me(user.id)
 
     async def change_password(self, user: AuthUser, data: PasswordChange) -> int:
-        """Check the current password, set the new one, end every other session; returns how many ended."""
-        row = await get_user_row(user.id)
-        ok, _ = await self.auth.passwords.verify(row["password_hash"], data.current_password)
-        if not ok:
-            raise ValidationException(
-                "current_password: incorrect", extra=[{"key": "current_password", "message": "incorrect"}]
-            )
+        """Check the current password, set the new one, end every other session; returns how many ended.
+
+        API keys stay: the caller proved the password and keeps control (docs/security.md); a reset
+        or log-out-everywhere deletes them.
+        """
+        row = await self.auth.check_current_password(user.id, data.current_password, _client(user))
         check_password(data.new_password, self.settings.password_min_length, row["email"], field="new_password")
         await self.auth.set_password(user.id, data.new_password)
         return await self.auth.revoke_user_sessions(user.id, reason="password-change", keep=user.session_id)

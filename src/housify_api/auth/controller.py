@@ -105,9 +105,10 @@ class AuthController(Controller):
     async def logout_all(
         self, request: Request[AuthUser, HousifyToken, Any], auth: NamedDependency[AuthService]
     ) -> Message:
-        """End every session of this account (all devices)."""
+        """End every session of this account (all devices) and delete its API keys."""
         count = await auth.revoke_user_sessions(request.user.id, reason="logout-all")
-        return Message(message=f"logged out of {count} session(s)")
+        keys = await auth.revoke_api_keys(request.user.id)
+        return Message(message=f"logged out of {count} session(s); {keys} API key(s) deleted")
 
     @get("/whoami", operation_id="whoami")
     async def whoami(self, request: Request[AuthUser, Any, Any]) -> AuthUser:

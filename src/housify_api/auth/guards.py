@@ -3,7 +3,9 @@
 ``requires_admin``: 403 unless ``request.user.role == "admin"``.
 ``requires_service(name)``: 403 unless the user may call that AI service
 (``name`` in :data:`housify_api.auth.identity.SERVICES`).
-``requires_token``: 403 for API-key callers on routes that manage credentials.
+``requires_token``: 403 for API-key callers on every route that changes the account
+(profile and address, password, plan, API keys, sessions, deletion): an API key is a
+credential for the product's features, never for the account (docs/security.md).
 Authentication itself (401) is done by the middleware before guards run.
 The middleware skips ``OPTIONS`` (Litestar's automatic handler, which only
 answers ``Allow``), so there is no user then and every guard lets it through;
@@ -38,7 +40,11 @@ def requires_admin(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseR
 
 
 def requires_token(connection: ASGIConnection[Any, AuthUser, Any, Any], _: BaseRouteHandler) -> None:
-    """403 for ``X-API-Key`` callers: sessions, passwords and keys are managed with a login token only."""
+    """403 for ``X-API-Key`` callers: the account (address, password, plan, keys, sessions) changes with a
+    bearer access token only (OWASP ASVS 4.0 §3.7.1; docs/security.md "Credentials").
+
+    Use it on any handler that changes the account: ``@put(..., guards=[requires_token])``.
+    """
     user = _caller(connection)
     if user is not None and user.via != "token":
         raise PermissionDeniedException("this route needs a bearer access token, not an API key")

@@ -27,7 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from redis.asyncio import Redis
 
 from housify_api.accounts.profile import check_profile, full_name_of
@@ -42,10 +47,14 @@ from housify_api.auth.tokens import KeyRing
 from housify_api.email import Mailer
 from housify_api.errors import ConflictError
 from housify_api.settings import ApiSettings
-from housify_api.tables import Session, User
+from housify_api.tables import ApiKey, Session, User
 from housify_common.redis import RedisKeys
 
 log = logging.getLogger("housify_api.auth")
+
+
+def _bad_token(rule: str) -> ValidationException:
+    return ValidationException(f"token: {rule}", extra=[{"key": "token", "message": rule}])
 
 
 def check_password(password: str, min_length: int, email: str, field: str = "password") -> None:
@@ -114,15 +123,15 @@ class AuthService:
         email = username.strip().lower()
         if not email or not password:
             raise ValidationException("username and password are required for grant_type=password")
-        await self.limiter.check(email, ip)
+        attempt = await self.limiter.reserve(email, ip)  # before the hash: parallel guesses cannot overtake it
         row = await User.select().where(User.email == email).first()
         ok, new_hash = await self.passwords.verify(row["password_hash"] if row else None, password)
         if not ok or row is None:
-            await self.limiter.failed(email, ip)
+            await self.limiter.failed(attempt)
             raise NotAuthorizedException("incorrect email or password")
+        await self.limiter.succeeded(attempt)
         if not row["is_active"]:
             raise PermissionDeniedException("account is disabled")
-        await self.limiter.succeeded(email)
         user_agent = user_agent[:400]
         known_device = await Session.exists().where(
             (Session.user == row["id"]) & (Session.ip == ip) & (Session.user_agent == user_agent)
@@ -262,53 +271,123 @@ class AuthService:
 
     # one-time mailed tokens -----------------------------------------------------------
 
-    async def _issue_one_time(self, purpose: str, user_id: UUID, ttl: int) -> str:
+    async def _issue_one_time(self, purpose: str, user_id: UUID, ttl: int, email: str) -> str:
+        """A random token kept as ``<user id> <address>`` under its SHA-256: it is good for that address only."""
         token = secrets.token_urlsafe(32)
-        await self.redis.set(self.keys.key(purpose, sha256(token)), str(user_id), ex=ttl)
+        await self.redis.set(self.keys.key(purpose, sha256(token)), f"{user_id} {email}", ex=ttl)
         return token
 
-    async def _consume_one_time(self, purpose: str, token: str) -> UUID:
+    async def _consume_one_time(self, purpose: str, token: str) -> tuple[UUID, str] | None:
+        """``(user id, address)`` of an unused token of ``purpose`` (then used up); ``None`` when there is none."""
         value = await self.redis.getdel(self.keys.key(purpose, sha256(token)))
         if value is None:
-            raise ValidationException(
-                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
-            )
-        return UUID(value.decode() if isinstance(value, bytes) else value)
+            return None
+        user_id, _, email = (value.decode() if isinstance(value, bytes) else value).partition(" ")
+        return UUID(user_id), email
 
     async def send_verification(self, user_id: UUID, email: str) -> None:
-        token = await self._issue_one_time("verify-email", user_id, self.settings.email_verification_ttl_seconds)
+        """Mail a link that verifies ``email`` for ``user_id`` while it is the account's address."""
+        token = await self._issue_one_time("verify-email", user_id, self.settings.email_verification_ttl_seconds, email)
         self.mailer.verification(email, token)
 
+    async def request_email_change(self, user_id: UUID, old_email: str, new_email: str) -> None:
+        """Mail ``new_email`` a link that makes it the account's address, and tell ``old_email``.
+
+        Until the link is opened the account keeps ``old_email`` (logins, resets, notices):
+        a stolen session cannot move the account to an address nobody verified (docs/security.md).
+        """
+        token = await self._issue_one_time(
+            "email-change", user_id, self.settings.email_verification_ttl_seconds, new_email
+        )
+        self.mailer.verification(new_email, token)
+        self.mailer.email_change_notice(old_email, new_email)
+
     async def verify_email(self, token: str) -> None:
-        user_id = await self._consume_one_time("verify-email", token)
-        await User.update({User.email_verified: True, User.updated_at: datetime.now(UTC)}).where(User.id == user_id)
+        """Use a mailed token: verify the address it was sent to, or switch the account to it (an address change).
+
+        Raises:
+            ValidationException: 400 ``token``: unknown, used or expired; or the account's address
+                is no longer the one the token was mailed to.
+            ConflictError: 409 when another account took the new address meanwhile.
+        """
+        change = await self._consume_one_time("email-change", token)
+        if change is not None:
+            user_id, new_email = change
+            if await User.exists().where((User.email == new_email) & (User.id != user_id)):
+                raise ConflictError("email: an account with this address already exists")
+            await User.update(
+                {User.email: new_email, User.email_verified: True, User.updated_at: datetime.now(UTC)}
+            ).where(User.id == user_id)
+            await self.revocations.revoke_user_tokens(user_id)  # access tokens carry the address
+            return
+        verification = await self._consume_one_time("verify-email", token)
+        if verification is None:
+            raise _bad_token("unknown, used or expired")
+        user_id, email = verification
+        updated = (
+            await User.update({User.email_verified: True, User.updated_at: datetime.now(UTC)})
+            .where((User.id == user_id) & (User.email == email))
+            .returning(User.id)
+        )
+        if not updated:
+            raise _bad_token("mailed to an address this account no longer uses")
+
+    async def check_current_password(self, user_id: UUID, password: str, client: str) -> dict[str, Any]:
+        """The user's row when ``password`` is the account's password; counted like a login guess.
+
+        ``client`` names who asks (the session): a stolen access token is no way around the login limits.
+
+        Raises:
+            ValidationException: 400 ``current_password: incorrect``.
+            TooManyRequestsException: 429 past the limits of :class:`LoginLimiter`.
+            NotFoundException: 404 when the account is gone.
+        """
+        row = await User.select().where(User.id == user_id).first()
+        if row is None:
+            raise NotFoundException("user not found")
+        attempt = await self.limiter.reserve(row["email"], client)
+        ok, _ = await self.passwords.verify(row["password_hash"], password)
+        if not ok:
+            await self.limiter.failed(attempt)
+            raise ValidationException(
+                "current_password: incorrect", extra=[{"key": "current_password", "message": "incorrect"}]
+            )
+        await self.limiter.succeeded(attempt)
+        return row
+
+    async def revoke_api_keys(self, user_id: UUID) -> int:
+        """Delete every API key of ``user_id`` (log-out-everywhere, password reset); returns how many."""
+        return len(await ApiKey.delete().where(ApiKey.user == user_id).returning(ApiKey.id))
 
     async def request_password_reset(self, email: str) -> None:
         """Mails a reset token when the account exists; the caller answers the same either way."""
         row = await User.select(User.id, User.is_active).where(User.email == email.strip().lower()).first()
         if row is not None and row["is_active"]:
-            token = await self._issue_one_time("password-reset", row["id"], self.settings.password_reset_ttl_seconds)
+            token = await self._issue_one_time(
+                "password-reset", row["id"], self.settings.password_reset_ttl_seconds, email.strip().lower()
+            )
             self.mailer.password_reset(email.strip().lower(), token)
 
     async def reset_password(self, token: str, new_password: str) -> None:
-        """Sets the new password and ends every session (whoever knew the old one is out)."""
+        """Sets the new password, ends every session and deletes every API key (whoever knew the old password
+        or took a key is out: a reset follows a suspected compromise, docs/security.md)."""
         key = self.keys.key("password-reset", sha256(token))
         raw = await self.redis.get(key)
         if raw is None:
-            raise ValidationException(
-                "token: unknown, used or expired", extra=[{"key": "token", "message": "unknown, used or expired"}]
-            )
+            raise _bad_token("unknown, used or expired")
         user = (
             await User.select(User.id, User.email)
-            .where(User.id == UUID(raw.decode() if isinstance(raw, bytes) else raw))
+            .where(User.id == UUID((raw.decode() if isinstance(raw, bytes) else raw).partition(" ")[0]))
             .first()
         )
         if user is None:
-            raise ValidationException("token: the account no longer exists")
+            raise _bad_token("the account no longer exists")
         check_password(new_password, self.settings.password_min_length, user["email"], field="new_password")
-        await self._consume_one_time("password-reset", token)
+        if await self._consume_one_time("password-reset", token) is None:
+            raise _bad_token("unknown, used or expired")
         await self.set_password(user["id"], new_password)
         await self.revoke_user_sessions(user["id"], reason="password-reset")
+        await self.revoke_api_keys(user["id"])
 
     async def set_password(self, user_id: UUID, password: str) -> None:
         await User.update(

@@ -49,17 +49,24 @@ class FeaturedCache:
 
     One computation at a time (single flight); while it runs, other requests
     get the previous page rather than queueing behind it (stale while revalidate).
+    What is reused is the ranking: every answer re-reads which of its pictures
+    are still public (one primary-key query), so a picture made private or
+    deleted leaves the front page at once on every API instance, and its URLs
+    are signed per answer (they never outlive the caching rule's window).
     """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._entries: dict[tuple[int, int], tuple[float, list[FeaturedImage]]] = {}
+        self._entries: dict[tuple[int, int], tuple[float, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
 
     async def get(self, *, limit: int, prior_votes: int) -> list[FeaturedImage]:
-        key = (clamp_limit(limit), prior_votes)
+        return await _still_public(await self._ranked(clamp_limit(limit), prior_votes))
+
+    async def _ranked(self, limit: int, prior_votes: int) -> list[dict[str, Any]]:
+        key = (limit, prior_votes)
         if self.ttl <= 0:
-            return await featured(limit=key[0], prior_votes=prior_votes)
+            return await ranked(limit=limit, prior_votes=prior_votes)
         hit = self._entries.get(key)
         if hit and (time.monotonic() - hit[0] < self.ttl or self._lock.locked()):
             return hit[1]
@@ -67,13 +74,30 @@ class FeaturedCache:
             hit = self._entries.get(key)
             if hit and time.monotonic() - hit[0] < self.ttl:
                 return hit[1]
-            items = await featured(limit=key[0], prior_votes=prior_votes)
-            self._entries[key] = (time.monotonic(), items)
-            return items
+            rows = await ranked(limit=limit, prior_votes=prior_votes)
+            self._entries[key] = (time.monotonic(), rows)
+            return rows
+
+
+async def _still_public(rows: list[dict[str, Any]]) -> list[FeaturedImage]:
+    if not rows:
+        return []
+    public = {
+        r["id"]
+        for r in await Image.select(Image.id).where(Image.id.is_in([r["id"] for r in rows]) & (Image.public == True))  # noqa: E712
+    }
+    return [
+        image_out(row, cls=FeaturedImage, score=round(float(row["score"]), 4)) for row in rows if row["id"] in public
+    ]
 
 
 async def featured(*, limit: int, prior_votes: int) -> list[FeaturedImage]:
     """The ``limit`` best rated public pictures by Bayesian average (``prior_votes`` is ``m``)."""
+    return await _still_public(await ranked(limit=limit, prior_votes=prior_votes))
+
+
+async def ranked(*, limit: int, prior_votes: int) -> list[dict[str, Any]]:
+    """The rows (with ``score``) of the ``limit`` best rated public pictures by Bayesian average."""
     limit = clamp_limit(limit)
     totals = await Image.raw(
         "SELECT SUM(rating_sum) AS stars, SUM(rating_count) AS votes FROM media_images WHERE public = {}", True
@@ -88,4 +112,4 @@ async def featured(*, limit: int, prior_votes: int) -> list[FeaturedImage]:
         True,
         limit,
     )
-    return [image_out(row, cls=FeaturedImage, score=round(float(row["score"]), 4)) for row in rows]
+    return list(rows)

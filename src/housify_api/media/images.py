@@ -23,12 +23,14 @@ from litestar.response import File, Stream
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
+from housify_api.media.picture_urls import picture_urls
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingSummary
 from housify_api.media.tables import Image, ImageKind, Job, Rating
 from housify_api.media.uploads import UploadRejected, clean_upload
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
 from housify_common.storage import StorageUnavailable
+from housify_common.storage.signing import cache_control
 
 if TYPE_CHECKING:
     from housify_api.media.services import MediaServices
@@ -55,8 +57,7 @@ def image_out(row: dict[str, Any], *, mine: int | None = None, cls: type[Out] = 
         rating=RatingSummary(
             average=round(int(row["rating_sum"]) / count, 3) if count else None, count=count, mine=mine
         ),
-        url=f"/images/{row['id']}/content",
-        thumb_url=f"/images/{row['id']}/content?size=thumb",
+        **picture_urls(row),
         **extra,
     )
 
@@ -224,23 +225,16 @@ async def purge_owner(ctx: MediaServices, owner_id: UUID) -> int:
     return len(rows)
 
 
-#: Stored bytes never change under a key, so caches may keep them; a private
-#: picture only in the browser's own cache (RFC 9111 §5.2.2.7 ``private``).
-CACHE_PUBLIC = "public, max-age=3600"
-CACHE_PRIVATE = "private, max-age=3600"
-
-
 async def content_response(
     ctx: MediaServices, row: dict[str, Any], *, size: str, if_none_match: str | None
 ) -> Response[bytes] | File | Stream:
     """The bytes of a picture (``size`` ``full`` or ``thumb``) for a caller allowed to see it.
 
-    Conditional requests: ``If-None-Match`` with the ``ETag`` answers 304. With
-    ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
-    ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
-    for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
-    (docs/storage.md). Without it the API sends the bytes itself (a file
-    response, or a stream from the bucket).
+    For API clients; listings hand out signed URLs instead (:mod:`housify_api.media.picture_urls`).
+    ``Cache-Control`` follows the caching rule (``private``/``public, max-age=60``,
+    :func:`housify_common.storage.signing.cache_control`); access is checked on
+    every request, so no fetch succeeds after access ends. Conditional requests:
+    ``If-None-Match`` with the ``ETag`` answers 304.
 
     Raises:
         NotFoundException: the file is missing from storage (logged).
@@ -249,38 +243,56 @@ async def content_response(
     key = row["thumb_key"] if size == "thumb" else row["storage_key"]
     content_type = "image/webp" if size == "thumb" else row["content_type"]
     tag = f"{row['id']}-{size}"
-    headers = {
-        "Cache-Control": CACHE_PUBLIC if row["public"] else CACHE_PRIVATE,
-        "X-Content-Type-Options": "nosniff",
-    }
+    headers = {"Cache-Control": cache_control(bool(row["public"])), "X-Content-Type-Options": "nosniff"}
     if if_none_match and (
         if_none_match.strip() == "*" or f'"{tag}"' in [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     ):
         return Response(b"", status_code=304, headers={**headers, "ETag": f'"{tag}"'})
+    return await send_bytes(ctx, key, content_type, headers={**headers, "ETag": f'"{tag}"'}, what=f"image {row['id']}")
+
+
+async def send_bytes(
+    ctx: MediaServices, key: str, content_type: str, *, headers: dict[str, str], what: str
+) -> Response[bytes] | File | Stream:
+    """The stored bytes of ``key`` with ``headers``.
+
+    With ``HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX`` set the body is empty and
+    ``X-Accel-Redirect`` sends nginx to its internal location: ``<prefix><key>``
+    for a directory store, ``<prefix><bucket>/<key>?<presigned query>`` for S3
+    (docs/storage.md). Without it the API sends the bytes itself (a file
+    response, or a stream from the bucket).
+
+    Raises:
+        NotFoundException: ``key`` is missing from storage (logged with ``what``).
+        StorageUnavailable: the store failed (503).
+    """
     prefix = ctx.settings.accel_redirect_prefix
     if prefix:
         target = await ctx.store.accel_redirect(key, prefix)
-        return Response(
-            b"", media_type=content_type, headers={**headers, "ETag": f'"{tag}"', "X-Accel-Redirect": target}
-        )
+        return Response(b"", media_type=content_type, headers={**headers, "X-Accel-Redirect": target})
     path = ctx.store.local_path(key)
     if path is not None:
         if not path.is_file():
-            _missing(row, key)
+            _missing(what, key)
+        etag = headers.pop("ETag", None)
         return File(
-            path=path, media_type=content_type, content_disposition_type="inline", headers=headers, etag=ETag(value=tag)
+            path=path,
+            media_type=content_type,
+            content_disposition_type="inline",
+            headers=headers,
+            etag=ETag(value=etag.strip('"')) if etag else None,
         )
     try:
         stream = await ctx.store.get_stream(key)
     except FileNotFoundError:
-        _missing(row, key)
+        _missing(what, key)
     return Stream(
         stream.chunks,
         media_type=content_type,
-        headers={**headers, "ETag": f'"{tag}"', "Content-Length": str(stream.size), "Content-Disposition": "inline"},
+        headers={**headers, "Content-Length": str(stream.size), "Content-Disposition": "inline"},
     )
 
 
-def _missing(row: dict[str, Any], key: str) -> NoReturn:
-    log.error("image %s: file %s missing from storage", row["id"], key)
-    raise NotFoundException(f"image {row['id']}: content missing")
+def _missing(what: str, key: str) -> NoReturn:
+    log.error("%s: file %s missing from storage", what, key)
+    raise NotFoundException(f"{what}: content missing")

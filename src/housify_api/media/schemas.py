@@ -28,7 +28,12 @@ class RatingSummary(msgspec.Struct, kw_only=True):
 
 
 class ImageOut(msgspec.Struct, kw_only=True):
-    """A picture. ``url``/``thumb_url`` are paths under this API; ``size_bytes`` counts picture + thumbnail.
+    """A picture; ``size_bytes`` counts picture + thumbnail.
+
+    ``url``/``thumb_url``: short-lived signed URLs (paths on this host) that the edge
+    serves without the API; use them as they are (no ``Authorization``). They work until
+    ``urls_expire_at`` (2 to 4 minutes ahead; the same URLs for the same picture within
+    a 2-minute window); fetch the listing again for new ones (docs/storage.md).
 
     ``job_id``: the job that drew a generated picture, in ``GET /images/{id}`` for its owner
     (and admins) only; ``None`` in lists, for uploads and for other callers.
@@ -47,6 +52,7 @@ class ImageOut(msgspec.Struct, kw_only=True):
     rating: RatingSummary
     url: str
     thumb_url: str
+    urls_expire_at: dt.datetime
     job_id: UUID | None = None
 
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import obstore
 from obstore.store import S3Store as _ObS3Store
@@ -78,6 +80,8 @@ class S3Store:
         self.bucket, self.prefix = bucket, prefix
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
         self.endpoint_url = endpoint_url.rstrip("/")
+        self.region = region
+        self._credentials = (access_key_id, secret_access_key) if access_key_id and secret_access_key else None
         self.presign = dt.timedelta(seconds=presign_seconds)
         config: dict[str, object] = {"region": region, "virtual_hosted_style_request": False}
         if self.endpoint_url:
@@ -195,6 +199,51 @@ class S3Store:
         check_key(key)
         return await self._call("sign", key, obstore.sign_async(self._store, "GET", key, self.presign))
 
+    def presigned_path(self, key: str, *, start: int, seconds: int, query: dict[str, str] | None = None) -> str:
+        """``/<bucket>/<prefix>/<key>?<SigV4 presigned query>`` of a GET valid from ``start`` (Unix s)
+        for ``seconds``, with the extra signed ``query`` parameters (e.g. ``response-cache-control``).
+
+        Deterministic: the same arguments give the same URL in every process, which
+        obstore's ``sign`` (always "now") cannot; so this follows the AWS specification
+        itself ("Authenticating Requests: Using Query Parameters (AWS Signature Version
+        4)", S3 API Reference), checked against obstore's signer in tests/storage.
+        Without static credentials (the AWS default chain) it falls back to obstore's
+        signer at the current time, without the extra parameters.
+        """
+        check_key(key)
+        path = quote("/" + "/".join(part for part in (self.bucket, self.prefix, key) if part), safe="/-_.~")
+        if self._credentials is None:
+            parts = urlsplit(obstore.sign(self._store, "GET", key, dt.timedelta(seconds=seconds)))
+            return parts.path + "?" + parts.query
+        access_key, secret = self._credentials
+        when = dt.datetime.fromtimestamp(start, dt.UTC)
+        day, stamp = when.strftime("%Y%m%d"), when.strftime("%Y%m%dT%H%M%SZ")
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        params = {
+            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+            "X-Amz-Credential": f"{access_key}/{scope}",
+            "X-Amz-Date": stamp,
+            "X-Amz-Expires": str(seconds),
+            "X-Amz-SignedHeaders": "host",
+            **(query or {}),
+        }
+        canonical_query = "&".join(
+            f"{_uri_encode(name)}={_uri_encode(value)}" for name, value in sorted(params.items())
+        )
+        canonical_request = f"GET\n{path}\n{canonical_query}\nhost:{self._host()}\n\nhost\nUNSIGNED-PAYLOAD"
+        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+        signing_key = f"AWS4{secret}".encode()
+        for part in (day, self.region, "s3", "aws4_request"):
+            signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"{path}?{canonical_query}&X-Amz-Signature={signature}"
+
+    def _host(self) -> str:
+        """The ``host`` header SigV4 signs: the endpoint's ``host[:port]``, or AWS's regional path-style host."""
+        if self.endpoint_url:
+            return urlsplit(self.endpoint_url).netloc
+        return f"s3.{self.region}.amazonaws.com"
+
     async def accel_redirect(self, key: str, location: str) -> str:
         """``<location>/<bucket>/<prefix>/<key>?<presigned query>``.
 
@@ -205,6 +254,11 @@ class S3Store:
         """
         parts = urlsplit(await self.presigned_get(key))
         return location.rstrip("/") + parts.path + "?" + parts.query
+
+
+def _uri_encode(text: str) -> str:
+    """SigV4's UriEncode: every byte but ``A-Z a-z 0-9 - _ . ~`` as ``%XX`` (upper case hex)."""
+    return quote(text, safe="-_.~")
 
 
 def _first_line(exc: BaseException) -> str:

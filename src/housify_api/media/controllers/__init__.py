@@ -6,12 +6,14 @@ from housify_api.media.catalog.controller import LevelTaskController, PresetAdmi
 from housify_api.media.controllers.gallery import GalleryController
 from housify_api.media.controllers.images import ImageController
 from housify_api.media.controllers.jobs import JobController
+from housify_api.media.controllers.media_files import MediaFileController
 from housify_api.media.controllers.prompts import PromptController
 
 CONTROLLERS: list[ControllerRouterHandler] = [
     ImageController,
     JobController,
     GalleryController,
+    MediaFileController,
     PromptController,
     LevelTaskController,
     PresetAdminController,

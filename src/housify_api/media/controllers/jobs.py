@@ -15,6 +15,7 @@ from housify_api.auth.identity import AuthUser
 from housify_api.media import events, jobs
 from housify_api.media.jobs import Queue
 from housify_api.media.schemas import JobIn, JobOut
+from housify_api.media.services import MediaServices
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
 from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
@@ -86,8 +87,15 @@ class JobController(Controller):
         self,
         socket: WebSocket,
         job_id: FromPath[UUID],
-        queue: NamedDependency[Queue],
+        media: NamedDependency[MediaServices],
         authenticator: NamedDependency[Authenticator],
     ) -> None:
         """Replays the job's events, then streams new ones until it ends (see ``housify_api.media.events``)."""
-        await events.serve(socket, job_id, queue, authenticator)
+        await events.serve(socket, job_id, media.events, authenticator)
+
+    @websocket("/events", opt={"exclude_from_auth": True})
+    async def user_events(
+        self, socket: WebSocket, media: NamedDependency[MediaServices], authenticator: NamedDependency[Authenticator]
+    ) -> None:
+        """The caller's queued, running and newly submitted jobs' events on one socket (``job_id`` in each)."""
+        await events.serve_user(socket, media.events, authenticator)

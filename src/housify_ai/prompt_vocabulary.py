@@ -1,0 +1,124 @@
+"""The words the prompt assistant's model may add to a prompt (docs/ai-server.md, "Prompt assistant").
+
+A 135M-parameter model writing free text dropped the user's words, wrote other
+languages and repeated itself. Here it only *chooses*: its answer is
+constrained by a grammar to pick details, things to avoid and a tip from these
+lists, so whatever it picks is English, relevant to pictures of homes, and
+never replaces what the user wrote (:mod:`housify_ai.assistant` composes the
+prompt). The lists use the vocabulary interior-design and architecture
+prompts commonly use for Stable Diffusion: materials, light, palette, camera.
+
+Edit freely: each entry is one comma-separated prompt fragment, lowercase,
+at most a few CLIP tokens (the text encoder reads 77 tokens; the user's words
+come first so a long list of details is what gets cut, never the wish).
+"""
+
+from __future__ import annotations
+
+#: Details the model may add after the user's words (``"details"`` in its answer).
+DETAILS: tuple[str, ...] = (
+    # light
+    "soft natural light",
+    "warm evening light",
+    "bright daylight",
+    "morning sunlight through the windows",
+    "warm ambient lighting",
+    "recessed ceiling lights",
+    "pendant lights",
+    "floor lamp",
+    "candlelight",
+    # materials
+    "light oak floor",
+    "dark walnut floor",
+    "polished concrete floor",
+    "herringbone parquet",
+    "marble countertop",
+    "natural stone",
+    "exposed brick wall",
+    "white plaster walls",
+    "wood panelling",
+    "linen textiles",
+    "wool rug",
+    "velvet sofa",
+    "leather armchair",
+    "rattan furniture",
+    "brass fixtures",
+    "matte black fixtures",
+    "ceramic tiles",
+    "terrazzo",
+    "glass partition",
+    # palette
+    "warm neutral palette",
+    "muted earth tones",
+    "white and beige palette",
+    "soft pastel colours",
+    "deep green accents",
+    "navy blue accents",
+    "black and white contrast",
+    # plants and objects
+    "indoor plants",
+    "large potted plant",
+    "bookshelves",
+    "artwork on the walls",
+    "fireplace",
+    "large windows",
+    "floor-to-ceiling windows",
+    "high ceiling",
+    "open plan layout",
+    "built-in storage",
+    # exterior
+    "landscaped garden",
+    "stone path",
+    "wooden deck",
+    "clear blue sky",
+    "dusk with lit windows",
+    # camera and quality
+    "wide-angle interior photo",
+    "eye-level view",
+    "architectural photography",
+    "symmetrical composition",
+    "photorealistic",
+    "high detail",
+    "sharp focus",
+    "magazine quality",
+)
+
+#: What the model may add to the negative prompt (``"avoid"``), besides :data:`BASE_NEGATIVE`.
+AVOID: tuple[str, ...] = (
+    "clutter",
+    "cables",
+    "harsh shadows",
+    "overexposed",
+    "underexposed",
+    "lens distortion",
+    "fisheye",
+    "low resolution",
+    "noise",
+    "cartoon",
+    "painting",
+    "3d render",
+    "oversaturated colours",
+    "duplicate furniture",
+    "floating objects",
+    "cropped furniture",
+)
+
+#: Always in the negative prompt (unless the user's own words name one of them, e.g. "people at dinner").
+BASE_NEGATIVE: tuple[str, ...] = (
+    "blurry",
+    "distorted furniture",
+    "extra windows",
+    "text",
+    "watermark",
+    "people",
+)
+
+#: One of these is the answer's ``notes`` (the model picks; :data:`TIPS` [0] when it picks none).
+TIPS: tuple[str, ...] = (
+    "Name a material or colour you like to steer the look.",
+    "Say what time of day it is for a different light.",
+    "Pick a style preset to keep the picture consistent.",
+    "Mention what must stay, like the window or the fireplace.",
+    "Try several variations and keep the one you like.",
+    "A shorter prompt often gives a cleaner picture.",
+)
