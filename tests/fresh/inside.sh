@@ -68,10 +68,13 @@ else
   grep -q '^picture saved to' "$logs/client.log" || fail "the story drew no picture"
   grep -q '^featured gallery:' "$logs/client.log" || fail "the story did not reach the featured gallery"
   kill -0 "$run" 2>/dev/null || fail "the standalone stopped during the story"
+  # a browser's request for / gets the web app (bootstrap built it with the lent Node.js)
+  grep -q 'Node.js >= 20.19 with npm not found' "$logs/bootstrap.log" && fail "scripts/bootstrap found no Node.js >= 20.19"
   python3 -c "
 import urllib.request, sys
-with urllib.request.urlopen(sys.argv[1] + '/', timeout=10) as r:
-    sys.exit(not r.headers.get_content_type() == 'text/html')" "$url" || fail "/ serves no web app (text/html)"
+request = urllib.request.Request(sys.argv[1] + '/', headers={'Accept': 'text/html'})
+with urllib.request.urlopen(request, timeout=10) as r:
+    sys.exit(r.headers.get_content_type() != 'text/html')" "$url" || fail "/ serves no web app to a browser (text/html)"
   [ "$failed" = 0 ] || show "$logs/run.log"
 fi
 kill -INT "$run" 2>/dev/null
