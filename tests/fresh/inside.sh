@@ -54,7 +54,11 @@ for _ in $(seq 600); do
 done
 elapsed first-url "$start"
 if [ -z "$url" ]; then
-  fail "scripts/run printed no URL that answered /health within 10 minutes (alive: $(kill -0 "$run" 2>/dev/null && echo yes || echo no))"
+  if kill -0 "$run" 2>/dev/null; then
+    fail "scripts/run printed no URL that answered /health within 10 minutes"
+  else
+    fail "scripts/run exited before its URL answered /health"
+  fi
   show "$logs/run.log"
 else
   # 4. The whole story with the example client, the prompt assistant first.
