@@ -72,6 +72,11 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
     )
+    #: ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``: seconds a job may wait queued (no AI worker started it) before it
+    #: fails with ``expired: ...`` and stops counting against the hourly limit (``media/deadlines.py``).
+    job_queue_timeout: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=1800.0, name="media_job_queue_timeout"
+    )
     #: ``HOUSIFY_MEDIA_MAX_IMAGE_SIDE``: longest accepted side of an upload, in pixels.
     max_image_side: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
         default=DEFAULT_MAX_SIDE, name="media_max_image_side"
@@ -93,6 +98,18 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     uploads_per_hour: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=120, name="media_uploads_per_hour")
     #: ``HOUSIFY_MEDIA_UPLOADS_IN_FLIGHT``: uploads of one user being received or decoded at once.
     uploads_in_flight: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_uploads_in_flight")
+    #: ``HOUSIFY_MEDIA_ASSIST_CONCURRENCY``: prompt-assistant calls one API process runs at once
+    #: (``housify_api.media.assist.AssistGate``); ``HOUSIFY_MEDIA_ASSIST_QUEUE``: calls waiting at most;
+    #: ``HOUSIFY_MEDIA_ASSIST_WAIT_SECONDS``: longest wait; ``HOUSIFY_MEDIA_ASSIST_CALLS_PER_JOB``:
+    #: a user's calls per hour = this x the level's generation jobs per hour.
+    assist_concurrency: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_assist_concurrency")
+    assist_queue: Annotated[int, msgspec.Meta(ge=0)] = msgspec.field(default=8, name="media_assist_queue")
+    assist_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=10.0, name="media_assist_wait_seconds"
+    )
+    assist_calls_per_job: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
+        default=5, name="media_assist_calls_per_job"
+    )
     #: ``HOUSIFY_MEDIA_EVENT_SOCKETS_PER_USER``: job-event WebSockets one user may hold at once
     #: per API process (``housify_api.media.events``; the per-user stream needs only one).
     event_sockets_per_user: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(

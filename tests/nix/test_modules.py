@@ -256,6 +256,22 @@ def test_s3_store_wires_garage_nginx_and_the_units_with_credentials_only(good) -
     assert "tcp dport { 3901 }" in cfg["ruleset"] or "3901" in cfg["ruleset"]
 
 
+def test_garage_setup_never_blocks_a_switch_and_operators_garage_gets_the_rpc_secret(good) -> None:
+    """The setup may wait minutes for peers: only its timer starts it (a switch starts the timer,
+    which returns at once). The root operator's `garage` reads the RPC secret file the daemon gets
+    as a credential; /etc/garage.toml names none."""
+    cfg = good("s3")
+    setup = cfg["units"]["housify-garage-setup"]
+    assert setup["wantedBy"] == [] and setup["startAt"] == []
+    timer = cfg["timers"]["housify-garage-setup"]
+    assert timer["wantedBy"] == ["timers.target"]
+    assert timer["timerConfig"] == {"OnActiveSec": "15s", "OnUnitActiveSec": "10min"}
+    (cli,) = [p for p in cfg["systemPackages"] if p["name"] == "garage"]
+    assert cli["priority"] is not None and cli["priority"] < 0  # wins over nixpkgs' plain garage
+    assert "GARAGE_RPC_SECRET_FILE=${GARAGE_RPC_SECRET_FILE:-/run/secrets/housify/garage-rpc-secret}" in cli["text"]
+    assert cli["text"].rstrip().endswith('-garage_2/bin/garage_2 "$@"')
+
+
 def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
     cfg = good("gpu-nfs")
     for name in ("housify-ai-worker-0", "housify-ai-api"):
@@ -370,6 +386,23 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
     assert lan["port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
     assert lan["requirePassFile"] == "/run/secrets/housify/redis-password"
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
+
+
+def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:
+    """networking.firewall's ports (what other modules' openFirewall writes) open on every
+    interface but the WAN; an opening on the WAN interface itself is refused with a warning."""
+    cfg = good("other-modules-open-ports")
+    rules = cfg["ruleset"].split("counter drop\n        }")[0]
+    wan_drop = rules.index('iifname "wan0" counter drop')
+    for rule in (
+        "tcp dport { 9100 } accept",
+        "udp dport 60000-60010 accept",
+        'iifname "wg0" udp dport { 51820 } accept',
+    ):
+        assert rules.index(rule) > wan_drop, rule
+    assert "8080" not in cfg["ruleset"]
+    assert any("networking.firewall.interfaces.wan0 opens ports on the WAN" in w for w in cfg["warnings"])
+    assert "9100" not in good("wan-interface")["ruleset"]
 
 
 # --- AI / GPU -----------------------------------------------------------------------------

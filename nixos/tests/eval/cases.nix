@@ -74,6 +74,21 @@ in
     web = base;
     no-web = with' { services.housify.web.package = null; };
     wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
+    # Another module's openFirewall (e.g. a Prometheus exporter) and per-interface openings.
+    other-modules-open-ports = with' {
+      services.housify.firewall.wanInterface = "wan0";
+      networking.firewall = {
+        allowedTCPPorts = [ 9100 ];
+        allowedUDPPortRanges = [
+          {
+            from = 60000;
+            to = 60010;
+          }
+        ];
+        interfaces.wg0.allowedUDPPorts = [ 51820 ];
+        interfaces.wan0.allowedTCPPorts = [ 8080 ];
+      };
+    };
     three-instances = with' { services.housify-api.instances = 3; };
     gpu = with' {
       services.housify-ai = {

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
+from housify_api.media.assist import AssistGate
 from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
@@ -50,6 +51,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        assist: admission to the prompt assistant (per-user limits, a bounded queue).
         events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
@@ -61,6 +63,7 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    assist: AssistGate
     events: EventHub
 
     async def aclose(self) -> None:
@@ -111,6 +114,14 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        assist=AssistGate(
+            redis,
+            keys,
+            concurrency=media.assist_concurrency,
+            queue=media.assist_queue,
+            wait_seconds=media.assist_wait_seconds,
+            calls_per_job=media.assist_calls_per_job,
+        ),
         events=build_event_hub(
             settings.redis_url,
             redis,
