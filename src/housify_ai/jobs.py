@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from housify_ai.contract import JobResult
 from housify_ai.diffusion import DiffusionEngine, shared_engine
-from housify_ai.errors import JobCancelled
 from housify_ai.imaging import preview_b64
-from housify_ai.outputs import RunLog, RunStats, load_input, open_output_store, output_keys, store_output
+from housify_ai.outputs import R, RunLog, load_input, open_output_store, output_keys, store_output
 from housify_ai.settings import AISettings
 from housify_ai.worker import JobContext
 from housify_common.storage import ImageStore
 
 __all__ = ["ImageJobHandler", "output_keys"]
-
-R = TypeVar("R", bound=tuple)
 
 
 class ImageJobHandler:
@@ -75,22 +72,12 @@ class ImageJobHandler:
 
     async def logged_run(self, ctx: JobContext, run: Callable[[], R], *, size: tuple[int, int], steps: int) -> R:
         """``run()`` in a thread (it returns ``(..., RunStats)`` last), with one run-log row whatever the outcome."""
-        stats = RunStats(0.0, 0)
-        outcome, error = "failed", ""
-        try:
-            result = await asyncio.to_thread(run)
-            stats = result[-1]
-            outcome = "succeeded"
-            return result
-        except JobCancelled:
-            outcome = "cancelled"
-            raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            await self.run_log.write(
-                ctx, model=self.engine.name, device=str(self.engine.device),
-                dtype=str(self.engine.dtype).removeprefix("torch."), size=size, steps=steps,
-                stats=stats, outcome=outcome, error=error,
-            )  # fmt: skip
+        return await self.run_log.run(
+            ctx,
+            run,
+            model=self.engine.name,
+            device=str(self.engine.device),
+            dtype=str(self.engine.dtype).removeprefix("torch."),
+            size=size,
+            steps=steps,
+        )

@@ -13,10 +13,12 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from housify_ai.contract import JobResult
+from housify_ai.errors import JobCancelled
 from housify_ai.imaging import apply_watermark, open_image
 from housify_ai.settings import AISettings
 from housify_common.imaging import encode_png, make_thumbnail
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
     from housify_ai.worker import JobContext
 
 log = logging.getLogger(__name__)
+
+#: What a logged run returns: a tuple whose last item is its :class:`RunStats`.
+R = TypeVar("R", bound=tuple)
 
 _OUTPUT_NAMESPACE = uuid.UUID("5d3b0e55-3f0c-4c6e-9b8e-6f1b0a7c2d41")
 
@@ -105,6 +110,54 @@ class RunLog:
     def __init__(self, settings: AISettings) -> None:
         self.settings = settings
         self._warned = False
+
+    async def run(
+        self,
+        ctx: JobContext,
+        work: Callable[[], R],
+        *,
+        model: str,
+        device: str,
+        dtype: str,
+        size: tuple[int, int],
+        steps: int,
+    ) -> R:
+        """``work()`` in a thread (it returns ``(..., RunStats)``, the stats last), with one run-log row
+        whatever the outcome: ``succeeded``, ``cancelled`` (:class:`JobCancelled`) or ``failed`` with the error."""
+        return await self.run_async(
+            ctx, lambda: asyncio.to_thread(work), model=model, device=device, dtype=dtype, size=size, steps=steps
+        )
+
+    async def run_async(
+        self,
+        ctx: JobContext,
+        work: Callable[[], Awaitable[R]],
+        *,
+        model: str,
+        device: str,
+        dtype: str,
+        size: tuple[int, int],
+        steps: int,
+    ) -> R:
+        """:meth:`run` for work that is awaited itself (e.g. in a child process, :mod:`housify_ai.upscale`)."""
+        stats = RunStats(0.0, 0)
+        outcome, error = "failed", ""
+        try:
+            result = await work()
+            stats = result[-1]
+            outcome = "succeeded"
+            return result
+        except JobCancelled:
+            outcome = "cancelled"
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await self.write(
+                ctx, model=model, device=device, dtype=dtype, size=size, steps=steps,
+                stats=stats, outcome=outcome, error=error,
+            )  # fmt: skip
 
     async def write(
         self,

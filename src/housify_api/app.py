@@ -34,9 +34,11 @@ from housify_api.accounts.controller import MeController
 from housify_api.admin.controller import AdminController
 from housify_api.auth.controller import AuthController, jwks
 from housify_api.auth.middleware import jwt_auth
+from housify_api.billing.plugin import BillingPlugin
 from housify_api.errors import EXCEPTION_HANDLERS
 from housify_api.media.plugin import MediaPlugin
 from housify_api.plans.controller import subscriptions
+from housify_api.schemas import normalise_email
 from housify_api.services import Services, build_services, providers
 from housify_api.settings import ApiSettings, load_api_settings
 from housify_api.system import edge
@@ -110,7 +112,7 @@ async def bootstrap_superuser(services: Services) -> None:
     settings = services.settings
     if not (settings.superuser_email and settings.superuser_password):
         return
-    email = settings.superuser_email.strip().lower()
+    email = normalise_email(settings.superuser_email)
     if await User.exists().where(User.email == email):
         return
     await services.auth.create_user(email, settings.superuser_password, role="admin", verified=True)
@@ -193,7 +195,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         ],
         state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),
-        plugins=[MediaPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
+        plugins=[MediaPlugin(), BillingPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

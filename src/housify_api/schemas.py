@@ -22,6 +22,19 @@ Email = Annotated[
         description="e-mail address",
     ),
 ]
+
+
+def normalise_email(email: str) -> str:
+    """The stored form of an e-mail address: surrounding whitespace dropped, lower case.
+
+    Every comparison with ``users.email`` (sign-up, log-in, reset, change, superuser) goes
+    through this one function. The whole address is lowered although RFC 5321 §2.4 lets
+    the local part be case-sensitive: no mail host in practice treats it so, and one
+    person should not get two accounts by typing ``Ann@`` and ``ann@``.
+    """
+    return email.strip().lower()
+
+
 #: Text stored in PostgreSQL, which cannot hold U+0000 in ``text`` columns.
 NO_NUL = r"^[^\x00]*$"
 #: Passwords are checked by the password rules; this bound only stops oversized input.

@@ -12,16 +12,44 @@ configuration module when the class is created; see docs/design.md).
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from housify_common.settings import SettingsError, default_data_dir
 
-__all__ = ["database_url_from_env", "default_data_dir", "default_database_url", "engine_from_url", "migrate_all"]
+__all__ = [
+    "database_url_from_env",
+    "default_data_dir",
+    "default_database_url",
+    "engine_from_url",
+    "is_permanent_error",
+    "migrate_all",
+]
+
+#: Errors of either engine's driver that the same statement with the same values raises again
+#: (constraint and data errors: PostgreSQL SQLSTATE classes 23 and 22, asyncpg's
+#: ``IntegrityConstraintViolationError`` and ``DataError``; sqlite3's ``IntegrityError`` and
+#: ``DataError``, PEP 249), and values piccolo refuses before sending (``ValueError``, ``TypeError``).
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    ValueError,
+    TypeError,
+)
+
+
+def is_permanent_error(exc: BaseException) -> bool:
+    """Whether a retry of the failed database write cannot succeed (:data:`PERMANENT_ERRORS`);
+    connection errors and the like are not permanent."""
+    return isinstance(exc, PERMANENT_ERRORS)
 
 
 def default_database_url() -> str:

@@ -52,6 +52,16 @@ in
 
   good = {
     edge-with-local-ai = base;
+    # Payments through a BTCPay Server store (docs/billing.md); off in every other case.
+    btcpay = with' {
+      services.housify-api.btcpay = {
+        enable = true;
+        url = "https://pay.example.com";
+        storeId = "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776";
+        apiKeyFile = "/run/secrets/housify/btcpay-api-key";
+        webhookSecretFile = "/run/secrets/housify/btcpay-webhook-secret";
+      };
+    };
     s3 = s3case;
     # An AI-only host whose storage is the edge's NFS export.
     gpu-nfs = {
@@ -69,14 +79,26 @@ in
         fsType = "nfs";
       };
     };
-    web = with' {
-      services.housify.web.package = {
-        type = "derivation";
-        name = "housify-web";
-        outPath = "/nix/store/00000000000000000000000000000000-housify-web";
+    # The web app as the overlay builds it (nixos/packages/web.nix on stand-in npm builders):
+    # the module's default. null serves no web app.
+    web = base;
+    no-web = with' { services.housify.web.package = null; };
+    wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
+    # Another module's openFirewall (e.g. a Prometheus exporter) and per-interface openings.
+    other-modules-open-ports = with' {
+      services.housify.firewall.wanInterface = "wan0";
+      networking.firewall = {
+        allowedTCPPorts = [ 9100 ];
+        allowedUDPPortRanges = [
+          {
+            from = 60000;
+            to = 60010;
+          }
+        ];
+        interfaces.wg0.allowedUDPPorts = [ 51820 ];
+        interfaces.wan0.allowedTCPPorts = [ 8080 ];
       };
     };
-    wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
     three-instances = with' { services.housify-api.instances = 3; };
     gpu = with' {
       services.housify-ai = {
@@ -190,6 +212,16 @@ in
     nixos-firewall-too = {
       configuration = with' { networking.firewall.enable = true; };
       error = "leave networking.firewall.enable false";
+    };
+    btcpay-without-secrets = {
+      configuration = with' {
+        services.housify-api.btcpay = {
+          enable = true;
+          url = "https://pay.example.com";
+          storeId = "store";
+        };
+      };
+      error = "services.housify-api.btcpay: enable needs url, storeId, apiKeyFile and webhookSecretFile";
     };
     s3-without-keys = {
       configuration = with' { services.housify-api.storage.backend = "s3"; };

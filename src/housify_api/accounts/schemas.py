@@ -34,24 +34,8 @@ class UserOut(Output):
     last_login_at: datetime | None
 
 
-USER_COLUMNS = (
-    "id",
-    "email",
-    "full_name",
-    "first_name",
-    "last_name",
-    "gender",
-    "phone",
-    "birth_date",
-    "country",
-    "role",
-    "is_active",
-    "email_verified",
-    "subscription_level",
-    "services",
-    "created_at",
-    "last_login_at",
-)
+#: The ``users`` columns that make a :class:`UserOut`: its fields, so the profile's field set is written once.
+USER_COLUMNS: tuple[str, ...] = UserOut.__struct_fields__
 
 
 def user_out(row: dict) -> UserOut:
@@ -130,6 +114,8 @@ class ApiKeyOut(Output):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    #: Set while the key is disabled: a downgrade left it above the level's cap (the newest keys stay).
+    disabled_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -56,6 +56,11 @@ class AuthUser(msgspec.Struct, frozen=True):
     def may_use(self, service: str) -> bool:
         return service in self.services
 
+    def may_manage(self, owner_id: UUID) -> bool:
+        """Whether this caller may see and change what ``owner_id`` owns (a private picture, a job):
+        the owner themself, or any admin. The one place of the "owner or admin" rule."""
+        return self.is_admin or owner_id == self.id
+
 
 def auth_user(
     *,

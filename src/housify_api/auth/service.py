@@ -46,6 +46,7 @@ from housify_api.auth.schemas import RegisterIn, TokenPair
 from housify_api.auth.tokens import KeyRing
 from housify_api.email import Mailer
 from housify_api.errors import ConflictError
+from housify_api.schemas import normalise_email
 from housify_api.settings import ApiSettings
 from housify_api.tables import ApiKey, Session, User
 from housify_common.redis import RedisKeys
@@ -86,7 +87,7 @@ class AuthService:
             ValidationException: a password or profile rule is broken (400, names the field and rule).
             ConflictError: the address is taken (409).
         """
-        email = data.email.strip().lower()
+        email = normalise_email(data.email)
         check_password(data.password, self.settings.password_min_length, email)
         profile = check_profile(data.profile())
         profile["full_name"] = profile["full_name"] or full_name_of(profile["first_name"], profile["last_name"])
@@ -104,7 +105,7 @@ class AuthService:
 
     async def create_user(self, email: str, password: str, *, role: str = "user", verified: bool = False) -> UUID:
         """An account made by the system (superuser bootstrap); same rules as registration."""
-        email = email.strip().lower()
+        email = normalise_email(email)
         check_password(password, self.settings.password_min_length, email)
         user = User(
             email=email,
@@ -120,7 +121,7 @@ class AuthService:
 
     async def login(self, username: str, password: str, ip: str, user_agent: str) -> TokenPair:
         """OAuth2 password grant. 429 when limited, 401 for bad credentials, 403 for a disabled account."""
-        email = username.strip().lower()
+        email = normalise_email(username)
         if not email or not password:
             raise ValidationException("username and password are required for grant_type=password")
         attempt = await self.limiter.reserve(email, ip)  # before the hash: parallel guesses cannot overtake it
@@ -361,12 +362,12 @@ class AuthService:
 
     async def request_password_reset(self, email: str) -> None:
         """Mails a reset token when the account exists; the caller answers the same either way."""
-        row = await User.select(User.id, User.is_active).where(User.email == email.strip().lower()).first()
+        row = await User.select(User.id, User.is_active).where(User.email == normalise_email(email)).first()
         if row is not None and row["is_active"]:
             token = await self._issue_one_time(
-                "password-reset", row["id"], self.settings.password_reset_ttl_seconds, email.strip().lower()
+                "password-reset", row["id"], self.settings.password_reset_ttl_seconds, normalise_email(email)
             )
-            self.mailer.password_reset(email.strip().lower(), token)
+            self.mailer.password_reset(normalise_email(email), token)
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Sets the new password, ends every session and deletes every API key (whoever knew the old password

@@ -24,18 +24,24 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from redis.exceptions import RedisError
 
 from housify_ai.contract import RESULTS_GROUP, JobResult, ensure_groups, result_from_entry
-from housify_api.media import calls, quota
-from housify_api.media.jobs import Queue
-from housify_api.media.tables import FINAL_STATUSES, Image, ImageKind, Job, JobStatus
+from housify_api.media import calls, deadlines, quota
+from housify_api.media.queue import Queue
+from housify_api.media.tables import FINAL_STATUSES, Image, ImageKind, Job, JobStatus, job_params
+from housify_common.db import is_permanent_error
 from housify_common.storage import ImageStore
 
 log = logging.getLogger("housify.media.consumer")
+
+#: Stream entries as redis-py returns them in RESP2: ``(entry id, {field: value})``.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+#: An ``XREADGROUP`` reply in RESP2: ``[(stream, entries), ...]`` (``None`` when the block timed out).
+StreamReply = list[tuple[bytes, StreamEntries]] | None
 
 #: Namespace of result image ids: ``uuid5(RESULT_IMAGE_NS, job_id)``.
 RESULT_IMAGE_NS = uuid.UUID("0b6c1f6e-6a35-4a55-9d0c-5f1e3c1f9a10")
@@ -47,20 +53,6 @@ CLAIM_IDLE_MS = 60_000
 #: cannot fix) is dropped, with a log line, after this many attempts, so it cannot
 #: hold up the results behind it. Connection errors are retried without limit.
 MAX_PERMANENT_FAILURES = 5
-
-
-def _is_permanent(exc: BaseException) -> bool:
-    """Constraint/data errors of PostgreSQL (asyncpg) or SQLite: the same input fails again."""
-    import sqlite3
-
-    permanent: tuple[type[BaseException], ...] = (sqlite3.IntegrityError, sqlite3.DataError, ValueError, TypeError)
-    try:
-        import asyncpg
-
-        permanent += (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        pass
-    return isinstance(exc, permanent)
 
 
 def _when(unix: float) -> dt.datetime | None:
@@ -126,8 +118,11 @@ class ResultsConsumer:
             backoff = min(backoff * 2, 10.0)
 
     async def _drain(self, stream: str, start: str, *, block: bool = False) -> int:
-        reply = await self.queue.client.xreadgroup(
-            RESULTS_GROUP, self.name, {stream: start}, count=self.batch, block=self.block_ms if block else None
+        reply = cast(
+            "StreamReply",  # RESP2, the client's protocol: [(stream, [(id, fields), ...]), ...]
+            await self.queue.client.xreadgroup(
+                RESULTS_GROUP, self.name, {stream: start}, count=self.batch, block=self.block_ms if block else None
+            ),
         )
         handled = 0
         for _stream, entries in reply or []:
@@ -137,9 +132,10 @@ class ResultsConsumer:
         return handled
 
     async def _take_over_stale(self, stream: str) -> None:
-        _, entries, *_ = await self.queue.client.xautoclaim(
+        reply = await self.queue.client.xautoclaim(
             stream, RESULTS_GROUP, self.name, min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=self.batch
         )
+        entries = cast("StreamEntries", reply[1])  # [next start id, entries, deleted ids]
         for entry_id, fields in entries:
             if fields:  # deleted entries come back empty
                 await self._handle_entry(stream, entry_id, fields)
@@ -153,7 +149,7 @@ class ResultsConsumer:
             try:
                 await self.record(result)
             except Exception as exc:
-                if not _is_permanent(exc):
+                if not is_permanent_error(exc):
                     raise  # e.g. the database is down: keep the entry pending and retry after a pause
                 attempts = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
                 if attempts < MAX_PERMANENT_FAILURES:
@@ -186,7 +182,8 @@ class ResultsConsumer:
                 sizes = await self._stored_sizes(result)
                 missing = [key for key, size in sizes.items() if size is None]
                 if not missing:
-                    await self._record_image(job, result, started, finished, sum(size or 0 for size in sizes.values()))
+                    charged = sum(sizes.get(key) or 0 for key in (result.image_key, result.thumb_key) if key)
+                    await self._record_image(job, result, started, finished, charged)
                     return
                 log.error("results consumer: job %s: result %s not in the image store", job_id, ", ".join(missing))
                 result = msgspec.structs.replace(
@@ -207,6 +204,8 @@ class ResultsConsumer:
             )
             if updated:
                 await calls.job_ended(job, started=started, finished=finished, success=False, error=error)
+        if updated:
+            await deadlines.uncount(self.queue, job, result)  # a job a time bound ended uses up no hourly slot
 
     async def _stored_sizes(self, result: JobResult) -> dict[str, int | None]:
         """Size in bytes of the result's picture and thumbnail, ``None`` for one not in the store
@@ -222,11 +221,11 @@ class ResultsConsumer:
             Image(
                 id=image_id,
                 owner=job["owner"],
-                kind=ImageKind.generated.value,
+                kind=ImageKind.control.value,  # belongs to its job: not in History, never public
                 storage_key=result.control.key,
                 thumb_key=result.control.thumb_key,
                 content_type="image/png",
-                size_bytes=0,  # its bytes are charged with the result's (one sum for the job)
+                size_bytes=0,  # not charged to the owner's storage (an internal file of the job)
                 width=result.control.width,
                 height=result.control.height,
                 title="control image",
@@ -238,7 +237,7 @@ class ResultsConsumer:
     async def _record_image(
         self, job: dict[str, Any], result: JobResult, started: Any, finished: dt.datetime, size: int
     ) -> None:
-        params = job["params"] if isinstance(job["params"], dict) else msgspec.json.decode(job["params"])
+        params = job_params(job)
         image_id = uuid.uuid5(RESULT_IMAGE_NS, str(job["id"]))
         async with Job._meta.db.transaction():
             inserted = (
@@ -271,6 +270,7 @@ class ResultsConsumer:
                         **params,
                         **extra,
                         "seed": result.seed if result.seed is not None else params.get("seed"),
+                        **({"model": result.model} if result.model else {}),
                     },
                     Job.image: image_id,
                     Job.error: None,

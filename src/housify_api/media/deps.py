@@ -5,7 +5,9 @@ each provider takes the app-wide service dependencies it needs by name.
 handler parameter   what                                              from
 ==================  ================================================  ==================
 ``media``           :class:`~housify_api.media.services.MediaServices` ``services.media`` (app-wide provider)
-``queue``           :class:`~housify_api.media.jobs.Queue`            ``services.media.queue``
+``images``          :class:`~housify_api.media.images.ImageService`   ``services.media.images``
+``jobs``            :class:`~housify_api.media.jobs.JobService`       ``services.media.jobs``
+``queue``           :class:`~housify_api.media.queue.Queue`           ``services.media.queue``
 ``ai_client``       ``httpx.AsyncClient`` for ``HOUSIFY_AI_URL``       ``services.media.ai``
                     (``None`` when not configured)
 ``limits``          the caller's :class:`~housify_api.plans.Level`     ``services.levels`` (cached)
@@ -23,10 +25,20 @@ from litestar.di import NamedDependency, Provide
 
 from housify_api.auth.credentials import Authenticator
 from housify_api.auth.identity import AuthUser
-from housify_api.media.jobs import Queue
+from housify_api.media.images import ImageService
+from housify_api.media.jobs import JobService
 from housify_api.media.levels import caller_level
+from housify_api.media.queue import Queue
 from housify_api.media.services import MediaServices
 from housify_api.plans.service import Level, LevelService
+
+
+def provide_images(media: NamedDependency[MediaServices]) -> ImageService:
+    return media.images
+
+
+def provide_jobs(media: NamedDependency[MediaServices]) -> JobService:
+    return media.jobs
 
 
 def provide_queue(media: NamedDependency[MediaServices]) -> Queue:
@@ -48,6 +60,8 @@ async def provide_viewer(
 
 
 DEPENDENCIES = {
+    "images": Provide(provide_images, sync_to_thread=False),
+    "jobs": Provide(provide_jobs, sync_to_thread=False),
     "queue": Provide(provide_queue, sync_to_thread=False),
     "ai_client": Provide(provide_ai_client, sync_to_thread=False),
     "limits": Provide(provide_limits),

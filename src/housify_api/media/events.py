@@ -370,7 +370,7 @@ async def serve(socket: WebSocket, job_id: UUID, hub: EventHub, authenticator: A
     if user is None:
         return
     job = await Job.select(Job.owner).where(Job.id == job_id).first()
-    if job is None or not (user.is_admin or job["owner"] == user.id):
+    if job is None or not user.may_manage(job["owner"]):
         await socket.close(code=4404, reason=f"job {job_id} not found")
         return
     await _stream(socket, hub, user, job_id)

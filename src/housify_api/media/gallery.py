@@ -13,7 +13,7 @@ import time
 from typing import Any, Literal
 from uuid import UUID
 
-from housify_api.media.images import image_out, page_of
+from housify_api.media.presenters import image_out, page_of
 from housify_api.media.ranking import score_sql, site_mean
 from housify_api.media.schemas import FeaturedImage, ImageOut
 from housify_api.media.tables import Image

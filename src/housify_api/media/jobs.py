@@ -14,10 +14,9 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -29,32 +28,21 @@ from litestar.exceptions import (
 )
 from redis.exceptions import RedisError
 
-from housify_ai.contract import (
-    TERMINAL_EVENTS,
-    JobEvent,
-    JobRequest,
-    StreamKeys,
-    enqueue_job,
-    event_from_entry,
-    request_cancel,
-)
+from housify_ai.contract import TERMINAL_EVENTS, JobRequest, enqueue_job, request_cancel
 from housify_ai.tasks import MAX_SEED, REGISTRY, TaskSpec, get_task
 from housify_api.auth.identity import AuthUser
-from housify_api.media import calls, quota, ratelimit
+from housify_api.media import calls, presenters, quota, ratelimit
+from housify_api.media.availability import ensure_offered
 from housify_api.media.catalog import presets
 from housify_api.media.catalog.access import level_tasks
 from housify_api.media.images import find_visible
+from housify_api.media.queue import Queue
 from housify_api.media.schemas import JobOut, JobProgress
 from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
-from housify_common.redis import RedisKeys
 
 log = logging.getLogger("housify.media")
-
-#: A worker whose heartbeat is older than this counts as gone (the AI workers
-#: refresh ``ai:workers`` every few seconds while idle or busy).
-WORKER_STALE_SECONDS = 60.0
 
 #: Most pictures one ``POST /jobs`` may ask for (``count``); each is its own job and image.
 MAX_COUNT = 4
@@ -68,18 +56,6 @@ _INPUTS = (
     ("mask_image_id", "mask", "mask_key"),
     ("control_image_id", "control", "control_key"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Queue:
-    """The Redis side of jobs: the client, the contract's stream keys and Housify's key namer."""
-
-    client: Any
-    streams: StreamKeys
-    keys: RedisKeys
-
-    def hour_key(self, user_id: UUID) -> str:
-        return self.keys.key("media", "jobs-hour", user_id)
 
 
 def _http_validation(exc: Exception) -> HTTPException:
@@ -143,114 +119,6 @@ async def _input_images(user: AuthUser, body: Any) -> dict[str, dict[str, Any]]:
     return rows
 
 
-async def submit(queue: Queue, user: AuthUser, limits: Level, body: Any) -> tuple[JobOut, ratelimit.Decision]:
-    """Validate (by the task's declaration in ``housify_ai.tasks``), count against ``requests_hour``, record and enqueue a job.
-
-    Order matters: everything that can refuse the request for its content runs
-    before the job is counted against the hourly limit.
-
-    Raises:
-        PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), a task
-            the caller's level does not include, or a source/mask image of another user.
-        NotFoundException: unknown image.
-        HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
-            429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
-        ServiceUnavailableException: Redis is down (nothing is recorded then).
-    """
-    spec = get_task(body.task)
-    if not user.may_use(spec.name):
-        raise PermissionDeniedException(f"no access to service {spec.name!r}; an admin can grant it")
-    if not (await level_tasks(limits.name)).get(spec.name, False):
-        raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
-    given = task_inputs(spec, body)
-    prompt, negative = await _with_presets(spec, body)
-    images = await _input_images(user, body)
-    try:
-        options = spec.parse_params(given)
-        if spec.check is not None:
-            source = images.get("source_image_id")
-            spec.check(options, (source["width"], source["height"]) if source else None)
-        if spec.offered is not None and (workers := await _live_workers_or_503(queue)):
-            spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
-    except (msgspec.ValidationError, ValueError) as exc:
-        raise _http_validation(exc) from exc
-    count = body.count
-    first_seed = body.seed
-    if count > 1 and first_seed is None:  # variations: seeds s ... s+n-1, so each picture can be redrawn
-        first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT + 2)
-    if first_seed is not None and first_seed + count - 1 > MAX_SEED:
-        raise _unprocessable(f"seed: seed + count - 1 must be at most {MAX_SEED}")
-    job_ids = [uuid.uuid4() for _ in range(count)]
-    requests: list[JobRequest] = []
-    try:
-        for i, job_id in enumerate(job_ids):
-            requests.append(
-                JobRequest.parse(
-                    {
-                        "job_id": str(job_id),
-                        "user_id": str(user.id),
-                        "task": spec.name,
-                        "prompt": prompt,
-                        "negative_prompt": negative,
-                        "params": msgspec.to_builtins(options),
-                        "seed": None if first_seed is None else first_seed + i,
-                        **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
-                        "watermark": limits.watermark,
-                        "level": limits.name,
-                    }
-                )
-            )
-    except (msgspec.ValidationError, ValueError) as exc:
-        raise _http_validation(exc) from exc
-    await quota.ensure_room(user.id, limits.storage_limit_bytes)
-    hour_key = queue.hour_key(user.id)
-    decision = await _take_hourly(queue, hour_key, limits, count)
-    now = dt.datetime.now(dt.UTC)
-    batch = [str(job_id) for job_id in job_ids] if count > 1 else None
-    for request in requests:
-        params: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            **request.params,
-        }
-        params.update(
-            seed=request.seed,
-            **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
-            room_type=body.room_type,
-            style=body.style,
-            title=body.title,
-            public=body.public,
-        )
-        if batch:
-            params["batch"] = batch
-        await Job(
-            id=uuid.UUID(request.job_id),
-            owner=user.id,
-            task=spec.name,
-            params=params,
-            status=JobStatus.queued.value,
-            level=limits.name,
-            watermark=limits.watermark,
-            created_at=now,
-        ).save()
-    try:
-        for request in requests:
-            await enqueue_job(queue.client, queue.streams, request)
-    except RedisError as exc:
-        log.error("jobs: could not enqueue job(s) %s: %s", ", ".join(r.job_id for r in requests), exc)
-        queued = {r.job_id for r in requests[: requests.index(request)]}
-        for job_id in job_ids:
-            if str(job_id) not in queued:
-                await Job.delete().where(Job.id == job_id)
-                with contextlib.suppress(RedisError):
-                    await ratelimit.give_back(queue.client, hour_key)
-        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
-    row = await Job.select().where(Job.id == job_ids[0]).first()
-    if row is None:  # deleted between the insert and this read
-        raise NotFoundException(f"job {job_ids[0]} not found")
-    return await job_out(queue, row), decision
-
-
 async def _with_presets(spec: TaskSpec, body: Any) -> tuple[str, str]:
     """The job's prompt and negative prompt with the ``room_type`` and ``style`` presets' fragments after its own.
 
@@ -273,159 +141,223 @@ async def _with_presets(spec: TaskSpec, body: Any) -> tuple[str, str]:
     return prompt, negative
 
 
-async def _take_hourly(queue: Queue, hour_key: str, limits: Level, count: int) -> ratelimit.Decision:
-    """Count ``count`` jobs against the level's ``requests_hour``, all or none.
-
-    Raises:
-        HTTPException: 429 (with ``Retry-After``) when they do not all fit; nothing stays counted then.
-        ServiceUnavailableException: Redis is down.
-    """
-    taken = 0
-    try:
-        for _ in range(count):
-            decision = await ratelimit.take(queue.client, hour_key, limits.requests_hour)
-            if not decision.allowed:
-                for _ in range(taken):
-                    await ratelimit.give_back(queue.client, hour_key)
-                what = "jobs" if count == 1 else f"jobs; this request needs {count}"
-                raise HTTPException(
-                    status_code=429,
-                    detail=f"your level ({limits.name}) allows {limits.requests_hour} {what} per hour; "
-                    f"try again in {decision.reset_after} s",
-                    headers=decision.headers(),
-                )
-            taken += 1
-    except RedisError as exc:
-        log.error("jobs: Redis unavailable while counting requests_hour: %s", exc)
-        raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
-    return decision
-
-
-async def live_workers(queue: Queue) -> list[dict[str, Any]]:
-    """The status (``models`` they loaded, ...) of the AI workers that sent a heartbeat in the last
-    :data:`WORKER_STALE_SECONDS`. Raises ``RedisError`` when Redis is down."""
-    raw = await queue.client.hgetall(queue.streams.workers())
-    now, alive = time.time(), []
-    for value in raw.values():
-        try:
-            status = msgspec.json.decode(value)
-            seen = float(status.get("seen_at", 0))
-        except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
-            continue
-        if now - seen < WORKER_STALE_SECONDS:
-            alive.append(status)
-    return alive
-
-
-async def _live_workers_or_503(queue: Queue) -> list[dict[str, Any]]:
-    try:
-        return await live_workers(queue)
-    except RedisError as exc:
-        log.error("jobs: Redis unavailable while reading the AI workers' offers: %s", exc)
-        raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
-
-
-async def workers_online(queue: Queue) -> int:
-    """How many AI workers sent a heartbeat in the last :data:`WORKER_STALE_SECONDS`."""
-    return len(await live_workers(queue))
-
-
-async def latest_event(queue: Queue, job_id: UUID) -> JobEvent | None:
-    """The newest event of a job (``None`` when its stream is gone or empty)."""
-    entries = await queue.client.xrevrange(queue.streams.events(str(job_id)), count=1)
-    return event_from_entry(entries[0][1]) if entries else None
-
-
-async def job_out(queue: Queue, row: dict[str, Any], *, live: bool = True) -> JobOut:
-    """The API shape of a job row, with live progress for unfinished jobs when ``live``."""
-    out = JobOut(
-        id=row["id"],
-        task=row["task"],
-        status=row["status"],
-        level=row["level"],
-        watermark=bool(row["watermark"]),
-        params=row["params"] if isinstance(row["params"], dict) else msgspec.json.decode(row["params"]),
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        image_id=row["image"],
-        error=row["error"],
-        events_url=f"/jobs/{row['id']}/events",
-    )
-    if out.params.get("batch"):
-        out.batch = [UUID(str(job_id)) for job_id in cast("list[object]", out.params["batch"])]
-    if live and out.status not in FINAL_STATUSES:
-        try:
-            event = await latest_event(queue, out.id)
-            if event is not None and event.type in ("started", "progress", "preview"):
-                out.status = JobStatus.running.value
-                out.progress = JobProgress(step=event.step, total=event.total)
-            elif event is not None and event.type in TERMINAL_EVENTS:
-                out.detail = f"{event.type}; recording the result"
-            elif await workers_online(queue) == 0:
-                out.detail = "no AI worker is running; the job stays queued and starts when one is"
-            else:
-                out.detail = "waiting for an AI worker"
-        except RedisError as exc:
-            log.warning("jobs: Redis unavailable reading live state of %s: %s", out.id, exc)
-            out.detail = "live progress unavailable (Redis down); the job is kept"
-    return out
-
-
 async def find_own(job_id: UUID, user: AuthUser) -> dict[str, Any]:
     """A job row the caller may see: their own, or any for an admin. 404 otherwise (ids are not confirmed)."""
     row = await Job.select().where(Job.id == job_id).first()
-    if row is None or not (user.is_admin or row["owner"] == user.id):
+    if row is None or not user.may_manage(row["owner"]):
         raise NotFoundException(f"job {job_id} not found")
     return row
 
 
-async def read(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
-    return await job_out(queue, await find_own(job_id, user))
+@dataclass(frozen=True, slots=True)
+class JobService:
+    """Generation jobs over the job queue (:class:`~housify_api.media.queue.Queue`); the rows are
+    ``media_jobs``, the validation is the task's declaration in ``housify_ai.tasks``."""
 
+    queue: Queue
 
-async def listing(queue: Queue, user: AuthUser, *, status: str | None, cursor: str | None, limit: int) -> Page[JobOut]:
-    """The caller's jobs, newest first (no live lookups: one query per page)."""
-    limit = clamp_limit(limit)
-    query = Job.select().where(Job.owner == user.id)
-    if status:
-        query = query.where(Job.status == status)
-    if cursor:
-        query = query.where(after([Job.created_at, Job.id], decode_cursor(cursor, (dt.datetime, UUID))))
-    rows = await query.order_by(Job.created_at, Job.id, ascending=False).limit(limit + 1)
-    items = [await job_out(queue, r, live=False) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return Page(items=items, next_cursor=encode_cursor([last["created_at"], last["id"]]) if last else None)
+    async def submit(self, user: AuthUser, limits: Level, body: Any) -> tuple[JobOut, ratelimit.Decision]:
+        """Validate (by the task's declaration in ``housify_ai.tasks``), count against ``requests_hour``, record and enqueue a job.
 
+        Order matters: everything that can refuse the request for its content runs
+        before the job is counted against the hourly limit.
 
-async def cancel(queue: Queue, job_id: UUID, user: AuthUser) -> JobOut:
-    """Ask the worker to stop the job (it stops at its next denoising step).
-
-    A job no worker has started yet is marked cancelled at once (the worker
-    drops it when it claims it); a running one becomes cancelled when the
-    worker confirms.
-
-    Raises:
-        NotFoundException: not the caller's job.
-        HTTPException: 409 when the job has already finished.
-    """
-    row = await find_own(job_id, user)
-    if row["status"] in FINAL_STATUSES:
-        raise HTTPException(status_code=409, detail=f"job {job_id} has already finished ({row['status']})")
-    try:
-        await request_cancel(queue.client, queue.streams, str(job_id))
-        event = await latest_event(queue, job_id)
-    except RedisError as exc:
-        raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
-    if event is None or event.type == "queued":
+        Raises:
+            PermissionDeniedException: no access right for ``task`` (docs/design.md "Access rights"), a task
+                the caller's level does not include, or a source/mask image of another user.
+            NotFoundException: unknown image.
+            HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
+                429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
+            ServiceUnavailableException: Redis is down, or live AI workers exist and none runs ``task``
+                (``housify_api.media.availability``); nothing is recorded then.
+        """
+        spec = get_task(body.task)
+        if not user.may_use(spec.name):
+            raise PermissionDeniedException(f"no access to service {spec.name!r}; an admin can grant it")
+        if not (await level_tasks(limits.name)).get(spec.name, False):
+            raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
+        given = task_inputs(spec, body)
+        await ensure_offered(self.queue, spec.name)
+        prompt, negative = await _with_presets(spec, body)
+        images = await _input_images(user, body)
+        try:
+            options = spec.parse_params(given)
+            if spec.check is not None:
+                source = images.get("source_image_id")
+                spec.check(options, (source["width"], source["height"]) if source else None)
+            if spec.offered is not None and (workers := await self._live_workers_or_503()):
+                spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise _http_validation(exc) from exc
+        count = body.count
+        first_seed = body.seed
+        if count > 1 and first_seed is None:  # variations: seeds s ... s+n-1, so each picture can be redrawn
+            first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT + 2)
+        if first_seed is not None and first_seed + count - 1 > MAX_SEED:
+            raise _unprocessable(f"seed: seed + count - 1 must be at most {MAX_SEED}")
+        job_ids = [uuid.uuid4() for _ in range(count)]
+        requests: list[JobRequest] = []
+        try:
+            for i, job_id in enumerate(job_ids):
+                requests.append(
+                    JobRequest.parse(
+                        {
+                            "job_id": str(job_id),
+                            "user_id": str(user.id),
+                            "task": spec.name,
+                            "prompt": prompt,
+                            "negative_prompt": negative,
+                            "params": msgspec.to_builtins(options),
+                            "seed": None if first_seed is None else first_seed + i,
+                            **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
+                            "watermark": limits.watermark,
+                            "level": limits.name,
+                        }
+                    )
+                )
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise _http_validation(exc) from exc
+        await quota.ensure_room(user.id, limits.storage_limit_bytes)
+        hour_key = self.queue.hour_key(user.id)
+        decision = await self._take_hourly(hour_key, limits, job_ids)
         now = dt.datetime.now(dt.UTC)
-        updated = (
-            await Job.update(
-                {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
+        batch = [str(job_id) for job_id in job_ids] if count > 1 else None
+        for request in requests:
+            params: dict[str, Any] = {
+                "prompt": request.prompt,
+                "negative_prompt": request.negative_prompt,
+                **request.params,
+            }
+            params.update(
+                # the user's own words, before the presets' fragments: a picture's recipe gives them back
+                written_prompt=body.prompt,
+                written_negative_prompt=body.negative_prompt,
+                seed=request.seed,
+                **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
+                room_type=body.room_type,
+                style=body.style,
+                title=body.title,
+                public=body.public,
             )
-            .where((Job.id == job_id) & (Job.status == JobStatus.queued.value))
-            .returning(Job.id)
-        )
-        if updated:
-            await calls.job_ended(row, started=None, finished=now, success=False, error="cancelled by the user")
-    return await read(queue, job_id, user)
+            if batch:
+                params["batch"] = batch
+            await Job(
+                id=uuid.UUID(request.job_id),
+                owner=user.id,
+                task=spec.name,
+                params=params,
+                status=JobStatus.queued.value,
+                level=limits.name,
+                watermark=limits.watermark,
+                created_at=now,
+            ).save()
+        try:
+            for request in requests:
+                await enqueue_job(self.queue.client, self.queue.streams, request)
+        except RedisError as exc:
+            log.error("jobs: could not enqueue job(s) %s: %s", ", ".join(r.job_id for r in requests), exc)
+            queued = {r.job_id for r in requests[: requests.index(request)]}
+            for job_id in job_ids:
+                if str(job_id) not in queued:
+                    await Job.delete().where(Job.id == job_id)
+                    with contextlib.suppress(RedisError):
+                        await ratelimit.give_back(self.queue.client, hour_key, [str(job_id)])
+            raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
+        row = await Job.select().where(Job.id == job_ids[0]).first()
+        if row is None:  # deleted between the insert and this read
+            raise NotFoundException(f"job {job_ids[0]} not found")
+        return await self.job_out(row), decision
+
+    async def _take_hourly(self, hour_key: str, limits: Level, job_ids: list[UUID]) -> ratelimit.Decision:
+        """Count the jobs against the level's ``requests_hour``, all or none (``housify_api.media.ratelimit``).
+
+        Raises:
+            HTTPException: 429 (with ``Retry-After``: until the whole batch fits) saying how many are left
+                and when the next frees; nothing stays counted then.
+            ServiceUnavailableException: Redis is down.
+        """
+        try:
+            decision = await ratelimit.take(
+                self.queue.client, hour_key, limits.requests_hour, members=[str(job_id) for job_id in job_ids]
+            )
+        except RedisError as exc:
+            log.error("jobs: Redis unavailable while counting requests_hour: %s", exc)
+            raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+        if not decision.allowed:
+            raise HTTPException(status_code=429, detail=decision.refusal(limits.name), headers=decision.headers())
+        return decision
+
+    async def _live_workers_or_503(self) -> list[dict[str, Any]]:
+        try:
+            return await self.queue.live_workers()
+        except RedisError as exc:
+            log.error("jobs: Redis unavailable while reading the AI workers' offers: %s", exc)
+            raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+
+    async def job_out(self, row: dict[str, Any], *, live: bool = True) -> JobOut:
+        """The API shape of a job row, with live progress for unfinished jobs when ``live``."""
+        out = presenters.job_out(row)
+        if live and out.status not in FINAL_STATUSES:
+            try:
+                event = await self.queue.latest_event(out.id)
+                if event is not None and event.type in ("started", "progress", "preview"):
+                    out.status = JobStatus.running.value
+                    out.progress = JobProgress(step=event.step, total=event.total)
+                elif event is not None and event.type in TERMINAL_EVENTS:
+                    out.detail = f"{event.type}; recording the result"
+                elif await self.queue.workers_online() == 0:
+                    out.detail = "no AI worker is running; the job stays queued and starts when one is"
+                else:
+                    out.detail = "waiting for an AI worker"
+            except RedisError as exc:
+                log.warning("jobs: Redis unavailable reading live state of %s: %s", out.id, exc)
+                out.detail = "live progress unavailable (Redis down); the job is kept"
+        return out
+
+    async def read(self, job_id: UUID, user: AuthUser) -> JobOut:
+        return await self.job_out(await find_own(job_id, user))
+
+    async def listing(self, user: AuthUser, *, status: str | None, cursor: str | None, limit: int) -> Page[JobOut]:
+        """The caller's jobs, newest first (no live lookups: one query per page)."""
+        limit = clamp_limit(limit)
+        query = Job.select().where(Job.owner == user.id)
+        if status:
+            query = query.where(Job.status == status)
+        if cursor:
+            query = query.where(after([Job.created_at, Job.id], decode_cursor(cursor, (dt.datetime, UUID))))
+        rows = await query.order_by(Job.created_at, Job.id, ascending=False).limit(limit + 1)
+        items = [await self.job_out(r, live=False) for r in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        return Page(items=items, next_cursor=encode_cursor([last["created_at"], last["id"]]) if last else None)
+
+    async def cancel(self, job_id: UUID, user: AuthUser) -> JobOut:
+        """Ask the worker to stop the job (it stops at its next denoising step).
+
+        A job no worker has started yet is marked cancelled at once (the worker
+        drops it when it claims it); a running one becomes cancelled when the
+        worker confirms.
+
+        Raises:
+            NotFoundException: not the caller's job.
+            HTTPException: 409 when the job has already finished.
+        """
+        row = await find_own(job_id, user)
+        if row["status"] in FINAL_STATUSES:
+            raise HTTPException(status_code=409, detail=f"job {job_id} has already finished ({row['status']})")
+        try:
+            await request_cancel(self.queue.client, self.queue.streams, str(job_id))
+            event = await self.queue.latest_event(job_id)
+        except RedisError as exc:
+            raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
+        if event is None or event.type == "queued":
+            now = dt.datetime.now(dt.UTC)
+            updated = (
+                await Job.update(
+                    {Job.status: JobStatus.cancelled.value, Job.finished_at: now, Job.error: "cancelled by the user"}
+                )
+                .where((Job.id == job_id) & (Job.status == JobStatus.queued.value))
+                .returning(Job.id)
+            )
+            if updated:
+                await calls.job_ended(row, started=None, finished=now, success=False, error="cancelled by the user")
+        return await self.read(job_id, user)

@@ -16,19 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.response import File, Stream
 
-from housify_common.storage import StorageKeyError, check_key
+from housify_api.media.delivery import send_bytes
+from housify_api.settings import MediaSettings
+from housify_common.storage import ImageStore, StorageKeyError, check_key
 from housify_common.storage.base import content_type_of
 from housify_common.storage.signing import MEDIA_PREFIX, PUBLIC_SCOPE, MediaUrls, Verdict, cache_control
-
-if TYPE_CHECKING:
-    from litestar import Response
-    from litestar.response import File, Stream
-
-    from housify_api.media.services import MediaServices
 
 log = logging.getLogger("housify.media")
 
@@ -63,7 +61,7 @@ def picture_urls(row: dict[str, Any], *, now: float | None = None) -> dict[str, 
 
 
 async def serve_signed(
-    ctx: MediaServices, scope: str, key: str, token: str, expires: str
+    store: ImageStore, settings: MediaSettings, scope: str, key: str, token: str, expires: str
 ) -> Response[bytes] | File | Stream:
     """The bytes behind a ``/media/{scope}/{key}`` URL, after checking its token like nginx.
 
@@ -74,8 +72,6 @@ async def serve_signed(
         NotFoundException: a key that is not a storage key, or a picture deleted since.
         StorageUnavailable: the store failed (503).
     """
-    from housify_api.media.images import send_bytes
-
     try:
         check_key(key)
     except StorageKeyError as exc:
@@ -86,4 +82,4 @@ async def serve_signed(
     if verdict is Verdict.expired:
         raise HTTPException(status_code=410, detail="media URL: expired; fetch the listing again for a new one")
     headers = {"Cache-Control": cache_control(scope == PUBLIC_SCOPE), "X-Content-Type-Options": "nosniff"}
-    return await send_bytes(ctx, key, content_type_of(key), headers=headers, what=key)
+    return await send_bytes(store, settings, key, content_type_of(key), headers=headers, what=key)

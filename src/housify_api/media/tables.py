@@ -7,7 +7,9 @@ Table names carry a ``media_`` prefix so the all-in-one database of
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
+import msgspec
 from piccolo.columns import (
     JSON,
     UUID,
@@ -29,8 +31,20 @@ from housify_api.tables import User
 
 
 class ImageKind(str, Enum):
+    """What a stored picture is. ``mask`` (an inpaint's painted mask, uploaded with ``purpose=mask``)
+    and ``control`` (a redesign's control image, made by the worker) belong to their job: never in
+    History, never public, not charged to storage (:data:`INTERNAL_KINDS`)."""
+
     upload = "upload"
     generated = "generated"
+    mask = "mask"
+    control = "control"
+
+
+#: Kinds that belong to a job, not to the user's pictures.
+INTERNAL_KINDS = frozenset({ImageKind.mask.value, ImageKind.control.value})
+#: Picture kinds History lists.
+PICTURE_KINDS = (ImageKind.upload.value, ImageKind.generated.value)
 
 
 class JobStatus(str, Enum):
@@ -90,6 +104,13 @@ class Job(Table, tablename="media_jobs"):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
+
+
+def job_params(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``media_jobs`` row's ``params`` as a dict: piccolo hands the JSON column back decoded on
+    PostgreSQL (asyncpg's JSON codec) and as its JSON text on SQLite."""
+    params = row["params"]
+    return params if isinstance(params, dict) else msgspec.json.decode(params)
 
 
 class Rating(Table, tablename="media_ratings"):

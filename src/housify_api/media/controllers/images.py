@@ -16,9 +16,9 @@ from litestar.response import File, Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from housify_api.auth.identity import AuthUser
-from housify_api.media import images, ratings
+from housify_api.media import ratings
+from housify_api.media.images import ImageService, find_visible
 from housify_api.media.schemas import ImageOut, ImagePatch, RatingIn, RatingSummary
-from housify_api.media.services import MediaServices
 from housify_api.media.upload_form import read_upload_form
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
 from housify_api.plans.service import Level
@@ -53,6 +53,12 @@ class UploadOperation(Operation):
                             ),
                             "title": Schema(type=OpenAPIType.STRING, max_length=200),
                             "public": Schema(type=OpenAPIType.STRING, enum=["true", "false", "1", "0"]),
+                            "purpose": Schema(
+                                type=OpenAPIType.STRING,
+                                enum=["picture", "mask"],
+                                description="mask: an inpaint's mask; it belongs to its job (not in History, "
+                                "never public, not charged to storage)",
+                            ),
                         },
                     )
                 )
@@ -74,7 +80,8 @@ class ImageController(Controller):
         raises=[
             ValidationException,
             documented(411, "Content-Length required for uploads"),
-            documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
+            documented(413, "file: over the level's upload or storage limit, the pixel, side or aspect-ratio cap"),
+            documented(429, "file: over the uploads per hour or at once; see Retry-After"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
             STORAGE_DOWN,
         ],
@@ -82,17 +89,21 @@ class ImageController(Controller):
     async def upload(
         self,
         request: Request[AuthUser, Any, Any],
-        media: NamedDependency[MediaServices],
+        images: NamedDependency[ImageService],
         limits: NamedDependency[Level],
     ) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
-        form = await read_upload_form(request, limits)
-        return await images.upload(media, request.user, limits, form.data, title=form.title, public=form.public)
+        async with images.upload_slot(request.user):
+            form = await read_upload_form(request, limits)
+            return await images.upload(
+                request.user, limits, form.data, title=form.title, public=form.public, purpose=form.purpose
+            )
 
     @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
     async def history(
         self,
         request: Request[AuthUser, Any, Any],
+        images: NamedDependency[ImageService],
         kind: FromQuery[Literal["upload", "generated"] | None] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -106,7 +117,9 @@ class ImageController(Controller):
         summary="One picture (owner, admin, or anyone if public)",
         raises=[BAD_CREDENTIALS],
     )
-    async def read(self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None]) -> ImageOut:
+    async def read(
+        self, image_id: FromPath[UUID], viewer: NamedDependency[AuthUser | None], images: NamedDependency[ImageService]
+    ) -> ImageOut:
         return await images.read(image_id, viewer)
 
     @patch(
@@ -116,7 +129,11 @@ class ImageController(Controller):
         raises=[NOT_OWNER],
     )
     async def update(
-        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], data: JSONBody[ImagePatch]
+        self,
+        request: Request[AuthUser, Any, Any],
+        image_id: FromPath[UUID],
+        data: JSONBody[ImagePatch],
+        images: NamedDependency[ImageService],
     ) -> ImageOut:
         return await images.update(image_id, request.user, data)
 
@@ -127,9 +144,9 @@ class ImageController(Controller):
         raises=[NOT_OWNER],
     )
     async def remove(
-        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], media: NamedDependency[MediaServices]
+        self, request: Request[AuthUser, Any, Any], image_id: FromPath[UUID], images: NamedDependency[ImageService]
     ) -> None:
-        await images.delete(media, image_id, request.user)
+        await images.delete(image_id, request.user)
 
     @get(
         "/{image_id:uuid}/content",
@@ -154,11 +171,11 @@ class ImageController(Controller):
         request: Request[Any, Any, Any],
         image_id: FromPath[UUID],
         viewer: NamedDependency[AuthUser | None],
-        media: NamedDependency[MediaServices],
+        images: NamedDependency[ImageService],
         size: FromQuery[Literal["full", "thumb"]] = "full",
     ) -> Response[bytes] | File | Stream:
-        row = await images.find_visible(image_id, viewer)
-        return await images.content_response(media, row, size=size, if_none_match=request.headers.get("if-none-match"))
+        row = await find_visible(image_id, viewer)
+        return await images.content(row, size=size, if_none_match=request.headers.get("if-none-match"))
 
     @put(
         "/{image_id:uuid}/rating",

@@ -12,8 +12,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from housify_api.auth.credentials import Authenticator
 from housify_api.auth.identity import AuthUser
-from housify_api.media import events, jobs
-from housify_api.media.jobs import Queue
+from housify_api.media import events
+from housify_api.media.jobs import JobService
 from housify_api.media.schemas import JobIn, JobOut
 from housify_api.media.services import MediaServices
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
@@ -43,11 +43,11 @@ class JobController(Controller):
         self,
         request: Request[AuthUser, Any, Any],
         data: JSONBody[JobIn],
-        queue: NamedDependency[Queue],
+        jobs: NamedDependency[JobService],
         limits: NamedDependency[Level],
     ) -> Response[JobOut]:
         """202 with the job and ``RateLimit-*`` headers; 429 with ``Retry-After`` over the level's jobs per hour."""
-        job, decision = await jobs.submit(queue, request.user, limits, data)
+        job, decision = await jobs.submit(request.user, limits, data)
         return Response(
             job, status_code=HTTP_202_ACCEPTED, headers={**decision.headers(), "Location": f"/jobs/{job.id}"}
         )
@@ -56,18 +56,18 @@ class JobController(Controller):
     async def listing(
         self,
         request: Request[AuthUser, Any, Any],
-        queue: NamedDependency[Queue],
+        jobs: NamedDependency[JobService],
         status: FromQuery[Status | None] = None,
         cursor: Cursor = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = DEFAULT_LIMIT,
     ) -> Page[JobOut]:
-        return await jobs.listing(queue, request.user, status=status, cursor=cursor, limit=limit)
+        return await jobs.listing(request.user, status=status, cursor=cursor, limit=limit)
 
     @get("/{job_id:uuid}", operation_id="getJob", summary="One job with live progress")
     async def read(
-        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]
+        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], jobs: NamedDependency[JobService]
     ) -> JobOut:
-        return await jobs.read(queue, job_id, request.user)
+        return await jobs.read(job_id, request.user)
 
     @delete(
         "/{job_id:uuid}",
@@ -77,10 +77,10 @@ class JobController(Controller):
         raises=[documented(409, "the job has already finished")],
     )
     async def cancel(
-        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], queue: NamedDependency[Queue]
+        self, request: Request[AuthUser, Any, Any], job_id: FromPath[UUID], jobs: NamedDependency[JobService]
     ) -> JobOut:
         """409 when the job has already finished."""
-        return await jobs.cancel(queue, job_id, request.user)
+        return await jobs.cancel(job_id, request.user)
 
     @websocket("/{job_id:uuid}/events", opt={"exclude_from_auth": True})
     async def job_events(

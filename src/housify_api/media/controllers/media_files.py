@@ -38,4 +38,4 @@ class MediaFileController(Controller):
         expires: FromQuery[str] = "",
     ) -> Response[Any] | File | Stream:
         """The standalone's (and a bare API's) check of the token nginx's secure_link checks at the edge."""
-        return await picture_urls.serve_signed(media, visibility, key.lstrip("/"), md5, expires)
+        return await picture_urls.serve_signed(media.store, media.settings, visibility, key.lstrip("/"), md5, expires)
