@@ -456,3 +456,14 @@ def test_http_redirects_to_https_and_tls_speaks_http2(edge) -> None:
             text=True,
         )
         assert out.stdout == "2", out.stderr
+
+
+def test_the_text_answers_gixy_ngs_findings(tls, tmp_path: Path) -> None:
+    """What gixy-ng (.ci/run, nixos/tests/gixy.sh) asked for: no version in any server (http-level
+    server_tokens off), forward-secret AEAD ciphers for TLS 1.2, open_file_cache beside try_files."""
+    text = rendered("nginx", base_params(tls, webRoot="/srv/web", aiUpstreams=["10.0.1.20:8200"]), tmp_path)
+    assert text.index("server_tokens off;") < text.index("server {")
+    ciphers = re.search(r"ssl_ciphers ([^;]+);", text)
+    assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers[1].split(":"))
+    assert "open_file_cache max=1000 inactive=60s;" in text and "try_files" in text
+    assert "open_file_cache" not in rendered("nginx", base_params(tls), tmp_path)
