@@ -530,3 +530,18 @@ def test_vm_test_script_is_python_that_checks_the_wan_drop() -> None:
 
     compile(textwrap.dedent(script), "vm.nix testScript", "exec")
     assert "wan.execute" in script and "nft flush ruleset" in script and "== 28" in script
+
+
+def test_btcpay_store_is_off_by_default_and_passes_secrets_as_credentials(good) -> None:
+    """docs/billing.md "Deploying with BTCPay Server": URL and store id in the environment, the API key
+    and webhook secret only as systemd credentials; without ``btcpay.enable`` none of them."""
+    api = good("btcpay")["units"]["housify-api-0"]
+    env = api["environment"]
+    assert env["HOUSIFY_BTCPAY_URL"] == "https://pay.example.com"
+    assert env["HOUSIFY_BTCPAY_STORE_ID"] == "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776"
+    assert env["HOUSIFY_BTCPAY_API_KEY_FILE"] == "%d/btcpay-api-key"
+    assert env["HOUSIFY_BTCPAY_WEBHOOK_SECRET_FILE"] == "%d/btcpay-webhook-secret"
+    assert "btcpay-api-key:/run/secrets/housify/btcpay-api-key" in api["serviceConfig"]["LoadCredential"]
+    assert not any(
+        key.startswith("HOUSIFY_BTCPAY") for key in good("edge-with-local-ai")["units"]["housify-api-0"]["environment"]
+    )

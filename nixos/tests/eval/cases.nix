@@ -57,6 +57,16 @@ in
 
   good = {
     edge-with-local-ai = base;
+    # Payments through a BTCPay Server store (docs/billing.md); off in every other case.
+    btcpay = with' {
+      services.housify-api.btcpay = {
+        enable = true;
+        url = "https://pay.example.com";
+        storeId = "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776";
+        apiKeyFile = "/run/secrets/housify/btcpay-api-key";
+        webhookSecretFile = "/run/secrets/housify/btcpay-webhook-secret";
+      };
+    };
     s3 = s3case;
     # An AI-only host whose storage is the edge's NFS export.
     gpu-nfs = {
@@ -231,6 +241,16 @@ in
     nixos-firewall-too = {
       configuration = with' { networking.firewall.enable = true; };
       error = "leave networking.firewall.enable false";
+    };
+    btcpay-without-secrets = {
+      configuration = with' {
+        services.housify-api.btcpay = {
+          enable = true;
+          url = "https://pay.example.com";
+          storeId = "store";
+        };
+      };
+      error = "services.housify-api.btcpay: enable needs url, storeId, apiKeyFile and webhookSecretFile";
     };
     s3-without-keys = {
       configuration = with' { services.housify-api.storage.backend = "s3"; };
