@@ -82,7 +82,9 @@ def decode_cursor(token: str, types: Sequence[type]) -> tuple[Any, ...]:
         values = msgspec.json.decode(raw)
         if not isinstance(values, list) or len(values) != len(types):
             raise CursorError("cursor: not a cursor issued by this list")
-        decoded = tuple(msgspec.convert(v, t, strict=False) for v, t in zip(values, types, strict=True))
+        decoded: tuple[Any, ...] = tuple(
+            msgspec.convert(v, t, strict=False) for v, t in zip(values, types, strict=True)
+        )
     except (binascii.Error, msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
         raise CursorError("cursor: not a cursor issued by this list") from exc
     # A cursor's integers are PostgreSQL ``integer`` columns (rating counts): one out of that range
