@@ -168,6 +168,24 @@ in
       (scram-sha-256); set by a oneshot unit after PostgreSQL starts.
     '';
 
+    postgresql.tls = {
+      certificate = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/housify/postgres.crt";
+        description = ''
+          PEM certificate PostgreSQL presents on the LAN (required with `lan.address`):
+          its subjectAltName must hold `lan.address`, because the AI hosts connect with
+          `sslmode=verify-full` and check it against their `sslrootcert` (the CA that
+          signed it). LAN clients without TLS find no pg_hba line (`hostssl` only).
+        '';
+      };
+      certificateKey = hlib.mkSecretOption ''
+        Its PEM private key (a systemd credential of postgresql.service, so outside the
+        store and root-only is fine).
+      '';
+    };
+
     storage.nfsExport = mkOption {
       type = types.bool;
       default = false;
@@ -211,6 +229,10 @@ in
       {
         assertion = cfg.aiServers != [ ];
         message = "services.housify.aiServers is empty: list the AI hosts' internal APIs (host:port).";
+      }
+      {
+        assertion = !lanExposed || (cfg.postgresql.tls.certificate != null && cfg.postgresql.tls.certificateKey != null);
+        message = "services.housify.postgresql.tls: set certificate and certificateKey when PostgreSQL listens on the LAN (lan.address is set): AI hosts connect with sslmode=verify-full.";
       }
       {
         assertion = !lanExposed || cfg.redis.passwordFile != null;
@@ -300,15 +322,24 @@ in
       authentication = lib.concatStrings (
         map (db: "local ${db} ${db} peer map=housify\n") databases
         ++ lib.optionals lanExposed (
-          map (s: "host housify_ai housify_ai ${s} scram-sha-256\n") fw.internalSubnets
+          # TLS only (hostssl): a LAN client without TLS matches no line and is refused.
+          map (s: "hostssl housify_ai housify_ai ${s} scram-sha-256\n") fw.internalSubnets
         )
       );
       settings = mkIf lanExposed {
         # nixpkgs sets "localhost" (or "*" with enableTCPIP): LAN address only.
         listen_addresses = lib.mkForce "localhost,${cfg.lan.address}";
         password_encryption = "scram-sha-256";
+        ssl = true;
+        ssl_cert_file = "/run/credentials/postgresql.service/tls-cert";
+        ssl_key_file = "/run/credentials/postgresql.service/tls-key";
+        ssl_min_protocol_version = "TLSv1.2";
       };
     };
+    systemd.services.postgresql.serviceConfig.LoadCredential = mkIf lanExposed [
+      "tls-cert:${cfg.postgresql.tls.certificate}"
+      "tls-key:${cfg.postgresql.tls.certificateKey}"
+    ];
 
     systemd.services.housify-postgresql-passwords = mkIf (cfg.postgresql.aiPasswordFile != null) {
       description = "Set the housify_ai role's password for remote AI hosts";

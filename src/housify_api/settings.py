@@ -57,7 +57,7 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     s3_url_prefix: str = msgspec.field(default="", name="media_s3_url_prefix")
     #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
     featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
-        default=5, name="media_featured_prior_votes"
+        default=20, name="media_featured_prior_votes"
     )
     #: ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS``: how long one API instance reuses the computed
     #: front page (it scans every rated public picture: ~20-30 ms at 10,000); 0 = always fresh.

@@ -235,3 +235,44 @@ def test_price_is_decimal_not_float() -> None:
     from housify_api.plans.service import DEFAULT_LEVELS
 
     assert isinstance(DEFAULT_LEVELS[1].price_usd, Decimal)
+
+
+async def test_order_keeps_housifys_quote_beside_the_usd_price(
+    billing_api, http, accounts: Accounts, clock, smtp_server
+) -> None:
+    """The order is in USD; Housify's own SOAP quote (here a stand-in of the rates client) is stored beside it,
+    shown in the order and the receipt. A rates service that fails leaves the order without a quote."""
+    import msgspec
+
+    from housify_api.crypto_quotes import Quote, QuoteUnavailable
+
+    class Rates:
+        fail = False
+
+        async def convert(self, amount: Decimal, source: str, target: str) -> Quote:
+            if self.fail:
+                raise QuoteUnavailable("rates service down")
+            assert (source, target) == ("USD", "BTC")
+            return Quote(
+                amount=amount * Decimal("0.00001"), rate=Decimal("0.00001"), symbol="BTCUSDT", fetched_at=clock.now
+            )
+
+    billing = billing_api.billing
+    rates = Rates()
+    saved = billing.quotes, billing.settings
+    billing.quotes, billing.settings = rates, msgspec.structs.replace(billing.settings, quote_currency="BTC")
+    try:
+        val = await accounts.user()
+        order = await checkout(http, val)
+        rates.fail = True
+        wes = await accounts.user()
+        unquoted = await checkout(http, wes)
+    finally:
+        billing.quotes, billing.settings = saved
+    assert order["amount"] == "9.99" and order["currency"] == "USD"
+    assert order["quote"]["currency"] == "BTC" and Decimal(order["quote"]["amount"]) == Decimal("0.0000999")
+    assert Decimal(order["quote"]["rate"]) == Decimal("0.00001")
+    assert unquoted["quote"] is None and unquoted["state"] == "pending"
+    await billing_api.standin.set_status(billing_api.standin.invoice_for_order(order["id"])["id"], "Settled")
+    receipt = await mail(smtp_server, val.email, "receipt")
+    assert "0.0000999 BTC" in receipt.get_payload()

@@ -375,8 +375,25 @@ def test_postgresql_databases_roles_and_access(good) -> None:
     assert "host " not in local["authentication"]
     assert local["settings"]["listen_addresses"] == "localhost"  # nixpkgs' default, untouched
     remote = good("lan-exposed")["postgresql"]
-    assert "host housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
     assert remote["settings"]["listen_addresses"] == "localhost,10.0.1.10"
+
+
+def test_postgresql_on_the_lan_takes_tls_clients_only(good) -> None:
+    """LAN clients match only hostssl lines (plain TCP finds none and is refused); the server's
+    certificate and key are credentials of postgresql.service; the AI hosts verify it
+    (sslmode=verify-full, assertion in housify-ai.nix)."""
+    cfg = good("lan-exposed")
+    remote = cfg["postgresql"]
+    assert "hostssl housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
+    assert "\nhost " not in "\n" + remote["authentication"]
+    settings = remote["settings"]
+    assert settings["ssl"] is True and settings["ssl_min_protocol_version"] == "TLSv1.2"
+    assert settings["ssl_key_file"] == "/run/credentials/postgresql.service/tls-key"
+    assert cfg["postgresqlUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/postgres.crt",
+        "tls-key:/run/secrets/housify/postgres.key",
+    ]
+    assert "ssl" not in good("edge-with-local-ai")["postgresql"]["settings"]
 
 
 def test_redis_socket_only_unless_on_the_lan(good) -> None:
