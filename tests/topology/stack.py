@@ -432,6 +432,8 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
         HOUSIFY_AI_URL=f"http://{AI_PROXY}",
         HOUSIFY_AI_API_TOKEN=topo.ai_api_token,
+        # the load tests sign up dozens of accounts from the one client address on purpose
+        HOUSIFY_SIGNUP_MAX_PER_HOUR="10000",
         HOUSIFY_SOAP_WSDL_URL=f"http://{EDGE_LAN}:{SOAP_PORT}/soap?wsdl",
         HOUSIFY_PUBLIC_URL=topo.public_url,
         HOUSIFY_CORS_ORIGINS=topo.public_url,
