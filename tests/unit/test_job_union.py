@@ -57,6 +57,9 @@ def test_a_body_without_task_is_text2img_and_each_task_has_its_own_fields() -> N
     upscale = JobIn.decode({"task": "upscale", "scale": 2, "source_image_id": "00000000-0000-0000-0000-000000000001"})
     assert upscale.body.task == "upscale" and upscale.body.params() == {"scale": 2}
     assert set(upscale.body.image_ids()) == {"source"}
+    flat = JobIn.decode({"task": "img2img", "prompt": "x", "source_image_id": upscale.body.image_ids()["source"],
+                         "mask_image_id": None, "scale": None})  # fmt: skip
+    assert flat.body.task == "img2img"  # another task's field sent as null is "not given", as in the flat body
 
 
 @pytest.mark.parametrize(

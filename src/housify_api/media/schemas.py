@@ -162,6 +162,9 @@ JOB_BODIES: dict[str, type[JobBody]] = tagged_structs("JobIn", JobBody, body_fie
 for _name, _body in JOB_BODIES.items():
     _body.__doc__ = f"``POST /jobs`` with ``task`` {_name}: {get_task(_name).summary}."
 
+#: Every field some task's body has.
+ALL_FIELDS: frozenset[str] = frozenset(name for body in JOB_BODIES.values() for name in body.__struct_fields__)
+
 if TYPE_CHECKING:  # generated from the registry: the type checker knows their base
     AnyJobBody = JobBody
 else:
@@ -199,6 +202,10 @@ class JobIn:
             except ValueError:
                 spec = None  # msgspec names the unknown tag (400)
             if spec is not None:
+                # null means "not given": a client may send another task's field as null (as the flat body allowed)
+                data = {
+                    k: v for k, v in data.items() if not (v is None and k in ALL_FIELDS and k not in spec_fields(spec))
+                }
                 _refuse_what_the_task_does_not_take(spec, data)
         return cls(msgspec.convert(data, AnyJobBody))
 
