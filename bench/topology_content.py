@@ -98,7 +98,7 @@ async def switch_api_store(topo: stack.Topology, store: stack.Store) -> None:
         for key in [k for k in svc.env if k.startswith(("HOUSIFY_STORAGE_", "HOUSIFY_S3_"))]:
             del svc.env[key]
         svc.env.update(topo.storage_env())
-        svc.env["HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX"] = "/_media_s3/" if store == "s3" else "/_media/"
+        svc.env.update(topo.media_env())
         await svc.start()
 
 

@@ -19,7 +19,7 @@
   services.housify.firewall = {
     # LAN behind pfSense: 10.0.1.0/24 servers, 10.0.99.0/24 management. Every
     # host calls its LAN NIC lan0; each host's default.nix gives that NIC's
-    # MAC (lanMacAddress) so it is renamed; evaluation stops until it does.
+    # MAC (lanMacAddress) so it is renamed (the examples ship a placeholder, with a warning).
     lanInterface = "lan0";
     internalSubnets = lib.mkDefault [ "10.0.1.0/24" ];
     managementSubnets = lib.mkDefault [ "10.0.99.0/24" ];

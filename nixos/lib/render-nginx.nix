@@ -32,7 +32,13 @@
 #                       API's `X-Accel-Redirect: /_media/<key>`
 #                       (HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX=/_media/).
 #   s3Endpoint          S3 endpoint URL ("http://10.0.1.10:3900"), or null
-#                       (default): internal location `/_media_s3/` for
+#                       (default): public location `/media/s3/` for the
+#                       presigned URLs of image answers
+#                       (HOUSIFY_MEDIA_S3_URL_PREFIX=/media/s3/), proxied the
+#                       same way as below; the store checks the signature,
+#                       nginx caches the bytes only when the signed
+#                       `response-cache-control` says public. And the internal
+#                       location `/_media_s3/` for
 #                       `X-Accel-Redirect: /_media_s3/<bucket>/<key>?<presigned
 #                       query>`: the prefix is stripped, the request goes to
 #                       the endpoint path-style with `Host: <host:port of the
@@ -42,6 +48,23 @@
 #                       stays private. Keys must be URL-safe as they are
 #                       (Housify's are `images/<uuid>.png`): nginx re-escapes
 #                       `%` in an internally redirected URI.
+#   mediaSecretInclude  path of a file (outside the Nix store) that defines the
+#                       signed picture URLs' secret for nginx, one line:
+#                       `map $host $housify_media_secret { default "<secret>"; }`
+#                       (the API's HOUSIFY_MEDIA_URL_SECRET; URL-safe
+#                       characters), or null (default). With it
+#                       and mediaRoot: the public location
+#                       `/media/{pub|own}/<key>?md5=&expires=` that nginx's
+#                       secure_link checks and sends from mediaRoot without
+#                       the API (docs/storage.md, "Signed URLs"): 403 for a
+#                       wrong token, 410 once expired. Without it those URLs
+#                       go to the API, which checks the same token itself.
+#   mediaCachePath      directory for nginx's cache of PUBLIC pictures fetched
+#                       through `/media/s3/`, or null (default: no cache).
+#   mediaCacheMaxSize   its size bound (default "1g").
+#   mediaMaxAge         max-age (s) of every picture response and the life of a
+#                       cached public picture (default 60; the API's
+#                       housify_common.storage.signing.CACHE_MAX_AGE).
 #   clientMaxBodySize   client_max_body_size, e.g. "1000M" (largest upload).
 #   nginxVersion        version of the nginx that loads the text (default
 #                       "1.28.0", nixos-25.11's): before 1.25.1 HTTP/2 is a
@@ -80,6 +103,10 @@
   webRoot ? null,
   mediaRoot ? null,
   s3Endpoint ? null,
+  mediaSecretInclude ? null,
+  mediaCachePath ? null,
+  mediaCacheMaxSize ? "1g",
+  mediaMaxAge ? 60,
   clientMaxBodySize,
   nginxVersion ? "1.28.0",
   http3 ? builtins.compareVersions nginxVersion "1.25.0" >= 0,
@@ -224,36 +251,104 @@ let
     ''
   );
 
+  # Proxying a presigned GET to the store: the prefix is stripped, the rest goes
+  # path-style to the endpoint with the Host the signature covers, as GET, without
+  # the client's credentials or body; an S3 error body never reaches the client.
+  s3Proxy = ''
+    proxy_pass ${s3.scheme}://${s3.hostPort}/;
+    proxy_http_version 1.1;
+    proxy_method GET;
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header Host "${s3.hostPort}";
+    proxy_set_header Authorization "";
+    proxy_set_header Cookie "";
+    proxy_set_header Connection "";
+    proxy_hide_header Set-Cookie;
+    proxy_hide_header Cache-Control;
+    proxy_hide_header Expires;
+    proxy_hide_header x-amz-request-id;
+    proxy_hide_header x-amz-id-2;
+    proxy_ignore_headers Set-Cookie Cache-Control Expires Vary X-Accel-Redirect X-Accel-Expires;
+    proxy_intercept_errors on;
+    proxy_max_temp_file_size 0;
+    # The store unreachable or timing out: 503 + Retry-After, as the API answers it, not nginx's 502.
+    error_page 502 504 =503 @housify_store_unavailable;
+    ${optional (s3.scheme == "https") "proxy_ssl_server_name on;\nproxy_ssl_name ${s3.host};\n"}'';
+
   s3Location = optional (s3Endpoint != null) (
     locationBlock "/_media_s3/" ''
       # X-Accel-Redirect: /_media_s3/<bucket>/<key>?<presigned query>.
       internal;
-      proxy_pass ${s3.scheme}://${s3.hostPort}/;
-      proxy_http_version 1.1;
-      proxy_method GET;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header Host "${s3.hostPort}";
-      proxy_set_header Authorization "";
-      proxy_set_header Cookie "";
-      proxy_set_header Connection "";
-      proxy_hide_header Set-Cookie;
-      proxy_hide_header Cache-Control;
-      proxy_hide_header x-amz-request-id;
-      proxy_hide_header x-amz-id-2;
-      proxy_ignore_headers Set-Cookie Cache-Control Expires X-Accel-Redirect;
-      # An S3 error body (XML naming the bucket) never reaches the client.
-      proxy_intercept_errors on;
-      proxy_max_temp_file_size 0;
-      # The store unreachable or timing out: 503 + Retry-After, as the API answers it, not nginx's 502.
-      error_page 502 504 =503 @housify_store_unavailable;
-      ${optional (s3.scheme == "https") "proxy_ssl_server_name on;\nproxy_ssl_name ${s3.host};\n"}''
+      ${s3Proxy}''
+    + locationBlock "/media/s3/" (
+      ''
+        # Signed URLs of image answers: /media/s3/<bucket>/<key>?<presigned query
+        # with a signed response-cache-control>. The store checks the signature
+        # (a changed query is its 403); nginx keeps only public pictures, keyed
+        # by the whole signed URL, for mediaMaxAge seconds.
+        limit_except GET { deny all; }
+        ${s3Proxy}add_header Cache-Control $housify_media_s3_cache_control always;
+        ${securityHeaders}''
+      + optional (mediaCachePath != null) ''
+        proxy_cache housify_media;
+        proxy_cache_key $uri$is_args$args;
+        proxy_cache_valid 200 ${toString mediaMaxAge}s;
+        proxy_cache_lock on;
+        proxy_no_cache $housify_media_s3_private;
+        proxy_cache_bypass $housify_media_s3_private;
+        add_header X-Cache-Status $upstream_cache_status always;
+      ''
+    )
     + locationBlock "@housify_store_unavailable" ''
       ${securityHeaders}add_header Retry-After 5 always;
       default_type application/json;
       return 503 '{"status_code":503,"detail":"image storage unavailable; try again shortly"}';
     ''
   );
+
+  signedMediaLocation = optional (mediaRoot != null && mediaSecretInclude != null) (
+    locationBlock "~ ^/media/(?<housify_media_scope>pub|own)/(?<housify_media_key>[a-z0-9][a-z0-9_./-]*)$" ''
+      # Signed URLs of image answers on a directory store: the token is
+      # MD5("<expires><uri> <secret>") (housify_common.storage.signing); the
+      # scope (pub|own) is inside the signed uri. No Python on this path.
+      secure_link $arg_md5,$arg_expires;
+      secure_link_md5 "$secure_link_expires$uri $housify_media_secret";
+      if ($secure_link = "") {
+          return 403;
+      }
+      if ($secure_link = "0") {
+          return 410;
+      }
+      limit_except GET { deny all; }
+      alias ${mediaRoot}/$housify_media_key;
+      add_header Cache-Control $housify_media_cache_control always;
+      ${securityHeaders}''
+  );
+
+  # http-context text of the signed locations: the secret, the Cache-Control
+  # per scope, which S3 URLs may be cached, the cache itself.
+  mediaMaps =
+    optional (mediaRoot != null && mediaSecretInclude != null) ''
+      include ${mediaSecretInclude};
+      map $housify_media_scope $housify_media_cache_control {
+          pub "public, max-age=${toString mediaMaxAge}";
+          default "private, max-age=${toString mediaMaxAge}";
+      }
+    ''
+    + optional (s3Endpoint != null) ''
+      map $args $housify_media_s3_cache_control {
+          "~(^|&)response-cache-control=public(%2C|,|&|$)" "public, max-age=${toString mediaMaxAge}";
+          default "private, max-age=${toString mediaMaxAge}";
+      }
+      map $args $housify_media_s3_private {
+          "~(^|&)response-cache-control=public(%2C|,|&|$)" "";
+          default 1;
+      }
+    ''
+    + optional (mediaCachePath != null) ''
+      proxy_cache_path ${mediaCachePath} levels=1:2 keys_zone=housify_media:10m max_size=${mediaCacheMaxSize} inactive=${toString mediaMaxAge}s use_temp_path=off;
+    '';
 
   default = optional defaultServer " default_server";
   listenTls =
@@ -297,6 +392,7 @@ check [
     upstream "housify_api" apiUpstreams
     + optional (soapUpstream != null) (upstream "housify_soap" [ soapUpstream ])
     + optional (aiUpstreams != [ ]) (upstream "housify_ai" aiUpstreams)
+    + mediaMaps
     + ''
       map $http_upgrade $housify_connection_upgrade {
           default upgrade;
@@ -356,6 +452,7 @@ check [
           ''
         )
         + mediaLocation
+        + signedMediaLocation
         + s3Location
       )}
       }

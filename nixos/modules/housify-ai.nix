@@ -1,6 +1,9 @@
 # services.housify-ai: queue workers (diffusers image jobs) and the internal
 # API (prompt assistant, short calls) of housify-ai; on GPU hosts also the
-# NVIDIA driver, hardware.graphics and nixpkgs' CUDA builds.
+# NVIDIA driver and hardware.graphics. CUDA comes with the package itself (the
+# lock's torch wheel and its nvidia-* wheels, nixos/packages/python.nix), so this
+# module writes no nixpkgs.config: nothing is rebuilt for CUDA, and a host that
+# passes its own read-only pkgs works unchanged.
 {
   config,
   lib,
@@ -106,7 +109,8 @@ in
 
     package = mkPackageOption pkgs "housify-ai" {
       extraDescription = ''
-        Built with CUDA when `nixpkgs.config.cudaSupport` is set (see `gpu.enable`).
+        The same package on CPU and GPU hosts: the lock's torch is the CUDA build, which
+        falls back to the CPU where no NVIDIA driver is loaded.
       '';
     };
 
@@ -218,9 +222,10 @@ in
 
     gpu = {
       enable = mkEnableOption ''
-        NVIDIA GPUs: the proprietary driver (`hardware.nvidia`), `hardware.graphics`,
-        `nixpkgs.config.cudaSupport` (so `package` uses the CUDA build of torch
-        and llama.cpp) and GPU device access for the units'';
+        NVIDIA GPUs: the proprietary driver (`hardware.nvidia`; the host must allow that
+        unfree package, e.g. `nixpkgs.config.allowUnfreePredicate` as nixos/hosts/gpu does),
+        `hardware.graphics` (the driver's libcuda in /run/opengl-driver/lib, where the
+        package's CUDA wheels look) and GPU device access for the units'';
       openKernelModule = mkOption {
         type = types.bool;
         default = true;
@@ -330,9 +335,6 @@ in
     }
 
     (mkIf cfg.gpu.enable {
-      nixpkgs.config.cudaSupport = true;
-      # NVIDIA's driver and the CUDA libraries are unfree.
-      nixpkgs.config.allowUnfree = mkDefault true;
       hardware.graphics.enable = true;
       services.xserver.videoDrivers = [ "nvidia" ];
       hardware.nvidia = {

@@ -33,6 +33,8 @@ let
     HOUSIFY_SUPERUSER_PASSWORD_FILE = cfg.superuser.passwordFile;
     HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
     PGPASSFILE = cfg.database.passFile;
+    HOUSIFY_BTCPAY_API_KEY_FILE = if cfg.btcpay.enable then cfg.btcpay.apiKeyFile else null;
+    HOUSIFY_BTCPAY_WEBHOOK_SECRET_FILE = if cfg.btcpay.enable then cfg.btcpay.webhookSecretFile else null;
   }
   // storage.secrets);
 
@@ -53,6 +55,8 @@ let
       HOUSIFY_SOAP_WSDL_URL = cfg.soapWsdlUrl;
       HOUSIFY_CORS_ORIGINS = cfg.corsOrigins;
       HOUSIFY_PUBLIC_URL = cfg.publicUrl;
+      HOUSIFY_BTCPAY_URL = if cfg.btcpay.enable then cfg.btcpay.url else null;
+      HOUSIFY_BTCPAY_STORE_ID = if cfg.btcpay.enable then cfg.btcpay.storeId else null;
       PICCOLO_CONF = "housify_api.piccolo_conf";
     }
     // storage.environment
@@ -237,6 +241,33 @@ in
       description = "`HOUSIFY_CORS_ORIGINS`: browser origins allowed to call the API.";
     };
 
+    btcpay = {
+      enable = mkEnableOption ''
+        payments through a BTCPay Server store (Greenfield API; docs/billing.md). Off: paid
+        levels are granted by an admin only, and the web app says so'';
+      url = mkOption {
+        type = types.str;
+        default = "";
+        example = "https://pay.example.com";
+        description = ''
+          `HOUSIFY_BTCPAY_URL`: the BTCPay Server's base URL, e.g. the one nix-bitcoin's
+          `services.btcpayserver` serves behind nginx.
+        '';
+      };
+      storeId = mkOption {
+        type = types.str;
+        default = "";
+        example = "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776";
+        description = "`HOUSIFY_BTCPAY_STORE_ID`: the store whose invoices Housify creates.";
+      };
+      apiKeyFile = hlib.mkSecretOption ''
+        Greenfield API key with `btcpay.store.cancreateinvoice` and `btcpay.store.canviewinvoices`
+        on the store (`HOUSIFY_BTCPAY_API_KEY_FILE`).'';
+      webhookSecretFile = hlib.mkSecretOption ''
+        Secret of the store webhook pointing at `<publicUrl>/billing/btcpay/webhook`
+        (`HOUSIFY_BTCPAY_WEBHOOK_SECRET_FILE`; it keys the `BTCPay-Sig` HMAC).'';
+    };
+
     environment = mkOption {
       type = types.attrsOf types.str;
       default = { };
@@ -268,6 +299,17 @@ in
       {
         assertion = (cfg.smtp.username == null) == (cfg.smtp.passwordFile == null);
         message = "services.housify-api.smtp.username and smtp.passwordFile must be set together.";
+      }
+      {
+        assertion =
+          !cfg.btcpay.enable
+          || (
+            cfg.btcpay.url != ""
+            && cfg.btcpay.storeId != ""
+            && cfg.btcpay.apiKeyFile != null
+            && cfg.btcpay.webhookSecretFile != null
+          );
+        message = "services.housify-api.btcpay: enable needs url, storeId, apiKeyFile and webhookSecretFile.";
       }
       {
         assertion = cfg.basePort + cfg.instances - 1 <= 65535;

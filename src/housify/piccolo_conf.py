@@ -15,6 +15,7 @@ APP_REGISTRY = AppRegistry(
     apps=[
         "housify_api.piccolo_app",
         "housify_api.media.piccolo_app",
+        "housify_api.billing.piccolo_app",
         "housify_ai.piccolo_app",
         "housify_soap.piccolo_app",
     ]

@@ -3,7 +3,9 @@
 * ``GET /health`` — liveness: ``{"status": "ok"}``.
 * ``GET /models`` — the prompt assistant loaded here, the diffusion models the
   queue workers report (device, dtype, memory; from the workers registry in
-  Redis), and this process's resident memory.
+  Redis), this process's resident memory, and ``tasks``: each registered task
+  ``available`` or not, with the ``reason`` the workers give (a runtime that
+  could not load, and the fix; :mod:`housify_ai.availability`).
 * ``POST /prompts/assist`` — :class:`PromptAssistRequest` ->
   :class:`PromptAssistResponse`; 400 naming the field for bad input, 503 when
   the model gives no usable answer.
@@ -25,6 +27,7 @@ from litestar.exceptions import ServiceUnavailableException
 from litestar.params import JSONBody
 
 from housify_ai.assistant import AssistantUnavailable, PromptAssistant
+from housify_ai.availability import TaskAvailability, availability, live
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse, StreamKeys
 from housify_ai.settings import AISettings
 
@@ -36,6 +39,8 @@ class ModelsResponse(msgspec.Struct):
     workers: list[dict[str, Any]]
     max_rss_bytes: int
     redis: str
+    tasks: list[TaskAvailability] = msgspec.field(default_factory=list)
+    """Each registered task against the live workers: ``available`` or not with the ``reason`` they report."""
 
 
 @get("/health", operation_id="health", sync_to_thread=False)
@@ -56,7 +61,8 @@ async def list_models(
         log.error("GET /models: cannot read the workers registry: %s", exc)
         state = "unavailable"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return ModelsResponse(models=[assistant.describe()], workers=workers, max_rss_bytes=rss, redis=state)
+    tasks = availability(live(workers)) if state == "ok" else []
+    return ModelsResponse(models=[assistant.describe()], workers=workers, max_rss_bytes=rss, redis=state, tasks=tasks)
 
 
 @post("/prompts/assist", operation_id="assistPrompt", status_code=200)

@@ -249,6 +249,9 @@ class JobResult(msgspec.Struct, kw_only=True):
     model: str = ""
     attempts: int = 1
     watermarked: bool = False
+    expired: Literal["run", "queue"] | None = None
+    """Set on a ``failed`` job that a time bound ended: ``run`` — it ran past its task's deadline;
+    ``queue`` — no worker started it in time. Such a job does not count against the user's hourly limit."""
 
 
 class PromptAssistRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -11,3 +11,8 @@ class JobCancelled(Exception):
 
 class GpuOutOfMemory(RuntimeError):
     """CUDA ran out of memory for this job; memory was released and the worker carries on."""
+
+
+class TaskUnavailable(RuntimeError):
+    """A task's runtime cannot load on this machine (a missing library or package); the message says
+    what is missing and how to install it. The worker serves its other tasks (docs/ai-server.md)."""

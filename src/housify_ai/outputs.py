@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -124,10 +124,26 @@ class RunLog:
     ) -> R:
         """``work()`` in a thread (it returns ``(..., RunStats)``, the stats last), with one run-log row
         whatever the outcome: ``succeeded``, ``cancelled`` (:class:`JobCancelled`) or ``failed`` with the error."""
+        return await self.run_async(
+            ctx, lambda: asyncio.to_thread(work), model=model, device=device, dtype=dtype, size=size, steps=steps
+        )
+
+    async def run_async(
+        self,
+        ctx: JobContext,
+        work: Callable[[], Awaitable[R]],
+        *,
+        model: str,
+        device: str,
+        dtype: str,
+        size: tuple[int, int],
+        steps: int,
+    ) -> R:
+        """:meth:`run` for work that is awaited itself (e.g. in a child process, :mod:`housify_ai.upscale`)."""
         stats = RunStats(0.0, 0)
         outcome, error = "failed", ""
         try:
-            result = await asyncio.to_thread(work)
+            result = await work()
             stats = result[-1]
             outcome = "succeeded"
             return result

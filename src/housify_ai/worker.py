@@ -3,12 +3,16 @@
 :class:`Worker` is generic over a :data:`JobHandler` (a :class:`TaskDispatcher`
 over the registered tasks' handlers in production, a no-op in ``bench/ai_queue.py``). It runs
 ``concurrency`` job loops and one heartbeat loop on the event loop; inference
-itself runs in threads. Every job ends in exactly one of succeeded / failed /
+itself runs in threads, or in a child process for native code that holds the
+GIL (:mod:`housify_ai.upscale`). Every job ends in exactly one of succeeded / failed /
 cancelled:
 
 * a request that does not decode, or a job delivered more than the retry
   limit (its workers kept dying), fails with the reason;
 * a job whose cancellation flag is set before it starts is cancelled unrun;
+* a job that runs past its task's deadline (``HOUSIFY_AI_DEADLINES``) fails
+  with ``deadline: ...`` and ``expired="run"`` (the API then stops counting it
+  against the user's hourly limit);
 * an exception in the handler fails the job with the error and the worker
   carries on; :class:`~housify_ai.errors.JobCancelled` cancels it.
 
@@ -32,9 +36,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, StreamKeys
-from housify_ai.errors import JobCancelled
+from housify_ai.errors import JobCancelled, ModelLoadError, TaskUnavailable
 from housify_ai.queue import Delivery, JobQueue
 from housify_ai.settings import AISettings
+from housify_ai.tasks import deadlines
 from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -50,9 +55,19 @@ class JobContext:
     queue: JobQueue
     loop: asyncio.AbstractEventLoop
     started_at: float = field(default_factory=time.time)
+    deadline_at: float = float("inf")
+    """Unix seconds after which the job must stop (its task's deadline, ``HOUSIFY_AI_DEADLINES``)."""
+
+    def past_deadline(self) -> bool:
+        return time.time() > self.deadline_at
+
+    async def should_stop(self) -> bool:
+        """True when the job has been flagged for cancellation or is past its deadline (one Redis round trip)."""
+        return self.past_deadline() or await self.queue.emit_and_check_cancel(self.request.job_id, [])
 
     async def progress(self, step: int, total: int, preview: str | None = None) -> bool:
-        """Append ``progress`` (and ``preview``) events; True when the job has been flagged for cancellation."""
+        """Append ``progress`` (and ``preview``) events; True when the job has been flagged for cancellation
+        or is past its deadline (the handler then stops as for a cancellation)."""
         now = time.time()
         job_id = self.request.job_id
         events = [JobEvent(job_id=job_id, type="progress", step=step, total=total, at=now, attempt=self.attempt)]
@@ -62,7 +77,7 @@ class JobContext:
                     job_id=job_id, type="preview", step=step, total=total, preview=preview, at=now, attempt=self.attempt
                 )
             )
-        return await self.queue.emit_and_check_cancel(job_id, events)
+        return await self.queue.emit_and_check_cancel(job_id, events) or self.past_deadline()
 
     def progress_from_thread(self, step: int, total: int, preview: str | None = None) -> bool:
         """:meth:`progress` from an inference thread; waits so events stay in step order."""
@@ -70,6 +85,9 @@ class JobContext:
 
 
 JobHandler = Callable[[JobContext], Awaitable[JobResult]]
+
+#: Seconds past its deadline a handler that reports no steps gets before it is cancelled.
+DEADLINE_GRACE_SECONDS = 5.0
 
 
 class Worker:
@@ -82,6 +100,7 @@ class Worker:
         *,
         client: Any = None,
         describe: Callable[[], list[dict]] | None = None,
+        report: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         from housify_common.redis import redis_from_url
 
@@ -98,8 +117,10 @@ class Worker:
             batch=settings.ai_concurrency,  # one read can feed every idle job loop
         )
         self.describe = describe or (list)
+        self.report = report or getattr(handler, "status", None) or dict
         self.running: dict[str, float] = {}
         self.processed = 0
+        self.deadlines = deadlines(settings.ai_deadlines)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve jobs until ``stop`` is set; jobs already running are finished first."""
@@ -145,6 +166,7 @@ class Worker:
                     "running": list(self.running),
                     "processed": self.processed,
                     "seen_at": time.time(),
+                    **self.report(),
                 }
                 await self.client.hset(self.keys.workers(), self.settings.consumer_name, msgspec.json.encode(status))
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not stop the worker; the next one retries
@@ -184,14 +206,34 @@ class Worker:
                 delivery, JobResult(status="cancelled", error="cancelled before it started", finished_at=now, **base)
             )
 
+        deadline = self.deadlines[request.task]
         ctx = JobContext(
-            request=request, seed=seed, attempt=delivery.deliveries, queue=self.queue, loop=asyncio.get_running_loop()
+            request=request,
+            seed=seed,
+            attempt=delivery.deliveries,
+            queue=self.queue,
+            loop=asyncio.get_running_loop(),
+            deadline_at=now + deadline,
         )
         self.running[delivery.job_id] = now
+        past_deadline = JobResult(
+            status="failed",
+            seed=seed,
+            error=f"deadline: {request.task} may run at most {deadline:.0f} s on a worker and this job ran longer; "
+            "it is not counted against your hourly limit",
+            expired="run",
+            **base,
+        )
         try:
-            result = await self.handler(ctx)
-        except JobCancelled:
-            result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
+            # Handlers stop at their next step once past the deadline (``progress`` says so); the timeout
+            # is the backstop for one that reports no steps in time (its child process is killed).
+            result = await asyncio.wait_for(self.handler(ctx), timeout=deadline + DEADLINE_GRACE_SECONDS)
+        except (JobCancelled, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) or ctx.past_deadline():
+                log.warning("job %s (%s) ran past its deadline of %.0f s", delivery.job_id, request.task, deadline)
+                result = msgspec.structs.replace(past_deadline, finished_at=time.time())
+            else:
+                result = JobResult(status="cancelled", seed=seed, error="cancelled", finished_at=time.time(), **base)
         except (RedisConnectionError, RedisTimeoutError, StorageUnavailable):
             # Redis (progress events) or the image store (source, result) went away mid-job: not
             # the job's fault. The entry stays pending (the job loop releases it) and runs again
@@ -227,26 +269,56 @@ class TaskDispatcher:
 
     Handlers are created once per factory (``text2img``, ``img2img`` and
     ``inpaint`` share one :class:`~housify_ai.jobs.ImageJobHandler`, so one
-    diffusion model), at start, so a model that cannot load fails the worker
-    rather than a job.
+    diffusion model), at start. A handler that cannot load leaves its tasks out
+    (:attr:`unavailable` says why, with the fix) unless one of them is in
+    ``HOUSIFY_AI_REQUIRED_TASKS``: then the worker does not start.
     """
 
-    def __init__(self, handlers: dict[str, Any]) -> None:
+    def __init__(self, handlers: dict[str, Any], unavailable: dict[str, str] | None = None) -> None:
         self.handlers = handlers
+        self.unavailable = dict(unavailable or {})
 
     @classmethod
     async def create(cls, settings: AISettings, tasks: tuple[str, ...] | None = None) -> TaskDispatcher:
-        """Load the handlers of ``tasks`` (default: every registered task)."""
+        """Load the handlers of ``tasks`` (default: every registered task).
+
+        Raises:
+            housify_ai.errors.ModelLoadError: a required task (``HOUSIFY_AI_REQUIRED_TASKS``) cannot
+                load, or none at all can; the message names the task and why.
+        """
         from housify_ai.tasks import REGISTRY, get_task, load_handler
 
+        required = set(settings.ai_required_tasks)  # known task names (checked by the settings)
         made: dict[str, Any] = {}
+        failed: dict[str, str] = {}
         handlers: dict[str, Any] = {}
+        unavailable: dict[str, str] = {}
         for name in tasks or tuple(REGISTRY):
             spec = get_task(name)
-            if spec.handler not in made:
-                made[spec.handler] = await load_handler(spec).create(settings)
+            if spec.handler not in made and spec.handler not in failed:
+                try:
+                    made[spec.handler] = await load_handler(spec).create(settings)
+                except Exception as exc:  # noqa: BLE001 - any load failure leaves the task out (or stops a required one)
+                    failed[spec.handler] = _why(exc)
+            if spec.handler in failed:
+                if name in required:
+                    raise ModelLoadError(
+                        f"HOUSIFY_AI_REQUIRED_TASKS: task {name} is required but cannot load: {failed[spec.handler]}"
+                    )
+                unavailable[name] = failed[spec.handler]
+                continue
             handlers[name] = made[spec.handler]
-        return cls(handlers)
+        if not handlers:
+            raise ModelLoadError(f"no task can load: {'; '.join(f'{k}: {v}' for k, v in unavailable.items())}")
+        for name, reason in unavailable.items():
+            log.warning("task %s is off on this worker: %s", name, reason)
+        if unavailable:
+            log.warning("this worker runs %s (HOUSIFY_AI_REQUIRED_TASKS makes a task mandatory)", ", ".join(handlers))
+        return cls(handlers, unavailable)
+
+    def status(self) -> dict[str, Any]:
+        """What the worker's heartbeat reports (:mod:`housify_ai.availability`): the tasks it runs and why not the others."""
+        return {"tasks": list(self.handlers), "unavailable": dict(self.unavailable)}
 
     def describe(self) -> list[dict]:
         seen: dict[int, Any] = {id(h): h for h in self.handlers.values()}
@@ -261,12 +333,19 @@ class TaskDispatcher:
         return await handler(ctx)
 
 
+def _why(exc: BaseException) -> str:
+    """A load failure in one line: the message of our own errors, else the exception's type and text."""
+    if isinstance(exc, (TaskUnavailable, ModelLoadError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def run_worker(settings: AISettings, stop: asyncio.Event, *, client: Any = None) -> None:
-    """Load every registered task's handler (failing fast on a bad model) and serve jobs until ``stop`` is set.
+    """Load the registered tasks' handlers (those that can load) and serve jobs until ``stop`` is set.
 
     Raises:
-        housify_ai.diffusion.ModelLoadError: the diffusion model cannot be loaded.
+        housify_ai.errors.ModelLoadError: a required task cannot load (e.g. the diffusion model).
     """
     dispatcher = await TaskDispatcher.create(settings)
-    worker = Worker(settings, dispatcher, client=client, describe=dispatcher.describe)
+    worker = Worker(settings, dispatcher, client=client, describe=dispatcher.describe, report=dispatcher.status)
     await worker.run(stop)

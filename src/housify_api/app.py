@@ -34,6 +34,7 @@ from housify_api.accounts.controller import MeController
 from housify_api.admin.controller import AdminController
 from housify_api.auth.controller import AuthController, jwks
 from housify_api.auth.middleware import jwt_auth
+from housify_api.billing.plugin import BillingPlugin
 from housify_api.errors import EXCEPTION_HANDLERS
 from housify_api.media.plugin import MediaPlugin
 from housify_api.plans.controller import subscriptions
@@ -194,7 +195,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         ],
         state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),
-        plugins=[MediaPlugin(), DocumentedErrors(), JobInSchemaPlugin(), ClosedStructSchemaPlugin()],
+        plugins=[MediaPlugin(), BillingPlugin(), DocumentedErrors(), JobInSchemaPlugin(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

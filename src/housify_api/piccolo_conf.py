@@ -11,4 +11,6 @@ from housify_common.db import database_url_from_env, engine_from_url
 
 DB = engine_from_url(database_url_from_env())
 
-APP_REGISTRY = AppRegistry(apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=["housify_api.piccolo_app", "housify_api.media.piccolo_app", "housify_api.billing.piccolo_app"]
+)

@@ -32,6 +32,8 @@ from housify_api.auth.passwords import Passwords
 from housify_api.auth.revocation import Revocations
 from housify_api.auth.service import AuthService
 from housify_api.auth.tokens import HousifyToken, KeyRing, token_class
+from housify_api.billing.admin import LevelAdmin
+from housify_api.billing.service import BillingService, build_billing
 from housify_api.crypto_quotes import CryptoQuoteClient
 from housify_api.email import Mailer
 from housify_api.media.services import MediaServices, build_media_services
@@ -64,12 +66,16 @@ class Services:
     accounts: AccountService
     api_keys: ApiKeyService
     media: MediaServices
+    #: Orders, periods, renewals (housify_api.billing); ``level_admin``: admins' level edits and grants.
+    billing: BillingService
+    level_admin: LevelAdmin
     #: The housify-soap client (``HOUSIFY_SOAP_WSDL_URL``); ``None`` when not configured.
     quotes: CryptoQuoteClient | None = None
 
     async def aclose(self) -> None:
         """Close what holds connections (the media plugin closes the media collaborators)."""
         await self.mailer.aclose()
+        await self.billing.aclose()
         if self.quotes is not None:
             await self.quotes.aclose()
         await self.redis.aclose()
@@ -130,6 +136,7 @@ def build_services(settings: ApiSettings) -> Services:
         keys=keys,
     )
     media = build_media_services(settings, redis, keys)
+    billing = build_billing(settings, levels=levels, mailer=mailer, revocations=revocations, quotes=quotes)
     return Services(
         settings=settings,
         redis=redis,
@@ -150,10 +157,12 @@ def build_services(settings: ApiSettings) -> Services:
             levels=levels,
             revocations=revocations,
             settings=settings,
-            deletion_hooks=(media.images.purge_owner,),
+            deletion_hooks=(billing.on_account_deleted, media.images.purge_owner),
         ),
         api_keys=ApiKeyService(levels),
         media=media,
+        billing=billing,
+        level_admin=LevelAdmin(levels=levels, billing=billing),
         quotes=quotes,
     )
 

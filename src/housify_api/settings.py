@@ -14,6 +14,7 @@ from typing import Annotated
 
 import msgspec
 
+from housify_api.billing.settings import BillingSettings
 from housify_common.settings import load_settings
 from housify_common.shared_settings import CommonSettings
 
@@ -22,6 +23,11 @@ from housify_common.shared_settings import CommonSettings
 #: earlier: 50 megapixels covers every phone and DSLR photo (a 45 MP full-frame
 #: sensor is 8192 x 5464) and bounds a decoded RGBA image to 200 MB.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+#: Longest accepted side of an upload: WebP's own limit (16,383 px, RFC 9649 §2.7.1: 14-bit width and
+#: height); the longest phone panoramas stay under it.
+DEFAULT_MAX_SIDE = 16_383
+#: Longest over shortest side of an upload: 360° phone panoramas are at most about 8:1.
+DEFAULT_MAX_ASPECT_RATIO = 10.0
 
 
 class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -66,6 +72,32 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     levels_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = msgspec.field(
         default=10.0, name="media_levels_cache_seconds"
     )
+    #: ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``: seconds a job may wait queued (no AI worker started it) before it
+    #: fails with ``expired: ...`` and stops counting against the hourly limit (``media/deadlines.py``).
+    job_queue_timeout: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=1800.0, name="media_job_queue_timeout"
+    )
+    #: ``HOUSIFY_MEDIA_MAX_IMAGE_SIDE``: longest accepted side of an upload, in pixels.
+    max_image_side: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
+        default=DEFAULT_MAX_SIDE, name="media_max_image_side"
+    )
+    #: ``HOUSIFY_MEDIA_MAX_ASPECT_RATIO``: longest over shortest side of an upload, at most.
+    max_aspect_ratio: Annotated[float, msgspec.Meta(ge=1)] = msgspec.field(
+        default=DEFAULT_MAX_ASPECT_RATIO, name="media_max_aspect_ratio"
+    )
+    #: ``HOUSIFY_MEDIA_DECODE_MEMORY_MB``: address-space cap of each upload-decoding process
+    #: (``housify_api.media.decoder``); a 50-megapixel RGBA image needs 200 MB decoded, twice while re-encoded.
+    decode_memory_mb: Annotated[int, msgspec.Meta(ge=64)] = msgspec.field(default=1024, name="media_decode_memory_mb")
+    #: ``HOUSIFY_MEDIA_DECODE_WORKERS``: upload-decoding processes per API process (more uploads wait).
+    decode_workers: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_decode_workers")
+    #: ``HOUSIFY_MEDIA_DECODE_TIMEOUT_SECONDS``: longest decode of one upload.
+    decode_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=20.0, name="media_decode_timeout_seconds"
+    )
+    #: ``HOUSIFY_MEDIA_UPLOADS_PER_HOUR``: uploads one user may make in a rolling hour.
+    uploads_per_hour: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=120, name="media_uploads_per_hour")
+    #: ``HOUSIFY_MEDIA_UPLOADS_IN_FLIGHT``: uploads of one user being received or decoded at once.
+    uploads_in_flight: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_uploads_in_flight")
     #: ``HOUSIFY_MEDIA_EVENT_SOCKETS_PER_USER``: job-event WebSockets one user may hold at once
     #: per API process (``housify_api.media.events``; the per-user stream needs only one).
     event_sockets_per_user: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
@@ -130,6 +162,8 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
 
     #: The media domain's settings (``HOUSIFY_AI_TIMEOUT_SECONDS``, ``HOUSIFY_MEDIA_*``).
     media: MediaSettings = msgspec.field(default_factory=MediaSettings)
+    #: The billing domain's settings (``HOUSIFY_BTCPAY_*``, ``HOUSIFY_BILLING_*``).
+    billing: BillingSettings = msgspec.field(default_factory=BillingSettings)
 
 
 def load_api_settings(**overrides: object) -> ApiSettings:

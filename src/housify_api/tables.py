@@ -35,6 +35,8 @@ class SubscriptionLevel(Table, tablename="subscription_levels"):
     api_key_limit = Integer()
     requests_hour = Integer()
     watermark = Boolean(default=False)
+    #: Days a paid level runs from settlement (or an admin's grant) before it renews or ends.
+    period_days = Integer(default=30)
 
 
 class User(Table, tablename="users"):
@@ -90,6 +92,9 @@ class ApiKey(Table, tablename="api_keys"):
     key_hash = Varchar(length=64, unique=True)
     created_at = Timestamptz(default=TimestamptzNow())
     last_used_at = Timestamptz(null=True, default=None)
+    #: Set when a downgrade left the key above the new level's ``api_key_limit`` (housify_api.billing):
+    #: a disabled key authenticates nobody until an upgrade enables it again.
+    disabled_at = Timestamptz(null=True, default=None)
 
 
 class ServiceCall(Table, tablename="service_calls"):

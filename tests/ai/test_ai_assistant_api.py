@@ -187,3 +187,6 @@ async def test_models_lists_the_llm_and_the_workers_diffusion_model(api, rig):
         0
     ].items()
     assert body["max_rss_bytes"] > 0 and body["redis"] == "ok"
+    tasks = {t["name"]: t for t in body["tasks"]}  # the rig's worker runs the diffusion tasks only
+    assert tasks["text2img"]["available"] and tasks["text2img"]["workers"] == 1
+    assert (tasks["upscale"]["available"], tasks["upscale"]["state"]) == (False, "not_offered")

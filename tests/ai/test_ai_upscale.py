@@ -62,8 +62,9 @@ def upscaler():
     return Upscaler("cpu", tile=64)
 
 
-async def test_upscale_job_is_a_faithful_sharper_enlargement(rig, upscaler):
-    from housify_ai.upscale import UpscaleHandler
+async def test_upscale_job_is_a_faithful_sharper_enlargement(rig):
+    """The worker's own path: the picture is enlarged in a child process (``SubprocessUpscaler``)."""
+    from housify_ai.upscale import SubprocessUpscaler, UpscaleHandler
     from housify_common.storage import DirectoryStore
 
     original = room()
@@ -73,7 +74,7 @@ async def test_upscale_job_is_a_faithful_sharper_enlargement(rig, upscaler):
     small.save(buf, "PNG")
     await store.put("uploads/small-room.png", buf.getvalue())
 
-    handler = UpscaleHandler(rig.settings, upscaler, store)
+    handler = UpscaleHandler(rig.settings, SubprocessUpscaler("cpu", 64), store)
     async with rig.worker(handlers={"upscale": handler}):
         request = await rig.enqueue(task="upscale", prompt="", source_key="uploads/small-room.png", scale=4, seed=1)
         result = await rig.result(request.job_id, timeout=120)
@@ -98,3 +99,44 @@ def test_x2_and_the_output_cap(upscaler):
         spec.check(spec.parse_params({"scale": 4}), (MAX_UPSCALE_SIDE // 4 + 1, 100))
     with pytest.raises(Exception, match="scale"):
         spec.parse_params({"scale": 3})
+
+
+async def test_a_long_upscale_keeps_the_worker_beating_and_its_job(rig):
+    """ncnn holds the GIL for a whole picture: run in the worker's process it stalled the heartbeats
+    (another worker then took the job over after the visibility timeout, 1 s here). In its child
+    process the heartbeats keep coming and the job stays with the worker that started it."""
+    import asyncio
+    import time
+
+    import msgspec
+
+    from housify_ai.upscale import SubprocessUpscaler, UpscaleHandler
+    from housify_common.storage import DirectoryStore
+
+    store = DirectoryStore(rig.settings.storage_path)
+    buf = io.BytesIO()
+    room().resize((96, 72), Image.Resampling.BICUBIC).save(buf, "PNG")
+    await store.put("uploads/beat-room.png", buf.getvalue())
+    handler = UpscaleHandler(rig.settings, SubprocessUpscaler("cpu", 32), store)
+    beats: list[float] = []
+    async with (
+        rig.worker(handlers={"upscale": handler}) as first,
+        rig.worker(handlers={"upscale": handler}, ai_consumer=f"{rig.settings.consumer_name}-other"),
+    ):
+        request = await rig.enqueue(task="upscale", prompt="", source_key="uploads/beat-room.png", scale=4)
+        await rig.wait_event(request.job_id, "started")
+        started = time.monotonic()
+        while not [e for e in await rig.events(request.job_id) if e.type in ("succeeded", "failed")]:
+            for raw in (await rig.client.hgetall(rig.keys.workers())).values():
+                status = msgspec.json.decode(raw)
+                if status["running"]:
+                    beats.append(status["seen_at"])
+            await asyncio.sleep(0.1)
+        ran = time.monotonic() - started
+        result = await rig.result(request.job_id)
+    assert result.status == "succeeded", result.error
+    assert ran > 2 * first.settings.ai_visibility_timeout  # long enough to be taken over if stalled
+    gaps = [b - a for a, b in zip(sorted(set(beats)), sorted(set(beats))[1:], strict=False)]
+    assert gaps and max(gaps) < first.settings.ai_visibility_timeout, gaps
+    assert result.attempts == 1
+    assert [e.type for e in await rig.events(request.job_id)].count("started") == 1

@@ -139,7 +139,7 @@ def test_requires_service_guard():
         requires_service("teleport")
 
 
-async def test_subscriptions_list_and_change(client, user):
+async def test_subscriptions_list_and_change(client, user, admin_tokens):
     # The seeded levels (docs/design.md "Subscription levels"), in price order; other areas' tests may add levels of their own.
     levels = [
         item
@@ -152,8 +152,15 @@ async def test_subscriptions_list_and_change(client, user):
         "/users/me/subscription", json={"subscription_level": "Gold"}, headers=bearer(user["tokens"])
     )
     assert bad.status_code == 400 and "Gold" in bad.json()["detail"]
-    ok = await client.put(
+    # No payment provider in this app: a paid level is an admin's grant only (docs/billing.md).
+    refused = await client.put(
         "/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=bearer(user["tokens"])
+    )
+    assert refused.status_code == 403 and "administrator can grant" in refused.json()["detail"]
+    me = (await client.get("/users/me", headers=bearer(user["tokens"]))).json()
+    assert me["subscription_level"] == "Free-Tier"
+    ok = await client.patch(
+        f"/admin/users/{me['id']}", json={"subscription_level": "Pro-Tier"}, headers=bearer(admin_tokens)
     )
     assert ok.status_code == 200 and ok.json()["subscription_level"] == "Pro-Tier"
     fresh = await _refresh(client, user["tokens"])

@@ -12,7 +12,7 @@ def _token_from(mail) -> str:  # noqa: ANN001
     return re.search(r'"token": "([^"]+)"', body).group(1)
 
 
-async def test_api_keys_lifecycle_and_cap(client, user, redis_client):
+async def test_api_keys_lifecycle_and_cap(client, user, redis_client, admin_tokens):
     auth = bearer(user["tokens"])
     created = await client.post("/users/me/api-keys", json={"name": "laptop"}, headers=auth)
     assert created.status_code == 201
@@ -36,9 +36,11 @@ async def test_api_keys_lifecycle_and_cap(client, user, redis_client):
     assert (await client.post("/users/me/api-keys", json={"name": "x"}, headers={"X-API-Key": key})).status_code == 403
     assert (await client.post("/auth/logout-all", headers={"X-API-Key": key})).status_code == 403
 
-    # Pro-Tier allows more.
+    # Pro-Tier (an admin's grant: this app takes no payments) allows more.
     assert (
-        await client.put("/users/me/subscription", json={"subscription_level": "Pro-Tier"}, headers=auth)
+        await client.patch(
+            f"/admin/users/{me.json()['id']}", json={"subscription_level": "Pro-Tier"}, headers=bearer(admin_tokens)
+        )
     ).status_code == 200
     assert (
         await client.post("/users/me/api-keys", json={"name": "second"}, headers={"X-API-Key": key})

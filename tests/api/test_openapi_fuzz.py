@@ -66,7 +66,9 @@ def _fuzz(base_url: str, headers: dict[str, str]) -> tuple[int, list[str]]:
             nonlocal sent
             sent += 1
             response = case.call(base_url=base_url, headers=headers, timeout=15)
-            where = f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}"
+            # content, not text: some answers are binary (the data export's ZIP)
+            body = response.content[:200].decode("utf-8", "replace")
+            where = f"{case.method} {case.formatted_path} -> {response.status_code}: {body}"
             if response.status_code >= 500 and response.status_code != 503:
                 failures.append(where)
             try:

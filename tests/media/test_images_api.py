@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from uuid import UUID
 
 import httpx
+import msgspec
 from PIL import Image
 
 from apikit import Accounts, picture, upload
@@ -105,7 +107,17 @@ async def test_storage_quota_holds_under_concurrent_uploads(
     size = first.json()["size_bytes"]
     # leave room for exactly one more picture of the same size (plus a little)
     await StorageUse.update({StorageUse.bytes_used: limit - size - size // 2}).where(StorageUse.owner == user.id)
-    responses = await asyncio.gather(*(upload(http, user) for _ in range(6)))
+    # all six at once (the per-user cap of uploads in flight would otherwise refuse four with 429)
+    services = media_server.app.state.services
+    settings = msgspec.structs.replace(services.media.settings, uploads_in_flight=6)
+    images = dataclasses.replace(services.media.images, settings=settings)
+    media_server.app.state.services = dataclasses.replace(
+        services, media=dataclasses.replace(services.media, images=images, settings=settings)
+    )
+    try:
+        responses = await asyncio.gather(*(upload(http, user) for _ in range(6)))
+    finally:
+        media_server.app.state.services = services
     codes = sorted(r.status_code for r in responses)
     assert codes == [201, 413, 413, 413, 413, 413]
     refused = next(r for r in responses if r.status_code == 413)

@@ -256,6 +256,22 @@ def test_s3_store_wires_garage_nginx_and_the_units_with_credentials_only(good) -
     assert "tcp dport { 3901 }" in cfg["ruleset"] or "3901" in cfg["ruleset"]
 
 
+def test_garage_setup_never_blocks_a_switch_and_operators_garage_gets_the_rpc_secret(good) -> None:
+    """The setup may wait minutes for peers: only its timer starts it (a switch starts the timer,
+    which returns at once). The root operator's `garage` reads the RPC secret file the daemon gets
+    as a credential; /etc/garage.toml names none."""
+    cfg = good("s3")
+    setup = cfg["units"]["housify-garage-setup"]
+    assert setup["wantedBy"] == [] and setup["startAt"] == []
+    timer = cfg["timers"]["housify-garage-setup"]
+    assert timer["wantedBy"] == ["timers.target"]
+    assert timer["timerConfig"] == {"OnActiveSec": "15s", "OnUnitActiveSec": "10min"}
+    (cli,) = [p for p in cfg["systemPackages"] if p["name"] == "garage"]
+    assert cli["priority"] is not None and cli["priority"] < 0  # wins over nixpkgs' plain garage
+    assert "GARAGE_RPC_SECRET_FILE=${GARAGE_RPC_SECRET_FILE:-/run/secrets/housify/garage-rpc-secret}" in cli["text"]
+    assert cli["text"].rstrip().endswith('-garage_2/bin/garage_2 "$@"')
+
+
 def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
     cfg = good("gpu-nfs")
     for name in ("housify-ai-worker-0", "housify-ai-api"):
@@ -266,12 +282,24 @@ def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
 
 
 def test_the_web_app_package_is_served_by_nginx(good) -> None:
-    text = good("web")["nginxText"]
-    assert "root /nix/store/00000000000000000000000000000000-housify-web;" in text
+    """By default the overlay's housify-web: nixos/packages/web.nix itself (on stand-in npm builders)."""
+    cfg = good("web")
+    assert cfg["web"]["package"] == "/nix/store/00000000000000000000000000000000-housify-web"
+    text = cfg["nginxText"]
+    assert f"root {cfg['web']['package']};" in text
     assert 'add_header Cache-Control "public, max-age=31536000, immutable" always;' in text
-    assert "root " not in good("edge-with-local-ai")["nginxText"].split("location /_media/")[0].replace(
-        "root /var/lib/acme", ""
-    )
+    assert "root " not in good("no-web")["nginxText"].split("location /_media/")[0].replace("root /var/lib/acme", "")
+
+
+def test_the_web_package_fills_one_lock_for_the_fetcher_and_the_build(good) -> None:
+    """fetchNpmDeps and the build run the same postPatch (npmConfigHook compares their locks),
+    which fills `resolved` from npm's configured registry: no registry host in the recipe."""
+    web = good("web")["web"]
+    fill = web["builderArgs"]["postPatch"]
+    assert web["npmDeps"]["postPatch"] == fill
+    assert "fill-npm-lock.mjs package-lock.json" in fill and "npm config get registry" in fill
+    assert "registry.npmjs" not in fill and "nodejs" in str(web["npmDeps"]["nativeBuildInputs"])
+    assert web["npmDeps"]["hash"].startswith("sha256-")
 
 
 def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path) -> None:
@@ -360,10 +388,30 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
 
 
+def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:
+    """networking.firewall's ports (what other modules' openFirewall writes) open on every
+    interface but the WAN; an opening on the WAN interface itself is refused with a warning."""
+    cfg = good("other-modules-open-ports")
+    rules = cfg["ruleset"].split("counter drop\n        }")[0]
+    wan_drop = rules.index('iifname "wan0" counter drop')
+    for rule in (
+        "tcp dport { 9100 } accept",
+        "udp dport 60000-60010 accept",
+        'iifname "wg0" udp dport { 51820 } accept',
+    ):
+        assert rules.index(rule) > wan_drop, rule
+    assert "8080" not in cfg["ruleset"]
+    assert any("networking.firewall.interfaces.wan0 opens ports on the WAN" in w for w in cfg["warnings"])
+    assert "9100" not in good("wan-interface")["ruleset"]
+
+
 # --- AI / GPU -----------------------------------------------------------------------------
 
 
-def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
+def test_gpu_hosts_get_the_driver_and_device_access_and_no_nixpkgs_config(good) -> None:
+    """CUDA comes with the package (the lock's torch and nvidia-* wheels): the module writes no
+    nixpkgs.config (cudaSupport would rebuild every CUDA-aware package from source, and a host
+    passing its own read-only pkgs would conflict)."""
     cpu, gpu = good("edge-with-local-ai"), good("gpu")
     assert cpu["gpu"] == {
         "cudaSupport": False,
@@ -373,12 +421,13 @@ def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
         "allowUnfree": False,
     }
     assert gpu["gpu"] == {
-        "cudaSupport": True,
+        "cudaSupport": False,
         "graphics": True,
         "videoDrivers": ["nvidia"],
         "nvidiaOpen": True,
-        "allowUnfree": True,
+        "allowUnfree": False,
     }
+    assert gpu["nixpkgsConfig"] == [] and cpu["nixpkgsConfig"] == []
     workers = [name for name in gpu["units"] if name.startswith("housify-ai-worker-")]
     assert sorted(workers) == ["housify-ai-worker-0", "housify-ai-worker-1"]
     sc = gpu["units"]["housify-ai-worker-0"]["serviceConfig"]
@@ -392,9 +441,10 @@ def test_gpu_hosts_get_the_driver_cuda_and_device_access(good) -> None:
 
 @pytest.mark.parametrize("host", ["edge", "gpu"])
 def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
-    site = '{ services.housify.firewall.lanMacAddress = "52:54:00:00:00:01"; }'
-    cfg = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} {site} ]")).json()
+    """As shipped: the LAN MAC is a placeholder, which evaluates with a warning naming it."""
+    cfg = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ]")).json()
     assert cfg["links"]["10-housify-lan"]["linkConfig"] == {"Name": "lan0"}
+    assert any("lanMacAddress is the example hosts' placeholder 02:00:00:00:00:00" in w for w in cfg["warnings"])
     assert cfg["garage"]["enable"] and cfg["garage"]["settings"]["replication_factor"] == 2
     if host == "edge":
         assert len(instance_units(cfg)) == 4
@@ -405,7 +455,9 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
         assert cfg["units"]["housify-garage-setup"]["environment"]["GARAGE_EXPECTED_NODES"] == "2"
         assert "location /_media_s3/ {" in cfg["nginxText"]
     else:
-        assert cfg["gpu"]["cudaSupport"] is True
+        assert cfg["gpu"]["cudaSupport"] is False and cfg["gpu"]["videoDrivers"] == ["nvidia"]
+        # the host, not the module, allows the unfree driver
+        assert cfg["nixpkgsConfig"] == ["allowUnfreePredicate"]
         assert "tcp dport { 80, 443 }" not in cfg["ruleset"]  # nothing from the WAN
         assert set(cfg["units"]) == {
             "housify-ai-api",
@@ -418,10 +470,13 @@ def test_host_configuration_evaluates(nixpkgs_lib: Path, host: str) -> None:
 
 @pytest.mark.parametrize("host", ["edge", "gpu"])
 def test_a_host_without_its_lan_mac_stops_with_what_to_set(nixpkgs_lib: Path, host: str) -> None:
-    """No kernel names a NIC lan0: until the operator gives its MAC, evaluation says what to set."""
-    result = eval_json(harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ]"))
+    """No kernel names a NIC lan0: without a MAC, evaluation says what to set (and names the placeholder)."""
+    unset = "{ services.housify.firewall.lanMacAddress = lib.mkForce null; }"
+    expr = harness_expr(nixpkgs_lib, modules=f"[ {REPO}/nixos/hosts/{host} ({{ lib, ... }}: {unset}) ]")
+    result = eval_json(expr)
     assert result.returncode != 0
     assert "set services.housify.firewall.lanMacAddress" in result.stderr
+    assert "placeholder 02:00:00:00:00:00" in result.stderr
 
 
 def test_vm_test_nodes_pass_every_assertion(nixpkgs_lib: Path) -> None:

@@ -117,6 +117,8 @@ class Topology:
     ai_db_password: str
     s3_access_key_id: str = field(default_factory=lambda: "housify" + secrets.token_hex(6))
     s3_secret_access_key: str = field(default_factory=lambda: secrets.token_hex(20))
+    #: The signed picture URLs' secret (HOUSIFY_MEDIA_URL_SECRET; nginx's secure_link include).
+    media_url_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     services: dict[str, Service] = field(default_factory=dict)
     #: Served by nginx as the web app's files (the renderer's webRoot); the bench's static ceiling.
     web_root: Path | None = None
@@ -173,6 +175,14 @@ class Topology:
     @property
     def s3_endpoint(self) -> str:
         return f"http://{EDGE_LAN}:{S3_PORT}"
+
+    def media_env(self) -> dict[str, str]:
+        """The API's picture-serving variables for the current store (docs/storage.md)."""
+        return {
+            "HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX": "/_media_s3/" if self.store == "s3" else "/_media/",
+            "HOUSIFY_MEDIA_S3_URL_PREFIX": "/media/s3/" if self.store == "s3" else "",
+            "HOUSIFY_MEDIA_URL_SECRET": self.media_url_secret,
+        }
 
     def storage_env(self) -> dict[str, str]:
         """The storage variables every Housify service gets (``docs/storage.md``)."""
@@ -370,7 +380,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         ready=lambda: tcp_ready(net.edge, EDGE_LAN, PG_PORT),
     )
     topo.services["postgresql"] = await pg.start()
-    conn = await topo.db("postgres")
+    conn = await _when_accepting(topo)
     try:
         for role, db in (("housify", "housify"), ("housify_soap", "housify_soap"), ("housify_ai", "housify_ai")):
             password = f" PASSWORD '{topo.ai_db_password}'" if role == "housify_ai" else ""
@@ -415,7 +425,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         HOUSIFY_REDIS_PREFIX="housify:",
         **topo.storage_env(),
         HOUSIFY_DATA_DIR=str(data),
-        HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX="/_media_s3/" if topo.store == "s3" else "/_media/",
+        **topo.media_env(),
         HOUSIFY_JWT_PRIVATE_KEY_FILE=str(data / "keys" / "jwt-private.pem"),
         HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
         HOUSIFY_AI_URL=f"http://{AI_PROXY}",
@@ -669,6 +679,21 @@ def nginx_version() -> str:
     return subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip().rsplit("/", 1)[-1]
 
 
+async def _when_accepting(topo: Topology, within: float = 60.0):  # noqa: ANN202 - asyncpg.Connection
+    """A connection to ``postgres`` once PostgreSQL takes them: its port opens while it is still
+    starting up ("the database system is starting up"), which a busy machine stretches to seconds."""
+    import asyncpg
+
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await topo.db("postgres")
+        except asyncpg.CannotConnectNowError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 def nginx_params(topo: Topology) -> dict[str, Any]:
     """The renderer's parameters for this topology (the NixOS module passes its options the same way).
 
@@ -690,6 +715,9 @@ def nginx_params(topo: Topology) -> dict[str, Any]:
         params["s3Endpoint"] = topo.s3_endpoint
     if topo.store == "dir" or topo.both_media:
         params["mediaRoot"] = str(topo.storage_dir)
+    # the signed picture URLs: nginx's secure_link secret, and its cache of public pictures
+    params["mediaSecretInclude"] = str(topo.base / "nginx" / "media-secret.conf")
+    params["mediaCachePath"] = str(topo.base / "nginx" / "media-cache")
     if topo.web_root is not None:
         params["webRoot"] = str(topo.web_root)
     return params
@@ -699,6 +727,12 @@ async def _start_nginx(topo: Topology, logs: Path) -> None:
     nginx_dir = chown(topo.base / "nginx", "root", "root", 0o755)
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         chown(nginx_dir / "temp" / sub, ACCOUNTS["nginx"].name, ACCOUNTS["nginx"].group, 0o700)
+    chown(nginx_dir / "media-cache", ACCOUNTS["nginx"].name, ACCOUNTS["nginx"].group, 0o700)
+    from housify_common.storage.signing import nginx_secret_include
+
+    secret = nginx_dir / "media-secret.conf"  # read by the master (root) only
+    secret.write_text(nginx_secret_include(topo.media_url_secret))
+    secret.chmod(0o600)
     http_text = nix_render("render-nginx", nginx_params(topo))
     (nginx_dir / "housify.conf").write_text(http_text)
     temp = nginx_dir / "temp"

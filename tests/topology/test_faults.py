@@ -38,8 +38,12 @@ KILL_WAVES = 4
 FAULT_COUNTS: dict[str, dict[str, Any]] = {}
 
 
-async def _users(http: httpx.AsyncClient, n: int) -> list[User]:
-    return list(await asyncio.gather(*(sign_up(http, level="Pro-Tier") for _ in range(n))))
+async def _users(topo: Topology, http: httpx.AsyncClient, n: int) -> list[User]:
+    db = await topo.db()
+    try:
+        return list(await asyncio.gather(*(sign_up(http, level="Pro-Tier", db=db) for _ in range(n))))
+    finally:
+        await db.close()
 
 
 async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
@@ -64,7 +68,7 @@ async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
                 restarted.notify_all()
 
     async with topo.client(max_connections=JOBS_USERS, http2=False) as http:
-        users = await _users(http, JOBS_USERS)
+        users = await _users(topo, http, JOBS_USERS)
         started = time.monotonic()
         chaos = asyncio.create_task(killer())
         try:
@@ -142,7 +146,7 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
     # HTTP/1.1, one connection per client: httpx's HTTP/2 fails the streams in flight when nginx
     # ends a connection with GOAWAY after keepalive_requests (1000), which would hide the fault's own count.
     async with topo.client(max_connections=concurrency, http2=False) as http:
-        users = await _users(http, 4)
+        users = await _users(topo, http, 4)
         t0 = time.monotonic()
 
         async def client(n: int) -> None:
@@ -204,7 +208,7 @@ async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None
     windows: dict[str, tuple[float, float]] = {}
     stop = asyncio.Event()
     async with topo.client(max_connections=32, http2=False) as http:
-        users = await _users(http, 8)
+        users = await _users(topo, http, 8)
 
         async def jobs(user: User) -> None:
             n = 0
@@ -271,7 +275,11 @@ async def test_s3_store_stopped(topo: Topology) -> None:
         pytest.skip("the directory store cannot be stopped (HOUSIFY_TOPOLOGY_STORE=dir)")
     s3 = topo.services["s3"]
     async with topo.client(http2=False) as http:
-        user = await sign_up(http, level="Pro-Tier")
+        db = await topo.db()
+        try:
+            user = await sign_up(http, level="Pro-Tier", db=db)
+        finally:
+            await db.close()
         before = await upload(http, user, photo(), title="before the outage")
         assert before.status_code == 201, before.text
         rows_before = await _image_rows(topo, user)

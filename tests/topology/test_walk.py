@@ -80,15 +80,35 @@ async def test_walk_register_upload_img2img_watch_fetch(topo: Topology) -> None:
         assert steps and steps == sorted(steps), types
         image_id = seen[-1]["image_id"]
 
-        # The bytes: the API checks access and answers X-Accel-Redirect; nginx sends the file.
-        content = await http.get(f"/images/{image_id}/content", headers=ann.headers)
+        # The bytes, as the web app fetches them: the signed URLs of the owner's listing, no credentials;
+        # nginx checks them (secure_link, or the store's SigV4 for S3) and sends the bytes without Python.
+        listed = (await http.get("/images/", headers=ann.headers)).json()["items"]
+        picture = next(item for item in listed if item["id"] == image_id)
+        assert picture["url"].startswith("/media/s3/" if topo.store == "s3" else "/media/own/"), picture["url"]
+        content = await http.get(picture["url"])
         assert content.status_code == 200, content.text
-        assert "x-accel-redirect" not in content.headers
+        assert content.headers["cache-control"] == "private, max-age=60"
         key = await _storage_key(topo, image_id)
         _assert_shared_file(topo, key)  # written by housify-ai on a GPU host, read by nginx on the edge
         assert content.content == await topo.stored_bytes(key)
         assert Image.open(io.BytesIO(content.content)).size == (64, 64)
-        async with topo.api_direct(0) as direct:  # behind nginx the body is empty: nginx, not Python, moved the bytes
+        thumb = await http.get(picture["thumb_url"])
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp", thumb.headers
+        # refused at the edge: a tampered token or signature, and Ben's own URL turned to Ann's picture
+        bens = (await upload(http, ben, photo(32, 32), title="ben's")).json()
+        for refused_url in (
+            picture["url"][:-6] + ("AAAAAA" if topo.store == "dir" else "000000"),
+            bens["url"].replace(bens["id"], image_id),
+        ):
+            refused = await http.get(refused_url)
+            assert refused.status_code == 403, (refused_url, refused.status_code)
+            assert refused.content != content.content
+        # API clients keep GET /images/{id}/content: access checked, then nginx sends the bytes
+        # (X-Accel-Redirect to an internal location).
+        via_route = await http.get(f"/images/{image_id}/content", headers=ann.headers)
+        assert via_route.status_code == 200 and via_route.content == content.content
+        assert "x-accel-redirect" not in via_route.headers
+        async with topo.api_direct(0) as direct:
             behind = await direct.get(f"/images/{image_id}/content", headers=ann.headers)
             assert behind.status_code == 200 and behind.content == b"", behind.headers
             assert behind.headers["x-accel-redirect"].startswith("/_media_s3/" if topo.store == "s3" else "/_media/")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,16 +54,43 @@ def web_app_built() -> Path:
         pytest.fail("the web app is not built: run scripts/bootstrap (it runs npm ci && npm run build in web/)")
     if not (WEB / "node_modules" / "axe-core" / "axe.min.js").is_file():
         pytest.fail("web/node_modules/axe-core is missing: run scripts/bootstrap (npm ci in web/)")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set HOUSIFY_CHROMIUM)")
     return dist
 
 
+
 @pytest.fixture(scope="session")
-def standalone(web_app_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``housify standalone`` on free ports and a fresh data dir; yields its base URL."""
+def greenfield() -> Iterator[object]:
+    """The BTCPay Greenfield stand-in (tests/billing/standin.py) served on loopback from a thread:
+    the standalone's store, whose checkout page the browser story pays on."""
+    import threading
+
+    import uvicorn
+
+    from billing.standin import GreenfieldStandIn
+
+    standin = GreenfieldStandIn()
+    port = _free_port()
+    standin.base_url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(standin.app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="greenfield-standin", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the Greenfield stand-in did not start"
+        time.sleep(0.05)
+    yield standin
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def standalone(web_app_built: Path, greenfield: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``housify standalone`` on free ports and a fresh data dir, its store on the Greenfield stand-in;
+    yields its base URL."""
     data = tmp_path_factory.mktemp("web-standalone")
     port, ai_port, soap_port = _free_port(), _free_port(), _free_port()
+    store: Any = greenfield
+    store.webhook_url = f"http://127.0.0.1:{port}/billing/btcpay/webhook"
     env = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
     # A tiny random "lines" ControlNet (built offline in well under a second), so the redesign task
     # is offered (its control image needs no detector weights).
@@ -76,6 +104,12 @@ def standalone(web_app_built: Path, tmp_path_factory: pytest.TempPathFactory) ->
         # No internet here: the rates service's exchange is a closed local port, so prices in
         # crypto answer 503 at once (the screen must say so).
         HOUSIFY_SOAP_BINANCE_URL="http://127.0.0.1:9",
+        # Payments through the Greenfield stand-in; the checkout returns to this app.
+        HOUSIFY_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        HOUSIFY_BTCPAY_URL=store.base_url,
+        HOUSIFY_BTCPAY_STORE_ID=store.store_id,
+        HOUSIFY_BTCPAY_API_KEY=store.api_key,
+        HOUSIFY_BTCPAY_WEBHOOK_SECRET=store.webhook_secret,
     )
     log = data / "standalone.log"
     proc = subprocess.Popen(
@@ -110,6 +144,10 @@ def standalone(web_app_built: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def browser() -> Iterator[object]:
     # Module scope: Playwright's sync API holds an event loop while it runs, which must be gone
     # before pytest-asyncio runs the suite's async tests on its own loop.
+    # The browser is the machine's (Debian's chromium, or the Nix dev shell's): without one the
+    # browser tests skip, naming what to install; the vitest suite still runs.
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set HOUSIFY_CHROMIUM)")
     with playwright_sync.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield b
@@ -125,6 +163,8 @@ class Watch:
     foreign: list[str] = field(default_factory=list)
     expected_statuses: set[int] = field(default_factory=set)
     trail: list[str] = field(default_factory=list)
+    #: Other origins a step visits on purpose (the payment provider's checkout page).
+    allowed: set[str] = field(default_factory=set)
 
     def attach(self, page) -> None:  # noqa: ANN001
         page.on("console", self._console)
@@ -159,11 +199,15 @@ class Watch:
         parts = urlsplit(request.url)
         if parts.scheme in ("data", "blob"):
             return
-        if f"{parts.scheme}://{parts.netloc}".replace("ws://", "http://").replace("wss://", "https://") != self.origin:
+        origin = f"{parts.scheme}://{parts.netloc}".replace("ws://", "http://").replace("wss://", "https://")
+        if origin != self.origin and origin not in self.allowed:
             self.foreign.append(request.url)
 
     def expect(self, *statuses: int) -> None:
         self.expected_statuses.update(statuses)
+
+    def allow(self, origin: str) -> None:
+        self.allowed.add(origin)
 
     def check(self) -> None:
         assert not self.foreign, f"requests left {self.origin}: {self.foreign}"

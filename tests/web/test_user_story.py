@@ -47,7 +47,7 @@ def small_and_fast(page) -> None:  # noqa: ANN001
     page.get_by_label("Steps").fill("3")
 
 
-def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN001
+def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  # noqa: ANN001
     page, watch, screens = page
     ann = f"ann-{secrets.token_hex(3)}@example.com"
 
@@ -212,7 +212,8 @@ def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN0
     expect(page.get_by_role("link", name=re.compile("Nordic bedroom, final")).first).to_be_visible()
     screens.capture("gallery")
 
-    # Plans: prices, crypto prices (the exchange is unreachable here: a clear 503), switch plan.
+    # Plans: prices, crypto prices (the exchange is unreachable here: a clear 503), buy Pro on the
+    # payment provider's page (the Greenfield stand-in); the plan changes once the invoice settles.
     page.get_by_role("link", name="Plans").click()
     expect(page.get_by_role("heading", name="Free-Tier")).to_be_visible()
     page.get_by_label("Show prices in").fill("BTC")
@@ -220,7 +221,15 @@ def test_user_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN0
     page.get_by_role("button", name="Show prices").click()
     expect(page.get_by_role("alert").filter(has_text="Crypto prices are unavailable")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Switch to Pro-Tier").click()
-    expect(page.get_by_text("You are now on Pro-Tier.")).to_be_visible()
+    expect(page.get_by_test_id("order-state")).to_have_text("waiting for your payment")
+    expect(page.get_by_role("paragraph").filter(has_text="You are on Free-Tier.").first).to_be_visible()
+    screens.capture("plans-order")
+    watch.allow(greenfield.base_url)
+    page.get_by_role("link", name="Pay 9.99 USD").click()
+    page.get_by_role("button", name="Pay invoice").click()  # the stand-in settles and sends the signed webhook
+    expect(page.get_by_text(re.compile(r"You are on Pro-Tier until \d{4}-\d\d-\d\d"))).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("region", name="Orders table").get_by_text("settled")).to_be_visible()
+    assert greenfield.violations == []
     screens.capture("plans")
 
     # Account: profile, API key shown once, usage; verify and reset screens.

@@ -14,8 +14,10 @@ in
   ];
 
   networking.hostName = "housify-edge";
-  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0.
-  # services.housify.firewall.lanMacAddress = "xx:xx:xx:xx:xx:xx";
+  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0. The value
+  # below is a PLACEHOLDER: it evaluates (nix flake check) and a warning names it, but no
+  # NIC has it, so the LAN rules stay closed until you replace it.
+  services.housify.firewall.lanMacAddress = "02:00:00:00:00:00";
   networking.interfaces.lan0.ipv4.addresses = [
     {
       address = "10.0.1.10";

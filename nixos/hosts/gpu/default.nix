@@ -3,7 +3,7 @@
 # Garage node (replicated with the edge's); Redis and PostgreSQL (db
 # housify_ai) are the edge host's, over the LAN. With a single GPU host the
 # edge's directory store over NFS also works (docs/deployment.md).
-{ ... }:
+{ lib, ... }:
 
 let
   secrets = "/var/lib/secrets/housify";
@@ -16,8 +16,10 @@ in
   ];
 
   networking.hostName = "housify-gpu-1";
-  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0.
-  # services.housify.firewall.lanMacAddress = "xx:xx:xx:xx:xx:xx";
+  # REQUIRED: the MAC of this machine's LAN NIC (`ip link`); it becomes lan0. The value
+  # below is a PLACEHOLDER: it evaluates (nix flake check) and a warning names it, but no
+  # NIC has it, so the LAN rules stay closed until you replace it.
+  services.housify.firewall.lanMacAddress = "02:00:00:00:00:00";
   networking.interfaces.lan0.ipv4.addresses = [
     {
       address = "10.0.1.20";
@@ -49,6 +51,17 @@ in
       };
     };
   };
+
+  # The NVIDIA driver (services.housify-ai.gpu.enable) is unfree; allow it, and only it, here
+  # (the Housify modules write no nixpkgs.config). The CUDA libraries come as the lock's
+  # nvidia-* wheels inside the housify-ai package.
+  nixpkgs.config.allowUnfreePredicate =
+    pkg:
+    lib.elem (lib.getName pkg) [
+      "nvidia-x11"
+      "nvidia-settings"
+      "nvidia-persistenced"
+    ];
 
   services.housify.garage = {
     rpcPublicAddress = "10.0.1.20:3901";

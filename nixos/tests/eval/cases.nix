@@ -69,14 +69,26 @@ in
         fsType = "nfs";
       };
     };
-    web = with' {
-      services.housify.web.package = {
-        type = "derivation";
-        name = "housify-web";
-        outPath = "/nix/store/00000000000000000000000000000000-housify-web";
+    # The web app as the overlay builds it (nixos/packages/web.nix on stand-in npm builders):
+    # the module's default. null serves no web app.
+    web = base;
+    no-web = with' { services.housify.web.package = null; };
+    wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
+    # Another module's openFirewall (e.g. a Prometheus exporter) and per-interface openings.
+    other-modules-open-ports = with' {
+      services.housify.firewall.wanInterface = "wan0";
+      networking.firewall = {
+        allowedTCPPorts = [ 9100 ];
+        allowedUDPPortRanges = [
+          {
+            from = 60000;
+            to = 60010;
+          }
+        ];
+        interfaces.wg0.allowedUDPPorts = [ 51820 ];
+        interfaces.wan0.allowedTCPPorts = [ 8080 ];
       };
     };
-    wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
     three-instances = with' { services.housify-api.instances = 3; };
     gpu = with' {
       services.housify-ai = {

@@ -23,6 +23,16 @@ let
     version = if name == "nginx" then "1.28.0" else "0";
     interpreter = "/nix/store/00000000000000000000000000000000-${name}/bin/${name}";
   };
+  # nixos/packages/web.nix itself, on stand-ins of nixpkgs' npm builders that keep their
+  # arguments (so the module sees the web package the overlay makes, and tests can read how
+  # it is built: the shared postPatch, the lock it fills).
+  npmBuilder = attrs: fakePackage (attrs.pname or attrs.name) // { builderArgs = attrs; };
+  housify-web = import ../../packages/web.nix {
+    inherit lib;
+    buildNpmPackage = npmBuilder;
+    fetchNpmDeps = npmBuilder;
+    nodejs_22 = fakePackage "nodejs";
+  };
   pkgs =
     lib.genAttrs (
       [
@@ -38,7 +48,9 @@ let
       ++ extraPackages
     ) fakePackage
     // {
+      inherit housify-web;
       runCommand = name: _env: _script: fakePackage name;
+      writeShellScriptBin = name: text: fakePackage name // { inherit text; };
     };
 
   evaluated = lib.evalModules {
@@ -79,6 +91,12 @@ else
     links = config.systemd.network.links;
     garage = config.services.garage;
     garageUnit = config.systemd.services.garage or { };
+    timers = lib.filterAttrs (name: _: lib.hasPrefix "housify" name) config.systemd.timers;
+    systemPackages = map (p: {
+      inherit (p) name;
+      text = p.text or null;
+      priority = p.meta.priority or null;
+    }) config.environment.systemPackages;
     inherit (config.services)
       nginx
       redis
@@ -100,5 +118,13 @@ else
       nvidiaOpen = config.hardware.nvidia.open;
     };
     acme = config.security.acme;
+    inherit (config) warnings;
+    # What the configuration writes to nixpkgs.config (the Housify modules: nothing).
+    nixpkgsConfig = lib.attrNames config.nixpkgs.config;
+    web = {
+      package = if config.services.housify.web.package == null then null else "${config.services.housify.web.package}";
+      inherit (housify-web) builderArgs;
+      npmDeps = housify-web.builderArgs.npmDeps.builderArgs;
+    };
     hostName = config.networking.hostName;
   }

@@ -24,7 +24,7 @@ from housify_api.auth.credentials import API_KEY_PREFIX, hash_api_key
 from housify_api.plans.service import LevelService
 from housify_api.tables import ApiKey, User
 
-_COLUMNS = (ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.created_at, ApiKey.last_used_at)
+_COLUMNS = (ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.created_at, ApiKey.last_used_at, ApiKey.disabled_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class ApiKeyService:
         prefix = key[len(API_KEY_PREFIX) : len(API_KEY_PREFIX) + 8]
         row = ApiKey(user=user_id, name=name, prefix=prefix, key_hash=hash_api_key(key))
         # Count and insert under a lock on the user's row, so concurrent requests cannot pass the cap together.
-        async with _user_lock(user_id):
+        async with user_lock(user_id):
             level = await self.levels.for_user(user_id)
             count = await ApiKey.count().where(ApiKey.user == user_id)
             if count >= level.api_key_limit:
@@ -56,7 +56,13 @@ class ApiKeyService:
                 )
             await row.save()
         return ApiKeyCreated(
-            id=row.id, name=name, prefix=row.prefix, created_at=row.created_at, last_used_at=None, key=key
+            id=row.id,
+            name=name,
+            prefix=row.prefix,
+            created_at=row.created_at,
+            last_used_at=None,
+            disabled_at=None,
+            key=key,
         )
 
     async def delete(self, user_id: UUID, key_id: UUID) -> None:
@@ -67,8 +73,8 @@ class ApiKeyService:
 
 
 @contextlib.asynccontextmanager
-async def _user_lock(user_id: UUID) -> AsyncIterator[None]:
-    """A transaction holding the user's row: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+async def user_lock(user_id: UUID) -> AsyncIterator[None]:
+    """Serialises changes of one account's level and keys (API key cap, billing): a transaction holding the user's row: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
     (no row locks) an ``IMMEDIATE`` transaction, which takes the database's write lock at once."""
     engine = User._meta.db
     if isinstance(engine, SQLiteEngine):

@@ -20,7 +20,6 @@ from housify_api.accounts.schemas import (
     ApiKeyOut,
     PasswordChange,
     ProfilePatch,
-    SubscriptionChange,
     UserOut,
 )
 from housify_api.accounts.service import AccountService
@@ -75,18 +74,6 @@ class MeController(Controller):
         """Change the password; every other session of the account ends (this one stays)."""
         ended = await accounts.change_password(request.user, data)
         return Message(message=f"password changed; {ended} other session(s) ended")
-
-    @put(
-        "/subscription",
-        operation_id="change_subscription",
-        guards=[requires_token],
-        raises=[documented(404, "subscription level does not exist")],
-    )
-    async def change_subscription(
-        self, request: Me, data: JSONBody[SubscriptionChange], accounts: NamedDependency[AccountService]
-    ) -> UserOut:
-        """Switch plan (a level name from ``GET /subscriptions``). Refresh afterwards: access tokens carry the level."""
-        return await accounts.change_level(request.user.id, data.subscription_level)
 
     @get("/usage", operation_id="get_my_usage")
     async def usage(self, request: Me, limit: Limit = 50, offset: Offset = 0) -> Usage:

@@ -114,6 +114,8 @@ class ApiKeyOut(Output):
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
+    #: Set while the key is disabled: a downgrade left it above the level's cap (the newest keys stay).
+    disabled_at: datetime | None
 
 
 class ApiKeyCreated(ApiKeyOut):

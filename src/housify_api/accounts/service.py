@@ -134,15 +134,6 @@ class AccountService:
         await self.auth.set_password(user.id, data.new_password)
         return await self.auth.revoke_user_sessions(user.id, reason="password-change", keep=user.session_id)
 
-    async def change_level(self, user_id: UUID, level_name: str) -> UserOut:
-        """Move the user to another level; current access tokens must be refreshed to carry the new ``tier``."""
-        await self.levels.require_name(level_name)
-        await User.update({User.subscription_level: level_name, User.updated_at: datetime.now(UTC)}).where(
-            User.id == user_id
-        )
-        await self.revocations.revoke_user_tokens(user_id)
-        return await self.me(user_id)
-
     async def delete(self, user_id: UUID) -> None:
         """Delete the account; its sessions and API keys go with it (cascade) and its tokens stop at once.
 
@@ -172,15 +163,15 @@ class AccountService:
         return Page(items=[user_out(row) for row in rows], total=total, limit=limit, offset=offset)
 
     async def admin_update(self, user_id: UUID, data: AdminUserPatch) -> UserOut:
-        """Apply an admin's changes. Tokens of the user are refreshed to new claims; deactivation ends sessions."""
+        """Apply an admin's changes. Tokens of the user are refreshed to new claims; deactivation ends sessions.
+
+        ``subscription_level`` is not applied here: the admin route makes it a grant (housify_api.billing.admin)."""
         await get_user_row(user_id)
         changes: dict[Any, Any] = {User.updated_at: datetime.now(UTC)}
         if data.is_active is not msgspec.UNSET:
             changes[User.is_active] = data.is_active
         if data.role is not msgspec.UNSET:
             changes[User.role] = data.role
-        if data.subscription_level is not msgspec.UNSET:
-            changes[User.subscription_level] = await self.levels.require_name(data.subscription_level)
         if data.services is not msgspec.UNSET:
             changes[User.services] = format_services(data.services)
         if data.email_verified is not msgspec.UNSET:

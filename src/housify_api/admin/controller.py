@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
@@ -15,6 +16,8 @@ from housify_api.accounts.schemas import AdminUserPatch, UserFilter, UserOut
 from housify_api.accounts.service import AccountService
 from housify_api.auth.guards import requires_admin
 from housify_api.auth.identity import AuthUser, Role, ServiceName
+from housify_api.billing.admin import LevelAdmin
+from housify_api.billing.schemas import GrantIn
 from housify_api.errors import ConflictError
 from housify_api.pagination import Page
 from housify_api.system.error_docs import documented
@@ -56,12 +59,19 @@ class AdminController(Controller):
         user_id: FromPath[UUID],
         data: JSONBody[AdminUserPatch],
         accounts: NamedDependency[AccountService],
+        level_admin: NamedDependency[LevelAdmin],
     ) -> UserOut:
         """Change ``is_active``, ``role``, ``subscription_level``, ``services`` (the user's AI service access)
         or ``email_verified``. The user's access tokens must be refreshed; deactivation ends their sessions.
+        A ``subscription_level`` is a grant for the level's period without payment, audited like
+        ``POST /admin/users/{id}/grants``.
         An admin cannot deactivate or demote themself (409), so the service never loses its last admin by accident."""
         if user_id == request.user.id and (data.is_active is False or data.role == "user"):
             raise ConflictError("an admin cannot deactivate or demote their own account")
+        if data.subscription_level is not msgspec.UNSET:
+            await accounts.me(user_id)  # 404 before anything changes
+            grant = GrantIn(level=data.subscription_level, note="PATCH /admin/users/{id}")
+            await level_admin.grant(request.user, user_id, grant, field="subscription_level")
         return await accounts.admin_update(user_id, data)
 
     @delete(

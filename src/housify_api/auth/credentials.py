@@ -188,7 +188,7 @@ class Authenticator:
                 ApiKey.user.services,
                 ApiKey.user.is_active,
             )
-            .where(ApiKey.key_hash == hash_api_key(key))
+            .where((ApiKey.key_hash == hash_api_key(key)) & ApiKey.disabled_at.is_null())
             .first()
             .output(nested=True)
         )

@@ -30,7 +30,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from housify_ai.contract import RESULTS_GROUP, JobResult, ensure_groups, result_from_entry
-from housify_api.media import calls, quota
+from housify_api.media import calls, deadlines, quota
 from housify_api.media.queue import Queue
 from housify_api.media.tables import FINAL_STATUSES, Image, ImageKind, Job, JobStatus, job_params
 from housify_common.db import is_permanent_error
@@ -203,6 +203,8 @@ class ResultsConsumer:
             )
             if updated:
                 await calls.job_ended(job, started=started, finished=finished, success=False, error=error)
+        if updated:
+            await deadlines.uncount(self.queue, job, result)  # a job a time bound ended uses up no hourly slot
 
     async def _stored_sizes(self, result: JobResult) -> dict[str, int | None]:
         """Size in bytes of the result's picture and thumbnail, ``None`` for one not in the store

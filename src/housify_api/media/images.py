@@ -8,7 +8,7 @@ or an admin (403 for others who can see the picture).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -20,17 +20,21 @@ import msgspec
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import File, Stream
+from redis.asyncio import Redis
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
+from housify_api.media.decoder import Decoder
 from housify_api.media.delivery import send_bytes
 from housify_api.media.presenters import image_out, page_of
 from housify_api.media.schemas import ImageOut, ImagePatch
 from housify_api.media.tables import Image, ImageKind, Job, Rating
-from housify_api.media.uploads import UploadRejected, clean_upload
+from housify_api.media.upload_limits import upload_slot
+from housify_api.media.uploads import UploadRejected
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor
 from housify_api.plans.service import Level
 from housify_api.settings import MediaSettings
+from housify_common.redis import RedisKeys
 from housify_common.storage import ImageStore, StorageUnavailable
 from housify_common.storage.signing import cache_control
 
@@ -79,11 +83,21 @@ class ImageService:
 
     Attributes:
         store: where the picture and thumbnail bytes live.
-        settings: ``ApiSettings.media`` (pixel cap, ``X-Accel-Redirect`` prefix).
+        settings: ``ApiSettings.media`` (pixel, side and aspect caps, upload limits, ``X-Accel-Redirect`` prefix).
+        decoder: the processes that decode uploads under a memory cap (``housify_api.media.decoder``).
+        redis: the Redis client the per-user upload limits count in (``keys`` names the counters).
     """
 
     store: ImageStore
     settings: MediaSettings
+    decoder: Decoder
+    redis: Redis
+    keys: RedisKeys
+
+    def upload_slot(self, user: AuthUser) -> contextlib.AbstractAsyncContextManager[None]:
+        """One of ``user``'s upload slots (per hour, in flight): hold it while receiving and decoding.
+        Raises ``HTTPException`` 429 (``housify_api.media.upload_limits``)."""
+        return upload_slot(self.redis, self.keys, user.id, self.settings)
 
     async def upload(self, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool) -> ImageOut:
         """Verify, clean and store an upload; charge its bytes to the user's storage.
@@ -100,7 +114,12 @@ class ImageService:
                 f"({limits.name}: {quota.describe(limits.upload_size_limit_bytes)})",
             )
         try:
-            clean = await asyncio.to_thread(clean_upload, data, max_pixels=self.settings.max_image_pixels)
+            clean = await self.decoder.clean(
+                data,
+                max_pixels=self.settings.max_image_pixels,
+                max_side=self.settings.max_image_side,
+                max_aspect_ratio=self.settings.max_aspect_ratio,
+            )
         except UploadRejected as exc:
             raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
         size = len(clean.data) + len(clean.thumbnail)

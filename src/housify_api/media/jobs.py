@@ -32,6 +32,7 @@ from housify_ai.contract import TERMINAL_EVENTS, JobRequest, enqueue_job, reques
 from housify_ai.tasks import MAX_SEED, TaskSpec
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, presenters, quota, ratelimit
+from housify_api.media.availability import ensure_offered
 from housify_api.media.catalog import presets
 from housify_api.media.catalog.access import level_tasks
 from housify_api.media.images import find_visible
@@ -131,13 +132,15 @@ class JobService:
             NotFoundException: unknown image.
             HTTPException: 422 invalid parameters (the field is named) or mismatched mask; 413 storage full;
                 429 over ``requests_hour`` (with ``Retry-After`` and ``RateLimit-*`` headers).
-            ServiceUnavailableException: Redis is down (nothing is recorded then).
+            ServiceUnavailableException: Redis is down, or live AI workers exist and none runs ``task``
+                (``housify_api.media.availability``); nothing is recorded then.
         """
         spec = body.spec
         if not user.may_use(spec.name):
             raise PermissionDeniedException(f"no access to service {spec.name!r}; an admin can grant it")
         if not (await level_tasks(limits.name)).get(spec.name, False):
             raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
+        await ensure_offered(self.queue, spec.name)
         prompt, negative = await _with_presets(spec, body)
         images = await _input_images(user, body)
         try:
@@ -179,7 +182,7 @@ class JobService:
             raise _http_validation(exc) from exc
         await quota.ensure_room(user.id, limits.storage_limit_bytes)
         hour_key = self.queue.hour_key(user.id)
-        decision = await self._take_hourly(hour_key, limits, count)
+        decision = await self._take_hourly(hour_key, limits, job_ids)
         now = dt.datetime.now(dt.UTC)
         batch = [str(job_id) for job_id in job_ids] if count > 1 else None
         for request in requests:
@@ -218,38 +221,30 @@ class JobService:
                 if str(job_id) not in queued:
                     await Job.delete().where(Job.id == job_id)
                     with contextlib.suppress(RedisError):
-                        await ratelimit.give_back(self.queue.client, hour_key)
+                        await ratelimit.give_back(self.queue.client, hour_key, [str(job_id)])
             raise ServiceUnavailableException("job queue unavailable (Redis); the job was not queued") from exc
         row = await Job.select().where(Job.id == job_ids[0]).first()
         if row is None:  # deleted between the insert and this read
             raise NotFoundException(f"job {job_ids[0]} not found")
         return await self.job_out(row), decision
 
-    async def _take_hourly(self, hour_key: str, limits: Level, count: int) -> ratelimit.Decision:
-        """Count ``count`` jobs against the level's ``requests_hour``, all or none.
+    async def _take_hourly(self, hour_key: str, limits: Level, job_ids: list[UUID]) -> ratelimit.Decision:
+        """Count the jobs against the level's ``requests_hour``, all or none (``housify_api.media.ratelimit``).
 
         Raises:
-            HTTPException: 429 (with ``Retry-After``) when they do not all fit; nothing stays counted then.
+            HTTPException: 429 (with ``Retry-After``: until the whole batch fits) saying how many are left
+                and when the next frees; nothing stays counted then.
             ServiceUnavailableException: Redis is down.
         """
-        taken = 0
         try:
-            for _ in range(count):
-                decision = await ratelimit.take(self.queue.client, hour_key, limits.requests_hour)
-                if not decision.allowed:
-                    for _ in range(taken):
-                        await ratelimit.give_back(self.queue.client, hour_key)
-                    what = "jobs" if count == 1 else f"jobs; this request needs {count}"
-                    raise HTTPException(
-                        status_code=429,
-                        detail=f"your level ({limits.name}) allows {limits.requests_hour} {what} per hour; "
-                        f"try again in {decision.reset_after} s",
-                        headers=decision.headers(),
-                    )
-                taken += 1
+            decision = await ratelimit.take(
+                self.queue.client, hour_key, limits.requests_hour, members=[str(job_id) for job_id in job_ids]
+            )
         except RedisError as exc:
             log.error("jobs: Redis unavailable while counting requests_hour: %s", exc)
             raise ServiceUnavailableException("job queue unavailable (Redis); try again shortly") from exc
+        if not decision.allowed:
+            raise HTTPException(status_code=429, detail=decision.refusal(limits.name), headers=decision.headers())
         return decision
 
     async def _live_workers_or_503(self) -> list[dict[str, Any]]:

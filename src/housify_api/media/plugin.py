@@ -10,7 +10,9 @@ app's own, so the database pool and Redis client are open while it runs):
 * grants newly registered tasks to the existing users once
   (``housify_api.media.catalog.access.roll_out_new_tasks``) and seeds the
   missing default presets (``housify_api.media.catalog.presets.seed_presets``);
-* runs the results consumer (``services.media.consumer``) until shutdown.
+* runs the results consumer (``services.media.consumer``) until shutdown;
+* ends jobs queued longer than ``HOUSIFY_MEDIA_JOB_QUEUE_TIMEOUT``
+  (``housify_api.media.deadlines``), every 30 s.
 
 The collaborators themselves are built with the app's other services
 (:func:`housify_api.media.services.build_media_services`).
@@ -31,6 +33,7 @@ from housify_ai.contract import publish_levels
 from housify_api.media.catalog.access import roll_out_new_tasks
 from housify_api.media.catalog.presets import seed_presets
 from housify_api.media.controllers import CONTROLLERS
+from housify_api.media.deadlines import expire_queued_until
 from housify_api.media.deps import DEPENDENCIES
 from housify_api.media.queue import Queue
 from housify_api.plans.service import LevelService
@@ -61,11 +64,16 @@ class MediaPlugin(InitPluginProtocol):
         publisher = asyncio.create_task(
             _publish_levels_until(services.levels, services.media.queue, stop), name="media-levels-publisher"
         )
+        expirer = asyncio.create_task(
+            expire_queued_until(services.media.queue, services.media.settings.job_queue_timeout, stop),
+            name="media-queue-expiry",
+        )
         try:
             yield
         finally:
             stop.set()
             await publisher
+            await expirer
             await consumer.stop()
             await services.media.aclose()
 

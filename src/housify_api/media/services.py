@@ -10,6 +10,9 @@ plugin's lifespan starts and stops it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from redis.asyncio import Redis
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
 from housify_api.media.consumer import ResultsConsumer
+from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
 from housify_api.media.gallery import FeaturedCache
 from housify_api.media.images import ImageService
@@ -61,8 +65,22 @@ class MediaServices:
 
     async def aclose(self) -> None:
         await self.events.aclose()
+        self.images.decoder.close()
         if self.ai is not None:
             await self.ai.aclose()
+
+
+def _url_secret(settings: ApiSettings) -> str:
+    """``HOUSIFY_MEDIA_URL_SECRET``; unset: derived from the JWT private key (HMAC-SHA256, so API instances
+    sharing the key agree and the key itself is not revealed), else random for this process."""
+    if settings.media.url_secret:
+        return settings.media.url_secret
+    if settings.jwt_private_key:
+        derived = hmac.new(settings.jwt_private_key.encode(), b"housify media URL secret v1", hashlib.sha256)
+        return base64.urlsafe_b64encode(derived.digest()).decode().rstrip("=")
+    if settings.media.accel_redirect_prefix or settings.media.s3_url_prefix:
+        log.warning("HOUSIFY_MEDIA_URL_SECRET is not set: picture URLs work on this API process only")
+    return secrets.token_urlsafe(32)
 
 
 def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -> MediaServices:
@@ -70,17 +88,22 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
     media = settings.media
     queue = Queue(client=redis, streams=StreamKeys(keys.prefix), keys=keys)
     store = settings.open_store()
-    secret = media.url_secret or secrets.token_urlsafe(32)
-    if not media.url_secret and (media.accel_redirect_prefix or media.s3_url_prefix):
-        log.warning("HOUSIFY_MEDIA_URL_SECRET is not set: picture URLs work on this API instance only, not nginx")
-    picture_urls.configure(MediaUrls(secret, store, s3_prefix=media.s3_url_prefix))
+    picture_urls.configure(MediaUrls(_url_secret(settings), store, s3_prefix=media.s3_url_prefix))
     ai = (
         httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0))
         if settings.ai_url
         else None
     )
     return MediaServices(
-        images=ImageService(store=store, settings=media),
+        images=ImageService(
+            store=store,
+            settings=media,
+            decoder=Decoder(
+                workers=media.decode_workers, memory_mb=media.decode_memory_mb, timeout=media.decode_timeout_seconds
+            ),
+            redis=redis,
+            keys=keys,
+        ),
         jobs=JobService(queue),
         store=store,
         settings=media,

@@ -50,6 +50,13 @@ class Level(msgspec.Struct, kw_only=True, frozen=True):
     api_key_limit: int
     requests_hour: int
     watermark: bool
+    #: Days a paid level runs from settlement or grant before it renews or falls back (housify_api.billing).
+    period_days: int = 30
+
+    @property
+    def is_paid(self) -> bool:
+        """A level with a price is reached by a settled invoice or an admin's grant only."""
+        return self.price_usd > 0
 
     @property
     def upload_size_limit_bytes(self) -> int:
@@ -94,6 +101,7 @@ _COLUMNS = (
     SubscriptionLevel.api_key_limit,
     SubscriptionLevel.requests_hour,
     SubscriptionLevel.watermark,
+    SubscriptionLevel.period_days,
 )
 
 
@@ -182,7 +190,7 @@ class LevelService:
         return level
 
     def forget(self) -> None:
-        """Drop the cached view (after an edit that must show at once, e.g. in tests)."""
+        """Drop the cached view (after an admin's edit, so this instance applies it at once)."""
         if self._cache is not None:
             self._cache.clear()
 

@@ -55,6 +55,9 @@ ROOT_FILES = {
     "manifest.webmanifest": "application/manifest+json",
     "favicon.svg": "image/svg+xml",
     "robots.txt": "text/plain",
+    # The privacy policy and terms (docs/billing.md): static pages the operator replaces in the web folder.
+    "privacy.html": "text/html",
+    "terms.html": "text/html",
 }
 
 

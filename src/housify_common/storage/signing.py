@@ -82,6 +82,17 @@ def md5_token(secret: str, expires: int, uri: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def nginx_secret_include(secret: str) -> str:
+    """The nginx include file (render-nginx.nix's ``mediaSecretInclude``) that gives ``secure_link_md5`` the secret.
+
+    Raises:
+        ValueError: a secret with characters that would need quoting (use ``secrets.token_urlsafe``).
+    """
+    if not secret or not all(c.isascii() and (c.isalnum() or c in "-_.~") for c in secret):
+        raise ValueError("the media URL secret must be URL-safe characters (A-Z a-z 0-9 - _ . ~)")
+    return f'map $host $housify_media_secret {{ default "{secret}"; }}\n'
+
+
 class Verdict(str, Enum):
     """What :meth:`MediaUrls.verify` found: as nginx's ``$secure_link`` ("1", "0", "")."""
 

@@ -39,13 +39,19 @@ export async function call<T>(pending: Promise<Result<T>>): Promise<T> {
   return result.data as T;
 }
 
-/** A URL for an image's bytes usable in <img src>: public ones directly, private ones as a blob URL. */
-export async function imageSrc(image: Pick<Image, "public" | "url" | "thumb_url">, thumb = false): Promise<string> {
-  const url = thumb ? image.thumb_url : image.url;
-  if (image.public && !tokens.token) return url;
-  const response = await tokens.fetch(new Request(new URL(url, location.origin)));
-  if (!response.ok) throw toApiError(response.status, await response.json().catch(() => ({})), response.headers);
-  return URL.createObjectURL(await response.blob());
+/** The URL of an image's bytes for <img src>, as the API hands it out: a short-lived signed URL that the
+ * server's edge serves without credentials (no Authorization header, no blob). */
+export function imageSrc(image: Pick<Image, "url" | "thumb_url">, thumb = false): string {
+  return thumb ? image.thumb_url : image.url;
+}
+
+/** Call `refresh` shortly (`marginMs`) before the first of `images`' signed URLs expires (they live 2-4 minutes);
+ * returns the cancel function, for an $effect's cleanup. */
+export function refreshBeforeExpiry(images: Pick<Image, "urls_expire_at">[], refresh: () => void, marginMs = 20_000): () => void {
+  if (!images.length) return () => {};
+  const first = Math.min(...images.map((image) => Date.parse(image.urls_expire_at)));
+  const timer = setTimeout(refresh, Math.max(1_000, first - Date.now() - marginMs));
+  return () => clearTimeout(timer);
 }
 
 /** Upload a file (multipart), returning the stored image. */

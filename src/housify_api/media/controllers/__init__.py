@@ -2,12 +2,14 @@
 
 from litestar.types import ControllerRouterHandler
 
+from housify_api.media.availability import list_tasks
 from housify_api.media.catalog.controller import LevelTaskController, PresetAdminController, list_presets
 from housify_api.media.controllers.gallery import GalleryController
 from housify_api.media.controllers.images import ImageController
 from housify_api.media.controllers.jobs import JobController
 from housify_api.media.controllers.media_files import MediaFileController
 from housify_api.media.controllers.prompts import PromptController
+from housify_api.media.controllers.quota import get_my_quota
 
 CONTROLLERS: list[ControllerRouterHandler] = [
     ImageController,
@@ -18,6 +20,8 @@ CONTROLLERS: list[ControllerRouterHandler] = [
     LevelTaskController,
     PresetAdminController,
     list_presets,
+    list_tasks,
+    get_my_quota,
 ]
 
 __all__ = ["CONTROLLERS", "GalleryController", "ImageController", "JobController", "PromptController"]

@@ -74,7 +74,8 @@ class ImageController(Controller):
         raises=[
             ValidationException,
             documented(411, "Content-Length required for uploads"),
-            documented(413, "file: over the level's upload or storage limit, or the pixel cap"),
+            documented(413, "file: over the level's upload or storage limit, the pixel, side or aspect-ratio cap"),
+            documented(429, "file: over the uploads per hour or at once; see Retry-After"),
             documented(422, "file: empty, not a PNG/JPEG/WebP image, or truncated"),
             STORAGE_DOWN,
         ],
@@ -86,8 +87,9 @@ class ImageController(Controller):
         limits: NamedDependency[Level],
     ) -> ImageOut:
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
-        form = await read_upload_form(request, limits)
-        return await images.upload(request.user, limits, form.data, title=form.title, public=form.public)
+        async with images.upload_slot(request.user):
+            form = await read_upload_form(request, limits)
+            return await images.upload(request.user, limits, form.data, title=form.title, public=form.public)
 
     @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
     async def history(
