@@ -94,6 +94,6 @@ async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient
     assert (
         await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 3}, headers=pro.headers)
     ).status_code == 400
-    wide = (await upload(http, pro, picture(1100, 40))).json()["id"]
+    wide = (await upload(http, pro, picture(1100, 120))).json()["id"]  # within the 10:1 aspect bound of uploads
     capped = await http.post("/jobs", json={"task": "upscale", "source_image_id": wide}, headers=pro.headers)
-    assert capped.status_code == 422 and "scale: x4 of a 1100x40 picture gives 4400x160" in capped.json()["detail"]
+    assert capped.status_code == 422 and "scale: x4 of a 1100x120 picture gives 4400x480" in capped.json()["detail"]
