@@ -70,7 +70,7 @@ async def test_register_assist_draw_keep_rate_share(
     # the prompt assistant on the AI internal API (tiny GGUF: schema-valid, random words)
     assist = await http.post("/prompts/assist", json={"idea": "a calm nordic bedroom"}, headers=ann.headers)
     assert assist.status_code == 200, assist.text
-    assert set(assist.json()) == {"prompt", "negative_prompt", "notes"}
+    assert set(assist.json()) == {"prompt", "negative_prompt", "notes", "added"}
 
     # describe a room: text2img, watched live
     job, events = await run_job(http, e2e_server, ann, title="Ann's kitchen", public=True, seed=42)
@@ -164,7 +164,7 @@ async def test_permission_matrix_on_results(
     async with connect(f"{e2e_server.ws_url}{jobs}/events?token={other.token}") as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-        assert ws.close_code == 4403
+        assert ws.close_code == 4404  # not confirmed to others (as an unknown job)
     for who, code in ((other, 404), (owner, 204)):
         assert (await http.delete(image, headers=who.headers)).status_code == code
 
