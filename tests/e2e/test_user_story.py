@@ -70,7 +70,7 @@ async def test_register_assist_draw_keep_rate_share(
     # the prompt assistant on the AI internal API (tiny GGUF: schema-valid, random words)
     assist = await http.post("/prompts/assist", json={"idea": "a calm nordic bedroom"}, headers=ann.headers)
     assert assist.status_code == 200, assist.text
-    assert set(assist.json()) == {"prompt", "negative_prompt", "notes", "added"}
+    assert set(assist.json()) == {"prompt", "negative_prompt", "notes"}
 
     # describe a room: text2img, watched live
     job, events = await run_job(http, e2e_server, ann, title="Ann's kitchen", public=True, seed=42)
@@ -161,10 +161,10 @@ async def test_permission_matrix_on_results(
             )
             assert response.status_code == code, (method, path, who is owner.headers, response.text)
     # events: only the owner (and admins) may listen
-    async with connect(f"{e2e_server.ws_url}{jobs}/events?token={other.token}") as ws:
+    async with connect(f"{e2e_server.ws_url}{jobs}/events", subprotocols=["bearer", other.token]) as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-        assert ws.close_code == 4404  # not confirmed to others (as an unknown job)
+        assert ws.close_code == 4404  # the same answer as for no such job (issue 21 item 16)
     for who, code in ((other, 404), (owner, 204)):
         assert (await http.delete(image, headers=who.headers)).status_code == code
 

@@ -192,6 +192,9 @@ class JobService:
                 **msgspec.to_builtins(request.params),
             }
             params.update(
+                # the user's own words, before the presets' fragments: a picture's recipe gives them back
+                written_prompt=body.prompt,
+                written_negative_prompt=body.negative_prompt,
                 seed=request.seed,
                 **{IMAGE_FIELDS[need]: str(image_id) for need, image_id in body.image_ids().items()},
                 room_type=body.room_type,
