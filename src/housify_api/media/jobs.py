@@ -193,8 +193,8 @@ class JobService:
             }
             params.update(
                 # the user's own words, before the presets' fragments: a picture's recipe gives them back
-                written_prompt=body.prompt,
-                written_negative_prompt=body.negative_prompt,
+                written_prompt=body.text()[0],
+                written_negative_prompt=body.text()[1],
                 seed=request.seed,
                 **{IMAGE_FIELDS[need]: str(image_id) for need, image_id in body.image_ids().items()},
                 room_type=body.room_type,
