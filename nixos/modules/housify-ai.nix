@@ -30,6 +30,15 @@ let
   storageIsMount = config.fileSystems ? ${cfg.storageDir};
   exe = lib.getExe' cfg.package "housify-ai";
   stateDir = "/var/lib/housify-ai";
+  # A Redis URL given in the clear (not urlFile) naming a host that is not this machine.
+  redisHost = if cfg.redis.url == null then null else builtins.match "rediss?://([^/@]*@)?([^/:?]+).*" cfg.redis.url;
+  remoteRedis =
+    redisHost != null
+    && !(lib.elem (lib.elemAt redisHost 1) [
+      "localhost"
+      "127.0.0.1"
+      "[::1]"
+    ]);
   # A TCP host in the URL that is not this machine (postgresql://user@host:port/db).
   dbHost = builtins.match "postgres(ql)?://([^/@]*@)?([^/:?]+).*" cfg.database.url;
   remoteDatabase =
@@ -268,6 +277,10 @@ in
         {
           assertion = cfg.redis.url != null || cfg.redis.urlFile != null;
           message = "services.housify-ai.redis: set url or urlFile.";
+        }
+        {
+          assertion = !remoteRedis || (lib.hasPrefix "rediss://" cfg.redis.url && lib.hasInfix "ssl_ca_certs=" cfg.redis.url);
+          message = "services.housify-ai.redis.url reaches Redis on another host: use rediss://…?ssl_ca_certs=<the CA that signed its certificate> (the edge's Redis speaks TLS only on the LAN).";
         }
         {
           assertion = !remoteDatabase || (lib.hasInfix "sslmode=verify-full" cfg.database.url && lib.hasInfix "sslrootcert=" cfg.database.url);

@@ -26,7 +26,7 @@ let
       -days 30 -extfile $out/pg.ext -out $out/pg.crt
     openssl ecparam -name secp521r1 -genkey -noout -out $out/jwt-private.pem
     openssl ec -in $out/jwt-private.pem -pubout -out $out/jwt-public.pem
-    echo 'redis://:test-redis-password@10.0.1.10:6379/0' > $out/redis-url
+    echo "rediss://:test-redis-password@10.0.1.10:6379/0?ssl_ca_certs=$out/pg-ca.crt" > $out/redis-url
     echo 'unix://:test-redis-password@/run/redis-housify/redis.sock' > $out/redis-url-local
     echo 'test-redis-password' > $out/redis-password
     echo 'test-ai-db-password' > $out/ai-db-password
@@ -126,6 +126,10 @@ in
         redis.passwordFile = "${secretsDir}/redis-password";
         postgresql.aiPasswordFile = "${secretsDir}/ai-db-password";
         postgresql.tls = {
+          certificate = "${testSecrets}/pg.crt";
+          certificateKey = "${secretsDir}/pg.key";
+        };
+        redis.tls = {
           certificate = "${testSecrets}/pg.crt";
           certificateKey = "${secretsDir}/pg.key";
         };

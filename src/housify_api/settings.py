@@ -158,6 +158,11 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     login_max_failures_ip: int = 300
     login_lockout_seconds: int = 3600
 
+    # Abuse of mail and sign-up (docs/security.md): mails to one address per rolling hour (more are
+    # dropped and logged: 41 mails reached one victim in a second), sign-ups per client address per hour.
+    mail_per_recipient_hour: int = 10
+    signup_max_per_hour: int = 20
+
     # Tokens mailed for e-mail verification and password reset.
     email_verification_ttl_seconds: int = 24 * 3600
     password_reset_ttl_seconds: int = 3600

@@ -399,10 +399,19 @@ def test_postgresql_on_the_lan_takes_tls_clients_only(good) -> None:
 def test_redis_socket_only_unless_on_the_lan(good) -> None:
     local = good("edge-with-local-ai")["redis"]["servers"]["housify"]
     assert local["port"] == 0 and local["requirePassFile"] is None
-    lan = good("lan-exposed")["redis"]["servers"]["housify"]
-    assert lan["port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    cfg = good("lan-exposed")
+    lan = cfg["redis"]["servers"]["housify"]
+    # On the LAN: TLS only (no plain TCP port), the password still required.
+    assert lan["port"] == 0 and lan["settings"]["tls-port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    assert lan["settings"]["tls-key-file"] == "/run/credentials/redis-housify.service/tls-key"
+    assert lan["settings"]["tls-protocols"] == "TLSv1.2 TLSv1.3"
+    assert cfg["redisUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/redis.crt",
+        "tls-key:/run/secrets/housify/redis.key",
+    ]
     assert lan["requirePassFile"] == "/run/secrets/housify/redis-password"
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
+    assert "tls-port" not in local["settings"]
 
 
 def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:

@@ -38,6 +38,11 @@ in
       certificate = "/etc/housify/postgres.crt";
       certificateKey = "${secrets}/postgres.key";
     };
+    # Redis on the LAN speaks TLS only; the same kind of certificate (for 10.0.1.10).
+    redis.tls = {
+      certificate = "/etc/housify/postgres.crt";
+      certificateKey = "${secrets}/postgres.key";
+    };
     garage = {
       rpcPublicAddress = "10.0.1.10:3901";
       manageLayout = true;

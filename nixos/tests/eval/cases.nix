@@ -46,6 +46,10 @@ let
     services.housify-ai.storage = s3Storage;
   };
 
+  redisTls = {
+    certificate = "/etc/housify/redis.crt";
+    certificateKey = "/run/secrets/housify/redis.key";
+  };
   pgTls = {
     certificate = "/etc/housify/postgres.crt";
     certificateKey = "/run/secrets/housify/postgres.key";
@@ -72,7 +76,7 @@ in
     gpu-nfs = {
       services.housify-ai = {
         enable = true;
-        redis.url = "redis://10.0.1.10:6379/0";
+        redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
         database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai?sslmode=verify-full&sslrootcert=/etc/housify/postgres-ca.pem";
       };
       services.housify.firewall = {
@@ -116,6 +120,7 @@ in
       services.housify = {
         lan.address = "10.0.1.10";
         postgresql.tls = pgTls;
+        redis.tls = redisTls;
         redis.passwordFile = "/run/secrets/housify/redis-password";
         storage.nfsExport = true;
       };
@@ -198,11 +203,34 @@ in
       };
       error = "services.housify.postgresql.tls: set certificate and certificateKey";
     };
-    remote-database-without-verify-full = {
+    redis-on-lan-without-tls = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+      };
+      error = "services.housify.redis.tls: set certificate and certificateKey";
+    };
+    remote-redis-in-the-clear = {
       configuration = {
         services.housify-ai = {
           enable = true;
           redis.url = "redis://10.0.1.10:6379/0";
+        };
+        services.housify.firewall = {
+          lanInterface = "enp2s0";
+          internalSubnets = [ "10.0.1.0/24" ];
+        };
+      };
+      error = "use rediss://";
+    };
+    remote-database-without-verify-full = {
+      configuration = {
+        services.housify-ai = {
+          enable = true;
+          redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
           database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
         };
         services.housify.firewall = {
@@ -286,6 +314,7 @@ in
         services.housify = {
           lan.address = "10.0.1.10";
           postgresql.tls = pgTls;
+          redis.tls = redisTls;
           storage.nfsExport = true;
           redis.passwordFile = "/run/secrets/housify/redis-password";
         };
