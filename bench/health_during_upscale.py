@@ -141,7 +141,12 @@ def main() -> None:
             job.raise_for_status()
             job_id = job.json()["id"]
             while True:
-                state = http.get(f"/jobs/{job_id}", headers=auth, timeout=None).json()
+                answer = http.get(f"/jobs/{job_id}", headers=auth, timeout=None)
+                if answer.status_code == 401:  # the access token lives 5 min; the job may take longer
+                    auth = login(http, email)
+                    continue
+                answer.raise_for_status()
+                state = answer.json()
                 if state["status"] in ("succeeded", "failed", "cancelled"):
                     break
                 if time.monotonic() - started > args.timeout:
