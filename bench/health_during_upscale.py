@@ -125,8 +125,8 @@ def main() -> None:
             files = {"file": ("room.png", drawing(width, height), "image/png")}
             image = http.post("/images/uploads", files=files, headers=auth)
             image.raise_for_status()
-            while not any(
-                t["name"] == "upscale" and t["state"] == "offered" for t in http.get("/tasks").json()["tasks"]
+            while (tasks := http.get("/tasks")).status_code != 404 and not any(  # 404: code before GET /tasks
+                t["name"] == "upscale" and t["state"] == "offered" for t in tasks.json()["tasks"]
             ):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("no AI worker offers upscale")
