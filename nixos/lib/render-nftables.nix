@@ -33,6 +33,17 @@
 #   portSources         further LAN-only openings for narrower sources than
 #                       lanSubnets, e.g. [ { ports = [ 8300 ]; sources =
 #                       [ "10.0.1.11/32" ]; } ] (default [ ]).
+#   openTcpPorts, openUdpPorts
+#                       ports open to every source on every interface but the
+#                       WAN (default [ ]): what networking.firewall's
+#                       allowedTCPPorts/allowedUDPPorts hold, i.e. other NixOS
+#                       modules' `openFirewall`, which this ruleset honours
+#                       instead of running nixos-fw beside it.
+#   openTcpRanges, openUdpRanges
+#                       the same as [ { from; to; } ] (allowedTCPPortRanges).
+#   openOnInterfaces    [ { interface; tcpPorts; udpPorts; } ]: openings on one
+#                       interface (networking.firewall.interfaces.<name>);
+#                       never the WAN (default [ ]).
 #   extraInputRules     nftables rules appended to the input chain before the
 #                       final drop (default "").
 {
@@ -49,6 +60,11 @@
   managementSubnets ? [ ],
   sshPort ? 22,
   portSources ? [ ],
+  openTcpPorts ? [ ],
+  openUdpPorts ? [ ],
+  openTcpRanges ? [ ],
+  openUdpRanges ? [ ],
+  openOnInterfaces ? [ ],
   extraInputRules ? "",
 }:
 
@@ -83,6 +99,21 @@ let
   dport = proto: list: if list == [ ] then null else "${proto} dport ${set (unique list)}";
   lanRule = srcs: match: if match == null || srcs == [ ] then "" else fromLan srcs match;
   publicRule = match: if match == null then "" else "        ${match} accept\n";
+  rangeRules =
+    proto: ranges: concatMap (r: "        ${proto} dport ${toString r.from}-${toString r.to} accept\n") ranges;
+  isRange = r: builtins.isAttrs r && isPort (r.from or null) && isPort (r.to or null) && r.from <= r.to;
+  onInterface =
+    e:
+    let
+      rule = match: if match == null then "" else "        iifname \"${e.interface}\" ${match} accept\n";
+    in
+    rule (dport "tcp" (e.tcpPorts or [ ])) + rule (dport "udp" (e.udpPorts or [ ]));
+  openings =
+    publicRule (dport "tcp" openTcpPorts)
+    + publicRule (dport "udp" openUdpPorts)
+    + rangeRules "tcp" openTcpRanges
+    + rangeRules "udp" openUdpRanges
+    + concatMap onInterface openOnInterfaces;
 
   checks = [
     {
@@ -119,6 +150,23 @@ let
       ok = builtins.all (e: ports (e.ports or null) && sources (e.sources or null)) portSources;
       message = "portSources entries need ports (integers) and sources (not the whole Internet)";
     }
+    {
+      ok =
+        ports openTcpPorts
+        && ports openUdpPorts
+        && builtins.all isRange (openTcpRanges ++ openUdpRanges)
+        && builtins.all (
+          e:
+          isInterface (e.interface or null)
+          && ports (e.tcpPorts or [ ])
+          && ports (e.udpPorts or [ ])
+        ) openOnInterfaces;
+      message = "openTcpPorts/openUdpPorts need ports, the ranges { from; to; } with from <= to, openOnInterfaces { interface; tcpPorts; udpPorts; }";
+    }
+    {
+      ok = !(builtins.any (e: e.interface == wanInterface) openOnInterfaces);
+      message = "openOnInterfaces names the WAN interface ${builtins.toJSON wanInterface}: the WAN reaches the public ports only";
+    }
   ];
   failed = builtins.filter (c: !c.ok) checks;
 in
@@ -151,6 +199,12 @@ else
         + "        iifname \"${wanInterface}\" counter drop\n\n"
     }${publicRule (dport "tcp" publicTcpPorts)}${publicRule (dport "udp" publicUdpPorts)}${lanRule managementSubnets "tcp dport ${toString sshPort}"}${lanRule lanSubnets (dport "tcp" internalTcpPorts)}${lanRule lanSubnets (dport "udp" internalUdpPorts)}${
       concatMap (e: lanRule e.sources (dport "tcp" e.ports)) portSources
+    }${
+      if openings == "" then
+        ""
+      else
+        "\n        # networking.firewall's openings (other modules' openFirewall): every interface but the WAN.\n"
+        + openings
     }${extraInputRules}
             counter drop
         }

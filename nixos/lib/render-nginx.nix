@@ -85,8 +85,9 @@
 #                       (default [ ]); when not empty a server on
 #                       aiProxyListen (default "127.0.0.1:8280") balances over
 #                       them: the API's HOUSIFY_AI_URL for short calls.
-#   metricsAllow        sources (addresses/CIDR) allowed to GET /metrics
-#                       besides loopback (default [ ]); everyone else 403.
+#   metricsAllow        sources (addresses/CIDR) allowed to GET /metrics (and
+#                       /metrics/..., /metrics%2F...) besides loopback
+#                       (default [ ]); everyone else 403.
 #   contentSecurityPolicy  CSP sent with the web app's files (default: same
 #                       origin only, no inline script or style, no framing).
 #   upstreamKeepalive   idle keepalive connections per worker to each upstream
@@ -394,6 +395,10 @@ check [
     + optional (aiUpstreams != [ ]) (upstream "housify_ai" aiUpstreams)
     + mediaMaps
     + ''
+      # No nginx version in Server headers or error pages, in every server below (gixy-ng
+      # version_disclosure).
+      server_tokens off;
+
       map $http_upgrade $housify_connection_upgrade {
           default upgrade;
           "" "";
@@ -418,14 +423,22 @@ check [
           ssl_certificate ${tlsCertificate};
           ssl_certificate_key ${tlsCertificateKey};
           ssl_protocols TLSv1.3 TLSv1.2;
+          # TLS 1.2: forward-secret AEAD suites only, Mozilla's "intermediate" list (Server Side
+          # TLS 5.7) without the DHE ones (no dhparam); TLS 1.3 suites are all strong.
+          ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
           ssl_prefer_server_ciphers off;
           ssl_session_cache shared:housify_tls:10m;
           ssl_session_timeout 1d;
           ssl_session_tickets off;
 
           client_max_body_size ${clientMaxBodySize};
-          server_tokens off;
-
+      ${optional (webRoot != null) ''
+            # The web app's files (try_files) lie in the Nix store and never change in place:
+            # keep their lookups (a new build is a new path).
+            open_file_cache max=1000 inactive=60s;
+            open_file_cache_valid 300s;
+            open_file_cache_errors on;
+      ''}
       ${indent "    " securityHeaders}
 
       ${indent "    " (
@@ -442,7 +455,10 @@ check [
             proxy_send_timeout 1h;
           ''
         )
-        + locationBlock "= /metrics" (
+        # Every spelling the API would route to /metrics: "/metrics/", "/metrics%2F" (nginx matches
+        # the decoded path, the API gets the raw one) and anything below; an exact "= /metrics"
+        # let those through to the API from anywhere (issue 21 item 9).
+        + locationBlock "~ ^/metrics(/|$)" (
           concatMap (s: "allow ${s};\n") metricsSources + "deny all;\n" + apiProxy false
         )
         + optional (soapUpstream != null) (

@@ -39,6 +39,22 @@ let
   wideOpen = s: lib.elem s [ "0.0.0.0/0" "::/0" ];
   kernelName = name: builtins.match "(eth|en|wl|ib|ww|sl)[a-z0-9]*" name != null;
 
+  # networking.firewall's options, which other modules' `openFirewall` write: honoured here on
+  # every interface but the WAN (nixos-fw itself stays off, see the assertion below).
+  nfw = config.networking.firewall;
+  nfwInterfaces = lib.mapAttrsToList (name: i: {
+    interface = name;
+    tcpPorts = i.allowedTCPPorts or [ ];
+    udpPorts = i.allowedUDPPorts or [ ];
+  }) (removeAttrs (nfw.interfaces or { }) (lib.optional (cfg.wanInterface != null) cfg.wanInterface));
+  nfwOnWan =
+    cfg.wanInterface != null
+    && (nfw.interfaces or { }) ? ${cfg.wanInterface}
+    && (
+      nfw.interfaces.${cfg.wanInterface}.allowedTCPPorts or [ ] != [ ]
+      || nfw.interfaces.${cfg.wanInterface}.allowedUDPPorts or [ ] != [ ]
+    );
+
   ruleset = import ../lib/render-nftables.nix {
     inherit (cfg) wanInterface lanInterface managementSubnets;
     lanSubnets = cfg.internalSubnets;
@@ -52,7 +68,12 @@ let
       ports = [ soap.port ];
       sources = soap.allowedSources;
     };
-    inherit (cfg) extraInputRules;
+    openTcpPorts = nfw.allowedTCPPorts or [ ];
+    openUdpPorts = nfw.allowedUDPPorts or [ ];
+    openTcpRanges = nfw.allowedTCPPortRanges or [ ];
+    openUdpRanges = nfw.allowedUDPPortRanges or [ ];
+    openOnInterfaces = nfwInterfaces;
+    extraInputRules = cfg.extraInputRules + (nfw.extraInputRules or "");
   };
 in
 {
@@ -135,7 +156,9 @@ in
   };
 
   config = mkIf cfg.enable {
-    warnings = lib.optional (cfg.lanMacAddress == placeholderMac) "services.housify.firewall.lanMacAddress is the example hosts' placeholder ${placeholderMac}: no NIC has it, so none is renamed ${cfg.lanInterface} and the LAN rules match nothing. Set your LAN NIC's MAC (ip link).";
+    warnings =
+      lib.optional nfwOnWan "networking.firewall.interfaces.${cfg.wanInterface} opens ports on the WAN interface; services.housify.firewall lets the WAN reach only the public ports (80/443), so those are not opened."
+      ++ lib.optional (cfg.lanMacAddress == placeholderMac) "services.housify.firewall.lanMacAddress is the example hosts' placeholder ${placeholderMac}: no NIC has it, so none is renamed ${cfg.lanInterface} and the LAN rules match nothing. Set your LAN NIC's MAC (ip link).";
 
     assertions = [
       {
@@ -155,8 +178,12 @@ in
         message = "services.housify.firewall.lanInterface is \"${cfg.lanInterface}\", a name no kernel gives a NIC: set services.housify.firewall.lanMacAddress to that NIC's MAC (ip link) so the host renames it, or set lanInterface to the kernel's name (e.g. enp2s0). The example hosts set the placeholder ${placeholderMac}, which evaluates but matches no NIC until replaced.";
       }
       {
+        # Two input chains with policy drop (nixos-fw's and this one) would each have to accept
+        # every packet: every rule twice. Instead this ruleset carries networking.firewall's
+        # allowed ports, ranges, per-interface ports and extraInputRules (other modules'
+        # openFirewall) on every interface but the WAN.
         assertion = !(config.networking.firewall.enable or false);
-        message = "services.housify.firewall owns the host's nftables ruleset: leave networking.firewall.enable false (add rules with services.housify.firewall.extraInputRules).";
+        message = "services.housify.firewall owns the host's nftables ruleset and already applies networking.firewall's allowedTCPPorts/allowedUDPPorts/ranges/interfaces/extraInputRules (other modules' openFirewall) on every interface but the WAN: leave networking.firewall.enable false.";
       }
       {
         assertion = internalPorts == [ ] || cfg.internalSubnets != [ ];

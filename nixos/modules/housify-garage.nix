@@ -9,6 +9,13 @@
 # `manageLayout` waits (bounded) for `expectedNodes`, applies the layout, then
 # creates the bucket and imports the key and grants it read/write. A timer
 # re-runs the setup, so nodes that join later are applied too.
+#
+# The setup runs from its timer only (15 s after each start of the timer, then
+# every 10 minutes), never as part of `nixos-rebuild switch`: on a first deploy
+# it may wait up to 10 minutes for the other nodes, which a switch must not.
+# Operators' `garage` commands (as root) get the RPC secret the same way the
+# daemon does (GARAGE_RPC_SECRET_FILE), through a `garage` wrapper that takes
+# precedence over the plain package nixpkgs' module installs.
 {
   config,
   lib,
@@ -160,12 +167,30 @@ in
       "admin-token:${cfg.adminTokenFile}"
     ];
 
+    # `garage status`, `garage layout show` … for root: the daemon's config (/etc/garage.toml)
+    # names no secret (it reaches the daemon as a credential), so the CLI gets the file here.
+    environment.systemPackages = [
+      (lib.hiPrio (
+        pkgs.writeShellScriptBin "garage" ''
+          export GARAGE_RPC_SECRET_FILE=''${GARAGE_RPC_SECRET_FILE:-${cfg.rpcSecretFile}}
+          exec ${lib.getExe cfg.package} "$@"
+        ''
+      ))
+    ];
+
+    systemd.timers.housify-garage-setup = {
+      description = "Housify: run the Garage setup soon after each start, then every 10 minutes";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnActiveSec = "15s";
+        OnUnitActiveSec = "10min";
+      };
+    };
     systemd.services.housify-garage-setup = {
       description = "Housify: this node's Garage layout role; bucket and key on the managing node";
       after = [ "garage.service" ];
       requires = [ "garage.service" ];
-      wantedBy = [ "multi-user.target" ];
-      startAt = "*:0/10";
+      # No wantedBy: only the timer starts it, so a switch never waits for it.
       environment = {
         GARAGE_ADMIN_URL = "http://127.0.0.1:${toString adminPort}";
         GARAGE_ADMIN_TOKEN_FILE = "%d/admin-token";

@@ -7,12 +7,17 @@
   ``available`` or not, with the ``reason`` the workers give (a runtime that
   could not load, and the fix; :mod:`housify_ai.availability`).
 * ``GET /ready`` — 200 ``{"status": "ready", "assistant": {...}}`` once the
-  prompt assistant has loaded and answered one warm-up request (started in the
-  background when the app starts), else 503 with ``status`` ``warming up`` or
+  prompt assistant has loaded and made one warm-up completion (started in the
+  background when the app starts; assist calls wait for it), else 503 with ``status`` ``warming up`` or
   ``unavailable`` and the reason (:class:`AssistantState`).
 * ``POST /prompts/assist`` — :class:`PromptAssistRequest` ->
   :class:`PromptAssistResponse`; 400 naming the field for bad input, 503 when
   the model gives no usable answer.
+
+With ``HOUSIFY_AI_API_TOKEN`` set, every route but the probes ``/health`` and ``/ready`` answers 401
+unless the request carries ``Authorization: Bearer <that token>`` (compared in
+constant time): the network's rules stay the first line, this is the second
+(OWASP ASVS 4.0 §1.2.2, §2.10: components authenticate each other; issue 21 "Also").
 
 Image jobs do not come here: they go through the queue (long calls).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import resource
 import time
@@ -28,9 +34,11 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Litestar, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from housify_ai.assistant import AssistantUnavailable, PromptAssistant
@@ -158,6 +166,22 @@ async def assist_prompt(
     return answer
 
 
+def _token_guard(token: str) -> Any:
+    """A Litestar guard: 401 unless ``Authorization: Bearer <token>``; ``None`` when no token is configured."""
+    if not token:
+        return None
+    expected = f"Bearer {token}".encode()
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope["path"] in ("/health", "/ready"):  # probes carry no token
+            return
+        sent = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(sent, expected):
+            raise NotAuthorizedException("the AI server's internal API needs its token (HOUSIFY_AI_API_TOKEN)")
+
+    return guard
+
+
 def create_app(
     settings: AISettings, *, assistant: PromptAssistant | None = None, redis: Any = None, warm: bool | None = None
 ) -> Litestar:
@@ -185,8 +209,10 @@ def create_app(
         if redis is None:
             await client.aclose()
 
+    guard = _token_guard(settings.ai_api_token)
     return Litestar(
         route_handlers=[health, ready, list_models, assist_prompt],
+        guards=[guard] if guard else [],
         dependencies={
             "assistant": Provide(lambda: assistant, sync_to_thread=False, use_cache=True),
             "assistant_state": Provide(lambda: state, sync_to_thread=False, use_cache=True),

@@ -57,7 +57,7 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     s3_url_prefix: str = msgspec.field(default="", name="media_s3_url_prefix")
     #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
     featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
-        default=5, name="media_featured_prior_votes"
+        default=20, name="media_featured_prior_votes"
     )
     #: ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS``: how long one API instance reuses the computed
     #: front page (it scans every rated public picture: ~20-30 ms at 10,000); 0 = always fresh.
@@ -98,6 +98,18 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     uploads_per_hour: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=120, name="media_uploads_per_hour")
     #: ``HOUSIFY_MEDIA_UPLOADS_IN_FLIGHT``: uploads of one user being received or decoded at once.
     uploads_in_flight: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_uploads_in_flight")
+    #: ``HOUSIFY_MEDIA_ASSIST_CONCURRENCY``: prompt-assistant calls one API process runs at once
+    #: (``housify_api.media.assist.AssistGate``); ``HOUSIFY_MEDIA_ASSIST_QUEUE``: calls waiting at most;
+    #: ``HOUSIFY_MEDIA_ASSIST_WAIT_SECONDS``: longest wait; ``HOUSIFY_MEDIA_ASSIST_CALLS_PER_JOB``:
+    #: a user's calls per hour = this x the level's generation jobs per hour.
+    assist_concurrency: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(default=2, name="media_assist_concurrency")
+    assist_queue: Annotated[int, msgspec.Meta(ge=0)] = msgspec.field(default=8, name="media_assist_queue")
+    assist_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] = msgspec.field(
+        default=10.0, name="media_assist_wait_seconds"
+    )
+    assist_calls_per_job: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
+        default=5, name="media_assist_calls_per_job"
+    )
     #: ``HOUSIFY_MEDIA_EVENT_SOCKETS_PER_USER``: job-event WebSockets one user may hold at once
     #: per API process (``housify_api.media.events``; the per-user stream needs only one).
     event_sockets_per_user: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
@@ -142,6 +154,11 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     login_max_failures_account: int = 100
     login_max_failures_ip: int = 300
     login_lockout_seconds: int = 3600
+
+    # Abuse of mail and sign-up (docs/security.md): mails to one address per rolling hour (more are
+    # dropped and logged: 41 mails reached one victim in a second), sign-ups per client address per hour.
+    mail_per_recipient_hour: int = 10
+    signup_max_per_hour: int = 20
 
     # Tokens mailed for e-mail verification and password reset.
     email_verification_ttl_seconds: int = 24 * 3600

@@ -71,6 +71,7 @@ class SoapApp:
             unknown_ttl=settings.soap_unknown_symbol_ttl,
             stale_max_age=settings.soap_stale_max_age,
             store=BinanceData,
+            cache_size=settings.soap_cache_max_symbols,
             # two upstream fetches (direct + inverse pair) with all retries, plus database time
             call_budget=2 * (settings.soap_binance_timeout * (settings.soap_binance_retries + 1) + backoff) + 5.0,
         )

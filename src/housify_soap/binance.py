@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from decimal import Decimal, InvalidOperation
 
 import httpx
@@ -40,8 +41,19 @@ class _BinanceError(msgspec.Struct):
     msg: str = ""
 
 
+#: Seconds the client stops asking after Binance's 429 (rate limit) or 418 (IP ban) without ``Retry-After``.
+DEFAULT_BACKOFF_SECONDS = 60.0
+
+
 class BinanceClient:
     """Fetches one symbol's latest price; retries timeouts, connection errors and 5xx.
+
+    A circuit breaker (issue 21 item 7): once Binance answers 429 (request weight over the limit) or
+    418 (the address is banned for ignoring 429s), no request is sent until its ``Retry-After`` (or
+    :data:`DEFAULT_BACKOFF_SECONDS`) has passed; calls fail at once with :class:`UpstreamError`
+    meanwhile (the rate service then answers stored prices). Binance: "Repeatedly violating rate
+    limits and/or failing to back off after receiving 429s will result in an automated IP ban (HTTP
+    status 418)" (Binance Spot API documentation, "LIMITS").
 
     Args:
         base_url: e.g. ``https://api.binance.com`` (``HOUSIFY_SOAP_BINANCE_URL``).
@@ -51,6 +63,8 @@ class BinanceClient:
 
     def __init__(self, base_url: str, timeout: float, retries: int) -> None:
         self._retries = retries
+        #: ``time.monotonic()`` before which no request is sent (the breaker is open).
+        self.closed_until = 0.0
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout),
@@ -67,6 +81,9 @@ class BinanceClient:
             UnknownSymbol: Binance answered 400 (not retried).
             UpstreamError: every attempt failed; the message carries the last reason.
         """
+        wait = self.closed_until - time.monotonic()
+        if wait > 0:
+            raise UpstreamError(f"Binance asked us to back off (rate limit); not asking again for {wait:.0f} s")
         reason = ""
         for attempt in range(self._retries + 1):
             if attempt:
@@ -76,19 +93,34 @@ class BinanceClient:
             except httpx.TimeoutException:
                 reason = f"Binance timed out after {self._http.timeout.read}s"
             except httpx.TransportError as exc:
-                reason = f"Binance unreachable: {type(exc).__name__}: {exc}"
+                # the exception's text (resolver errors, addresses) goes to the log only, not into Faults
+                log.warning("binance fetch of %s: %s: %s", symbol, type(exc).__name__, exc)
+                reason = f"Binance unreachable ({type(exc).__name__})"
             else:
                 if resp.status_code == 200:
                     return _parse_price(resp.content, symbol)
                 if resp.status_code == 400:
                     raise UnknownSymbol(symbol, _error_message(resp.content))
                 reason = f"Binance answered HTTP {resp.status_code}"
+                if resp.status_code in (418, 429):
+                    backoff = _retry_after(resp.headers.get("Retry-After"))
+                    self.closed_until = time.monotonic() + backoff
+                    log.error("Binance answered %d: no requests for %.0f s", resp.status_code, backoff)
+                    reason += f" (rate limit; not asking again for {backoff:.0f} s)"
                 if resp.status_code < 500:  # 418/429 rate limits and other 4xx: retrying makes it worse
                     break
             log.warning(
                 "binance fetch of %s failed (attempt %d/%d): %s", symbol, attempt + 1, self._retries + 1, reason
             )
         raise UpstreamError(reason)
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds of a ``Retry-After`` header (RFC 9110 §10.2.3, delay-seconds form), else the default."""
+    try:
+        return min(max(float(value or ""), 1.0), 3 * 24 * 3600.0)
+    except ValueError:
+        return DEFAULT_BACKOFF_SECONDS
 
 
 def _parse_price(body: bytes, symbol: str) -> Decimal:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any, TypeVar
+
+from cachetools import TLRUCache
 
 from housify_soap.binance import BinanceClient, UnknownSymbol, UpstreamError
 
@@ -48,6 +51,33 @@ WITH RECURSIVE s(symbol) AS (
 )
 SELECT b.symbol, b.price, b.fetched_at FROM latest JOIN binance_data b ON b.id = latest.id ORDER BY b.symbol
 """
+
+
+#: Largest and smallest magnitudes an amount may have (as powers of ten) and its most significant digits.
+#: ``1e99999999`` is 282 bytes of XML but 100 MB written out (xs:decimal has no exponent notation, so the
+#: answer spells every digit): amounts are bounded before anything is computed (issue 21 item 5).
+#: 10^30 units is beyond any asset's supply; 10^-30 below any asset's smallest unit (1 satoshi = 10^-8 BTC,
+#: 1 wei = 10^-18 ETH); 40 digits hold any of them exactly.
+AMOUNT_MAX_EXPONENT = 30
+AMOUNT_MIN_EXPONENT = -30
+AMOUNT_MAX_DIGITS = 40
+
+
+def check_amount(amount: object) -> Decimal:
+    """``amount`` when it is a finite ``Decimal`` >= 0 within the bounds above.
+
+    Raises:
+        InvalidAmount: naming the rule broken.
+    """
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        raise InvalidAmount(f"amount must be a finite number >= 0, got {str(amount)[:40]!r}")
+    if amount == 0:
+        return amount
+    if len(amount.as_tuple().digits) > AMOUNT_MAX_DIGITS:
+        raise InvalidAmount(f"amount may have at most {AMOUNT_MAX_DIGITS} significant digits")
+    if not AMOUNT_MIN_EXPONENT <= amount.adjusted() < AMOUNT_MAX_EXPONENT:
+        raise InvalidAmount(f"amount must be below 1e{AMOUNT_MAX_EXPONENT} and at least 1e{AMOUNT_MIN_EXPONENT}")
+    return amount
 
 
 class InvalidSymbol(ValueError):
@@ -80,6 +110,22 @@ class Rate:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """A remembered failure: its kind and message only (an exception keeps its traceback and frames alive)."""
+
+    unknown: bool
+    message: str
+
+    @classmethod
+    def of(cls, exc: Exception) -> Failure:
+        return cls(unknown=isinstance(exc, UnknownSymbol), message=str(exc))
+
+    def exception(self, symbol: str) -> Exception:
+        """A fresh exception to raise for ``symbol``."""
+        return UnknownSymbol(symbol, message=self.message) if self.unknown else RateUnavailable(self.message)
+
+
+@dataclass(frozen=True, slots=True)
 class Conversion:
     """``amount`` of the target asset = input amount x ``rate``; ``rate`` from ``symbol``'s price (or its inverse)."""
 
@@ -97,8 +143,8 @@ def age_seconds(fetched_at: datetime) -> int:
 
 def check_symbol(value: str, field: str) -> str:
     """Return ``value`` if it matches :data:`SYMBOL_PATTERN`; raises :class:`InvalidSymbol` naming ``field``."""
-    if not isinstance(value, str) or not SYMBOL_PATTERN.match(value):
-        raise InvalidSymbol(f"{field} must match ^[A-Z0-9]{{2,20}}$ (e.g. BTCUSDT), got {value!r}")
+    if not isinstance(value, str) or not SYMBOL_PATTERN.fullmatch(value):  # match() let "BTCUSDT\n" through
+        raise InvalidSymbol(f"{field} must match ^[A-Z0-9]{{2,20}}$ (e.g. BTCUSDT), got {str(value)[:40]!r}")
     return value
 
 
@@ -110,6 +156,9 @@ class RateService:
         cache_ttl: seconds a fetched price is reused.
         unknown_ttl: seconds Binance's "unknown symbol" answer is reused.
         stale_max_age: oldest stored price (seconds) answered when Binance fails.
+        cache_size: symbols remembered at most (least recently used go first); an entry also
+            goes when its TTL ends. Failures are kept as their kind and message, not as exception
+            objects with tracebacks (issue 21 item 7: 5,000 symbols kept 27 MiB past their TTL).
         store: the piccolo table class for ``binance_data`` (injected so the
             tables module is imported only after ``PICCOLO_CONF`` is set).
     """
@@ -123,6 +172,7 @@ class RateService:
         stale_max_age: float,
         store: Any,
         call_budget: float,
+        cache_size: int = 4096,
     ) -> None:
         self._binance = binance
         self._ttl = cache_ttl
@@ -130,8 +180,11 @@ class RateService:
         self._stale_max_age = stale_max_age
         self._store = store
         self._call_budget = call_budget
-        # symbol -> (monotonic expiry, Rate or the UnknownSymbol/RateUnavailable to raise again)
-        self._cache: dict[str, tuple[float, Rate | Exception]] = {}
+        # symbol -> (monotonic expiry, Rate or the failure to raise again); spyne's threads read it too
+        self._cache: TLRUCache[str, tuple[float, Rate | Failure]] = TLRUCache(
+            maxsize=cache_size, ttu=lambda _key, value, _now: value[0], timer=time.monotonic
+        )
+        self._cache_lock = threading.Lock()
         self._inflight: dict[str, asyncio.Future[Rate]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -167,8 +220,7 @@ class RateService:
         Raises:
             InvalidAmount, InvalidSymbol, UnknownSymbol (neither pair listed), RateUnavailable.
         """
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-            raise InvalidAmount(f"amount must be a finite number >= 0, got {amount!r}")
+        amount = check_amount(amount)
         check_symbol(from_asset, "fromAsset")
         check_symbol(to_asset, "toAsset")
         if from_asset == to_asset:
@@ -206,7 +258,8 @@ class RateService:
         The server then runs that call on the event loop itself (no thread hop):
         :meth:`rate_blocking` answers it from the cache without waiting on anything.
         """
-        entry = self._cache.get(symbol)
+        with self._cache_lock:
+            entry = self._cache.get(symbol)
         return entry is not None and entry[0] >= time.monotonic() + margin
 
     # ---- blocking API (spyne worker threads; warm-cache rate calls also on the loop) ------
@@ -230,18 +283,31 @@ class RateService:
         return await self.rate(symbol)
 
     def _cached(self, symbol: str) -> Rate | None:
-        entry = self._cache.get(symbol)
+        with self._cache_lock:
+            entry = self._cache.get(symbol)
         if entry is None or entry[0] < time.monotonic():
             return None
-        if isinstance(entry[1], Exception):
-            raise entry[1]
+        if isinstance(entry[1], Failure):
+            raise entry[1].exception(symbol)
         return entry[1]
+
+    def _remember(self, symbol: str, ttl: float, value: Rate | Exception) -> None:
+        kept = value if isinstance(value, Rate) else Failure.of(value)
+        with self._cache_lock:
+            self._cache[symbol] = (time.monotonic() + ttl, kept)
+
+    @property
+    def cached_symbols(self) -> int:
+        """Entries in the cache now (expired ones are dropped as it is used)."""
+        with self._cache_lock:
+            self._cache.expire()
+            return len(self._cache)
 
     async def _refresh(self, symbol: str) -> Rate:
         try:
             price = await self._binance.fetch_price(symbol)
         except UnknownSymbol as exc:
-            self._cache[symbol] = (time.monotonic() + self._unknown_ttl, exc)
+            self._remember(symbol, self._unknown_ttl, exc)
             raise
         except UpstreamError as exc:
             # The stale answer or the failure is cached like a price, so during an outage a burst
@@ -249,16 +315,16 @@ class RateService:
             try:
                 stale = await self._stale(symbol, str(exc))
             except RateUnavailable as failure:
-                self._cache[symbol] = (time.monotonic() + self._ttl, failure)
+                self._remember(symbol, self._ttl, failure)
                 raise
-            self._cache[symbol] = (time.monotonic() + self._ttl, stale)
+            self._remember(symbol, self._ttl, stale)
             return stale
         rate = Rate(symbol, price, _utcnow())
         try:
             await self._store.insert(self._store(symbol=symbol, price=price, fetched_at=rate.fetched_at))
         except Exception:  # a price store outage must not hide a good fresh price
             log.exception("could not store price of %s in binance_data", symbol)
-        self._cache[symbol] = (time.monotonic() + self._ttl, rate)
+        self._remember(symbol, self._ttl, rate)
         return rate
 
     async def _stale(self, symbol: str, reason: str) -> Rate:

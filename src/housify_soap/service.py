@@ -42,7 +42,7 @@ TNS = "urn:housify:soap:crypto"
 FAULT_CODES = {
     "Client.InvalidSymbol": "symbol/asset does not match ^[A-Z0-9]{2,20}$",
     "Client.UnknownSymbol": "Binance does not list the symbol (or neither pair of a conversion)",
-    "Client.InvalidAmount": "amount is not a finite number >= 0",
+    "Client.InvalidAmount": "amount is not a finite number >= 0, below 1e30, at least 1e-30, at most 40 digits",
     "Client.MalformedRequest": "not well-formed XML or not a SOAP 1.1 envelope",
     "Client.DTDForbidden": "the request carries a DOCTYPE (SOAP 1.1 §3 forbids DTDs; refused before parsing entities)",
     "Client.RequestTooLarge": "body larger than HOUSIFY_SOAP_MAX_REQUEST_BYTES (HTTP 413)",

@@ -37,6 +37,9 @@ class SoapSettings(msgspec.Struct, kw_only=True, frozen=True):
     #: Binance's "unknown symbol" answer is reused this long (a conversion tries the direct pair first,
     #: so USDT->BTC asks for USDTBTC, unlisted, before BTCUSDT; listings change rarely).
     soap_unknown_symbol_ttl: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    #: Symbols the price cache remembers at most (least recently used go first): SOAP needs no login,
+    #: so the cache must not grow with whatever symbols strangers ask for (issue 21 item 7).
+    soap_cache_max_symbols: Annotated[int, msgspec.Meta(ge=16)] = 4096
     #: When Binance is unreachable, a stored price at most this old is answered (marked stale).
     soap_stale_max_age: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     #: ``binance_data`` rows older than this many hours are deleted, except each symbol's newest

@@ -317,3 +317,30 @@ class GreenfieldStandIn:
             return Redirect(target, status_code=303)
 
         return Litestar([create_invoice, get_invoice, checkout_page, pay], debug=False)
+
+
+def main() -> None:
+    """Serve the stand-in alone for a walk by hand:
+
+        PYTHONPATH=tests python -m billing.standin --port 9400 --webhook-url http://127.0.0.1:8000/billing/btcpay/webhook
+
+    prints the ``HOUSIFY_BTCPAY_*`` settings to start housify-api with; ``POST /i/<invoice>/pay`` settles an
+    invoice and delivers the signed webhook (the checkout page's Pay button does the same)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=9400)
+    parser.add_argument("--webhook-url", required=True)
+    args = parser.parse_args()
+    standin = GreenfieldStandIn(base_url=f"http://127.0.0.1:{args.port}", webhook_url=args.webhook_url)
+    print(f"HOUSIFY_BTCPAY_URL={standin.base_url}")
+    print(f"HOUSIFY_BTCPAY_STORE_ID={standin.store_id}")
+    print(f"HOUSIFY_BTCPAY_API_KEY={standin.api_key}")
+    print(f"HOUSIFY_BTCPAY_WEBHOOK_SECRET={standin.webhook_secret}", flush=True)
+    uvicorn.run(standin.app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from apikit import Accounts, User
-from billing.test_checkout_story import as_user, checkout, level_of
+from billing.kit import as_user, checkout, level_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -124,3 +124,26 @@ async def test_times_are_utc(billing_api, http, accounts: Accounts, clock) -> No
     order = (await as_user(http, lee, "GET", "/users/me/orders")).json()["items"][0]
     for name in ("created_at", "settled_at", "period_start", "period_end"):
         assert order[name].endswith(("Z", "+00:00")), (name, order[name])
+
+
+async def test_back_on_free_over_quota_nothing_is_deleted_new_work_refused(
+    billing_api, http, accounts: Accounts, clock
+) -> None:
+    """A period ends with the pictures over Free's storage: they stay, uploads and jobs get 413 until under it."""
+    from apikit import picture, upload
+    from housify_api.media.tables import Image, StorageUse
+
+    uma = await accounts.user()
+    end = await pro_by_payment(billing_api, http, uma)
+    assert (await upload(http, uma)).status_code == 201
+    pictures = await Image.count().where(Image.owner == uma.id)
+    # As if Pro's 100 GB held 50 GB of pictures (Free allows 10 GB).
+    await StorageUse.update({StorageUse.bytes_used: 50 * 1024**3}).where(StorageUse.owner == uma.id)
+    clock.now = end
+    assert uma.id in (await billing_api.billing.sweep()).ended
+    billing_api.billing.levels.forget()
+    refused = await as_user(http, uma, "POST", "/images/uploads", files={"file": ("a.png", picture(), "image/png")})
+    assert refused.status_code == 413, refused.text
+    job = await as_user(http, uma, "POST", "/jobs", json={"task": "text2img", "prompt": "a calm living room"})
+    assert job.status_code == 413 and "storage limit" in job.json()["detail"], job.text
+    assert await Image.count().where(Image.owner == uma.id) == pictures  # nothing deleted

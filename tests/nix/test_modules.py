@@ -256,6 +256,22 @@ def test_s3_store_wires_garage_nginx_and_the_units_with_credentials_only(good) -
     assert "tcp dport { 3901 }" in cfg["ruleset"] or "3901" in cfg["ruleset"]
 
 
+def test_garage_setup_never_blocks_a_switch_and_operators_garage_gets_the_rpc_secret(good) -> None:
+    """The setup may wait minutes for peers: only its timer starts it (a switch starts the timer,
+    which returns at once). The root operator's `garage` reads the RPC secret file the daemon gets
+    as a credential; /etc/garage.toml names none."""
+    cfg = good("s3")
+    setup = cfg["units"]["housify-garage-setup"]
+    assert setup["wantedBy"] == [] and setup["startAt"] == []
+    timer = cfg["timers"]["housify-garage-setup"]
+    assert timer["wantedBy"] == ["timers.target"]
+    assert timer["timerConfig"] == {"OnActiveSec": "15s", "OnUnitActiveSec": "10min"}
+    (cli,) = [p for p in cfg["systemPackages"] if p["name"] == "garage"]
+    assert cli["priority"] is not None and cli["priority"] < 0  # wins over nixpkgs' plain garage
+    assert "GARAGE_RPC_SECRET_FILE=${GARAGE_RPC_SECRET_FILE:-/run/secrets/housify/garage-rpc-secret}" in cli["text"]
+    assert cli["text"].rstrip().endswith('-garage_2/bin/garage_2 "$@"')
+
+
 def test_an_nfs_mounted_store_is_waited_for_and_never_chowned(good) -> None:
     cfg = good("gpu-nfs")
     for name in ("housify-ai-worker-0", "housify-ai-api"):
@@ -359,17 +375,60 @@ def test_postgresql_databases_roles_and_access(good) -> None:
     assert "host " not in local["authentication"]
     assert local["settings"]["listen_addresses"] == "localhost"  # nixpkgs' default, untouched
     remote = good("lan-exposed")["postgresql"]
-    assert "host housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
     assert remote["settings"]["listen_addresses"] == "localhost,10.0.1.10"
+
+
+def test_postgresql_on_the_lan_takes_tls_clients_only(good) -> None:
+    """LAN clients match only hostssl lines (plain TCP finds none and is refused); the server's
+    certificate and key are credentials of postgresql.service; the AI hosts verify it
+    (sslmode=verify-full, assertion in housify-ai.nix)."""
+    cfg = good("lan-exposed")
+    remote = cfg["postgresql"]
+    assert "hostssl housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
+    assert "\nhost " not in "\n" + remote["authentication"]
+    settings = remote["settings"]
+    assert settings["ssl"] is True and settings["ssl_min_protocol_version"] == "TLSv1.2"
+    assert settings["ssl_key_file"] == "/run/credentials/postgresql.service/tls-key"
+    assert cfg["postgresqlUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/postgres.crt",
+        "tls-key:/run/secrets/housify/postgres.key",
+    ]
+    assert "ssl" not in good("edge-with-local-ai")["postgresql"]["settings"]
 
 
 def test_redis_socket_only_unless_on_the_lan(good) -> None:
     local = good("edge-with-local-ai")["redis"]["servers"]["housify"]
     assert local["port"] == 0 and local["requirePassFile"] is None
-    lan = good("lan-exposed")["redis"]["servers"]["housify"]
-    assert lan["port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    cfg = good("lan-exposed")
+    lan = cfg["redis"]["servers"]["housify"]
+    # On the LAN: TLS only (no plain TCP port), the password still required.
+    assert lan["port"] == 0 and lan["settings"]["tls-port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    assert lan["settings"]["tls-key-file"] == "/run/credentials/redis-housify.service/tls-key"
+    assert lan["settings"]["tls-protocols"] == "TLSv1.2 TLSv1.3"
+    assert cfg["redisUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/redis.crt",
+        "tls-key:/run/secrets/housify/redis.key",
+    ]
     assert lan["requirePassFile"] == "/run/secrets/housify/redis-password"
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
+    assert "tls-port" not in local["settings"]
+
+
+def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:
+    """networking.firewall's ports (what other modules' openFirewall writes) open on every
+    interface but the WAN; an opening on the WAN interface itself is refused with a warning."""
+    cfg = good("other-modules-open-ports")
+    rules = cfg["ruleset"].split("counter drop\n        }")[0]
+    wan_drop = rules.index('iifname "wan0" counter drop')
+    for rule in (
+        "tcp dport { 9100 } accept",
+        "udp dport 60000-60010 accept",
+        'iifname "wg0" udp dport { 51820 } accept',
+    ):
+        assert rules.index(rule) > wan_drop, rule
+    assert "8080" not in cfg["ruleset"]
+    assert any("networking.firewall.interfaces.wan0 opens ports on the WAN" in w for w in cfg["warnings"])
+    assert "9100" not in good("wan-interface")["ruleset"]
 
 
 # --- AI / GPU -----------------------------------------------------------------------------
@@ -480,3 +539,18 @@ def test_vm_test_script_is_python_that_checks_the_wan_drop() -> None:
 
     compile(textwrap.dedent(script), "vm.nix testScript", "exec")
     assert "wan.execute" in script and "nft flush ruleset" in script and "== 28" in script
+
+
+def test_btcpay_store_is_off_by_default_and_passes_secrets_as_credentials(good) -> None:
+    """docs/billing.md "Deploying with BTCPay Server": URL and store id in the environment, the API key
+    and webhook secret only as systemd credentials; without ``btcpay.enable`` none of them."""
+    api = good("btcpay")["units"]["housify-api-0"]
+    env = api["environment"]
+    assert env["HOUSIFY_BTCPAY_URL"] == "https://pay.example.com"
+    assert env["HOUSIFY_BTCPAY_STORE_ID"] == "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776"
+    assert env["HOUSIFY_BTCPAY_API_KEY_FILE"] == "%d/btcpay-api-key"
+    assert env["HOUSIFY_BTCPAY_WEBHOOK_SECRET_FILE"] == "%d/btcpay-webhook-secret"
+    assert "btcpay-api-key:/run/secrets/housify/btcpay-api-key" in api["serviceConfig"]["LoadCredential"]
+    assert not any(
+        key.startswith("HOUSIFY_BTCPAY") for key in good("edge-with-local-ai")["units"]["housify-api-0"]["environment"]
+    )

@@ -107,6 +107,8 @@ def test_ruleset_shape(tmp_path: Path) -> None:
         ({"internalTcpPorts": [70000]}, "ports must be integers"),
         ({"lanSubnets": []}, "lanSubnets is empty"),
         ({"portSources": [{"ports": [8300], "sources": ["0.0.0.0/0"]}]}, "portSources entries"),
+        ({"openTcpRanges": [{"from": 9000, "to": 8000}]}, "from <= to"),
+        ({"openOnInterfaces": [{"interface": "wan0", "tcpPorts": [8080]}]}, "names the WAN interface"),
     ],
 )
 def test_bad_parameters_fail_with_their_message(tmp_path: Path, change: dict, message: str) -> None:
@@ -230,3 +232,10 @@ def test_the_ruleset_admits_only_the_public_ports_from_the_wan(hosts: dict[str, 
     subprocess.run(["ip", "-n", wan, "route", "add", "10.0.1.0/24", "via", "192.0.2.1"], check=True)
     assert probe(wan, "10.0.1.10", 5432, "192.0.2.2") == "dropped"
     assert probe(wan, "10.0.1.10", 443, "192.0.2.2") == "open"
+
+    # networking.firewall's openings (other modules' openFirewall): the LAN from any source, never the WAN.
+    rules.write_text(rendered("nftables", {**EDGE, "openTcpPorts": [8300]}, tmp_path))
+    subprocess.run(["ip", "netns", "exec", edge, "nft", "-f", str(rules)], check=True)
+    assert probe(lan, "10.0.1.10", 8300, "10.0.1.100") == "open"
+    assert probe(wan, "192.0.2.1", 8300, "192.0.2.2") == "dropped"
+    assert probe(wan, "10.0.1.10", 8300, "192.0.2.2") == "dropped"

@@ -404,6 +404,21 @@ def test_websocket_upgrade_through_jobs(edge) -> None:
         assert ws.recv(timeout=5) in {"hello from api-0", "hello from api-1"}
 
 
+def test_metrics_allow_list_has_no_other_spelling(edge) -> None:
+    """Issue 21 item 9: on 02e5a16 "/metrics/" and "/metrics%2F" reached the API from any address."""
+    context = ssl.create_default_context(cafile=str(edge["tls"]["cert"]))
+    base = f"https://127.0.0.1:{edge['https_port']}"
+    # 127.0.0.2 is this host too (the loopback net), but not an allowed source (only 127.0.0.1 and ::1)
+    outsider = httpx.Client(
+        base_url=base, verify=context, transport=httpx.HTTPTransport(local_address="127.0.0.2", verify=context)
+    )
+    with outsider:
+        for path in ("/metrics", "/metrics/", "/metrics%2F", "/metrics%2f", "/metrics/x", "/metrics?format=text"):
+            assert outsider.get(path).status_code == 403, path
+        assert outsider.get("/whoami").status_code == 200
+    assert edge["client"].get("/metrics").status_code != 403  # loopback may (the fake API has no /metrics)
+
+
 def test_web_app_files_and_hashed_assets(edge) -> None:
     client = edge["client"]
     index = client.get("/")
@@ -441,3 +456,14 @@ def test_http_redirects_to_https_and_tls_speaks_http2(edge) -> None:
             text=True,
         )
         assert out.stdout == "2", out.stderr
+
+
+def test_the_text_answers_gixy_ngs_findings(tls, tmp_path: Path) -> None:
+    """What gixy-ng (.ci/run, nixos/tests/gixy.sh) asked for: no version in any server (http-level
+    server_tokens off), forward-secret AEAD ciphers for TLS 1.2, open_file_cache beside try_files."""
+    text = rendered("nginx", base_params(tls, webRoot="/srv/web", aiUpstreams=["10.0.1.20:8200"]), tmp_path)
+    assert text.index("server_tokens off;") < text.index("server {")
+    ciphers = re.search(r"ssl_ciphers ([^;]+);", text)
+    assert ciphers and all(c.startswith("ECDHE-") and ("GCM" in c or "CHACHA20" in c) for c in ciphers[1].split(":"))
+    assert "open_file_cache max=1000 inactive=60s;" in text and "try_files" in text
+    assert "open_file_cache" not in rendered("nginx", base_params(tls), tmp_path)

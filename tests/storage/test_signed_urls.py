@@ -114,8 +114,8 @@ async def test_unpublished_picture_leaves_gallery_and_featured_at_once_and_its_u
         rated = await http.put(f"/images/{image['id']}/rating", json={"stars": 5}, headers=fan.headers)
         assert rated.status_code in (200, 201), rated.text
         featured = (await http.get("/gallery/featured")).json()
-        assert [item["id"] for item in featured] == [image["id"]]
-        gallery_url = (await http.get("/gallery/")).json()["items"][0]["url"]
+        assert image["id"] in [item["id"] for item in featured]
+        gallery_url = next(i["url"] for i in (await http.get("/gallery/")).json()["items"] if i["id"] == image["id"])
         public = await http.get(gallery_url)
         assert public.status_code == 200 and public.headers["cache-control"] == "public, max-age=60"
         assert (await http.get(content(image))).headers["cache-control"] == "public, max-age=60"
@@ -123,8 +123,8 @@ async def test_unpublished_picture_leaves_gallery_and_featured_at_once_and_its_u
         unpublished = await http.patch(f"/images/{image['id']}", json={"public": False}, headers=owner.headers)
         assert unpublished.status_code == 200
         # at once, although the front page is cached for an hour on this instance
-        assert (await http.get("/gallery/featured")).json() == []
-        assert (await http.get("/gallery/")).json()["items"] == []
+        assert image["id"] not in [item["id"] for item in (await http.get("/gallery/featured")).json()]
+        assert image["id"] not in [item["id"] for item in (await http.get("/gallery/")).json()["items"]]
         assert (await http.get(content(image))).status_code == 404  # the API route checks every time
         private = await http.get(content(image), headers=owner.headers)
         assert private.headers["cache-control"] == "private, max-age=60"

@@ -46,19 +46,38 @@ let
     services.housify-ai.storage = s3Storage;
   };
 
+  redisTls = {
+    certificate = "/etc/housify/redis.crt";
+    certificateKey = "/run/secrets/housify/redis.key";
+  };
+  pgTls = {
+    certificate = "/etc/housify/postgres.crt";
+    certificateKey = "/run/secrets/housify/postgres.key";
+  };
+
 in
 {
   inherit base;
 
   good = {
     edge-with-local-ai = base;
+    # Payments through a BTCPay Server store (docs/billing.md); off in every other case.
+    btcpay = with' {
+      services.housify-api.btcpay = {
+        enable = true;
+        url = "https://pay.example.com";
+        storeId = "9CiNzKoANXxmk5ayZngSXrHTiVvvgCrwrpFQd4m2K776";
+        apiKeyFile = "/run/secrets/housify/btcpay-api-key";
+        webhookSecretFile = "/run/secrets/housify/btcpay-webhook-secret";
+      };
+    };
     s3 = s3case;
     # An AI-only host whose storage is the edge's NFS export.
     gpu-nfs = {
       services.housify-ai = {
         enable = true;
-        redis.url = "redis://10.0.1.10:6379/0";
-        database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+        redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
+        database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai?sslmode=verify-full&sslrootcert=/etc/housify/postgres-ca.pem";
       };
       services.housify.firewall = {
         lanInterface = "enp2s0";
@@ -74,6 +93,21 @@ in
     web = base;
     no-web = with' { services.housify.web.package = null; };
     wan-interface = with' { services.housify.firewall.wanInterface = "wan0"; };
+    # Another module's openFirewall (e.g. a Prometheus exporter) and per-interface openings.
+    other-modules-open-ports = with' {
+      services.housify.firewall.wanInterface = "wan0";
+      networking.firewall = {
+        allowedTCPPorts = [ 9100 ];
+        allowedUDPPortRanges = [
+          {
+            from = 60000;
+            to = 60010;
+          }
+        ];
+        interfaces.wg0.allowedUDPPorts = [ 51820 ];
+        interfaces.wan0.allowedTCPPorts = [ 8080 ];
+      };
+    };
     three-instances = with' { services.housify-api.instances = 3; };
     gpu = with' {
       services.housify-ai = {
@@ -85,6 +119,8 @@ in
     lan-exposed = with' {
       services.housify = {
         lan.address = "10.0.1.10";
+        postgresql.tls = pgTls;
+        redis.tls = redisTls;
         redis.passwordFile = "/run/secrets/housify/redis-password";
         storage.nfsExport = true;
       };
@@ -158,6 +194,52 @@ in
       configuration = with' { services.housify.firewall.internalSubnets = [ "0.0.0.0/0" ]; };
       error = "must not contain 0.0.0.0/0";
     };
+    postgresql-on-lan-without-tls = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+      };
+      error = "services.housify.postgresql.tls: set certificate and certificateKey";
+    };
+    redis-on-lan-without-tls = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+      };
+      error = "services.housify.redis.tls: set certificate and certificateKey";
+    };
+    remote-redis-in-the-clear = {
+      configuration = {
+        services.housify-ai = {
+          enable = true;
+          redis.url = "redis://10.0.1.10:6379/0";
+        };
+        services.housify.firewall = {
+          lanInterface = "enp2s0";
+          internalSubnets = [ "10.0.1.0/24" ];
+        };
+      };
+      error = "use rediss://";
+    };
+    remote-database-without-verify-full = {
+      configuration = {
+        services.housify-ai = {
+          enable = true;
+          redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
+          database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+        };
+        services.housify.firewall = {
+          lanInterface = "enp2s0";
+          internalSubnets = [ "10.0.1.0/24" ];
+        };
+      };
+      error = "add ?sslmode=verify-full&sslrootcert=";
+    };
     redis-on-lan-without-password = {
       configuration = with' { services.housify.lan.address = "10.0.1.10"; };
       error = "redis.passwordFile is required";
@@ -187,6 +269,16 @@ in
     nixos-firewall-too = {
       configuration = with' { networking.firewall.enable = true; };
       error = "leave networking.firewall.enable false";
+    };
+    btcpay-without-secrets = {
+      configuration = with' {
+        services.housify-api.btcpay = {
+          enable = true;
+          url = "https://pay.example.com";
+          storeId = "store";
+        };
+      };
+      error = "services.housify-api.btcpay: enable needs url, storeId, apiKeyFile and webhookSecretFile";
     };
     s3-without-keys = {
       configuration = with' { services.housify-api.storage.backend = "s3"; };
@@ -221,6 +313,8 @@ in
         imports = [ s3case ];
         services.housify = {
           lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.tls = redisTls;
           storage.nfsExport = true;
           redis.passwordFile = "/run/secrets/housify/redis-password";
         };

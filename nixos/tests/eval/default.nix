@@ -50,6 +50,7 @@ let
     // {
       inherit housify-web;
       runCommand = name: _env: _script: fakePackage name;
+      writeShellScriptBin = name: text: fakePackage name // { inherit text; };
     };
 
   evaluated = lib.evalModules {
@@ -90,6 +91,14 @@ else
     links = config.systemd.network.links;
     garage = config.services.garage;
     garageUnit = config.systemd.services.garage or { };
+    postgresqlUnit = config.systemd.services.postgresql or { };
+    redisUnit = config.systemd.services.redis-housify or { };
+    timers = lib.filterAttrs (name: _: lib.hasPrefix "housify" name) config.systemd.timers;
+    systemPackages = map (p: {
+      inherit (p) name;
+      text = p.text or null;
+      priority = p.meta.priority or null;
+    }) config.environment.systemPackages;
     inherit (config.services)
       nginx
       redis

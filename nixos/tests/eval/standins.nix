@@ -190,6 +190,12 @@ in
         enable = opt types.bool true;
         allowedTCPPorts = opt (types.listOf types.port) [ ];
         allowedUDPPorts = opt (types.listOf types.port) [ ];
+        allowedTCPPortRanges = opt (types.listOf (types.attrsOf types.port)) [ ];
+        allowedUDPPortRanges = opt (types.listOf (types.attrsOf types.port)) [ ];
+        interfaces = attrsOfSub {
+          allowedTCPPorts = opt (types.listOf types.port) [ ];
+          allowedUDPPorts = opt (types.listOf types.port) [ ];
+        };
         extraInputRules = lines;
       };
       interfaces = freeform;
@@ -224,6 +230,11 @@ in
     users.groups = attrsOfSub { gid = opt (types.nullOr types.int) null; };
 
     systemd.services = attrsOfSub unit;
+    systemd.timers = attrsOfSub {
+      description = str;
+      wantedBy = strList;
+      timerConfig = opt (types.attrsOf types.str) { };
+    };
     systemd.network.links = attrsOfSub {
       matchConfig = opt (types.attrsOf types.anything) { };
       linkConfig = opt (types.attrsOf types.anything) { };

@@ -182,7 +182,8 @@ class ResultsConsumer:
                 sizes = await self._stored_sizes(result)
                 missing = [key for key, size in sizes.items() if size is None]
                 if not missing:
-                    await self._record_image(job, result, started, finished, sum(size or 0 for size in sizes.values()))
+                    charged = sum(sizes.get(key) or 0 for key in (result.image_key, result.thumb_key) if key)
+                    await self._record_image(job, result, started, finished, charged)
                     return
                 log.error("results consumer: job %s: result %s not in the image store", job_id, ", ".join(missing))
                 result = msgspec.structs.replace(
@@ -220,11 +221,11 @@ class ResultsConsumer:
             Image(
                 id=image_id,
                 owner=job["owner"],
-                kind=ImageKind.generated.value,
+                kind=ImageKind.control.value,  # belongs to its job: not in History, never public
                 storage_key=result.control.key,
                 thumb_key=result.control.thumb_key,
                 content_type="image/png",
-                size_bytes=0,  # its bytes are charged with the result's (one sum for the job)
+                size_bytes=0,  # not charged to the owner's storage (an internal file of the job)
                 width=result.control.width,
                 height=result.control.height,
                 title="control image",
@@ -269,6 +270,7 @@ class ResultsConsumer:
                         **params,
                         **extra,
                         "seed": result.seed if result.seed is not None else params.get("seed"),
+                        **({"model": result.model} if result.model else {}),
                     },
                     Job.image: image_id,
                     Job.error: None,

@@ -26,9 +26,9 @@ from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
 from housify_api.media.decoder import Decoder
 from housify_api.media.delivery import send_bytes
-from housify_api.media.presenters import image_out, page_of
+from housify_api.media.presenters import image_out, page_of, recipe_out
 from housify_api.media.schemas import ImageOut, ImagePatch
-from housify_api.media.tables import Image, ImageKind, Job, Rating
+from housify_api.media.tables import INTERNAL_KINDS, PICTURE_KINDS, Image, ImageKind, Job, Rating
 from housify_api.media.upload_limits import upload_slot
 from housify_api.media.uploads import UploadRejected
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor
@@ -39,6 +39,9 @@ from housify_common.storage import ImageStore, StorageUnavailable
 from housify_common.storage.signing import cache_control
 
 log = logging.getLogger("housify.media")
+
+#: Masks a user keeps (``purpose=mask`` uploads); older ones go as new ones come.
+MASKS_KEPT = 20
 
 
 def _may_manage(row: dict[str, Any], user: AuthUser | None) -> bool:
@@ -99,8 +102,14 @@ class ImageService:
         Raises ``HTTPException`` 429 (``housify_api.media.upload_limits``)."""
         return upload_slot(self.redis, self.keys, user.id, self.settings)
 
-    async def upload(self, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool) -> ImageOut:
+    async def upload(
+        self, user: AuthUser, limits: Level, data: bytes, *, title: str, public: bool, purpose: str = "picture"
+    ) -> ImageOut:
         """Verify, clean and store an upload; charge its bytes to the user's storage.
+
+        ``purpose="mask"``: an inpaint's mask, which belongs to its job (kind ``mask``): not listed in
+        History, never public, not charged to storage; a user keeps the newest :data:`MASKS_KEPT`,
+        older ones are deleted as new ones come.
 
         Raises:
             HTTPException: 413 over the level's upload size or storage limit, or the pixel cap;
@@ -122,7 +131,8 @@ class ImageService:
             )
         except UploadRejected as exc:
             raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
-        size = len(clean.data) + len(clean.thumbnail)
+        internal = purpose == "mask"
+        size = 0 if internal else len(clean.data) + len(clean.thumbnail)
         await quota.reserve(user.id, size, limits.storage_limit_bytes)
         image_id = uuid.uuid4()
         key, thumb_key = f"images/{image_id}.{clean.extension}", f"thumbs/{image_id}.webp"
@@ -132,7 +142,7 @@ class ImageService:
             row = Image(
                 id=image_id,
                 owner=user.id,
-                kind=ImageKind.upload.value,
+                kind=ImageKind.mask.value if internal else ImageKind.upload.value,
                 storage_key=key,
                 thumb_key=thumb_key,
                 content_type=clean.content_type,
@@ -140,7 +150,7 @@ class ImageService:
                 width=clean.width,
                 height=clean.height,
                 title=title,
-                public=public,
+                public=public and not internal,
                 created_at=dt.datetime.now(dt.UTC),
             )
             await row.save()
@@ -148,7 +158,22 @@ class ImageService:
             await quota.release(user.id, size)
             await self._remove_files(image_id, (key, thumb_key))
             raise
+        if internal:
+            await self._drop_old_masks(user.id)
         return image_out(await _row(image_id))
+
+    async def _drop_old_masks(self, owner: UUID) -> None:
+        """Delete the owner's masks beyond the newest :data:`MASKS_KEPT` (their jobs have long read them)."""
+        old = (
+            await Image.select(Image.id, Image.storage_key, Image.thumb_key)
+            .where((Image.owner == owner) & (Image.kind == ImageKind.mask.value))
+            .order_by(Image.created_at, Image.id, ascending=False)
+            .offset(MASKS_KEPT)
+        )
+        if old:
+            await Image.delete().where(Image.id.is_in([row["id"] for row in old]))
+            for row in old:
+                await self._remove_files(row["id"], (row["storage_key"], row["thumb_key"]))
 
     async def history(self, user: AuthUser, *, kind: str | None, cursor: str | None, limit: int) -> Page[ImageOut]:
         """The caller's pictures, newest first; ``kind`` filters ``upload``/``generated``.
@@ -157,7 +182,7 @@ class ImageService:
             CursorError: a ``cursor`` this list did not issue (400 by the app's exception handler).
         """
         limit = clamp_limit(limit)
-        query = Image.select().where(Image.owner == user.id)
+        query = Image.select().where((Image.owner == user.id) & Image.kind.is_in(list(PICTURE_KINDS)))
         if kind:
             query = query.where(Image.kind == kind)
         if cursor:
@@ -175,15 +200,22 @@ class ImageService:
                 await Rating.select(Rating.stars).where((Rating.image == image_id) & (Rating.rater == user.id)).first()
             )
             mine = rating["stars"] if rating else None
-        job_id = None
+        job = None
         if row["kind"] == ImageKind.generated and _may_manage(row, user):  # a job's prompt and source are its owner's
-            job = await Job.select(Job.id).where(Job.image == image_id).first()
-            job_id = job["id"] if job else None
-        return image_out(row, mine=mine, job_id=job_id)
+            job = await Job.select().where(Job.image == image_id).first()
+        return image_out(row, mine=mine, job_id=job["id"] if job else None, recipe=recipe_out(job) if job else None)
 
     async def update(self, image_id: UUID, user: AuthUser, patch: ImagePatch) -> ImageOut:
-        """Change title and/or public flag (owner or admin)."""
-        await find_managed(image_id, user)
+        """Change title and/or public flag (owner or admin).
+
+        Raises:
+            HTTPException: 422 publishing a mask or control image (they belong to their job).
+        """
+        row = await find_managed(image_id, user)
+        if patch.public is True and row["kind"] in INTERNAL_KINDS:
+            raise HTTPException(
+                status_code=422, detail=f"public: a {row['kind']} image belongs to its job and cannot be published"
+            )
         values = {
             name: value
             for name, value in (("title", patch.title), ("public", patch.public))

@@ -229,6 +229,9 @@ class JobService:
                 **request.params,
             }
             params.update(
+                # the user's own words, before the presets' fragments: a picture's recipe gives them back
+                written_prompt=body.prompt,
+                written_negative_prompt=body.negative_prompt,
                 seed=request.seed,
                 **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
                 room_type=body.room_type,

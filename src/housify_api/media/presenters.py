@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from housify_api.media.picture_urls import picture_urls
-from housify_api.media.schemas import ImageOut, JobOut, RatingSummary
+from housify_api.media.schemas import ImageOut, JobOut, RatingSummary, Recipe
 from housify_api.media.tables import job_params
 from housify_api.pagination import Page, encode_cursor
 
@@ -50,6 +50,44 @@ def page_of(
     items = rows[:limit]
     next_cursor = encode_cursor(key(items[-1])) if len(rows) > limit else None
     return Page(items=[image_out(r, **kwargs) for r in items], next_cursor=next_cursor)
+
+
+def recipe_out(job: dict[str, Any]) -> Recipe:
+    """A picture's :class:`Recipe` from the ``media_jobs`` row that drew it."""
+    params = dict(job_params(job))
+    common = {
+        name: params.pop(name, None)
+        for name in (
+            "prompt",
+            "negative_prompt",
+            "written_prompt",
+            "written_negative_prompt",
+            "room_type",
+            "style",
+            "seed",
+            "model",
+            "source_image_id",
+            "mask_image_id",
+            "control_image_id",
+        )
+    }
+    for name in ("title", "public", "batch", "count"):  # how it was filed, not how it was drawn
+        params.pop(name, None)
+    written, written_negative = common.pop("written_prompt"), common.pop("written_negative_prompt")
+    return Recipe(
+        job_id=job["id"],
+        task=job["task"],
+        prompt=written if written is not None else common.pop("prompt") or "",
+        negative_prompt=written_negative if written_negative is not None else common.pop("negative_prompt") or "",
+        room_type=common["room_type"],
+        style=common["style"],
+        seed=common["seed"],
+        model=common["model"] or None,
+        params=params,
+        source_image_id=common["source_image_id"],
+        mask_image_id=common["mask_image_id"],
+        control_image_id=common["control_image_id"],
+    )
 
 
 def job_out(row: dict[str, Any]) -> JobOut:

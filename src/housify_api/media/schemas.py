@@ -7,7 +7,7 @@ so a client can move values between a job and its request unchanged.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -35,13 +35,14 @@ class ImageOut(msgspec.Struct, kw_only=True):
     ``urls_expire_at`` (2 to 4 minutes ahead; the same URLs for the same picture within
     a 2-minute window); fetch the listing again for new ones (docs/storage.md).
 
+    ``recipe``: how it was made (:class:`Recipe`), beside ``job_id``, for the owner only.
     ``job_id``: the job that drew a generated picture, in ``GET /images/{id}`` for its owner
     (and admins) only; ``None`` in lists, for uploads and for other callers.
     """
 
     id: UUID
     owner_id: UUID
-    kind: Literal["upload", "generated"]
+    kind: Literal["upload", "generated", "mask", "control"]
     title: str
     public: bool
     content_type: str
@@ -54,6 +55,32 @@ class ImageOut(msgspec.Struct, kw_only=True):
     thumb_url: str
     urls_expire_at: dt.datetime
     job_id: UUID | None = None
+    recipe: Recipe | None = None
+
+
+class Recipe(msgspec.Struct, kw_only=True):
+    """How a generated picture was made, for its owner: send these fields to ``POST /jobs`` to draw it
+    again ("use these settings"), or change the prompt and keep ``seed`` for a variation.
+
+    ``prompt``/``negative_prompt`` are the user's own words (the ``room_type`` and ``style`` presets'
+    fragments are added again by ``POST /jobs``; jobs from before this field give the composed prompt);
+    ``params`` holds the task's parameters as the job ran them (``width``, ``height``, ``steps``,
+    ``guidance_scale``, ``strength``, ...); ``model`` is the model the AI worker reported; the image ids
+    name the job's inputs (``source_image_id``: the picture it started from).
+    """
+
+    job_id: UUID
+    task: str
+    prompt: str
+    negative_prompt: str
+    room_type: str | None = None
+    style: str | None = None
+    seed: int | None = None
+    model: str | None = None
+    params: dict[str, Any]
+    source_image_id: UUID | None = None
+    mask_image_id: UUID | None = None
+    control_image_id: UUID | None = None
 
 
 class FeaturedImage(ImageOut, kw_only=True):

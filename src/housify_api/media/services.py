@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
+from housify_api.media.assist import AssistGate
 from housify_api.media.consumer import ResultsConsumer
 from housify_api.media.decoder import Decoder
 from housify_api.media.events import EventHub, build_event_hub
@@ -50,6 +51,7 @@ class MediaServices:
         queue: the Redis side of jobs (client, the contract's stream keys, Housify's key namer).
         ai: HTTP client of the AI server's internal API (``HOUSIFY_AI_URL``); ``None`` when not configured.
         consumer: the results consumer (started by the media plugin's lifespan).
+        assist: admission to the prompt assistant (per-user limits, a bounded queue).
         events: the one reader of job event streams behind every events WebSocket (its own Redis connections).
     """
 
@@ -61,6 +63,7 @@ class MediaServices:
     queue: Queue
     ai: httpx.AsyncClient | None
     consumer: ResultsConsumer
+    assist: AssistGate
     events: EventHub
 
     async def aclose(self) -> None:
@@ -90,7 +93,12 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
     store = settings.open_store()
     picture_urls.configure(MediaUrls(_url_secret(settings), store, s3_prefix=media.s3_url_prefix))
     ai = (
-        httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0))
+        httpx.AsyncClient(
+            base_url=settings.ai_url,
+            timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0),
+            # the AI server's credential (defence in depth behind the network; docs/security.md)
+            headers={"Authorization": f"Bearer {settings.ai_api_token}"} if settings.ai_api_token else None,
+        )
         if settings.ai_url
         else None
     )
@@ -111,6 +119,14 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
         queue=queue,
         ai=ai,
         consumer=ResultsConsumer(queue, store, media.consumer_name),
+        assist=AssistGate(
+            redis,
+            keys,
+            concurrency=media.assist_concurrency,
+            queue=media.assist_queue,
+            wait_seconds=media.assist_wait_seconds,
+            calls_per_job=media.assist_calls_per_job,
+        ),
         events=build_event_hub(
             settings.redis_url,
             redis,

@@ -31,8 +31,20 @@ from housify_api.tables import User
 
 
 class ImageKind(str, Enum):
+    """What a stored picture is. ``mask`` (an inpaint's painted mask, uploaded with ``purpose=mask``)
+    and ``control`` (a redesign's control image, made by the worker) belong to their job: never in
+    History, never public, not charged to storage (:data:`INTERNAL_KINDS`)."""
+
     upload = "upload"
     generated = "generated"
+    mask = "mask"
+    control = "control"
+
+
+#: Kinds that belong to a job, not to the user's pictures.
+INTERNAL_KINDS = frozenset({ImageKind.mask.value, ImageKind.control.value})
+#: Picture kinds History lists.
+PICTURE_KINDS = (ImageKind.upload.value, ImageKind.generated.value)
 
 
 class JobStatus(str, Enum):

@@ -20,16 +20,19 @@ from housify_api.plans.service import Level
 #: Room for the multipart envelope around the file (boundaries, part headers, title).
 MULTIPART_OVERHEAD = 64 * 1024
 TITLE_MAX = 200
+PURPOSES = ("picture", "mask")
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 @dataclass(frozen=True, slots=True)
 class UploadForm:
-    """The fields of an upload: the file's bytes, ``title`` and ``public``."""
+    """The fields of an upload: the file's bytes, ``title``, ``public`` and ``purpose``
+    (``picture``, or ``mask``: an inpaint's mask, which belongs to its job)."""
 
     data: bytes
     title: str
     public: bool
+    purpose: str = "picture"
 
 
 async def read_upload_form(request: Request[Any, Any, Any], level: Level) -> UploadForm:
@@ -58,4 +61,9 @@ async def read_upload_form(request: Request[Any, Any, Any], level: Level) -> Upl
     public = BOOLEANS.get(str(form.get("public") or "false").lower())
     if public is None:
         raise ValidationException("public: true or false")
-    return UploadForm(data=await file.read(), title=title, public=public)
+    purpose = str(form.get("purpose") or "picture")
+    if purpose not in PURPOSES:
+        raise ValidationException(f"purpose: one of {', '.join(PURPOSES)}")
+    if purpose == "mask" and public:
+        raise ValidationException("public: a mask belongs to its job and cannot be public")
+    return UploadForm(data=await file.read(), title=title, public=public, purpose=purpose)

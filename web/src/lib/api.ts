@@ -49,11 +49,13 @@ export function refreshBeforeExpiry(images: Pick<Image, "urls_expire_at">[], ref
   return () => clearTimeout(timer);
 }
 
-/** Upload a file (multipart), returning the stored image. */
-export async function upload(file: Blob, title: string, filename = "photo.png"): Promise<Image> {
+/** Upload a file (multipart), returning the stored image; `purpose` "mask": an inpaint's mask, which
+ * belongs to its job (not in History, never public, not charged to storage). */
+export async function upload(file: Blob, title: string, filename = "photo.png", purpose: "picture" | "mask" = "picture"): Promise<Image> {
   const form = new FormData();
   form.append("file", file, filename);
   if (title) form.append("title", title);
+  if (purpose !== "picture") form.append("purpose", purpose);
   const response = await tokens.fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
     .catch(() => { throw toApiError(0, {}); });
   const body: unknown = await response.json().catch(() => ({}));

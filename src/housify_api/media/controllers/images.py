@@ -53,6 +53,12 @@ class UploadOperation(Operation):
                             ),
                             "title": Schema(type=OpenAPIType.STRING, max_length=200),
                             "public": Schema(type=OpenAPIType.STRING, enum=["true", "false", "1", "0"]),
+                            "purpose": Schema(
+                                type=OpenAPIType.STRING,
+                                enum=["picture", "mask"],
+                                description="mask: an inpaint's mask; it belongs to its job (not in History, "
+                                "never public, not charged to storage)",
+                            ),
                         },
                     )
                 )
@@ -89,7 +95,9 @@ class ImageController(Controller):
         """413 over the level's upload or storage limit or the pixel cap; 422 when not a complete image."""
         async with images.upload_slot(request.user):
             form = await read_upload_form(request, limits)
-            return await images.upload(request.user, limits, form.data, title=form.title, public=form.public)
+            return await images.upload(
+                request.user, limits, form.data, title=form.title, public=form.public, purpose=form.purpose
+            )
 
     @get("/", operation_id="listImages", summary="The caller's pictures, newest first (cursor pages)")
     async def history(

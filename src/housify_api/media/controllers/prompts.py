@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -14,6 +13,8 @@ from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_api.auth.guards import requires_service
 from housify_api.auth.identity import AuthUser
 from housify_api.media import assist
+from housify_api.media.services import MediaServices
+from housify_api.plans.service import Level
 from housify_api.system.error_docs import documented
 
 
@@ -27,13 +28,18 @@ class PromptController(Controller):
         status_code=HTTP_200_OK,
         guards=[requires_service("prompt_assist")],
         summary="Turn an idea into a prompt, negative prompt and notes (LLM on the AI server)",
-        raises=[documented(422, "the AI server refused the idea")],
+        raises=[
+            documented(422, "the AI server refused the idea"),
+            documented(429, "one call at a time per user, or the level's calls per hour; see Retry-After"),
+        ],
     )
     async def assist(
         self,
         request: Request[AuthUser, Any, Any],
         data: JSONBody[PromptAssistRequest],
-        ai_client: NamedDependency[httpx.AsyncClient | None],
+        media: NamedDependency[MediaServices],
+        limits: NamedDependency[Level],
     ) -> PromptAssistResponse:
-        """503 with the reason when the AI server is not configured, down or too slow."""
-        return await assist.assist(ai_client, request.user, data)
+        """503 with the reason when the AI server is not configured, down, too slow or busy (``Retry-After``)."""
+        async with media.assist.slot(request.user, limits):
+            return await assist.assist(media.ai, request.user, data)
