@@ -85,8 +85,9 @@
 #                       (default [ ]); when not empty a server on
 #                       aiProxyListen (default "127.0.0.1:8280") balances over
 #                       them: the API's HOUSIFY_AI_URL for short calls.
-#   metricsAllow        sources (addresses/CIDR) allowed to GET /metrics
-#                       besides loopback (default [ ]); everyone else 403.
+#   metricsAllow        sources (addresses/CIDR) allowed to GET /metrics (and
+#                       /metrics/..., /metrics%2F...) besides loopback
+#                       (default [ ]); everyone else 403.
 #   contentSecurityPolicy  CSP sent with the web app's files (default: same
 #                       origin only, no inline script or style, no framing).
 #   upstreamKeepalive   idle keepalive connections per worker to each upstream
@@ -454,7 +455,10 @@ check [
             proxy_send_timeout 1h;
           ''
         )
-        + locationBlock "= /metrics" (
+        # Every spelling the API would route to /metrics: "/metrics/", "/metrics%2F" (nginx matches
+        # the decoded path, the API gets the raw one) and anything below; an exact "= /metrics"
+        # let those through to the API from anywhere (issue 21 item 9).
+        + locationBlock "~ ^/metrics(/|$)" (
           concatMap (s: "allow ${s};\n") metricsSources + "deny all;\n" + apiProxy false
         )
         + optional (soapUpstream != null) (

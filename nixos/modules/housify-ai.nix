@@ -30,6 +30,24 @@ let
   storageIsMount = config.fileSystems ? ${cfg.storageDir};
   exe = lib.getExe' cfg.package "housify-ai";
   stateDir = "/var/lib/housify-ai";
+  # A Redis URL given in the clear (not urlFile) naming a host that is not this machine.
+  redisHost = if cfg.redis.url == null then null else builtins.match "rediss?://([^/@]*@)?([^/:?]+).*" cfg.redis.url;
+  remoteRedis =
+    redisHost != null
+    && !(lib.elem (lib.elemAt redisHost 1) [
+      "localhost"
+      "127.0.0.1"
+      "[::1]"
+    ]);
+  # A TCP host in the URL that is not this machine (postgresql://user@host:port/db).
+  dbHost = builtins.match "postgres(ql)?://([^/@]*@)?([^/:?]+).*" cfg.database.url;
+  remoteDatabase =
+    dbHost != null
+    && !(lib.elem (lib.elemAt dbHost 2) [
+      "localhost"
+      "127.0.0.1"
+      "[::1]"
+    ]);
   # The edge host's Redis (services.housify): socket access via its group.
   localRedis = config.services.redis.servers.housify.enable or false;
 
@@ -212,8 +230,13 @@ in
       url = mkOption {
         type = types.str;
         default = "postgresql:///housify_ai?host=/run/postgresql&user=housify_ai";
-        example = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
-        description = "`HOUSIFY_DATABASE_URL` of the inference-run log (db `housify_ai`), without a password.";
+        example = "postgresql://housify_ai@10.0.1.10:5432/housify_ai?sslmode=verify-full&sslrootcert=/etc/housify/postgres-ca.pem";
+        description = ''
+          `HOUSIFY_DATABASE_URL` of the inference-run log (db `housify_ai`), without a
+          password. A database on another host must be reached with
+          `sslmode=verify-full` and the `sslrootcert` that signed its certificate (an
+          assertion checks the URL): the edge accepts LAN clients over TLS only.
+        '';
       };
       passFile = hlib.mkSecretOption "A libpq `.pgpass` file for a remote database (`PGPASSFILE`).";
     };
@@ -254,6 +277,14 @@ in
         {
           assertion = cfg.redis.url != null || cfg.redis.urlFile != null;
           message = "services.housify-ai.redis: set url or urlFile.";
+        }
+        {
+          assertion = !remoteRedis || (lib.hasPrefix "rediss://" cfg.redis.url && lib.hasInfix "ssl_ca_certs=" cfg.redis.url);
+          message = "services.housify-ai.redis.url reaches Redis on another host: use rediss://…?ssl_ca_certs=<the CA that signed its certificate> (the edge's Redis speaks TLS only on the LAN).";
+        }
+        {
+          assertion = !remoteDatabase || (lib.hasInfix "sslmode=verify-full" cfg.database.url && lib.hasInfix "sslrootcert=" cfg.database.url);
+          message = "services.housify-ai.database.url reaches PostgreSQL on another host: add ?sslmode=verify-full&sslrootcert=<the CA that signed its certificate> (the edge accepts LAN clients over TLS only).";
         }
       ]
       ++ hlib.storageAssertions "services.housify-ai" cfg.storage;

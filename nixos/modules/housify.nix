@@ -163,10 +163,43 @@ in
       `redis.urlFile` (`unix://:<password>@/run/redis-housify/redis.sock`).
     '';
 
+    redis.tls = {
+      certificate = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/housify/redis.crt";
+        description = ''
+          PEM certificate Redis presents on the LAN (required with `lan.address`): Redis
+          then listens on the LAN with TLS only (`tls-port` 6379, no plain TCP port; local
+          services keep the socket). Its subjectAltName must hold `lan.address`; the AI
+          hosts' URL is `rediss://:<password>@<lan.address>:6379/0?ssl_ca_certs=<CA file>`.
+        '';
+      };
+      certificateKey = hlib.mkSecretOption "Its PEM private key (a credential of redis-housify.service).";
+    };
+
     postgresql.aiPasswordFile = hlib.mkSecretOption ''
       Password of the `housify_ai` role for AI hosts connecting over the LAN
       (scram-sha-256); set by a oneshot unit after PostgreSQL starts.
     '';
+
+    postgresql.tls = {
+      certificate = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/housify/postgres.crt";
+        description = ''
+          PEM certificate PostgreSQL presents on the LAN (required with `lan.address`):
+          its subjectAltName must hold `lan.address`, because the AI hosts connect with
+          `sslmode=verify-full` and check it against their `sslrootcert` (the CA that
+          signed it). LAN clients without TLS find no pg_hba line (`hostssl` only).
+        '';
+      };
+      certificateKey = hlib.mkSecretOption ''
+        Its PEM private key (a systemd credential of postgresql.service, so outside the
+        store and root-only is fine).
+      '';
+    };
 
     storage.nfsExport = mkOption {
       type = types.bool;
@@ -211,6 +244,14 @@ in
       {
         assertion = cfg.aiServers != [ ];
         message = "services.housify.aiServers is empty: list the AI hosts' internal APIs (host:port).";
+      }
+      {
+        assertion = !lanExposed || (cfg.postgresql.tls.certificate != null && cfg.postgresql.tls.certificateKey != null);
+        message = "services.housify.postgresql.tls: set certificate and certificateKey when PostgreSQL listens on the LAN (lan.address is set): AI hosts connect with sslmode=verify-full.";
+      }
+      {
+        assertion = !lanExposed || (cfg.redis.tls.certificate != null && cfg.redis.tls.certificateKey != null);
+        message = "services.housify.redis.tls: set certificate and certificateKey when Redis listens on the LAN (lan.address is set): it speaks TLS only there.";
       }
       {
         assertion = !lanExposed || cfg.redis.passwordFile != null;
@@ -300,15 +341,24 @@ in
       authentication = lib.concatStrings (
         map (db: "local ${db} ${db} peer map=housify\n") databases
         ++ lib.optionals lanExposed (
-          map (s: "host housify_ai housify_ai ${s} scram-sha-256\n") fw.internalSubnets
+          # TLS only (hostssl): a LAN client without TLS matches no line and is refused.
+          map (s: "hostssl housify_ai housify_ai ${s} scram-sha-256\n") fw.internalSubnets
         )
       );
       settings = mkIf lanExposed {
         # nixpkgs sets "localhost" (or "*" with enableTCPIP): LAN address only.
         listen_addresses = lib.mkForce "localhost,${cfg.lan.address}";
         password_encryption = "scram-sha-256";
+        ssl = true;
+        ssl_cert_file = "/run/credentials/postgresql.service/tls-cert";
+        ssl_key_file = "/run/credentials/postgresql.service/tls-key";
+        ssl_min_protocol_version = "TLSv1.2";
       };
     };
+    systemd.services.postgresql.serviceConfig.LoadCredential = mkIf lanExposed [
+      "tls-cert:${cfg.postgresql.tls.certificate}"
+      "tls-key:${cfg.postgresql.tls.certificateKey}"
+    ];
 
     systemd.services.housify-postgresql-passwords = mkIf (cfg.postgresql.aiPasswordFile != null) {
       description = "Set the housify_ai role's password for remote AI hosts";
@@ -344,16 +394,30 @@ in
     # --- Redis -------------------------------------------------------------
     services.redis.servers.housify = {
       enable = true;
-      # TCP only when AI hosts connect over the LAN; otherwise the socket.
-      port = if lanExposed then 6379 else 0;
+      # Local services use the socket; AI hosts on the LAN reach TLS port 6379 (no plain TCP).
+      port = 0;
       bind = if lanExposed then "127.0.0.1 ${cfg.lan.address}" else "127.0.0.1";
       requirePassFile = cfg.redis.passwordFile;
       unixSocketPerm = 660;
       # Queued jobs survive a Redis restart.
       appendOnly = true;
       # Job streams must never be evicted.
-      settings.maxmemory-policy = "noeviction";
+      settings = {
+        maxmemory-policy = "noeviction";
+      }
+      // lib.optionalAttrs lanExposed {
+        tls-port = 6379;
+        tls-cert-file = "/run/credentials/redis-housify.service/tls-cert";
+        tls-key-file = "/run/credentials/redis-housify.service/tls-key";
+        # Clients prove themselves with the password (requirepass), not certificates.
+        tls-auth-clients = "no";
+        tls-protocols = "TLSv1.2 TLSv1.3";
+      };
     };
+    systemd.services.redis-housify.serviceConfig.LoadCredential = mkIf lanExposed [
+      "tls-cert:${cfg.redis.tls.certificate}"
+      "tls-key:${cfg.redis.tls.certificateKey}"
+    ];
 
     # --- image storage over NFS to the GPU hosts ----------------------------
     services.nfs.server = mkIf cfg.storage.nfsExport {

@@ -16,9 +16,17 @@ let
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
       -subj /CN=${domain} -addext subjectAltName=DNS:${domain} \
       -keyout $out/tls.key -out $out/tls.crt
+    # PostgreSQL on the LAN: a test CA and a server certificate for 10.0.1.10 (verify-full).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj /CN=housify-test-ca -keyout $out/pg-ca.key -out $out/pg-ca.crt
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=10.0.1.10 \
+      -keyout $out/pg.key -out $out/pg.csr
+    printf 'subjectAltName=IP:10.0.1.10\n' > $out/pg.ext
+    openssl x509 -req -in $out/pg.csr -CA $out/pg-ca.crt -CAkey $out/pg-ca.key -CAcreateserial \
+      -days 30 -extfile $out/pg.ext -out $out/pg.crt
     openssl ecparam -name secp521r1 -genkey -noout -out $out/jwt-private.pem
     openssl ec -in $out/jwt-private.pem -pubout -out $out/jwt-public.pem
-    echo 'redis://:test-redis-password@10.0.1.10:6379/0' > $out/redis-url
+    echo "rediss://:test-redis-password@10.0.1.10:6379/0?ssl_ca_certs=$out/pg-ca.crt" > $out/redis-url
     echo 'unix://:test-redis-password@/run/redis-housify/redis.sock' > $out/redis-url-local
     echo 'test-redis-password' > $out/redis-password
     echo 'test-ai-db-password' > $out/ai-db-password
@@ -45,6 +53,7 @@ let
       "C ${secretsDir}/redis-password - - - - ${testSecrets}/redis-password"
       "C ${secretsDir}/ai-db-password - - - - ${testSecrets}/ai-db-password"
       "C ${secretsDir}/pgpass - - - - ${testSecrets}/pgpass"
+      "C ${secretsDir}/pg.key - - - - ${testSecrets}/pg.key"
       "C ${secretsDir}/garage-rpc-secret - - - - ${testSecrets}/garage-rpc-secret"
       "C ${secretsDir}/garage-admin-token - - - - ${testSecrets}/garage-admin-token"
       "C ${secretsDir}/s3-access-key-id - - - - ${testSecrets}/s3-access-key-id"
@@ -116,6 +125,14 @@ in
         lan.address = "10.0.1.10";
         redis.passwordFile = "${secretsDir}/redis-password";
         postgresql.aiPasswordFile = "${secretsDir}/ai-db-password";
+        postgresql.tls = {
+          certificate = "${testSecrets}/pg.crt";
+          certificateKey = "${secretsDir}/pg.key";
+        };
+        redis.tls = {
+          certificate = "${testSecrets}/pg.crt";
+          certificateKey = "${secretsDir}/pg.key";
+        };
         aiServers = [ "10.0.1.20:8200" ];
         # One Garage node; the AI host uses its S3 API over the LAN.
         garage = {
@@ -187,7 +204,7 @@ in
         models.buildTiny = true;
         api.listenAddress = "10.0.1.20";
         database = {
-          url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+          url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai?sslmode=verify-full&sslrootcert=${testSecrets}/pg-ca.crt";
           passFile = "${secretsDir}/pgpass";
         };
         redis = {

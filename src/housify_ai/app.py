@@ -10,11 +10,17 @@
   :class:`PromptAssistResponse`; 400 naming the field for bad input, 503 when
   the model gives no usable answer.
 
+With ``HOUSIFY_AI_API_TOKEN`` set, every route but ``/health`` answers 401
+unless the request carries ``Authorization: Bearer <that token>`` (compared in
+constant time): the network's rules stay the first line, this is the second
+(OWASP ASVS 4.0 §1.2.2, §2.10: components authenticate each other; issue 21 "Also").
+
 Image jobs do not come here: they go through the queue (long calls).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import resource
 import time
@@ -22,8 +28,10 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, get, post
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from housify_ai.assistant import AssistantUnavailable, PromptAssistant
@@ -79,6 +87,22 @@ async def assist_prompt(
     return answer
 
 
+def _token_guard(token: str) -> Any:
+    """A Litestar guard: 401 unless ``Authorization: Bearer <token>``; ``None`` when no token is configured."""
+    if not token:
+        return None
+    expected = f"Bearer {token}".encode()
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope["path"] == "/health":
+            return
+        sent = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(sent, expected):
+            raise NotAuthorizedException("the AI server's internal API needs its token (HOUSIFY_AI_API_TOKEN)")
+
+    return guard
+
+
 def create_app(settings: AISettings, *, assistant: PromptAssistant | None = None, redis: Any = None) -> Litestar:
     """The internal API; loads the GGUF model now unless ``assistant`` is given.
 
@@ -99,8 +123,10 @@ def create_app(settings: AISettings, *, assistant: PromptAssistant | None = None
         if redis is None:
             await client.aclose()
 
+    guard = _token_guard(settings.ai_api_token)
     return Litestar(
         route_handlers=[health, list_models, assist_prompt],
+        guards=[guard] if guard else [],
         dependencies={
             "assistant": Provide(lambda: assistant, sync_to_thread=False, use_cache=True),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),

@@ -9,6 +9,9 @@ prompt). The lists use the vocabulary interior-design and architecture
 prompts commonly use for Stable Diffusion: materials, light, palette, camera.
 
 Edit freely: each entry is one comma-separated prompt fragment, lowercase,
+in words of a plain English dictionary (American spelling, as most image
+captions are; ``bench/assistant_quality.py`` checks them against Debian's
+``wamerican`` list),
 at most a few CLIP tokens (the text encoder reads 77 tokens; the user's words
 come first so a long list of details is what gets cut, never the wish).
 """
@@ -32,7 +35,7 @@ DETAILS: tuple[str, ...] = (
     "dark walnut floor",
     "polished concrete floor",
     "herringbone parquet",
-    "marble countertop",
+    "marble counters",
     "natural stone",
     "exposed brick wall",
     "white plaster walls",
@@ -45,13 +48,13 @@ DETAILS: tuple[str, ...] = (
     "brass fixtures",
     "matte black fixtures",
     "ceramic tiles",
-    "terrazzo",
+    "patterned floor tiles",
     "glass partition",
     # palette
     "warm neutral palette",
     "muted earth tones",
     "white and beige palette",
-    "soft pastel colours",
+    "soft pastel colors",
     "deep green accents",
     "navy blue accents",
     "black and white contrast",
@@ -77,7 +80,7 @@ DETAILS: tuple[str, ...] = (
     "eye-level view",
     "architectural photography",
     "symmetrical composition",
-    "photorealistic",
+    "realistic photo",
     "high detail",
     "sharp focus",
     "magazine quality",
@@ -91,13 +94,13 @@ AVOID: tuple[str, ...] = (
     "overexposed",
     "underexposed",
     "lens distortion",
-    "fisheye",
+    "fish-eye lens",
     "low resolution",
     "noise",
     "cartoon",
     "painting",
     "3d render",
-    "oversaturated colours",
+    "garish colors",
     "duplicate furniture",
     "floating objects",
     "cropped furniture",

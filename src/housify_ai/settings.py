@@ -35,6 +35,9 @@ def packaged_smollm2() -> Path | None:
 
 
 class AISettings(msgspec.Struct, kw_only=True):
+    #: ``HOUSIFY_AI_API_TOKEN`` (or ``_FILE``): when set, every route of the internal API but ``/health``
+    #: needs ``Authorization: Bearer <it>`` (defence in depth behind the network's rules; docs/security.md).
+    ai_api_token: str = ""
     #: ``HOUSIFY_REDIS_URL``: empty = in-process fakeredis (embedded default).
     redis_url: str = ""
     #: ``HOUSIFY_REDIS_PREFIX``: namespace of every key.

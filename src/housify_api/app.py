@@ -209,7 +209,8 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             # HTTPException itself too: Litestar matches the *class's* status_code (500 for a plain
             # HTTPException(status_code=422, ...)), so every such client error logged an ERROR traceback
             # (found fuzzing: one per rejected upload). Unexpected exceptions keep their traces.
-            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503, HTTPException},
+            # RecursionError: a body nested too deeply (errors.nesting_handler answers 400).
+            disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429, 503, HTTPException, RecursionError},
         ),
     )
     # Request metrics and the security headers: one pure-ASGI layer around the router (system/edge.py).

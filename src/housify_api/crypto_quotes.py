@@ -105,7 +105,8 @@ class CryptoQuoteClient:
             if code in ("Client.InvalidSymbol", "Client.UnknownSymbol"):
                 raise UnknownAsset(to_asset, fault.message or code) from None
             log.warning("crypto quote %s->%s failed: SOAP Fault %s: %s", source, target, code, fault.message)
-            raise QuoteUnavailable(f"price service could not quote {target}: {fault.message}") from None
+            # the Fault's text names upstream internals (resolver errors, hosts): logged above, not answered
+            raise QuoteUnavailable(f"price service could not quote {target} right now") from None
         except (TimeoutError, httpx.HTTPError, ZeepError, OSError) as exc:
             log.warning("crypto quote %s->%s failed: %s: %s", source, target, type(exc).__name__, exc)
             raise QuoteUnavailable(f"price service unavailable ({type(exc).__name__})") from None

@@ -7,6 +7,7 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
 - Text PostgreSQL cannot store (U+0000, ``asyncpg.CharacterNotInRepertoireError``) -> 400:
   the safety net behind the Structs' ``NO_NUL`` patterns, for query parameters and any
   string field without one (found by schemathesis: ``POST /auth/password-reset`` with a NUL was a 500).
+- A body nested too deeply to decode (``RecursionError``) -> 400 naming ``body``.
 - A list cursor this API did not issue (:class:`housify_api.pagination.CursorError`) -> 400
   naming ``cursor``, for every paginated route.
 - PostgreSQL, SQLite or Redis unreachable -> 503 ``"<dependency> unavailable"``
@@ -69,6 +70,24 @@ def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, objec
     )
 
 
+def nesting_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    """A body nested so deeply that decoding it ran out of stack (``RecursionError``): the client's fault.
+
+    ~3,000 levels of ``{"a":`` reached every JSON route, the unauthenticated ones too, and each
+    logged a traceback (issue 21 item 10). One warning line, no traceback.
+    """
+    log.warning("refused a body nested too deeply on %s %s", request.method, request.url.path)
+    return Response(
+        {
+            "status_code": 400,
+            "detail": "body: JSON nested too deeply",
+            "extra": [{"key": "body", "message": "nested too deeply"}],
+        },
+        status_code=400,
+        media_type=MediaType.JSON,
+    )
+
+
 def redis_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
     if isinstance(
         exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError | redis.exceptions.BusyLoadingError
@@ -120,6 +139,7 @@ def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dic
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CursorError: cursor_handler,
+    RecursionError: nesting_handler,
     asyncpg.UniqueViolationError: conflict_handler,
     asyncpg.CharacterNotInRepertoireError: unstorable_text_handler,
     asyncpg.UntranslatableCharacterError: unstorable_text_handler,

@@ -66,6 +66,10 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+#: The range of PostgreSQL's ``integer`` (PostgreSQL documentation, "Numeric Types", Table 8.2).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
 def decode_cursor(token: str, types: Sequence[type]) -> tuple[Any, ...]:
     """The tuple behind ``token``, converted to ``types``.
 
@@ -78,9 +82,16 @@ def decode_cursor(token: str, types: Sequence[type]) -> tuple[Any, ...]:
         values = msgspec.json.decode(raw)
         if not isinstance(values, list) or len(values) != len(types):
             raise CursorError("cursor: not a cursor issued by this list")
-        return tuple(msgspec.convert(v, t, strict=False) for v, t in zip(values, types, strict=True))
+        decoded: tuple[Any, ...] = tuple(
+            msgspec.convert(v, t, strict=False) for v, t in zip(values, types, strict=True)
+        )
     except (binascii.Error, msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
         raise CursorError("cursor: not a cursor issued by this list") from exc
+    # A cursor's integers are PostgreSQL ``integer`` columns (rating counts): one out of that range
+    # made asyncpg raise OverflowError (a 500) when it was bound (issue 21 item 10).
+    if any(isinstance(v, int) and not INT32_MIN <= v <= INT32_MAX for v in decoded):
+        raise CursorError("cursor: not a cursor issued by this list")
+    return decoded
 
 
 def after(columns: Sequence[Column], values: Sequence[Any]) -> Where | And | Or:

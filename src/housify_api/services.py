@@ -36,6 +36,7 @@ from housify_api.billing.admin import LevelAdmin
 from housify_api.billing.service import BillingService, build_billing
 from housify_api.crypto_quotes import CryptoQuoteClient
 from housify_api.email import Mailer
+from housify_api.media import ratings
 from housify_api.media.services import MediaServices, build_media_services
 from housify_api.plans.service import LevelService, PlanService
 from housify_api.settings import ApiSettings
@@ -157,7 +158,7 @@ def build_services(settings: ApiSettings) -> Services:
             levels=levels,
             revocations=revocations,
             settings=settings,
-            deletion_hooks=(billing.on_account_deleted, media.images.purge_owner),
+            deletion_hooks=(billing.on_account_deleted, ratings.withdraw_all, media.images.purge_owner),
         ),
         api_keys=ApiKeyService(levels),
         media=media,

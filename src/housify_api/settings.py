@@ -57,7 +57,7 @@ class MediaSettings(msgspec.Struct, kw_only=True, frozen=True):
     s3_url_prefix: str = msgspec.field(default="", name="media_s3_url_prefix")
     #: ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES``: ``m`` of the Bayesian average (see ``media/ranking.py``).
     featured_prior_votes: Annotated[int, msgspec.Meta(ge=1)] = msgspec.field(
-        default=5, name="media_featured_prior_votes"
+        default=20, name="media_featured_prior_votes"
     )
     #: ``HOUSIFY_MEDIA_FEATURED_CACHE_SECONDS``: how long one API instance reuses the computed
     #: front page (it scans every rated public picture: ~20-30 ms at 10,000); 0 = always fresh.
@@ -154,6 +154,11 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     login_max_failures_account: int = 100
     login_max_failures_ip: int = 300
     login_lockout_seconds: int = 3600
+
+    # Abuse of mail and sign-up (docs/security.md): mails to one address per rolling hour (more are
+    # dropped and logged: 41 mails reached one victim in a second), sign-ups per client address per hour.
+    mail_per_recipient_hour: int = 10
+    signup_max_per_hour: int = 20
 
     # Tokens mailed for e-mail verification and password reset.
     email_verification_ttl_seconds: int = 24 * 3600

@@ -34,6 +34,9 @@ class CommonSettings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: str = ""
     #: ``HOUSIFY_AI_URL``: the AI server's internal HTTP API; empty = not configured.
     ai_url: str = ""
+    #: ``HOUSIFY_AI_API_TOKEN`` (or ``_FILE``): the credential the API sends to the AI server's internal
+    #: API as ``Authorization: Bearer``; the AI server holds the same one. Empty = none (embedded default).
+    ai_api_token: str = ""
     #: The image store (``HOUSIFY_STORAGE_URL``, ``HOUSIFY_STORAGE_DIR``, ``HOUSIFY_S3_*``; docs/storage.md).
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
 

@@ -93,7 +93,9 @@ class BinanceClient:
             except httpx.TimeoutException:
                 reason = f"Binance timed out after {self._http.timeout.read}s"
             except httpx.TransportError as exc:
-                reason = f"Binance unreachable: {type(exc).__name__}: {exc}"
+                # the exception's text (resolver errors, addresses) goes to the log only, not into Faults
+                log.warning("binance fetch of %s: %s: %s", symbol, type(exc).__name__, exc)
+                reason = f"Binance unreachable ({type(exc).__name__})"
             else:
                 if resp.status_code == 200:
                     return _parse_price(resp.content, symbol)

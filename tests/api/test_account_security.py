@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from apikit import PASSWORD, bearer, login, register, unique_email
+import pytest
+
+from apikit import PASSWORD, bearer, login, register, unique_email, unique_ip
 
 
 def _token_from(mail) -> str:  # noqa: ANN001
@@ -125,3 +127,46 @@ async def test_a_password_change_keeps_the_keys_and_shows_their_last_use(client,
     )
     assert changed.status_code == 200
     assert (await client.get("/users/me", headers={"X-API-Key": key})).status_code == 200
+
+
+def _with_settings(api, **changes):  # noqa: ANN001, ANN003, ANN202
+    """The app's AuthService with some settings changed (same Redis, mailer, database)."""
+    import dataclasses
+
+    import msgspec
+
+    auth = api.app.state.services.auth
+    return dataclasses.replace(auth, settings=msgspec.structs.replace(auth.settings, **changes))
+
+
+async def test_sign_ups_are_limited_per_client(api) -> None:
+    """Item 13: on 02e5a16 nothing limited sign-ups (and their 409 tells which addresses have accounts)."""
+    from litestar.exceptions import TooManyRequestsException
+
+    from housify_api.auth.schemas import RegisterIn
+
+    auth = _with_settings(api, signup_max_per_hour=2)
+    client = unique_ip()
+    for _ in range(2):
+        await auth.register(RegisterIn(email=unique_email("burst"), password=PASSWORD), client)
+    with pytest.raises(TooManyRequestsException, match="sign-ups from your address") as refused:
+        await auth.register(RegisterIn(email=unique_email("burst"), password=PASSWORD), client)
+    assert int(refused.value.headers["Retry-After"]) > 0
+    await auth.register(RegisterIn(email=unique_email("other"), password=PASSWORD), unique_ip())
+
+
+async def test_mail_to_one_address_is_limited_and_reset_answers_alike(api, client, smtp_server) -> None:
+    """Item 13: on 02e5a16, 41 mails reached one victim in a second (password-reset requests)."""
+    import asyncio
+
+    email = await register(client)
+    await smtp_server.wait_for(email)  # the verification mail: 1 of the hour's 3
+    auth = _with_settings(api, mail_per_recipient_hour=3)
+    for _ in range(10):
+        await auth.request_password_reset(email)
+    await asyncio.sleep(0.5)
+    resets = [m for m in smtp_server.to(email) if m["Subject"] == "Reset your Housify password"]
+    assert len(resets) == 2, len(resets)
+    known = await client.post("/auth/password-reset", json={"email": email})
+    unknown = await client.post("/auth/password-reset", json={"email": unique_email("ghost")})
+    assert known.status_code == unknown.status_code == 202 and known.json() == unknown.json()

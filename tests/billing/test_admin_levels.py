@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from apikit import Accounts
-from billing.test_checkout_story import as_user, checkout, level_of
+from billing.kit import as_user, checkout, level_of
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,52 +9,14 @@ import asyncio
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 
-from apikit import Accounts, User, bearer, login
+from apikit import Accounts
+from billing.kit import as_user, checkout, level_of, mail
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def level_of(http: httpx.AsyncClient, user: User) -> str:
-    """The user's level as stored now."""
-    from housify_api.tables import User as Row
-
-    row = await Row.select(Row.subscription_level).where(Row.id == user.id).first()
-    assert row is not None
-    return row["subscription_level"]
-
-
-async def as_user(http: httpx.AsyncClient, user: User, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request with the user's access token; logged in again once when a level change ended the token
-    (access tokens carry the level, so every change revokes them)."""
-    response = await http.request(method, url, headers=user.headers, **kwargs)
-    if response.status_code == 401 and "refresh" in response.text:
-        user.headers = bearer(await login(http, user.email, ip="10.200.0.1"))
-        response = await http.request(method, url, headers=user.headers, **kwargs)
-    return response
-
-
-async def mail(smtp_server: Any, address: str, subject: str, timeout: float = 5.0) -> Any:
-    """The first mail to ``address`` whose subject contains ``subject`` (waits for it)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = [m for m in smtp_server.to(address) if subject in m["Subject"]]
-        if found:
-            return found[0]
-        assert asyncio.get_running_loop().time() < deadline, f"no mail {subject!r} to {address}"
-        await asyncio.sleep(0.02)
-
-
-async def checkout(http: httpx.AsyncClient, user: User, level: str = "Pro-Tier") -> dict[str, Any]:
-    response = await as_user(http, user, "PUT", "/users/me/subscription", json={"subscription_level": level})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["outcome"] == "checkout" and body["order"]["state"] == "pending", body
-    return body["order"]
 
 
 async def test_pay_upgrade_period_ends_back_to_free(billing_api, http, accounts: Accounts, clock, smtp_server) -> None:
@@ -235,3 +197,57 @@ def test_price_is_decimal_not_float() -> None:
     from housify_api.plans.service import DEFAULT_LEVELS
 
     assert isinstance(DEFAULT_LEVELS[1].price_usd, Decimal)
+
+
+async def test_order_keeps_housifys_quote_beside_the_usd_price(
+    billing_api, http, accounts: Accounts, clock, smtp_server
+) -> None:
+    """The order is in USD; Housify's own SOAP quote (here a stand-in of the rates client) is stored beside it,
+    shown in the order and the receipt. A rates service that fails leaves the order without a quote."""
+    import msgspec
+
+    from housify_api.crypto_quotes import Quote, QuoteUnavailable
+
+    class Rates:
+        fail = False
+
+        async def convert(self, amount: Decimal, source: str, target: str) -> Quote:
+            if self.fail:
+                raise QuoteUnavailable("rates service down")
+            assert (source, target) == ("USD", "BTC")
+            return Quote(
+                amount=amount * Decimal("0.00001"), rate=Decimal("0.00001"), symbol="BTCUSDT", fetched_at=clock.now
+            )
+
+    billing = billing_api.billing
+    rates = Rates()
+    saved = billing.quotes, billing.settings
+    billing.quotes, billing.settings = rates, msgspec.structs.replace(billing.settings, quote_currency="BTC")
+    try:
+        val = await accounts.user()
+        order = await checkout(http, val)
+        rates.fail = True
+        wes = await accounts.user()
+        unquoted = await checkout(http, wes)
+    finally:
+        billing.quotes, billing.settings = saved
+    assert order["amount"] == "9.99" and order["currency"] == "USD"
+    assert order["quote"]["currency"] == "BTC" and Decimal(order["quote"]["amount"]) == Decimal("0.0000999")
+    assert Decimal(order["quote"]["rate"]) == Decimal("0.00001")
+    assert unquoted["quote"] is None and unquoted["state"] == "pending"
+    await billing_api.standin.set_status(billing_api.standin.invoice_for_order(order["id"])["id"], "Settled")
+    receipt = await mail(smtp_server, val.email, "receipt")
+    assert "0.0000999 BTC" in receipt.get_payload()
+
+
+async def test_two_clicks_at_once_make_one_order(billing_api, http, accounts: Accounts, clock) -> None:
+    xia = await accounts.user()
+    answers = await asyncio.gather(
+        *(
+            as_user(http, xia, "PUT", "/users/me/subscription", json={"subscription_level": "Pro-Tier"})
+            for _ in range(3)
+        )
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    orders = (await as_user(http, xia, "GET", "/users/me/orders")).json()
+    assert orders["total"] == 1 and len({a.json()["order"]["id"] for a in answers}) == 1

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from apikit import Accounts, picture, upload
-from billing.test_checkout_story import as_user, checkout
+from billing.kit import as_user, checkout
 
 pytestmark = pytest.mark.timeout(120)
 

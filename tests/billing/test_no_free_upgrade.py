@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from apikit import Accounts
-from billing.test_checkout_story import as_user
+from billing.kit import as_user
 
 pytestmark = pytest.mark.timeout(300)
 

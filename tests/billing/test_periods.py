@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from apikit import Accounts, User
-from billing.test_checkout_story import as_user, checkout, level_of
+from billing.kit import as_user, checkout, level_of
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -161,10 +161,10 @@ async def test_permission_matrix_on_results(
             )
             assert response.status_code == code, (method, path, who is owner.headers, response.text)
     # events: only the owner (and admins) may listen
-    async with connect(f"{e2e_server.ws_url}{jobs}/events?token={other.token}") as ws:
+    async with connect(f"{e2e_server.ws_url}{jobs}/events", subprotocols=["bearer", other.token]) as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
-        assert ws.close_code == 4403
+        assert ws.close_code == 4404  # the same answer as for no such job (issue 21 item 16)
     for who, code in ((other, 404), (owner, 204)):
         assert (await http.delete(image, headers=who.headers)).status_code == code
 

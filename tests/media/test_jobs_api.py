@@ -216,7 +216,7 @@ async def test_events_websocket_replay_live_and_result_recorded(
     assert calls[0]["duration_ms"] is not None
 
     # late listener: replays everything and closes
-    async with connect(f"{url}?token={user.token}") as late:
+    async with connect(url, subprotocols=["bearer", user.token]) as late:
         replay = []
         with pytest.raises(ConnectionClosed):
             while True:
@@ -280,9 +280,13 @@ async def test_events_websocket_refusals(http: httpx.AsyncClient, accounts: Acco
     assert code == 4401 and "authentication failed" in reason
     code, reason = await _closed_with(url, subprotocols=["bearer", other.token])
     assert code == 4404 and "not found" in reason  # issue 21 item 16: the same answer as for no such job
-    code, reason = await _closed_with(f"{media_server.ws_url}/jobs/{uuid.uuid4()}/events?token={owner.token}")
+    code, reason = await _closed_with(
+        f"{media_server.ws_url}/jobs/{uuid.uuid4()}/events", subprotocols=["bearer", owner.token]
+    )
     assert code == 4404
-    async with connect(f"{url}?token={admin.token}") as ws:  # admins may listen
+    code, reason = await _closed_with(f"{url}?token={owner.token}")  # issue 21 item 16: never from the URL
+    assert code == 4401
+    async with connect(url, subprotocols=["bearer", admin.token]) as ws:  # admins may listen
         assert json.loads(await ws.recv())["type"] == "queued"
 
 

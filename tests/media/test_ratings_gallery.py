@@ -86,10 +86,10 @@ async def test_gallery_new_top_and_featured(http: httpx.AsyncClient, accounts: A
 
     featured = (await http.get("/gallery/featured")).json()
     assert [i["id"] for i in featured] == [many_votes, one_vote, middling]  # Bayesian: volume beats one vote
-    # score = (C*m + sum) / (m + n), C = 48/10 site mean, m = 5
-    c = (5 + 29 + 9) / 10
-    assert featured[0]["score"] == round((c * 5 + 29) / (5 + 6), 4)
-    assert featured[1]["score"] == round((c * 5 + 5) / (5 + 1), 4)
+    # score = (C*m + sum) / (m + n), C = 48/10 site mean, m = HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES (20)
+    c, m = (5 + 29 + 9) / 10, accounts.app.state.services.media.settings.featured_prior_votes
+    assert featured[0]["score"] == round((c * m + 29) / (m + 6), 4)
+    assert featured[1]["score"] == round((c * m + 5) / (m + 1), 4)
 
     # pages of two over sort=top walk the same order
     page = (await http.get("/gallery", params={"sort": "top", "limit": 2})).json()

@@ -56,7 +56,12 @@ def problems(closure=CLOSURE, lock=None, record=RECORD, pyproject=PYPROJECT) -> 
 
 
 def test_closure_json_agrees_with_the_lock_the_record_and_pyproject(lock) -> None:
-    assert problems(lock=lock) == []
+    found = problems(lock=lock)
+    assert found == [], (
+        "nixos/packages/closure.json disagrees with the lock; after scripts/lock run "
+        "`.venv/bin/python nixos/packages/closure.py` (network: pip's index) and commit closure.json:\n"
+        + "\n".join(found)
+    )
 
 
 def test_a_stale_closure_is_named(lock) -> None:

@@ -375,17 +375,43 @@ def test_postgresql_databases_roles_and_access(good) -> None:
     assert "host " not in local["authentication"]
     assert local["settings"]["listen_addresses"] == "localhost"  # nixpkgs' default, untouched
     remote = good("lan-exposed")["postgresql"]
-    assert "host housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
     assert remote["settings"]["listen_addresses"] == "localhost,10.0.1.10"
+
+
+def test_postgresql_on_the_lan_takes_tls_clients_only(good) -> None:
+    """LAN clients match only hostssl lines (plain TCP finds none and is refused); the server's
+    certificate and key are credentials of postgresql.service; the AI hosts verify it
+    (sslmode=verify-full, assertion in housify-ai.nix)."""
+    cfg = good("lan-exposed")
+    remote = cfg["postgresql"]
+    assert "hostssl housify_ai housify_ai 10.0.1.0/24 scram-sha-256" in remote["authentication"]
+    assert "\nhost " not in "\n" + remote["authentication"]
+    settings = remote["settings"]
+    assert settings["ssl"] is True and settings["ssl_min_protocol_version"] == "TLSv1.2"
+    assert settings["ssl_key_file"] == "/run/credentials/postgresql.service/tls-key"
+    assert cfg["postgresqlUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/postgres.crt",
+        "tls-key:/run/secrets/housify/postgres.key",
+    ]
+    assert "ssl" not in good("edge-with-local-ai")["postgresql"]["settings"]
 
 
 def test_redis_socket_only_unless_on_the_lan(good) -> None:
     local = good("edge-with-local-ai")["redis"]["servers"]["housify"]
     assert local["port"] == 0 and local["requirePassFile"] is None
-    lan = good("lan-exposed")["redis"]["servers"]["housify"]
-    assert lan["port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    cfg = good("lan-exposed")
+    lan = cfg["redis"]["servers"]["housify"]
+    # On the LAN: TLS only (no plain TCP port), the password still required.
+    assert lan["port"] == 0 and lan["settings"]["tls-port"] == 6379 and lan["bind"] == "127.0.0.1 10.0.1.10"
+    assert lan["settings"]["tls-key-file"] == "/run/credentials/redis-housify.service/tls-key"
+    assert lan["settings"]["tls-protocols"] == "TLSv1.2 TLSv1.3"
+    assert cfg["redisUnit"]["serviceConfig"]["LoadCredential"] == [
+        "tls-cert:/etc/housify/redis.crt",
+        "tls-key:/run/secrets/housify/redis.key",
+    ]
     assert lan["requirePassFile"] == "/run/secrets/housify/redis-password"
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
+    assert "tls-port" not in local["settings"]
 
 
 def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:

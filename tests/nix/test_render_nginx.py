@@ -404,6 +404,21 @@ def test_websocket_upgrade_through_jobs(edge) -> None:
         assert ws.recv(timeout=5) in {"hello from api-0", "hello from api-1"}
 
 
+def test_metrics_allow_list_has_no_other_spelling(edge) -> None:
+    """Issue 21 item 9: on 02e5a16 "/metrics/" and "/metrics%2F" reached the API from any address."""
+    context = ssl.create_default_context(cafile=str(edge["tls"]["cert"]))
+    base = f"https://127.0.0.1:{edge['https_port']}"
+    # 127.0.0.2 is this host too (the loopback net), but not an allowed source (only 127.0.0.1 and ::1)
+    outsider = httpx.Client(
+        base_url=base, verify=context, transport=httpx.HTTPTransport(local_address="127.0.0.2", verify=context)
+    )
+    with outsider:
+        for path in ("/metrics", "/metrics/", "/metrics%2F", "/metrics%2f", "/metrics/x", "/metrics?format=text"):
+            assert outsider.get(path).status_code == 403, path
+        assert outsider.get("/whoami").status_code == 200
+    assert edge["client"].get("/metrics").status_code != 403  # loopback may (the fake API has no /metrics)
+
+
 def test_web_app_files_and_hashed_assets(edge) -> None:
     client = edge["client"]
     index = client.get("/")

@@ -99,3 +99,16 @@ async def test_binance_rate_limit_opens_the_breaker(fake_binance) -> None:  # no
     finally:
         fake_binance.errors.pop(limited, None)
         await client.aclose()
+
+
+async def test_an_unreachable_binance_is_reported_without_resolver_text() -> None:
+    """Item 16: on 02e5a16 the Fault (and the API's 503) carried ``ConnectError: [Errno ...] ...``."""
+    from testkit import free_port
+
+    client = BinanceClient(f"http://127.0.0.1:{free_port()}", timeout=1.0, retries=0)
+    try:
+        with pytest.raises(UpstreamError) as failed:
+            await client.fetch_price("BTCUSDT")
+    finally:
+        await client.aclose()
+    assert str(failed.value) == "Binance unreachable (ConnectError)"

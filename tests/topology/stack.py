@@ -119,6 +119,8 @@ class Topology:
     s3_secret_access_key: str = field(default_factory=lambda: secrets.token_hex(20))
     #: The signed picture URLs' secret (HOUSIFY_MEDIA_URL_SECRET; nginx's secure_link include).
     media_url_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: The AI internal API's credential (HOUSIFY_AI_API_TOKEN), held by the API and the AI servers.
+    ai_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     services: dict[str, Service] = field(default_factory=dict)
     #: Served by nginx as the web app's files (the renderer's webRoot); the bench's static ceiling.
     web_root: Path | None = None
@@ -429,6 +431,9 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         HOUSIFY_JWT_PRIVATE_KEY_FILE=str(data / "keys" / "jwt-private.pem"),
         HOUSIFY_JWT_PUBLIC_KEY_FILE=str(data / "keys" / "jwt-public.pem"),
         HOUSIFY_AI_URL=f"http://{AI_PROXY}",
+        HOUSIFY_AI_API_TOKEN=topo.ai_api_token,
+        # the load tests sign up dozens of accounts from the one client address on purpose
+        HOUSIFY_SIGNUP_MAX_PER_HOUR="10000",
         HOUSIFY_SOAP_WSDL_URL=f"http://{EDGE_LAN}:{SOAP_PORT}/soap?wsdl",
         HOUSIFY_PUBLIC_URL=topo.public_url,
         HOUSIFY_CORS_ORIGINS=topo.public_url,
@@ -457,6 +462,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         HOUSIFY_AI_DEVICE="cpu",
         HOUSIFY_AI_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
         HOUSIFY_AI_RETRY_LIMIT=str(RETRY_LIMIT),
+        HOUSIFY_AI_API_TOKEN=topo.ai_api_token,
     )
     await asyncio.gather(
         _once(

@@ -11,9 +11,10 @@ ruleset flushed, so the check can fail; with the ruleset loaded they must be
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 from .netns import EDGE_LAN, EDGE_WAN, GPU_LAN
-from .stack import AI_PORT, PG_PORT, REDIS_PORT, S3_PORT, SOAP_PORT, Topology
+from .stack import AI_PORT, AI_PROXY, PG_PORT, REDIS_PORT, S3_PORT, SOAP_PORT, Topology
 
 
 def _internal(topo: Topology) -> dict[str, int]:
@@ -65,3 +66,17 @@ async def test_ai_api_is_reachable_from_the_lan_only(topo: Topology) -> None:
     wan = await asyncio.gather(*(topo.net.wan.probe(a, AI_PORT) for a in GPU_LAN.values()))
     print(f"\nAI API from edge: {lan}, from wan: {wan}")
     assert lan == ["open"] * len(GPU_LAN) and wan == ["dropped"] * len(GPU_LAN)
+
+
+async def test_ai_api_needs_the_credential_the_api_holds(topo: Topology) -> None:
+    """Issue 21 "Also": past the network, the AI API still asks for HOUSIFY_AI_API_TOKEN (02e5a16 had none);
+    the API, which holds it, gets its prompt suggestions through the AI proxy."""
+    async with topo.net.edge.http(
+        base_url=f"http://{AI_PROXY}", verify=ssl.create_default_context(), http2=False
+    ) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/models")).status_code == 401
+        wrong = await http.get("/models", headers={"Authorization": "Bearer guessed"})
+        assert wrong.status_code == 401
+        right = await http.get("/models", headers={"Authorization": f"Bearer {topo.ai_api_token}"})
+        assert right.status_code == 200

@@ -9,7 +9,7 @@ import secrets
 
 import httpx
 from playwright.sync_api import expect
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD
 
 
 def photo_png(width: int = 96, height: int = 64) -> bytes:
@@ -258,7 +258,14 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     ben = f"ben-{secrets.token_hex(3)}@example.com"
     sign_up(page, ben)
     expect(page.get_by_label("Title")).to_have_value("")  # Ann's drafts went with her log-out
+    # Only verified accounts rate (issue 21 item 8): an admin marks Ben's address verified.
+    admin = httpx.post(f"{standalone}/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()
+    admin_auth = {"Authorization": f"Bearer {admin['access_token']}"}
+    ben_row = httpx.get(f"{standalone}/admin/users", params={"email": ben}, headers=admin_auth).json()["items"][0]
+    verified = httpx.patch(f"{standalone}/admin/users/{ben_row['id']}", json={"email_verified": True}, headers=admin_auth)
+    assert verified.status_code == 200, verified.text
     page.goto(public_url)
+    page.reload()  # the admin's change outdated Ben's access token: the app restores the session afresh
     page.get_by_role("button", name="4 stars").click()
     expect(page.get_by_text("You rated it 4 of 5.")).to_be_visible()
     expect(page.get_by_role("button", name="4 stars")).to_have_attribute("aria-pressed", "true")

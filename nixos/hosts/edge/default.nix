@@ -32,6 +32,17 @@ in
     lan.address = "10.0.1.10";
     redis.passwordFile = "${secrets}/redis-password";
     postgresql.aiPasswordFile = "${secrets}/postgres-housify-ai-password";
+    # TLS for the AI hosts (sslmode=verify-full): a certificate for 10.0.1.10 signed by the
+    # CA whose certificate the GPU hosts hold as /etc/housify/postgres-ca.pem (docs/deployment.md).
+    postgresql.tls = {
+      certificate = "/etc/housify/postgres.crt";
+      certificateKey = "${secrets}/postgres.key";
+    };
+    # Redis on the LAN speaks TLS only; the same kind of certificate (for 10.0.1.10).
+    redis.tls = {
+      certificate = "/etc/housify/postgres.crt";
+      certificateKey = "${secrets}/postgres.key";
+    };
     garage = {
       rpcPublicAddress = "10.0.1.10:3901";
       manageLayout = true;

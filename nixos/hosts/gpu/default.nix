@@ -36,7 +36,8 @@ in
     diffusionModel = "/var/lib/housify-ai/models/stable-diffusion-v1-5";
     # llmModel: null = SmolLM2-135M-Instruct from `housify-ai models pull`.
     database = {
-      url = "postgresql://housify_ai@${edge}:5432/housify_ai";
+      # TLS, the edge's certificate checked against the CA (sslmode=verify-full).
+      url = "postgresql://housify_ai@${edge}:5432/housify_ai?sslmode=verify-full&sslrootcert=/etc/housify/postgres-ca.pem";
       passFile = "${secrets}/pgpass";
     };
     redis = {

@@ -46,6 +46,15 @@ let
     services.housify-ai.storage = s3Storage;
   };
 
+  redisTls = {
+    certificate = "/etc/housify/redis.crt";
+    certificateKey = "/run/secrets/housify/redis.key";
+  };
+  pgTls = {
+    certificate = "/etc/housify/postgres.crt";
+    certificateKey = "/run/secrets/housify/postgres.key";
+  };
+
 in
 {
   inherit base;
@@ -67,8 +76,8 @@ in
     gpu-nfs = {
       services.housify-ai = {
         enable = true;
-        redis.url = "redis://10.0.1.10:6379/0";
-        database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+        redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
+        database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai?sslmode=verify-full&sslrootcert=/etc/housify/postgres-ca.pem";
       };
       services.housify.firewall = {
         lanInterface = "enp2s0";
@@ -110,6 +119,8 @@ in
     lan-exposed = with' {
       services.housify = {
         lan.address = "10.0.1.10";
+        postgresql.tls = pgTls;
+        redis.tls = redisTls;
         redis.passwordFile = "/run/secrets/housify/redis-password";
         storage.nfsExport = true;
       };
@@ -182,6 +193,52 @@ in
     internal-subnet-is-internet = {
       configuration = with' { services.housify.firewall.internalSubnets = [ "0.0.0.0/0" ]; };
       error = "must not contain 0.0.0.0/0";
+    };
+    postgresql-on-lan-without-tls = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+      };
+      error = "services.housify.postgresql.tls: set certificate and certificateKey";
+    };
+    redis-on-lan-without-tls = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+      };
+      error = "services.housify.redis.tls: set certificate and certificateKey";
+    };
+    remote-redis-in-the-clear = {
+      configuration = {
+        services.housify-ai = {
+          enable = true;
+          redis.url = "redis://10.0.1.10:6379/0";
+        };
+        services.housify.firewall = {
+          lanInterface = "enp2s0";
+          internalSubnets = [ "10.0.1.0/24" ];
+        };
+      };
+      error = "use rediss://";
+    };
+    remote-database-without-verify-full = {
+      configuration = {
+        services.housify-ai = {
+          enable = true;
+          redis.url = "rediss://10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/redis-ca.pem";
+          database.url = "postgresql://housify_ai@10.0.1.10:5432/housify_ai";
+        };
+        services.housify.firewall = {
+          lanInterface = "enp2s0";
+          internalSubnets = [ "10.0.1.0/24" ];
+        };
+      };
+      error = "add ?sslmode=verify-full&sslrootcert=";
     };
     redis-on-lan-without-password = {
       configuration = with' { services.housify.lan.address = "10.0.1.10"; };
@@ -256,6 +313,8 @@ in
         imports = [ s3case ];
         services.housify = {
           lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.tls = redisTls;
           storage.nfsExport = true;
           redis.passwordFile = "/run/secrets/housify/redis-password";
         };

@@ -1,4 +1,5 @@
-# checks.<system>.modules-eval: evaluates the Housify modules and both hosts
+# checks.<system>.modules-eval: evaluates the Housify modules, both hosts and the Python
+# packages' arguments (packages.nix)
 # against nixpkgs' lib with the stand-in option declarations, and requires
 # that known-bad configurations fail (wrong type, failed assertion). Needs
 # only lib, so it also runs in `nix flake check --no-build --override-input
@@ -15,6 +16,8 @@ let
     # The example hosts as shipped (their LAN MAC is a placeholder, with a warning).
     hosts = lib.genAttrs [ "edge" "gpu" ] (host: (evaluate { modules = [ ../../hosts/${host} ]; }).units);
     vm-nodes = lib.mapAttrs (_: node: node.units) (import ./vm-nodes.nix { inherit lib; });
+    # The Python packages on stand-ins of nixpkgs' builders (each package's locked closure).
+    python-packages = lib.mapAttrs (_: p: p.dependencies) (import ./packages.nix { inherit lib; }).packages;
     good = lib.mapAttrs (_: configuration: (evaluate { inherit configuration; }).units) cases.good;
     bad = lib.mapAttrs (
       name: case:

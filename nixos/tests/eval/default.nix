@@ -91,6 +91,8 @@ else
     links = config.systemd.network.links;
     garage = config.services.garage;
     garageUnit = config.systemd.services.garage or { };
+    postgresqlUnit = config.systemd.services.postgresql or { };
+    redisUnit = config.systemd.services.redis-housify or { };
     timers = lib.filterAttrs (name: _: lib.hasPrefix "housify" name) config.systemd.timers;
     systemPackages = map (p: {
       inherit (p) name;

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
@@ -84,7 +85,13 @@ class MeController(Controller):
     async def list_api_keys(self, request: Me, api_keys: NamedDependency[ApiKeyService]) -> list[ApiKeyOut]:
         return await api_keys.list(request.user.id)
 
-    @post("/api-keys", operation_id="create_api_key", guards=[requires_token], status_code=201)
+    @post(
+        "/api-keys",
+        operation_id="create_api_key",
+        guards=[requires_token],
+        status_code=201,
+        cache_control=CacheControlHeader(no_store=True),  # the key itself: no cache keeps it (ASVS 4.0 §8.2.1)
+    )
     async def create_api_key(
         self, request: Me, data: JSONBody[ApiKeyIn], api_keys: NamedDependency[ApiKeyService]
     ) -> ApiKeyCreated:

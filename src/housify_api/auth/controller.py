@@ -35,11 +35,17 @@ class AuthController(Controller):
         opt=PUBLIC,
         operation_id="register",
         status_code=201,
-        raises=[documented(409, "email: an account with this address already exists")],
+        raises=[
+            documented(409, "email: an account with this address already exists"),
+            documented(429, "too many sign-ups from this address; see Retry-After"),
+        ],
     )
-    async def register(self, data: JSONBody[RegisterIn], auth: NamedDependency[AuthService]) -> UserOut:
-        """Create an account (role ``user``, Free-Tier). 409 when the e-mail is taken; 400 naming a broken password rule."""
-        return await auth.register(data)
+    async def register(
+        self, request: Request[Any, Any, Any], data: JSONBody[RegisterIn], auth: NamedDependency[AuthService]
+    ) -> UserOut:
+        """Create an account (role ``user``, Free-Tier). 409 when the e-mail is taken; 400 naming a broken password
+        rule; 429 past the sign-ups per hour of the client's address."""
+        return await auth.register(data, client_ip(request))
 
     @post(
         "/token",

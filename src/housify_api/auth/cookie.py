@@ -61,9 +61,12 @@ def refresh_token_of(request: Request[Any, Any, Any], form_token: str) -> str:
 
 
 def token_response(request: Request[Any, Any, Any], pair: TokenPair) -> Response[TokenPair]:
-    """``pair`` as JSON; in cookie mode the refresh token moves from the body into the cookie."""
+    """``pair`` as JSON; in cookie mode the refresh token moves from the body into the cookie.
+
+    Always ``Cache-Control: no-store`` (RFC 6749 §5.1; OWASP ASVS 4.0 §8.2.1): no cache keeps tokens.
+    """
     if not cookie_mode(request):
-        return Response(pair)
+        return Response(pair, headers={"Cache-Control": "no-store"})
     cookie = Cookie(
         key=REFRESH_COOKIE,
         value=pair.refresh_token,

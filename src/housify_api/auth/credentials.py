@@ -8,7 +8,8 @@ routes that still recognise a caller (``viewer``) and the job-events WebSocket:
 - on a WebSocket, which browsers cannot give an ``Authorization`` header
   (WHATWG WebSockets: only ``Sec-WebSocket-Protocol`` is under the page's
   control): the subprotocol pair ``bearer, <token>`` (the server answers
-  ``bearer``), or ``?token=``, or either header above.
+  ``bearer``), or either header above. Never the URL: a ``?token=`` lands in
+  nginx's and uvicorn's access logs (OWASP ASVS 4.0 §3.1.1; issue 21 item 16).
 
 :class:`Authenticator` turns a credential into an :class:`AuthUser`: an access
 token through the app's bound token class (ES512 verified once, cached until
@@ -86,7 +87,7 @@ def from_headers(headers: Headers) -> Credential | None:
 def from_websocket(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[Credential | None, bool]:
     """The credential of a WebSocket handshake and whether the server must answer the ``bearer`` subprotocol.
 
-    Order: the subprotocol pair, ``?token=``, ``Authorization: Bearer``, ``X-API-Key``.
+    Order: the subprotocol pair, ``Authorization: Bearer``, ``X-API-Key`` (a ``?token=`` is ignored).
     A malformed ``Authorization`` header counts as absent here (the token may come another way).
     """
     offered = [str(p).strip() for p in cast("list[str]", connection.scope.get("subprotocols") or [])]
@@ -94,9 +95,6 @@ def from_websocket(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[Cred
     others = [p for p in offered if p != WEBSOCKET_SUBPROTOCOL]
     if as_subprotocol and others:
         return ("token", others[0]), True
-    token = connection.query_params.get("token")
-    if token:
-        return ("token", token), False
     authorization = connection.headers.get("authorization", "")
     if authorization.lower().startswith("bearer ") and authorization[7:].strip():
         return ("token", authorization[7:].strip()), False

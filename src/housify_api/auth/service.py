@@ -31,6 +31,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    TooManyRequestsException,
     ValidationException,
 )
 from redis.asyncio import Redis
@@ -46,6 +47,7 @@ from housify_api.auth.schemas import RegisterIn, TokenPair
 from housify_api.auth.tokens import KeyRing
 from housify_api.email import Mailer
 from housify_api.errors import ConflictError
+from housify_api.media import ratelimit
 from housify_api.schemas import normalise_email
 from housify_api.settings import ApiSettings
 from housify_api.tables import ApiKey, Session, User
@@ -80,14 +82,27 @@ class AuthService:
 
     # registration ------------------------------------------------------------------
 
-    async def register(self, data: RegisterIn) -> UserOut:
+    async def register(self, data: RegisterIn, client: str = "") -> UserOut:
         """A new ``user``-role account on the Free-Tier with every service; mails a verification link.
 
+        At most ``signup_max_per_hour`` sign-ups per ``client`` address in a rolling hour. A taken
+        address stays a 409 (sign-up goes straight into Create; docs/security.md "Account enumeration"):
+        this limit is what bounds probing addresses with it.
+
         Raises:
+            TooManyRequestsException: 429 with ``Retry-After`` past the sign-ups of this client.
             ValidationException: a password or profile rule is broken (400, names the field and rule).
             ConflictError: the address is taken (409).
         """
         email = normalise_email(data.email)
+        if client:
+            key = self.keys.key("signup", client)
+            decision = await ratelimit.take(self.redis, key, self.settings.signup_max_per_hour)
+            if not decision.allowed:
+                raise TooManyRequestsException(
+                    f"too many sign-ups from your address; try again in {decision.reset_after} s",
+                    headers=decision.headers(),
+                )
         check_password(data.password, self.settings.password_min_length, email)
         profile = check_profile(data.profile())
         profile["full_name"] = profile["full_name"] or full_name_of(profile["first_name"], profile["last_name"])
@@ -102,6 +117,14 @@ class AuthService:
         await user.save()  # a concurrent duplicate ends as a unique violation -> 409 (errors.py)
         await self.send_verification(user.id, email)
         return user_out(user.to_dict())
+
+    async def _may_mail(self, to: str) -> bool:
+        """Whether another mail may go to ``to`` this hour (``mail_per_recipient_hour``); logs a refusal."""
+        key = self.keys.key("mail-to", sha256(to.strip().lower()))
+        decision = await ratelimit.take(self.redis, key, self.settings.mail_per_recipient_hour)
+        if not decision.allowed:
+            log.warning("mail to %s dropped: %d this hour already", to, self.settings.mail_per_recipient_hour)
+        return decision.allowed
 
     async def create_user(self, email: str, password: str, *, role: str = "user", verified: bool = False) -> UUID:
         """An account made by the system (superuser bootstrap); same rules as registration."""
@@ -143,7 +166,7 @@ class AuthService:
             changes[User.password_hash] = new_hash
         await User.update(changes).where(User.id == row["id"])
         pair = await self._start_session(row, ip, user_agent)
-        if not known_device:
+        if not known_device and await self._may_mail(email):
             self.mailer.login_notice(email, ip, user_agent, now.strftime("%Y-%m-%d %H:%M UTC"))
         return pair
 
@@ -289,7 +312,8 @@ class AuthService:
     async def send_verification(self, user_id: UUID, email: str) -> None:
         """Mail a link that verifies ``email`` for ``user_id`` while it is the account's address."""
         token = await self._issue_one_time("verify-email", user_id, self.settings.email_verification_ttl_seconds, email)
-        self.mailer.verification(email, token)
+        if await self._may_mail(email):
+            self.mailer.verification(email, token)
 
     async def request_email_change(self, user_id: UUID, old_email: str, new_email: str) -> None:
         """Mail ``new_email`` a link that makes it the account's address, and tell ``old_email``.
@@ -300,8 +324,10 @@ class AuthService:
         token = await self._issue_one_time(
             "email-change", user_id, self.settings.email_verification_ttl_seconds, new_email
         )
-        self.mailer.verification(new_email, token)
-        self.mailer.email_change_notice(old_email, new_email)
+        if await self._may_mail(new_email):
+            self.mailer.verification(new_email, token)
+        if await self._may_mail(old_email):
+            self.mailer.email_change_notice(old_email, new_email)
 
     async def verify_email(self, token: str) -> None:
         """Use a mailed token: verify the address it was sent to, or switch the account to it (an address change).
@@ -363,7 +389,7 @@ class AuthService:
     async def request_password_reset(self, email: str) -> None:
         """Mails a reset token when the account exists; the caller answers the same either way."""
         row = await User.select(User.id, User.is_active).where(User.email == normalise_email(email)).first()
-        if row is not None and row["is_active"]:
+        if row is not None and row["is_active"] and await self._may_mail(normalise_email(email)):
             token = await self._issue_one_time(
                 "password-reset", row["id"], self.settings.password_reset_ttl_seconds, normalise_email(email)
             )

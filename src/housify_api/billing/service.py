@@ -230,19 +230,22 @@ class BillingService:
                 f"{level.name} cannot be bought on this server (no payment provider is configured); "
                 "an administrator can grant it"
             )
-        open_order = (
-            await BillingOrder.select(BillingOrder.id)
-            .where(
-                (BillingOrder.user == user_id)
-                & (BillingOrder.level == level.name)
-                & (BillingOrder.kind == "checkout")
-                & BillingOrder.state.is_in(list(OPEN_STATES))
-                & (BillingOrder.expires_at > self.clock())
+        # Under the user's row lock, so two clicks at once make one order; the invoice is made after it.
+        async with user_lock(user_id):
+            open_order = (
+                await BillingOrder.select(BillingOrder.id)
+                .where(
+                    (BillingOrder.user == user_id)
+                    & (BillingOrder.level == level.name)
+                    & (BillingOrder.kind == "checkout")
+                    & BillingOrder.state.is_in(list(OPEN_STATES))
+                    & (BillingOrder.expires_at.is_null() | (BillingOrder.expires_at > self.clock()))
+                )
+                .first()
             )
-            .first()
-        )
-        if open_order is None:
-            await self.create_order(user_id, user["email"], level, kind="checkout")
+            order = None if open_order else await self._new_order(user_id, level, kind="checkout")
+        if order is not None:
+            await self._invoice(order, user["email"], level)
         return await self.status(
             user_id, "checkout", f"Pay the invoice to start {level.name}; your plan changes once it is settled."
         )
@@ -253,9 +256,12 @@ class BillingService:
         Raises:
             ServiceUnavailableException: the provider failed (the order is kept as ``invalid`` with the reason).
         """
+        return await self._invoice(await self._new_order(user_id, level, kind=kind), email, level)
+
+    async def _new_order(self, user_id: UUID, level: Level, *, kind: str) -> BillingOrder:
+        """The order's row (``pending``, no invoice yet) at the level's current price and period."""
         assert self.provider is not None
         now = self.clock()
-        quote = await self._quote(level.price_usd)
         row = BillingOrder(
             user=user_id,
             level=level.name,
@@ -266,9 +272,15 @@ class BillingService:
             period_days=level.period_days,
             created_at=now,
             updated_at=now,
-            **quote,
         )
         await row.save()
+        return row
+
+    async def _invoice(self, row: BillingOrder, email: str, level: Level) -> dict[str, Any]:
+        """Housify's quote and the provider's invoice for the order ``row``; returns the order as stored."""
+        assert self.provider is not None
+        now = self.clock()
+        quote = await self._quote(level.price_usd)
         request = InvoiceRequest(
             order_id=row.id,
             amount=level.price_usd,
@@ -293,9 +305,10 @@ class BillingService:
                 BillingOrder.checkout_url: invoice.checkout_url,
                 BillingOrder.expires_at: expires,
                 BillingOrder.updated_at: now,
+                **{getattr(BillingOrder, name): value for name, value in quote.items()},
             }
         ).where(BillingOrder.id == row.id)
-        log.info("billing: order %s (%s, %s) invoice %s", row.id, level.name, kind, invoice.id)
+        log.info("billing: order %s (%s, %s) invoice %s", row.id, level.name, row.kind, invoice.id)
         result = await BillingOrder.select().where(BillingOrder.id == row.id).first()
         assert result is not None
         return result
@@ -347,8 +360,11 @@ class BillingService:
             return "duplicate delivery: already handled"
         try:
             outcome = await self._on_event(event)
-        except ProviderError as exc:
+        except Exception as exc:
+            # Not handled after all: forget the delivery, so the provider's retry is handled.
             await BillingWebhookDelivery.delete().where(BillingWebhookDelivery.id == delivery.id)
+            if not isinstance(exc, ProviderError):
+                raise
             log.error("billing: invoice %s not read back: %s", event.invoice_id, exc)
             raise ServiceUnavailableException("the payment provider is unavailable") from exc
         await BillingWebhookDelivery.update({BillingWebhookDelivery.outcome: outcome[:200]}).where(

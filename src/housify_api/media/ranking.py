@@ -11,8 +11,14 @@ votes pull it away from there::
 This is IMDb's published "weighted rating" for its Top 250
 (WR = (v / (v + m)) * R + (m / (v + m)) * C) and the normal-prior posterior
 mean in Evan Miller, "Bayesian Average Ratings" (evanmiller.org, 2012-11-06).
-``m`` is ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES`` (default 5): a picture needs
-about five votes before its own mean counts as much as the prior. ``C`` is the
+``m`` is ``HOUSIFY_MEDIA_FEATURED_PRIOR_VOTES`` (default 20): a picture needs
+about twenty votes before its own mean counts as much as the prior. That is
+what keeps a handful of throw-away accounts from setting the order (issue 21
+item 8): with ``C`` = 3, twelve 5-star votes score (60 + 60) / 32 = 3.75, below
+a picture with a hundred votes averaging 4.5 ((60 + 450) / 120 = 4.25); with
+``m`` = 5 they scored 4.41 against 4.43, nearly first. Only verified accounts
+rate (``housify_api.media.ratings``), sign-ups are limited per client, and a
+deleted account's votes are withdrawn and the pictures recounted. ``C`` is the
 mean star rating over all ratings of public pictures (3.0, the middle of the
 1–5 scale, before anything is rated).
 """

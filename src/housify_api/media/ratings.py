@@ -21,6 +21,7 @@ from housify_api.auth.identity import AuthUser
 from housify_api.media.images import find_visible
 from housify_api.media.schemas import RatingSummary
 from housify_api.media.tables import Image, Rating
+from housify_api.tables import User
 
 
 async def _recount(image_id: UUID) -> RatingSummary:
@@ -38,6 +39,29 @@ async def _recount(image_id: UUID) -> RatingSummary:
     return RatingSummary(average=round(average, 3) if votes else None, count=votes)
 
 
+async def require_verified(user: AuthUser) -> None:
+    """403 unless the caller's address is verified: a rating sets the Featured order, and every throw-away
+    account would otherwise be a vote (issue 21 item 8; docs/security.md "Ratings")."""
+    row = await User.select(User.email_verified).where(User.id == user.id).first()
+    if row is None or not row["email_verified"]:
+        raise PermissionDeniedException("verify your e-mail address to rate pictures (POST /auth/verify-email/request)")
+
+
+async def withdraw_all(rater_id: UUID) -> int:
+    """Remove every rating of ``rater_id`` and recount the pictures they were on, in one transaction.
+
+    The account deletion hook: the rows would go by cascade with the user, but the pictures' totals
+    would keep the votes with nothing left to trace them. Returns how many pictures were recounted.
+    """
+    async with Image._meta.db.transaction():
+        gone = await Rating.delete().where(Rating.rater == rater_id).returning(Rating.image)
+        images = sorted({row["image"] for row in gone}, key=str)
+        for image_id in images:  # in id order: two concurrent deletions lock rows alike
+            await Image.update({Image.rating_count: Image.rating_count + 0}).where(Image.id == image_id)
+            await _recount(image_id)
+    return len(images)
+
+
 async def rate(image_id: UUID, user: AuthUser, stars: int, *, create_only: bool = False) -> tuple[RatingSummary, bool]:
     """Set the caller's stars (1–5) on a picture they can see; returns the new totals and whether it was new.
 
@@ -45,12 +69,13 @@ async def rate(image_id: UUID, user: AuthUser, stars: int, *, create_only: bool 
 
     Raises:
         NotFoundException: picture not visible to the caller.
-        PermissionDeniedException: the caller's own picture.
+        PermissionDeniedException: the caller's own picture, or the caller's address is not verified.
         HTTPException: 412 with ``create_only`` when the caller rated it already.
     """
     row = await find_visible(image_id, user)
     if row["owner"] == user.id:
         raise PermissionDeniedException("you cannot rate your own image")
+    await require_verified(user)
     now = dt.datetime.now(dt.UTC)
     async with Image._meta.db.transaction():
         await Image.update({Image.rating_count: Image.rating_count + 0}).where(Image.id == image_id)

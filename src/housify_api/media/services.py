@@ -93,7 +93,12 @@ def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -
     store = settings.open_store()
     picture_urls.configure(MediaUrls(_url_secret(settings), store, s3_prefix=media.s3_url_prefix))
     ai = (
-        httpx.AsyncClient(base_url=settings.ai_url, timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0))
+        httpx.AsyncClient(
+            base_url=settings.ai_url,
+            timeout=httpx.Timeout(media.ai_timeout_seconds, connect=3.0),
+            # the AI server's credential (defence in depth behind the network; docs/security.md)
+            headers={"Authorization": f"Bearer {settings.ai_api_token}"} if settings.ai_api_token else None,
+        )
         if settings.ai_url
         else None
     )

@@ -45,6 +45,7 @@ const CLOSE_REASONS: Record<number, string> = {
   4401: "not signed in",
   4403: "this job is not yours",
   4404: "no such job",
+  4429: "too many live views open; close another tab",
 };
 
 export function isTerminal(type: string): boolean {
