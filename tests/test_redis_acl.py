@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import fnmatch
+import json
 import shutil
 import subprocess
 import time
@@ -132,9 +133,9 @@ async def test_api_user_runs_the_auth_paths(api: aioredis.Redis) -> None:
 async def test_api_and_worker_run_a_job_each_as_its_own_user(api: aioredis.Redis, ai: aioredis.Redis) -> None:
     from housify_ai.contract import (
         JobEvent,
-        JobRequest,
         JobResult,
         StreamKeys,
+        decode_request,
         enqueue_job,
         publish_levels,
         read_events,
@@ -160,7 +161,8 @@ async def test_api_and_worker_run_a_job_each_as_its_own_user(api: aioredis.Redis
     assert (await ratelimit.take(api, keys.key("media", "assist-hour", user), 5)).allowed
     await publish_levels(api, streams, {"Free": 1.0})
     job_id = str(uuid.uuid4())
-    await enqueue_job(api, streams, JobRequest(job_id=job_id, user_id=str(user), prompt="a room", level="Free"))
+    request = {"job_id": job_id, "user_id": str(user), "task": "text2img", "prompt": "a room", "level": "Free"}
+    await enqueue_job(api, streams, decode_request(json.dumps(request)))
     hub = EventHub(api, streams, per_user=2, total=4)
     await hub._wake()
     await hub.aclose()
