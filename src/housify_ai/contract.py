@@ -37,20 +37,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import Meta
 
 from housify_ai.tasks import (  # noqa: F401 - the limits are part of the protocol; re-exported
+    DEFAULT_TASK,
+    INPUTS,
     MAX_GUIDANCE,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
+    FieldSpec,
+    TaskSpec,
     get_task,
+    tagged_structs,
     task_names,
+    with_default_task,
 )
 
 PROTOCOL_VERSION = 2
@@ -85,16 +91,20 @@ StorageKey = Annotated[str, Meta(pattern=_STORAGE_KEY_PATTERN, max_length=255)]
 
 
 class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """One job of a registered task (:mod:`housify_ai.tasks`).
+    """One job of a registered task (:mod:`housify_ai.tasks`): the fields every task shares.
 
-    ``params`` holds the task's parameter Struct as a mapping; validation fills
-    in its defaults, so the worker sees every value (:meth:`options` gives the
-    typed Struct). ``prompt`` and the images are the task's declared inputs:
-    ``source_key`` and ``mask_key`` (white = repaint) and ``control_key`` are
-    storage keys of the user's stored pictures. ``seed`` None lets the worker
-    pick one; the seed used comes back in :class:`JobResult`. ``watermark`` is
-    set by the API for levels whose outputs carry a visible watermark
+    Each task has its own subclass (:data:`REQUESTS`, generated from the registry) tagged with
+    ``task`` and with ``params`` typed as that task's parameter Struct, so :data:`AnyJobRequest`
+    is a msgspec tagged union: decoding picks the subclass by ``task`` (``text2img`` when
+    absent) and fills in the parameters' defaults, so the worker sees every value.
+    ``prompt`` and the images are the task's declared inputs: ``source_key`` and ``mask_key``
+    (white = repaint) and ``control_key`` are storage keys of the user's stored pictures.
+    ``seed`` None lets the worker pick one; the seed used comes back in :class:`JobResult`.
+    ``watermark`` is set by the API for levels whose outputs carry a visible watermark
     (Free-Tier). ``level`` picks the job stream (and so the share of capacity).
+
+    The JSON is the same as protocol version 2 before the union (``task`` beside ``params``),
+    so :data:`PROTOCOL_VERSION` stays 2 and workers of either build read each other's jobs.
 
     Raises (from :meth:`parse` / :func:`decode_request`):
         msgspec.ValidationError: naming the field, for an unknown task, a value
@@ -104,10 +114,10 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     v: int = PROTOCOL_VERSION
     job_id: JobId
     user_id: Annotated[str, Meta(min_length=1, max_length=64)]
-    task: Annotated[str, Meta(min_length=1, max_length=32)] = "text2img"
     prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
     negative_prompt: Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)] = ""
-    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    params: Any = None
+    """The task's parameter Struct (the subclass declares its type)."""
     seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] | None = None
     source_key: StorageKey | None = None
     mask_key: StorageKey | None = None
@@ -117,36 +127,39 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enqueued_at: float = 0.0
     """Unix seconds; set by :func:`enqueue_job` (dispatch latency is measured from it)."""
 
+    @property
+    def task(self) -> str:
+        """The task's name: this Struct's tag."""
+        return str(type(self).__struct_config__.tag)
+
+    @property
+    def spec(self) -> TaskSpec:
+        return get_task(self.task)
+
     def __post_init__(self) -> None:
-        spec = get_task(self.task)
-        if spec.prompt == "required" and not self.prompt.strip():
-            raise ValueError(f"prompt: required (not blank) for task {self.task}")
-        if spec.prompt == "none" and (self.prompt or self.negative_prompt):
-            raise ValueError(f"prompt: task {self.task} takes no prompt")
-        for field, need in (("source_key", spec.source), ("mask_key", spec.mask), ("control_key", spec.control)):
-            given = getattr(self, field) is not None
-            if need == "required" and not given:
-                raise ValueError(f"{field}: required for task {self.task}")
-            if need == "none" and given:
-                raise ValueError(f"{field}: task {self.task} takes none")
-        options = spec.parse_params(self.params)
+        spec = self.spec
+        spec.check_inputs(
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            given={need: getattr(self, f"{need}_key") is not None for need in INPUTS},
+            names={need: f"{need}_key" for need in INPUTS},
+        )
         if spec.check is not None:
-            spec.check(options, None)
-        self.params = msgspec.to_builtins(options)
+            spec.check(self.params, None)
 
     def options(self) -> Any:
         """The task's parameter Struct (e.g. :class:`housify_ai.tasks.TextToImageParams`)."""
-        return get_task(self.task).parse_params(self.params)
+        return self.params
 
     def total_steps(self) -> int:
         """How many ``progress`` steps the job reports."""
-        spec = get_task(self.task)
-        return spec.steps_of(spec.parse_params(self.params))
+        return self.spec.steps_of(self.params)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> JobRequest:
-        """Validate ``data`` (e.g. a request body merged with job id, user id and level) into a request."""
-        return msgspec.convert(dict(data), cls)
+        """Validate ``data`` (e.g. a request body merged with job id, user id and level) into a request
+        of its task (``task`` absent: ``text2img``)."""
+        return msgspec.convert(with_default_task(data), AnyJobRequest)  # type: ignore[no-any-return]
 
     @classmethod
     def from_flat(cls, data: Mapping[str, Any]) -> JobRequest:
@@ -155,12 +168,26 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         ``params={"width": 64}``. An unknown task is left to :meth:`parse` to refuse."""
         fields = dict(data)
         try:
-            names = get_task(fields.get("task", "text2img")).param_names()
+            names = get_task(fields.get("task", DEFAULT_TASK)).param_names()
         except ValueError:
             names = ()
         params = dict(fields.pop("params", None) or {})
         params.update({name: fields.pop(name) for name in names if name in fields})
         return cls.parse({**fields, "params": params})
+
+
+def request_fields(spec: TaskSpec) -> list[FieldSpec]:
+    return [("params", spec.params, msgspec.field(default_factory=spec.params))]
+
+
+REQUESTS: dict[str, type[JobRequest]] = tagged_structs("Request", JobRequest, request_fields, module=__name__)  # type: ignore[assignment]
+"""Task name -> its :class:`JobRequest` subclass (``Text2imgRequest``, ...)."""
+
+if TYPE_CHECKING:  # generated from the registry: the type checker knows their base
+    AnyJobRequest = JobRequest
+else:
+    AnyJobRequest = Union[tuple(REQUESTS.values())]  # noqa: UP007 - a Union built from a tuple
+"""The tagged union of every task's request (``task`` picks the member)."""
 
 
 class JobEvent(msgspec.Struct, kw_only=True):
@@ -308,7 +335,6 @@ EVENTS_TTL_SECONDS = 24 * 3600
 CANCEL_TTL_SECONDS = 24 * 3600
 
 _encoder = msgspec.json.Encoder()
-_request_decoder = msgspec.json.Decoder(JobRequest)
 _event_decoder = msgspec.json.Decoder(JobEvent)
 _result_decoder = msgspec.json.Decoder(JobResult)
 
@@ -319,8 +345,9 @@ def encode(value: msgspec.Struct) -> bytes:
 
 
 def decode_request(data: bytes | str) -> JobRequest:
-    """A validated :class:`JobRequest` from JSON; ``msgspec.ValidationError`` names the field."""
-    return _request_decoder.decode(data)
+    """A validated request of its task from JSON (``task`` absent: ``text2img``); ``msgspec.ValidationError``
+    names the field."""
+    return msgspec.convert(with_default_task(msgspec.json.decode(data)), AnyJobRequest)  # type: ignore[no-any-return]
 
 
 def decode_event(data: bytes | str) -> JobEvent:

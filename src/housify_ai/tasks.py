@@ -65,6 +65,12 @@ MAX_UPSCALE_SIDE = 4096
 """Longest side of an ``upscale`` output, pixels (a 1024 px picture at x4; ~50 MB as RGB in memory)."""
 
 Need = Literal["required", "optional", "none"]
+#: The image inputs a task may take (a :class:`TaskSpec` field each, with its :data:`Need`).
+INPUTS: tuple[str, ...] = ("source", "mask", "control")
+#: The field a request Struct's tag goes in (``POST /jobs`` bodies, the queue's requests).
+TAG_FIELD = "task"
+#: The task of a body or request that names none.
+DEFAULT_TASK = "text2img"
 Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description="pixels, a multiple of 8")]
 Steps = Annotated[int, Meta(ge=1, le=MAX_STEPS, description="denoising steps")]
 Guidance = Annotated[float, Meta(ge=0.0, le=MAX_GUIDANCE, description="classifier-free guidance scale")]
@@ -151,8 +157,7 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.control_guidance_start >= self.control_guidance_end:
             raise ValueError("control_guidance_start: must be below control_guidance_end")
-        if self.denoising_steps() < 1:
-            raise ValueError("strength: steps x strength must be at least 1")
+        _check_partial_steps(self, None)
 
     def scales(self) -> list[float]:
         """One conditioning scale per control."""
@@ -161,7 +166,7 @@ class RedesignParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def denoising_steps(self) -> int:
         """Steps the run makes: diffusers runs the last ``steps x strength`` of them when starting from the photo."""
-        return int(self.steps * self.strength)
+        return _partial_steps(self)
 
     def size_for(self, source_size: tuple[int, int]) -> tuple[int, int]:
         """Output (width, height): the longer side ``long_side``, the photo's aspect ratio, multiples of 8, at least 64."""
@@ -213,8 +218,9 @@ def _partial_steps(params: Any) -> int:
 
 
 def _check_partial_steps(params: Any, source_size: tuple[int, int] | None) -> None:
+    """The one rule over ``steps`` and ``strength``: at least one denoising step is run."""
     if _partial_steps(params) < 1:
-        raise ValueError("strength: steps x strength must be at least 1 for img2img and inpaint")
+        raise ValueError("strength: steps x strength must be at least 1")
 
 
 def _check_upscale(params: Any, source_size: tuple[int, int] | None) -> None:
@@ -245,6 +251,30 @@ class TaskSpec:
     total_steps: Callable[[Any], int] | None = None
     offered: Callable[[Any, list[dict[str, Any]], str], None] | None = None
     deadline: float = 1800.0
+
+    def check_inputs(
+        self, *, prompt: str | None, negative_prompt: str, given: Mapping[str, bool], names: Mapping[str, str]
+    ) -> None:
+        """The one place of the rule "which inputs a task needs" (``prompt``, :data:`INPUTS`).
+
+        ``given``: input (``source``, ``mask``, ``control``) -> whether the job has it; ``names``: input ->
+        the field that carries it where the check runs (``source_image_id`` in the API's body,
+        ``source_key`` in the queue's request). ``prompt`` ``None``: not known yet (the API adds preset
+        fragments later), so only "takes no prompt" is checked.
+
+        Raises:
+            ValueError: ``"<field>: <rule>"`` for the first input that is missing or not taken.
+        """
+        for need in INPUTS:
+            field, wanted = names[need], getattr(self, need)
+            if wanted == "required" and not given.get(need):
+                raise ValueError(f"{field}: required for task {self.name}")
+            if wanted == "none" and given.get(need):
+                raise ValueError(f"{field}: task {self.name} takes no {need} image")
+        if self.prompt == "none" and (prompt or negative_prompt):
+            raise ValueError(f"prompt: task {self.name} takes no prompt")
+        if self.prompt == "required" and prompt is not None and not prompt.strip():
+            raise ValueError(f"prompt: required (not blank) for task {self.name}")
 
     def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
         """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
@@ -372,3 +402,45 @@ def load_handler(spec: TaskSpec) -> Any:
     """The worker-side factory named by ``spec.handler`` (imports its module: torch etc. on the worker only)."""
     module, _, attribute = spec.handler.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+#: A field of a generated Struct: ``(name, type, default)`` or ``(name, type)`` (required), as ``msgspec.defstruct``.
+FieldSpec = tuple[str, Any] | tuple[str, Any, Any]
+
+
+def tagged_structs(
+    suffix: str,
+    base: type[msgspec.Struct],
+    fields_of: Callable[[TaskSpec], list[FieldSpec]],
+    *,
+    module: str,
+    registry: Mapping[str, TaskSpec] | None = None,
+) -> dict[str, type[msgspec.Struct]]:
+    """One Struct per registered task (task name -> Struct), each a subclass of ``base`` with the fields
+    ``fields_of(spec)`` and tagged ``task=<name>`` (:data:`TAG_FIELD`), so that
+    ``typing.Union[*structs.values()]`` is a msgspec tagged union: decoding picks the Struct by ``task``
+    and validates only that task's fields, so two tasks may declare the same parameter name with
+    different types. Names are ``<Task><suffix>`` (``Text2imgJobIn``); ``forbid_unknown_fields``,
+    ``kw_only`` and the other options are ``base``'s.
+    """
+    specs = REGISTRY if registry is None else registry
+    return {
+        name: msgspec.defstruct(
+            name.capitalize() + suffix,
+            fields_of(spec),
+            bases=(base,),
+            tag_field=TAG_FIELD,
+            tag=name,
+            kw_only=True,
+            module=module,
+        )
+        for name, spec in specs.items()
+    }
+
+
+def with_default_task(data: Any) -> Any:
+    """``data`` with ``task`` set to :data:`DEFAULT_TASK` when it is a mapping that names none
+    (a tagged union needs its tag; the public body and the protocol default it)."""
+    if isinstance(data, Mapping) and TAG_FIELD not in data:
+        return {TAG_FIELD: DEFAULT_TASK, **data}
+    return data

@@ -45,7 +45,7 @@ from housify_api.system import edge
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
-from housify_api.system.struct_schema import ClosedStructSchemaPlugin
+from housify_api.system.struct_schema import ClosedStructSchemaPlugin, JobInSchemaPlugin
 from housify_api.system.web import web_dir, web_routers
 from housify_api.tables import User
 
@@ -195,7 +195,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         ],
         state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),
-        plugins=[MediaPlugin(), BillingPlugin(), DocumentedErrors(), ClosedStructSchemaPlugin()],
+        plugins=[MediaPlugin(), BillingPlugin(), DocumentedErrors(), JobInSchemaPlugin(), ClosedStructSchemaPlugin()],
         on_app_init=[auth.on_app_init],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -50,7 +50,7 @@ def test_valid_request_round_trips_and_defaults():
         {**BASE, "task": "inpaint", "source_key": "uploads/a.png", "mask_key": "uploads/m.png"}
     )
     assert decode_request(encode(request)) == request
-    assert request.params == {
+    assert msgspec.to_builtins(request.params) == {  # the task's parameter Struct, defaults filled in
         "width": 512, "height": 512, "steps": 25, "guidance_scale": 7.5, "lora": None, "lora_scale": None, "strength": 0.75
     }  # fmt: skip
     assert (request.v, request.level, request.seed, request.total_steps()) == (2, "Free-Tier", None, 18)

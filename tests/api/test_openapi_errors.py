@@ -124,7 +124,8 @@ async def test_request_bodies_that_refuse_unknown_fields_are_closed_in_the_schem
         "ApiKeyIn",
         "AdminUserPatch",
         "SubscriptionChange",
-        "JobIn",
+        "Text2imgJobIn",
+        "UpscaleJobIn",
         "ImagePatch",
         "RatingIn",
     ):

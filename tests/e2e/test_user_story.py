@@ -70,7 +70,7 @@ async def test_register_assist_draw_keep_rate_share(
     # the prompt assistant on the AI internal API (tiny GGUF: schema-valid, random words)
     assist = await http.post("/prompts/assist", json={"idea": "a calm nordic bedroom"}, headers=ann.headers)
     assert assist.status_code == 200, assist.text
-    assert set(assist.json()) == {"prompt", "negative_prompt", "notes"}
+    assert set(assist.json()) == {"prompt", "negative_prompt", "notes", "added"}
 
     # describe a room: text2img, watched live
     job, events = await run_job(http, e2e_server, ann, title="Ann's kitchen", public=True, seed=42)

@@ -14,10 +14,20 @@ SMALL = {"prompt": "a bright hallway", "width": 64, "height": 64, "steps": 2}
 
 async def test_openapi_body_and_services_follow_the_registry(http: httpx.AsyncClient) -> None:
     schema = (await http.get("/schema/openapi.json")).json()
-    body = schema["components"]["schemas"]["JobIn"]
-    assert body["properties"]["task"]["enum"] == list(REGISTRY)
+    body = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["discriminator"]["propertyName"] == "task"
+    mapping = body["discriminator"]["mapping"]
+    assert list(mapping) == list(REGISTRY)
+    assert [member["$ref"] for member in body["oneOf"]] == list(mapping.values())
+    components = schema["components"]["schemas"]
     for spec in REGISTRY.values():
-        assert set(spec.param_names()) <= set(body["properties"]), spec.name
+        task_body = components[mapping[spec.name].rsplit("/", 1)[1]]
+        assert task_body["properties"]["task"]["const"] == spec.name
+        assert set(spec.param_names()) <= set(task_body["properties"]), spec.name
+        others = {name for other in REGISTRY.values() for name in other.param_names()} - set(spec.param_names())
+        assert not others & set(task_body["properties"]), spec.name
+        assert task_body["additionalProperties"] is False
+        assert ("task" in task_body.get("required", [])) == (spec.name != "text2img")  # left out: text2img
         assert spec.name in SERVICES
     assert "prompt_assist" in SERVICES
 
@@ -84,6 +94,6 @@ async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient
     assert (
         await http.post("/jobs", json={"task": "upscale", "source_image_id": small, "scale": 3}, headers=pro.headers)
     ).status_code == 400
-    wide = (await upload(http, pro, picture(1100, 40))).json()["id"]
+    wide = (await upload(http, pro, picture(1100, 120))).json()["id"]  # within the 10:1 aspect bound of uploads
     capped = await http.post("/jobs", json={"task": "upscale", "source_image_id": wide}, headers=pro.headers)
-    assert capped.status_code == 422 and "scale: x4 of a 1100x40 picture gives 4400x160" in capped.json()["detail"]
+    assert capped.status_code == 422 and "scale: x4 of a 1100x120 picture gives 4400x480" in capped.json()["detail"]

@@ -16,7 +16,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -29,7 +29,7 @@ from litestar.exceptions import (
 from redis.exceptions import RedisError
 
 from housify_ai.contract import TERMINAL_EVENTS, JobRequest, enqueue_job, request_cancel
-from housify_ai.tasks import MAX_SEED, REGISTRY, TaskSpec, get_task
+from housify_ai.tasks import MAX_SEED, TaskSpec
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, presenters, quota, ratelimit
 from housify_api.media.availability import ensure_offered
@@ -37,7 +37,7 @@ from housify_api.media.catalog import presets
 from housify_api.media.catalog.access import level_tasks
 from housify_api.media.images import find_visible
 from housify_api.media.queue import Queue
-from housify_api.media.schemas import JobOut, JobProgress
+from housify_api.media.schemas import IMAGE_FIELDS, JobBody, JobOut, JobProgress
 from housify_api.media.tables import FINAL_STATUSES, Job, JobStatus
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor, encode_cursor
 from housify_api.plans.service import Level
@@ -46,16 +46,6 @@ log = logging.getLogger("housify.media")
 
 #: Most pictures one ``POST /jobs`` may ask for (``count``); each is its own job and image.
 MAX_COUNT = 4
-
-#: Every task parameter name (the fields of ``JobIn`` that go to the task's parameter Struct).
-PARAM_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for spec in REGISTRY.values() for name in spec.param_names()))
-
-#: ``POST /jobs`` image fields: (body field, the task's input need, the contract's storage-key field).
-_INPUTS = (
-    ("source_image_id", "source", "source_key"),
-    ("mask_image_id", "mask", "mask_key"),
-    ("control_image_id", "control", "control_key"),
-)
 
 
 def _http_validation(exc: Exception) -> HTTPException:
@@ -66,50 +56,19 @@ def _unprocessable(detail: str) -> HTTPException:
     return HTTPException(status_code=422, detail=detail)
 
 
-def task_inputs(spec: TaskSpec, body: Any) -> dict[str, Any]:
-    """The parameters ``body`` gives for ``spec`` (left-out ones take the task's defaults later).
-
-    Raises:
-        HTTPException: 422 naming the field, for a parameter or image the task does not take, or a
-            required image that is missing.
-    """
-    params: dict[str, Any] = {}
-    takes = spec.param_names()
-    for name in PARAM_NAMES:
-        value = getattr(body, name)
-        if value is msgspec.UNSET:
-            continue
-        if name not in takes:
-            raise _unprocessable(
-                f"{name}: task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})"
-            )
-        params[name] = value
-    for field, need, _key in _INPUTS:
-        given = getattr(body, field, None) is not None
-        if getattr(spec, need) == "required" and not given:
-            raise _unprocessable(f"{field}: required for task {spec.name}")
-        if getattr(spec, need) == "none" and given:
-            raise _unprocessable(f"{field}: task {spec.name} takes no {need} image")
-    if spec.prompt == "none" and (body.prompt or body.negative_prompt):
-        raise _unprocessable(f"prompt: task {spec.name} takes no prompt")
-    return params
-
-
-async def _input_images(user: AuthUser, body: Any) -> dict[str, dict[str, Any]]:
-    """The image rows ``body`` names (field -> row), checked for owner; mask and source must match in size."""
+async def _input_images(user: AuthUser, body: JobBody) -> dict[str, dict[str, Any]]:
+    """The image rows ``body`` names (task input -> row), checked for owner; mask and source must match in size."""
     rows: dict[str, dict[str, Any]] = {}
-    for field, _need, _key in _INPUTS:
-        image_id = getattr(body, field, None)
-        if image_id is None:
-            continue
+    for need, image_id in body.image_ids().items():
+        field = IMAGE_FIELDS[need]
         try:
             row = await find_visible(image_id, user)
         except NotFoundException as exc:
             raise NotFoundException(f"{field}: image {image_id} not found") from exc
         if row["owner"] != user.id:
             raise PermissionDeniedException(f"{field}: image {image_id} belongs to another user")
-        rows[field] = row
-    source, mask = rows.get("source_image_id"), rows.get("mask_image_id")
+        rows[need] = row
+    source, mask = rows.get("source"), rows.get("mask")
     if source and mask and (source["width"], source["height"]) != (mask["width"], mask["height"]):
         raise HTTPException(
             status_code=422,
@@ -119,15 +78,18 @@ async def _input_images(user: AuthUser, body: Any) -> dict[str, dict[str, Any]]:
     return rows
 
 
-async def _with_presets(spec: TaskSpec, body: Any) -> tuple[str, str]:
+async def _with_presets(spec: TaskSpec, body: JobBody) -> tuple[str, str]:
     """The job's prompt and negative prompt with the ``room_type`` and ``style`` presets' fragments after its own.
 
     Raises:
         HTTPException: 422 naming ``room_type`` / ``style`` when unknown, or given to a task without a prompt.
     """
     found = []
-    for field in ("room_type", "style"):
-        value = getattr(body, field)
+    fields: tuple[tuple[Literal["room_type", "style"], str | None], ...] = (
+        ("room_type", body.room_type),
+        ("style", body.style),
+    )
+    for field, value in fields:
         if value is None:
             continue
         if not spec.uses_presets:
@@ -136,9 +98,11 @@ async def _with_presets(spec: TaskSpec, body: Any) -> tuple[str, str]:
             found.append(await presets.find(field, value))
         except ValueError as exc:
             raise _unprocessable(str(exc)) from exc
-    prompt = presets.join_fragments(body.prompt, *(p.prompt for p in found))
-    negative = presets.join_fragments(body.negative_prompt, *(p.negative_prompt for p in found))
-    return prompt, negative
+    prompt, negative = body.text()
+    return (
+        presets.join_fragments(prompt, *(p.prompt for p in found)),
+        presets.join_fragments(negative, *(p.negative_prompt for p in found)),
+    )
 
 
 async def find_own(job_id: UUID, user: AuthUser) -> dict[str, Any]:
@@ -156,7 +120,7 @@ class JobService:
 
     queue: Queue
 
-    async def submit(self, user: AuthUser, limits: Level, body: Any) -> tuple[JobOut, ratelimit.Decision]:
+    async def submit(self, user: AuthUser, limits: Level, body: JobBody) -> tuple[JobOut, ratelimit.Decision]:
         """Validate (by the task's declaration in ``housify_ai.tasks``), count against ``requests_hour``, record and enqueue a job.
 
         Order matters: everything that can refuse the request for its content runs
@@ -171,19 +135,18 @@ class JobService:
             ServiceUnavailableException: Redis is down, or live AI workers exist and none runs ``task``
                 (``housify_api.media.availability``); nothing is recorded then.
         """
-        spec = get_task(body.task)
+        spec = body.spec
         if not user.may_use(spec.name):
             raise PermissionDeniedException(f"no access to service {spec.name!r}; an admin can grant it")
         if not (await level_tasks(limits.name)).get(spec.name, False):
             raise PermissionDeniedException(f"task: your level ({limits.name}) does not include {spec.name!r}")
-        given = task_inputs(spec, body)
         await ensure_offered(self.queue, spec.name)
         prompt, negative = await _with_presets(spec, body)
         images = await _input_images(user, body)
         try:
-            options = spec.parse_params(given)
+            options = spec.parse_params(body.params())
             if spec.check is not None:
-                source = images.get("source_image_id")
+                source = images.get("source")
                 spec.check(options, (source["width"], source["height"]) if source else None)
             if spec.offered is not None and (workers := await self._live_workers_or_503()):
                 spec.offered(options, workers, limits.name)  # no worker at all: the job waits queued, as any job
@@ -209,7 +172,7 @@ class JobService:
                             "negative_prompt": negative,
                             "params": msgspec.to_builtins(options),
                             "seed": None if first_seed is None else first_seed + i,
-                            **{key: images[field]["storage_key"] for field, _need, key in _INPUTS if field in images},
+                            **{f"{need}_key": row["storage_key"] for need, row in images.items()},
                             "watermark": limits.watermark,
                             "level": limits.name,
                         }
@@ -226,14 +189,14 @@ class JobService:
             params: dict[str, Any] = {
                 "prompt": request.prompt,
                 "negative_prompt": request.negative_prompt,
-                **request.params,
+                **msgspec.to_builtins(request.params),
             }
             params.update(
                 # the user's own words, before the presets' fragments: a picture's recipe gives them back
-                written_prompt=body.prompt,
-                written_negative_prompt=body.negative_prompt,
+                written_prompt=body.text()[0],
+                written_negative_prompt=body.text()[1],
                 seed=request.seed,
-                **{field: str(getattr(body, field)) for field, _need, _key in _INPUTS if field in images},
+                **{IMAGE_FIELDS[need]: str(image_id) for need, image_id in body.image_ids().items()},
                 room_type=body.room_type,
                 style=body.style,
                 title=body.title,

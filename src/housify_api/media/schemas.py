@@ -7,13 +7,26 @@ so a client can move values between a job and its request unchanged.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from uuid import UUID
 
 import msgspec
+from litestar.exceptions import HTTPException
 from msgspec import Meta
 
-from housify_ai.tasks import MAX_PROMPT_CHARS, MAX_SEED, REGISTRY
+from housify_ai.tasks import (
+    INPUTS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    REGISTRY,
+    TAG_FIELD,
+    FieldSpec,
+    TaskSpec,
+    get_task,
+    tagged_structs,
+    with_default_task,
+)
 
 Stars = Annotated[int, Meta(ge=1, le=5, description="1 to 5 stars")]
 Title = Annotated[str, Meta(max_length=200)]
@@ -102,87 +115,183 @@ class RatingIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     stars: Stars
 
 
-def _job_in() -> type[msgspec.Struct]:
-    """``POST /jobs``'s body, derived from the task registry (``housify_ai.tasks``).
+#: ``POST /jobs`` image fields: task input (``housify_ai.tasks.INPUTS``) -> body field.
+IMAGE_FIELDS: dict[str, str] = {need: f"{need}_image_id" for need in INPUTS}
+#: Every task parameter name (a key some task's body takes; the others' bodies refuse it with 422).
+PARAM_NAMES: frozenset[str] = frozenset(name for spec in REGISTRY.values() for name in spec.param_names())
 
-    One flat Struct: the common fields, an ``*_image_id`` field per input some
-    task takes, and every task's parameter fields once (left out: the task's
-    default). Which fields a task takes is checked in
-    :func:`housify_api.media.jobs.submit`; two tasks declaring the same
-    parameter name must declare the same type.
-    """
-    specs = list(REGISTRY.values())
-    fields: list[tuple[str, object, object]] = [
-        (
-            "task",
-            Annotated[Literal[tuple(REGISTRY)], Meta(description="; ".join(f"{s.name}: {s.summary}" for s in specs))],
-            "text2img",
-        ),
-        (
-            "prompt",
-            Annotated[
-                str, Meta(max_length=MAX_PROMPT_CHARS, description="what to draw; required by the tasks that draw")
-            ],
-            "",
-        ),
-        ("negative_prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)], ""),
-        ("seed", Annotated[int, Meta(ge=0, le=MAX_SEED)] | None, None),
-    ]
-    for name, need in (("source_image_id", "source"), ("mask_image_id", "mask"), ("control_image_id", "control")):
-        users = [s.name for s in specs if getattr(s, need) != "none"]
-        if users:
-            fields.append(
-                (
-                    name,
-                    Annotated[UUID, Meta(description=f"one of the caller's images; for {', '.join(users)}")] | None,
-                    None,
-                )
-            )
-    declared: dict[str, object] = {}
-    for spec in specs:
-        for info in msgspec.structs.fields(spec.params):
-            if info.name in declared:
-                if declared[info.name] != info.type:
-                    raise TypeError(f"task {spec.name}: parameter {info.name!r} clashes with another task's type")
-                continue
-            declared[info.name] = info.type
-            fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))
-    fields += [
-        (
-            "room_type",
-            Annotated[str, Meta(max_length=80, description="a room-type preset's name or label (GET /presets)")] | None,
-            None,
-        ),
-        (
-            "style",
-            Annotated[str, Meta(max_length=80, description="a style preset's name or label (GET /presets)")] | None,
-            None,
-        ),
-        (
-            "count",
-            Annotated[
-                int, Meta(ge=1, le=4, description="pictures: seeds seed ... seed+count-1, each its own job and image")
-            ],
-            1,
-        ),
-        ("title", Title, ""),
-        ("public", bool, False),
-    ]
-    struct = msgspec.defstruct("JobIn", fields, kw_only=True, forbid_unknown_fields=True, module=__name__)
-    struct.__doc__ = (
-        "Body of ``POST /jobs``: ``task`` and the fields it takes (see the task list in ``task``). "
-        "``room_type`` and ``style`` add a preset's prompt fragments; ``count`` (1-4) asks for variations, "
-        "each counted against the hourly limit. "
-        "Image ids are the caller's own images (uploads or earlier results); a mask (white = repaint) "
-        "has the source's width and height. Parameters left out take the task's defaults."
+
+class JobBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What every ``POST /jobs`` body has; each task's body (:data:`JOB_BODIES`) adds its inputs and
+    parameters. ``room_type`` and ``style`` add a preset's prompt fragments; ``count`` (1-4) asks for
+    variations, each counted against the hourly limit."""
+
+    seed: Annotated[int, Meta(ge=0, le=MAX_SEED)] | None = None
+    room_type: (
+        Annotated[str, Meta(max_length=80, description="a room-type preset's name or label (GET /presets)")] | None
+    ) = None
+    style: Annotated[str, Meta(max_length=80, description="a style preset's name or label (GET /presets)")] | None = (
+        None
     )
-    return struct
+    count: Annotated[
+        int, Meta(ge=1, le=4, description="pictures: seeds seed ... seed+count-1, each its own job and image")
+    ] = 1
+    title: Title = ""
+    public: bool = False
+
+    @property
+    def task(self) -> str:
+        """The task's name: this body's tag."""
+        return str(type(self).__struct_config__.tag)
+
+    @property
+    def spec(self) -> TaskSpec:
+        return get_task(self.task)
+
+    def text(self) -> tuple[str, str]:
+        """``(prompt, negative_prompt)``; empty for a task that takes no prompt."""
+        return getattr(self, "prompt", ""), getattr(self, "negative_prompt", "")
+
+    def image_ids(self) -> dict[str, UUID]:
+        """Task input (``source``, ...) -> the image id given for it."""
+        ids = {need: getattr(self, field, None) for need, field in IMAGE_FIELDS.items()}
+        return {need: image_id for need, image_id in ids.items() if image_id is not None}
+
+    def params(self) -> dict[str, Any]:
+        """The task parameters that were sent (the others take the task's defaults)."""
+        values = {name: getattr(self, name) for name in self.spec.param_names()}
+        return {name: value for name, value in values.items() if value is not msgspec.UNSET}
 
 
-if TYPE_CHECKING:  # a Struct generated from the task registry: opaque to the type checker
-    JobIn = msgspec.Struct
+def body_fields(spec: TaskSpec) -> list[FieldSpec]:
+    """A task's own body fields: its prompt, its image ids, its parameters (left out: the task's default)."""
+    fields: list[FieldSpec] = []
+    if spec.prompt != "none":
+        what = "what to draw" + ("" if spec.prompt == "required" else " (optional)")
+        fields += [
+            ("prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS, description=what)], ""),
+            ("negative_prompt", Annotated[str, Meta(max_length=MAX_PROMPT_CHARS)], ""),
+        ]
+    for need, field in IMAGE_FIELDS.items():
+        wanted = getattr(spec, need)
+        if wanted != "none":
+            description = f"one of the caller's images ({wanted})" + (
+                "; white = repaint, the source's width and height" if need == "mask" else ""
+            )
+            fields.append((field, Annotated[UUID, Meta(description=description)] | None, None))
+    for info in msgspec.structs.fields(spec.params):
+        fields.append((info.name, info.type | msgspec.UnsetType, msgspec.UNSET))
+    return fields
+
+
+#: Task name -> its ``POST /jobs`` body (``Text2imgJobIn``, ...), generated from the registry.
+JOB_BODIES: dict[str, type[JobBody]] = tagged_structs("JobIn", JobBody, body_fields, module=__name__)  # type: ignore[assignment]
+for _name, _body in JOB_BODIES.items():
+    _body.__doc__ = f"``POST /jobs`` with ``task`` {_name}: {get_task(_name).summary}."
+
+#: Every field some task's body has.
+ALL_FIELDS: frozenset[str] = frozenset(name for body in JOB_BODIES.values() for name in body.__struct_fields__)
+
+if TYPE_CHECKING:  # generated from the registry: the type checker knows their base
+    AnyJobBody = JobBody
 else:
-    JobIn = _job_in()
+    AnyJobBody = Union[tuple(JOB_BODIES.values())]  # noqa: UP007 - a Union built from a tuple
+
+
+class JobIn:
+    """Body of ``POST /jobs``: a flat JSON object whose ``task`` (default ``text2img``) picks the body
+    Struct of :data:`JOB_BODIES` (a msgspec tagged union; OpenAPI: ``oneOf`` with a discriminator on
+    ``task``, :class:`housify_api.system.struct_schema.JobInSchemaPlugin`). ``body`` is the decoded one.
+
+    Decoded by Litestar through :meth:`_decoder` (its hook for custom types): a field that is
+    another task's parameter is a 422 naming it and the task (``strength: task text2img takes no
+    strength``), like an image or prompt the task does not take; a type or range error is Litestar's
+    400 naming the field.
+    """
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: JobBody) -> None:
+        self.body = body
+
+    @classmethod
+    def decode(cls, data: Any) -> JobIn:
+        """A body from builtins (the decoded JSON).
+
+        Raises:
+            HTTPException: 422 for a field, image or prompt the task does not take.
+            msgspec.ValidationError: a type, range or unknown-field error naming the field (400).
+        """
+        data = with_default_task(data)
+        if isinstance(data, Mapping):
+            try:
+                spec = get_task(data[TAG_FIELD]) if isinstance(data[TAG_FIELD], str) else None
+            except ValueError:
+                spec = None  # msgspec names the unknown tag (400)
+            if spec is not None:
+                # null means "not given": a client may send another task's field as null (as the flat body allowed)
+                data = {
+                    k: v for k, v in data.items() if not (v is None and k in ALL_FIELDS and k not in spec_fields(spec))
+                }
+                _refuse_what_the_task_does_not_take(spec, data)
+        return cls(msgspec.convert(data, AnyJobBody))
+
+    @classmethod
+    def _decoder(cls, _type: Any, value: Any) -> JobIn:
+        return cls.decode(value)
+
+
+def _valid_somewhere(name: str, value: Any) -> bool:
+    """Whether ``value`` is valid for ``name`` in some task's body (else the unknown field is a plain 400)."""
+    for body in JOB_BODIES.values():
+        for info in msgspec.structs.fields(body):
+            if info.name == name:
+                try:
+                    msgspec.convert(value, info.type)
+                except (msgspec.ValidationError, ValueError):
+                    continue
+                return True
+    return False
+
+
+def _refuse_what_the_task_does_not_take(spec: TaskSpec, data: Mapping[str, Any]) -> None:
+    """422 naming the first field that another task takes but ``spec`` does not (a parameter, an image,
+    the prompt), when its value would be valid there; type errors stay msgspec's 400."""
+    foreign = {
+        name
+        for name, value in data.items()
+        if name != TAG_FIELD and name not in spec_fields(spec) and _valid_somewhere(name, value)
+    }
+    takes = spec.param_names()
+    for name in data:
+        if name in foreign and name in PARAM_NAMES:
+            raise _unprocessable(
+                name, f"task {spec.name} takes no {name} (its parameters: {', '.join(takes) or 'none'})"
+            )
+    try:
+        spec.check_inputs(
+            prompt=None,
+            negative_prompt="",
+            given={
+                need: data.get(field) is not None and (field in foreign or field in spec_fields(spec))
+                for need, field in IMAGE_FIELDS.items()
+            },
+            names=IMAGE_FIELDS,
+        )
+        if spec.prompt == "none" and (data.get("prompt") or data.get("negative_prompt")):
+            raise ValueError(f"prompt: task {spec.name} takes no prompt")
+    except ValueError as exc:
+        field, _, rule = str(exc).partition(": ")
+        raise _unprocessable(field, rule) from exc
+
+
+def spec_fields(spec: TaskSpec) -> tuple[str, ...]:
+    """The fields of ``spec``'s body."""
+    return JOB_BODIES[spec.name].__struct_fields__
+
+
+def _unprocessable(field: str, rule: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=f"{field}: {rule}", extra=[{"key": field, "message": rule}])
 
 
 class JobProgress(msgspec.Struct, kw_only=True):

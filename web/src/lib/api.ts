@@ -9,7 +9,12 @@ export type Schemas = components["schemas"];
 export type User = Schemas["UserOut"];
 export type Image = Schemas["ImageOut"];
 export type Job = Schemas["JobOut"];
-export type JobIn = Schemas["JobIn"];
+/** `POST /jobs`'s body: one schema per task, picked by `task` (OpenAPI `oneOf` with a discriminator). */
+export type JobBody = NonNullable<paths["/jobs"]["post"]["requestBody"]>["content"]["application/json"];
+type KeysOf<T> = T extends unknown ? keyof T : never;
+type ValueOf<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
+/** Any task's fields, flat (the screens build one object per form); the API refuses what the task does not take. */
+export type JobIn = { [K in KeysOf<JobBody>]?: ValueOf<JobBody, K> | null };
 
 const hint = typeof localStorage === "undefined" ? null : localStorage;
 export const tokens = new TokenStore((request) => fetch(request), hint);

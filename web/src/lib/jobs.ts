@@ -1,4 +1,4 @@
-import { api, call, type Job, type JobIn } from "./api";
+import { api, call, type Job, type JobBody, type JobIn } from "./api";
 import { toApiError } from "./errors";
 import { noteLimits } from "./limits.svelte";
 
@@ -6,7 +6,7 @@ import { noteLimits } from "./limits.svelte";
 export async function submitJob(body: JobIn): Promise<Job> {
   let result;
   try {
-    result = await api.POST("/jobs", { body });
+    result = await api.POST("/jobs", { body: body as JobBody });
   } catch {
     throw toApiError(0, {});
   }

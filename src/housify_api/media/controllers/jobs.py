@@ -47,7 +47,7 @@ class JobController(Controller):
         limits: NamedDependency[Level],
     ) -> Response[JobOut]:
         """202 with the job and ``RateLimit-*`` headers; 429 with ``Retry-After`` over the level's jobs per hour."""
-        job, decision = await jobs.submit(request.user, limits, data)
+        job, decision = await jobs.submit(request.user, limits, data.body)
         return Response(
             job, status_code=HTTP_202_ACCEPTED, headers={**decision.headers(), "Location": f"/jobs/{job.id}"}
         )
