@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+from typing import Any
 
 import asyncpg
 import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from litestar.exceptions.responses import ExceptionResponseContent, create_exception_response
 from litestar.types import ExceptionHandlersMap
 
 from housify_api.error_items import enrich
@@ -70,6 +72,28 @@ def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, objec
         status_code=400,
         media_type=MediaType.JSON,
     )
+
+
+def http_exception_handler(request: Request, exc: Exception) -> Response[Any]:
+    """Litestar's answer for an ``HTTPException``, but always JSON from a route that sends binary.
+
+    Litestar writes an error in the route handler's ``media_type``: a 403 from the data export's
+    guard said ``Content-Type: application/zip`` over a JSON body (found fuzzing with an API key).
+    """
+    try:
+        media_type = str(request.route_handler.media_type)
+    except (KeyError, AttributeError):
+        media_type = MediaType.JSON
+    if media_type.startswith("text/") or "json" in media_type:
+        return create_exception_response(request, exc)
+    http = exc if isinstance(exc, HTTPException) else HTTPException()
+    return ExceptionResponseContent(
+        status_code=http.status_code,
+        detail=http.detail,
+        headers=http.headers,
+        extra=http.extra,
+        media_type=MediaType.JSON,
+    ).to_response(request)
 
 
 def nesting_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
@@ -167,8 +191,9 @@ def invalid_input_handler(request: Request, exc: Exception) -> Response[dict[str
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    400: invalid_input_handler,
+    400: invalid_input_handler,  # status codes go before classes (always JSON, as http_exception_handler)
     422: invalid_input_handler,
+    HTTPException: http_exception_handler,
     CursorError: cursor_handler,
     RecursionError: nesting_handler,
     asyncpg.UniqueViolationError: conflict_handler,
