@@ -3,10 +3,22 @@
 Run as root (network namespaces, system users; ~6 min, ~10 with ``--faults``)::
 
     sudo .venv/bin/python bench/topology_content.py [--seconds 8] [--rounds 3] [--jobs 20] [--faults]
+    sudo .venv/bin/python bench/topology_content.py --pages-only   # section 0 only (issue 19's figures)
 
 Builds the topology of ``tests/topology/stack.py`` (S3 store, nginx rendered
 with both internal media locations and a web root) and prints:
 
+0. A gallery page's worth of thumbnails (24 WebP, 256 px), by ``wrk`` on
+   ``wan`` cycling over the 24 URLs (Lua), on each store: through the signed
+   URLs of the listing (private pictures: every fetch goes to the store,
+   nginx's secure_link or the store's SigV4 checks it: a first view; public
+   pictures: repeat views, from nginx's cache on S3), through the old route
+   ``GET /images/{id}/content?size=thumb`` (Python decides, then
+   X-Accel-Redirect), the same bytes as static files (the ceiling) and, for
+   S3, the store itself (presigned GETs from ``edge`` straight to SeaweedFS).
+   Then the API instances' CPU time (``/proc``, utime+stime) per page view
+   and Python requests per page: old (listing + 24 content requests) vs new
+   (listing; the thumbnails never reach Python).
 1. ``GET /images/{id}/content`` of a private 64x64 PNG through nginx, by
    ``wrk`` on ``wan`` (HTTPS, HTTP/1.1 keep-alive, 16 connections): req/s and
    p50/p99 for the S3 store (API answers ``X-Accel-Redirect`` to a presigned
@@ -35,6 +47,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -52,23 +65,40 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def wrk(
-    topo: stack.Topology, path: str, headers: dict[str, str], seconds: float, connections: int = 16
+    topo: stack.Topology,
+    path: str,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int = 16,
+    *,
+    paths: list[str] | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
-    """``wrk --latency`` from ``wan`` against nginx; req/s, p50/p99 (ms), non-2xx count."""
+    """``wrk --latency`` from ``wan`` against nginx (or from ``edge`` against ``base``); req/s, p50/p99 (ms),
+    non-2xx count. With ``paths`` each connection cycles over them (a Lua ``request`` hook)."""
     argv = [
-        *topo.net.wan.exec_prefix(),
+        *(topo.net.edge if base else topo.net.wan).exec_prefix(),
         "wrk",
         "-t1",
         f"-c{connections}",
         f"-d{int(seconds)}s",
         "--latency",
-        "-H",
-        f"Host: {stack.SERVER_NAME}",
     ]
+    if base is None:
+        argv += ["-H", f"Host: {stack.SERVER_NAME}"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
+    if paths:
+        script = BASE.parent / f"wrk-{abs(hash(tuple(paths)))}.lua"
+        listed = ", ".join(json.dumps(p) for p in paths)
+        script.write_text(
+            f"local paths = {{{listed}}}\nlocal i = 0\n"
+            "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+        )
+        script.chmod(0o644)
+        argv += ["-s", str(script)]
     out = subprocess.run(
-        [*argv, f"https://{EDGE_WAN}{path}"], capture_output=True, text=True, timeout=seconds + 60
+        [*argv, f"{base or f'https://{EDGE_WAN}'}{path}"], capture_output=True, text=True, timeout=seconds + 60
     ).stdout
 
     def latency(label: str) -> float:
@@ -129,6 +159,115 @@ async def content_phase(topo: stack.Topology, user: User, label: str, args: argp
     return rows
 
 
+PAGE = 24  # thumbnails of one gallery page (the web app's page size)
+
+
+def api_cpu_seconds(topo: stack.Topology) -> float:
+    """utime + stime of both API instances and their children (clock ticks from /proc/<pid>/stat)."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for name in ("api-0", "api-1"):
+        pending = [topo.services[name].proc.pid]
+        while pending:
+            pid = pending.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+                pending += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except FileNotFoundError:
+                continue
+    return total / ticks
+
+
+async def page_pictures(topo: stack.Topology, user: User, label: str) -> tuple[list[str], list[str]]:
+    """PAGE private and PAGE public pictures of ``user``; their ids (private, public)."""
+    ids: tuple[list[str], list[str]] = ([], [])
+    async with topo.client() as http:
+        for n in range(2 * PAGE):
+            public = n >= PAGE
+            created = await upload(http, user, photo(320, 240), title=f"page {label} {n}", public=public)
+            assert created.status_code == 201, created.text
+            ids[int(public)].append(created.json()["id"])
+    return ids
+
+
+async def signed_thumbs(topo: stack.Topology, user: User, ids: list[str]) -> list[str]:
+    """The listing's signed thumbnail URLs of ``ids`` (fetched now, so they live 2-4 minutes)."""
+    async with topo.client() as http:
+        items = (await http.get("/images/", params={"limit": 100}, headers=user.headers)).json()["items"]
+    urls = {item["id"]: item["thumb_url"] for item in items}
+    return [urls[i] for i in ids]
+
+
+async def page_phase(topo: stack.Topology, user: User, label: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Section 0 on the current store: thumbnails/s per way of serving them, alternating in rounds."""
+    private, public = await page_pictures(topo, user, label)
+    assert topo.web_root is not None
+    ceiling = []
+    for n, image_id in enumerate(public):  # the same bytes as static files
+        data = await topo.stored_bytes(f"thumbs/{image_id}.webp")
+        assert data is not None
+        (topo.web_root / f"thumb-{n}.webp").write_bytes(data)
+        ceiling.append(f"/thumb-{n}.webp")
+    old = [f"/images/{i}/content?size=thumb" for i in private]
+    rows = []
+    for round_ in range(args.rounds):
+        scenarios: list[tuple[str, list[str], dict[str, str], str | None]] = [
+            (f"{label}: signed URLs, private (first view)", await signed_thumbs(topo, user, private), {}, None),
+            (f"{label}: signed URLs, public (repeat view)", await signed_thumbs(topo, user, public), {}, None),
+            (f"{label}: old route /content (Python)", old, user.headers, None),
+            (f"{label}: static files (ceiling)", ceiling, {}, None),
+        ]
+        if topo.store == "s3":
+            from housify_common.storage import open_store
+            from housify_common.storage.settings import load_storage_settings
+
+            store = open_store(load_storage_settings(topo.storage_env()))
+            direct = [await store.presigned_get(f"thumbs/{i}.webp") for i in private]  # type: ignore[attr-defined]
+            paths = [urlsplit(u).path + "?" + urlsplit(u).query for u in direct]
+            scenarios.append((f"{label}: the store itself (SeaweedFS)", paths, {}, topo.s3_endpoint))
+        for scenario, paths, headers, base in scenarios:
+            result = wrk(topo, paths[0], headers, args.seconds, paths=paths, base=base)
+            rows.append({"scenario": scenario, "round": round_, **result})
+            print(
+                f"  {scenario:45} round {round_}: {result['rps']:8.0f} thumbs/s  p50 {result['p50']:6.2f} ms  "
+                f"p99 {result['p99']:6.2f} ms  non-2xx {result['non_2xx']}",
+                flush=True,
+            )
+    await cpu_per_page(topo, user, label, private, args.pages)
+    return rows
+
+
+async def cpu_per_page(topo: stack.Topology, user: User, label: str, ids: list[str], pages: int) -> None:
+    """API CPU time and Python requests per page view: old (listing + PAGE content requests) vs signed URLs."""
+
+    async def view(old: bool) -> int:
+        # one connection per page view, as a browser opening the page (nginx ends an HTTP/2
+        # connection after 1,000 requests, which a long-lived client here would cross)
+        async with topo.client() as http:
+            listing = await http.get("/images/", params={"limit": PAGE}, headers=user.headers)
+            items = listing.json()["items"]
+            urls = [f"/images/{i['id']}/content?size=thumb" if old else i["thumb_url"] for i in items]
+            answers = await asyncio.gather(*(http.get(u, headers=user.headers if old else {}) for u in urls))
+        assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+        return 1 + (len(urls) if old else 0)
+
+    for old in (True, False):
+        await view(old)  # warm
+        before, requests = api_cpu_seconds(topo), 0
+        for _ in range(pages):
+            requests += await view(old)
+        spent = api_cpu_seconds(topo) - before
+        name = "old: listing + 24 x /content" if old else "new: listing, thumbs via signed URLs"
+        print(
+            f"  {label}: {name:38} API CPU {spent / pages * 1000:7.1f} ms/page, "
+            f"{requests / pages:.0f} Python requests/page",
+            flush=True,
+        )
+
+
 async def tiny_job_latency(topo: stack.Topology, users: list[User], jobs: int) -> dict[str, list[float]]:
     """Seconds from ``POST /jobs`` to the ``succeeded`` event, through nginx and straight to api-0, interleaved."""
     from websockets.asyncio.client import connect
@@ -159,13 +298,13 @@ async def tiny_job_latency(topo: stack.Topology, users: list[User], jobs: int) -
     return times
 
 
-def summarise(rows: list[dict[str, Any]]) -> None:
-    print("\nGET /images/{id}/content through nginx (median of rounds):")
-    print(f"| {'scenario':38} | req/s | p50 ms | p99 ms | non-2xx |\n|{'-' * 40}|------:|-------:|-------:|--------:|")
+def summarise(rows: list[dict[str, Any]], title: str = "GET /images/{id}/content through nginx") -> None:
+    print(f"\n{title} (median of rounds):")
+    print(f"| {'scenario':45} | req/s | p50 ms | p99 ms | non-2xx |\n|{'-' * 47}|------:|-------:|-------:|--------:|")
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
         mine = [r for r in rows if r["scenario"] == scenario]
         print(
-            f"| {scenario:38} | {statistics.median(r['rps'] for r in mine):5.0f} | {statistics.median(r['p50'] for r in mine):6.2f} "
+            f"| {scenario:45} | {statistics.median(r['rps'] for r in mine):5.0f} | {statistics.median(r['p50'] for r in mine):6.2f} "
             f"| {statistics.median(r['p99'] for r in mine):6.2f} | {sum(r['non_2xx'] for r in mine):7} |"
         )
 
@@ -181,9 +320,22 @@ async def main(args: argparse.Namespace) -> None:
     web_root.chmod(0o755)
     try:
         async with stack.topology(BASE, store="s3", web_root=web_root, both_media=True) as topo:
-            async with topo.client() as http:
-                users = [await sign_up(http, level="Pro-Tier") for _ in range(4)]
+            db = await topo.db()
+            try:
+                async with topo.client() as http:
+                    users = [await sign_up(http, level="Pro-Tier", db=db) for _ in range(4)]
+            finally:
+                await db.close()
             print(f"\nload average at start: {Path('/proc/loadavg').read_text().split()[:3]}")
+            print(f"\na gallery page of {PAGE} thumbnails, S3 half:")
+            pages = await page_phase(topo, users[1], "S3", args)
+            await switch_api_store(topo, "dir")
+            print(f"a gallery page of {PAGE} thumbnails, directory half:")
+            pages += await page_phase(topo, users[2], "directory", args)
+            await switch_api_store(topo, "s3")
+            summarise(pages, f"{PAGE} thumbnails of a gallery page through nginx, thumbnails/s")
+            if args.pages_only:
+                return
             print("\ncontent through nginx, S3 half:")
             rows = await content_phase(topo, users[0], "S3", args)
             await switch_api_store(topo, "dir")
@@ -226,4 +378,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per half")
     parser.add_argument("--jobs", type=int, default=20, help="tiny jobs per path for the end-to-end latency")
     parser.add_argument("--faults", action="store_true", help="also run the fault scenarios and print their counts")
+    parser.add_argument("--pages-only", action="store_true", help="only section 0 (a gallery page's thumbnails)")
+    parser.add_argument("--pages", type=int, default=20, help="page views per way for the API CPU figure")
     asyncio.run(main(parser.parse_args()))
