@@ -125,8 +125,8 @@ def main() -> None:
             files = {"file": ("room.png", drawing(width, height), "image/png")}
             image = http.post("/images/uploads", files=files, headers=auth)
             image.raise_for_status()
-            while not any(
-                t["name"] == "upscale" and t["state"] == "offered" for t in http.get("/tasks").json()["tasks"]
+            while (tasks := http.get("/tasks")).status_code != 404 and not any(  # 404: code before GET /tasks
+                t["name"] == "upscale" and t["state"] == "offered" for t in tasks.json()["tasks"]
             ):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("no AI worker offers upscale")
@@ -141,7 +141,12 @@ def main() -> None:
             job.raise_for_status()
             job_id = job.json()["id"]
             while True:
-                state = http.get(f"/jobs/{job_id}", headers=auth, timeout=None).json()
+                answer = http.get(f"/jobs/{job_id}", headers=auth, timeout=None)
+                if answer.status_code == 401:  # the access token lives 5 min; the job may take longer
+                    auth = login(http, email)
+                    continue
+                answer.raise_for_status()
+                state = answer.json()
                 if state["status"] in ("succeeded", "failed", "cancelled"):
                     break
                 if time.monotonic() - started > args.timeout:

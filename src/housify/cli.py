@@ -1,6 +1,7 @@
 """``housify standalone``: the whole bundle in one process, for a first look (docs/quickstart.md).
 
-One asyncio loop runs:
+One asyncio loop runs (the banner prints once the worker has loaded its models
+and the prompt assistant has answered a warm-up request):
 
 * housify-api (Litestar on uvicorn, ``--port``, default 8000),
 * the AI server's internal API (prompt assistant, ``--ai-port``, default 8100),
@@ -38,6 +39,8 @@ log = logging.getLogger("housify.standalone")
 
 #: How long the services get to finish in-flight work after Ctrl-C / SIGTERM.
 SHUTDOWN_GRACE_SECONDS = 10.0
+#: How long the banner waits for the AI worker's models and the prompt assistant's warm-up.
+READY_WAIT_SECONDS = 600.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,9 +152,10 @@ async def standalone(args: argparse.Namespace) -> int:
     await migrate_all()
     ai_settings = load_ai_settings()
     host = args.host
+    ai_app = create_ai_app(ai_settings)
     servers = [
         _Server(create_api_app(load_api_settings()), host, args.port, "api"),
-        _Server(create_ai_app(ai_settings), host, args.ai_port, "ai"),
+        _Server(ai_app, host, args.ai_port, "ai"),
         _Server(create_soap_app(), host, args.soap_port, "soap"),
     ]
     stop = asyncio.Event()
@@ -159,14 +163,24 @@ async def standalone(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(s.serve(), name=s.name) for s in servers]
+    waits = [ai_app.state.assistant.wait(READY_WAIT_SECONDS)]
     if not args.no_worker:
         from housify_ai.worker import run_worker
         from housify_common.redis import redis_from_url
 
         client = redis_from_url(ai_settings.redis_url)  # the stand-in's blocking reads wait (housify_common.redis)
-        tasks.append(asyncio.create_task(run_worker(ai_settings, stop, client=client), name="worker"))
-    await asyncio.sleep(0)
-    _print_banner(args)
+        worker_ready = asyncio.Event()
+        tasks.append(
+            asyncio.create_task(run_worker(ai_settings, stop, client=client, ready=worker_ready), name="worker")
+        )
+        waits.append(asyncio.wait_for(worker_ready.wait(), READY_WAIT_SECONDS))
+    # The banner comes when the worker has loaded its models and the prompt assistant is warm, so the
+    # first call answers like the second (or earlier, when a service stopped or the wait ran out).
+    ready = asyncio.ensure_future(asyncio.gather(*waits, return_exceptions=True))
+    await asyncio.wait([ready, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        ready.cancel()
+    _print_banner(args, ai_app.state.assistant.state)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     failed = [t for t in done if t is not stopper and t.exception() is not None]
@@ -184,7 +198,7 @@ async def standalone(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _print_banner(args: argparse.Namespace) -> None:
+def _print_banner(args: argparse.Namespace, assistant: str = "ready") -> None:
     base = f"http://{_client_host(args.host)}:{args.port}"
     print(
         "\nHousify is running (embedded default: SQLite, in-process Redis, tiny models)\n"
@@ -192,7 +206,7 @@ def _print_banner(args: argparse.Namespace) -> None:
         f"  API           {base}\n"
         f"  API docs      {base}/schema/swagger  ·  {base}/schema/redoc\n"
         f"  job events    ws://{_client_host(args.host)}:{args.port}/jobs/{{id}}/events\n"
-        f"  AI internal   {os.environ['HOUSIFY_AI_URL']}  (prompt assistant: {Path(os.environ['HOUSIFY_AI_LLM_MODEL']).name})\n"
+        f"  AI internal   {os.environ['HOUSIFY_AI_URL']}  (prompt assistant: {Path(os.environ['HOUSIFY_AI_LLM_MODEL']).name}, {assistant})\n"
         f"  SOAP          {os.environ['HOUSIFY_SOAP_WSDL_URL']}\n"
         f"  AI worker     {'off (--no-worker)' if args.no_worker else 'on, model ' + os.environ['HOUSIFY_AI_DIFFUSION_MODEL']}\n"
         f"  data          {os.environ['HOUSIFY_DATA_DIR']}\n"

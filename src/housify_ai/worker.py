@@ -122,9 +122,12 @@ class Worker:
         self.processed = 0
         self.deadlines = deadlines(settings.ai_deadlines)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve jobs until ``stop`` is set; jobs already running are finished first."""
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Serve jobs until ``stop`` is set; jobs already running are finished first. ``ready`` is set
+        once the worker reads the job streams."""
         await self.queue.setup()
+        if ready is not None:
+            ready.set()
         log.info("worker %s serving levels %s", self.settings.consumer_name, self.queue.levels)
         loops = [
             asyncio.create_task(self._job_loop(stop), name=f"job-loop-{i}") for i in range(self.settings.ai_concurrency)
@@ -340,7 +343,9 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_worker(settings: AISettings, stop: asyncio.Event, *, client: Any = None) -> None:
+async def run_worker(
+    settings: AISettings, stop: asyncio.Event, *, client: Any = None, ready: asyncio.Event | None = None
+) -> None:
     """Load the registered tasks' handlers (those that can load) and serve jobs until ``stop`` is set.
 
     Raises:
@@ -348,4 +353,4 @@ async def run_worker(settings: AISettings, stop: asyncio.Event, *, client: Any =
     """
     dispatcher = await TaskDispatcher.create(settings)
     worker = Worker(settings, dispatcher, client=client, describe=dispatcher.describe, report=dispatcher.status)
-    await worker.run(stop)
+    await worker.run(stop, ready)

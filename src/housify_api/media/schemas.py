@@ -211,6 +211,9 @@ class JobIn:
 
     __slots__ = ("body",)
 
+    #: What a 400's items are described from (``housify_api.error_items``).
+    struct_types: tuple[type, ...] = tuple(JOB_BODIES.values())
+
     def __init__(self, body: JobBody) -> None:
         self.body = body
 
