@@ -9,7 +9,7 @@ class FakeSocket implements SocketLike {
   closed = false;
   constructor(readonly url: string, readonly protocols: string[]) {}
   open() { this.onopen?.(new Event("open")); }
-  send(event: JobEvent) { this.onmessage?.({ data: JSON.stringify(event) } as MessageEvent); }
+  send(event: Omit<JobEvent, "job_id">) { this.onmessage?.({ data: JSON.stringify({ job_id: "j1", ...event }) } as MessageEvent); }
   drop(code = 1006) { this.onclose?.({ code } as CloseEvent); }
   close() { this.closed = true; }
 }
