@@ -2,6 +2,7 @@
 // the committed copy of GET /schema/job-events.json): openapi-typescript over that schema's $defs as
 // OpenAPI components, written to src/lib/job-events.d.ts (generated, not committed; `npm run gen` runs it).
 import { readFileSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import openapiTS, { astToString } from "openapi-typescript";
 
 const [input = "job-events.schema.json", output = "src/lib/job-events.d.ts"] = process.argv.slice(2);
