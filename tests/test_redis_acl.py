@@ -306,3 +306,11 @@ def test_rendered_rules_name_each_service_once() -> None:
     assert "+flushall" not in text and "+@" not in text
     with pytest.raises(ValueError, match="housify-ai"):
         redis_acl.render_aclfile("housify:", {"housify-api": "x"})
+
+
+def test_housify_api_redis_acl_prints_the_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the NixOS module runs at build time (``housify-api redis-acl --prefix …``)."""
+    from housify_api.cli import main
+
+    assert main(["redis-acl", "--prefix", "edge:"]) == 0
+    assert capsys.readouterr().out == redis_acl.render_rules("edge:")

@@ -190,6 +190,13 @@ def render_aclfile(
     return "\n".join(lines) + "\n"
 
 
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    """Add ``redis-acl`` (the rules, no passwords) to ``housify-api``'s sub-commands; the NixOS module runs it."""
+    cmd = sub.add_parser("redis-acl", help="print each Redis ACL user's rules (docs/deployment.md)")
+    cmd.add_argument("--prefix", default="housify:", help="HOUSIFY_REDIS_PREFIX (default housify:)")
+    cmd.set_defaults(func=lambda args: main(["rules", "--prefix", args.prefix]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m housify_common.redis_acl rules --prefix P`` / ``aclfile --prefix P --password U=FILE ...``."""
     parser = argparse.ArgumentParser(prog="python -m housify_common.redis_acl", description=__doc__.splitlines()[0])
