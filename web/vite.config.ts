@@ -17,6 +17,8 @@ const api = process.env.HOUSIFY_API ?? "http://127.0.0.1:8000";
 
 export default defineConfig({
   plugins: [svelte()],
+  // Component tests (vitest, jsdom) mount Svelte's browser build, not its server one.
+  ...(process.env.VITEST ? { resolve: { conditions: ["browser"] } } : {}),
   define: { __HAS_PRESETS__: JSON.stringify("/presets" in schema.paths), __SERVICES__: JSON.stringify(services) },
   build: {
     target: "es2022",
@@ -26,9 +28,10 @@ export default defineConfig({
   },
   server: {
     proxy: Object.fromEntries(
-      ["/auth", "/users", "/admin", "/images", "/jobs", "/gallery", "/prompts", "/subscriptions", "/presets"].map(
-        (p) => [p, { target: api, ws: p === "/jobs" }],
-      ),
+      ["/auth", "/users", "/admin", "/images", "/jobs", "/gallery", "/prompts", "/subscriptions", "/presets"].map((p) => [
+        p,
+        { target: api, ws: p === "/jobs" },
+      ]),
     ),
   },
   test: {

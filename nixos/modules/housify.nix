@@ -35,6 +35,35 @@ let
   ];
   lanExposed = cfg.lan.address != null;
 
+  # Redis ACL users: one per service, rules rendered at build time from the one declaration
+  # (housify_common.redis_acl, `housify-api redis-acl`); passwords hashed into the aclfile at start.
+  redisAcl = cfg.redis.userPasswordFiles != { };
+  redisAclRules = pkgs.runCommand "housify-redis-acl-rules" { } ''
+    ${lib.getExe' api.package "housify-api"} redis-acl --prefix ${lib.escapeShellArg api.redis.prefix} > $out
+  '';
+  redisAclFile = "/run/redis-housify/users.acl";
+  redisAclWriter = pkgs.writeShellScriptBin "housify-redis-aclfile" ''
+    set -euo pipefail
+    umask 077
+    creds="$CREDENTIALS_DIRECTORY"
+    hash() { printf '%s' "$(cat "$1")" | sha256sum | cut -d' ' -f1; }
+    {
+      if [ -s "$creds/redis-admin" ]; then
+        echo "user default on #$(hash "$creds/redis-admin") ~* &* +@all"
+      else
+        echo "user default off resetkeys resetchannels -@all"
+      fi
+      while read -r user rules; do
+        if [ ! -s "$creds/redis-user-$user" ]; then
+          echo "no password for Redis user $user: set services.housify.redis.userPasswordFiles.\"$user\"" >&2
+          exit 1
+        fi
+        echo "user $user on #$(hash "$creds/redis-user-$user") $rules"
+      done < ${redisAclRules}
+    } > ${redisAclFile}.new
+    mv ${redisAclFile}.new ${redisAclFile}
+  '';
+
   acmeWebroot = "/var/lib/acme/acme-challenge";
   certDirectory = config.security.acme.certs.${cfg.domain}.directory or "/var/lib/acme/${cfg.domain}";
   nginxText = import ../lib/render-nginx.nix {
@@ -163,6 +192,23 @@ in
       `redis.urlFile` (`unix://:<password>@/run/redis-housify/redis.sock`).
     '';
 
+    redis.userPasswordFiles = mkOption {
+      type = types.attrsOf hlib.secretPath;
+      default = { };
+      example = {
+        housify-api = "/run/secrets/housify/redis-api";
+        housify-ai = "/run/secrets/housify/redis-ai";
+      };
+      description = ''
+        One password file per Redis ACL user (`housify-api redis-acl` lists the users and
+        their rules: each service only its keys and commands). Required when Redis
+        listens on the LAN. Each service's `redis.urlFile` then names its own user:
+        `unix://housify-api:<password>@/run/redis-housify/redis.sock`,
+        `rediss://housify-ai:<password>@<lan.address>:6379/0?ssl_ca_certs=<CA file>`.
+        The `default` user keeps `redis.passwordFile` (full access, for operators) or is off.
+      '';
+    };
+
     redis.tls = {
       certificate = mkOption {
         type = types.nullOr types.str;
@@ -252,6 +298,10 @@ in
       {
         assertion = !lanExposed || (cfg.redis.tls.certificate != null && cfg.redis.tls.certificateKey != null);
         message = "services.housify.redis.tls: set certificate and certificateKey when Redis listens on the LAN (lan.address is set): it speaks TLS only there.";
+      }
+      {
+        assertion = !lanExposed || redisAcl;
+        message = "services.housify.redis.userPasswordFiles is required when Redis listens on the LAN (lan.address is set): each service gets its own ACL user (housify-api redis-acl lists them).";
       }
       {
         assertion = !lanExposed || cfg.redis.passwordFile != null;
@@ -412,12 +462,21 @@ in
         # Clients prove themselves with the password (requirepass), not certificates.
         tls-auth-clients = "no";
         tls-protocols = "TLSv1.2 TLSv1.3";
-      };
+      }
+      // lib.optionalAttrs redisAcl { aclfile = redisAclFile; };
     };
-    systemd.services.redis-housify.serviceConfig.LoadCredential = mkIf lanExposed [
-      "tls-cert:${cfg.redis.tls.certificate}"
-      "tls-key:${cfg.redis.tls.certificateKey}"
-    ];
+    systemd.services.redis-housify.serviceConfig = {
+      LoadCredential =
+        lib.optionals lanExposed [
+          "tls-cert:${cfg.redis.tls.certificate}"
+          "tls-key:${cfg.redis.tls.certificateKey}"
+        ]
+        ++ lib.optionals redisAcl (
+          lib.mapAttrsToList (user: file: "redis-user-${user}:${file}") cfg.redis.userPasswordFiles
+          ++ lib.optional (cfg.redis.passwordFile != null) "redis-admin:${cfg.redis.passwordFile}"
+        );
+      ExecStartPre = lib.optionals redisAcl [ "${redisAclWriter}/bin/housify-redis-aclfile" ];
+    };
 
     # --- image storage over NFS to the GPU hosts ----------------------------
     services.nfs.server = mkIf cfg.storage.nfsExport {

@@ -26,9 +26,11 @@ let
       -days 30 -extfile $out/pg.ext -out $out/pg.crt
     openssl ecparam -name secp521r1 -genkey -noout -out $out/jwt-private.pem
     openssl ec -in $out/jwt-private.pem -pubout -out $out/jwt-public.pem
-    echo "rediss://:test-redis-password@10.0.1.10:6379/0?ssl_ca_certs=$out/pg-ca.crt" > $out/redis-url
-    echo 'unix://:test-redis-password@/run/redis-housify/redis.sock' > $out/redis-url-local
+    echo "rediss://housify-ai:test-redis-ai@10.0.1.10:6379/0?ssl_ca_certs=$out/pg-ca.crt" > $out/redis-url
+    echo 'unix://housify-api:test-redis-api@/run/redis-housify/redis.sock' > $out/redis-url-local
     echo 'test-redis-password' > $out/redis-password
+    echo 'test-redis-api' > $out/redis-password-api
+    echo 'test-redis-ai' > $out/redis-password-ai
     echo 'test-ai-db-password' > $out/ai-db-password
     echo '10.0.1.10:5432:housify_ai:housify_ai:test-ai-db-password' > $out/pgpass
     openssl rand -hex 32 > $out/garage-rpc-secret
@@ -51,6 +53,8 @@ let
       "C ${secretsDir}/redis-url - - - - ${testSecrets}/redis-url"
       "C ${secretsDir}/redis-url-local - - - - ${testSecrets}/redis-url-local"
       "C ${secretsDir}/redis-password - - - - ${testSecrets}/redis-password"
+      "C ${secretsDir}/redis-password-api - - - - ${testSecrets}/redis-password-api"
+      "C ${secretsDir}/redis-password-ai - - - - ${testSecrets}/redis-password-ai"
       "C ${secretsDir}/ai-db-password - - - - ${testSecrets}/ai-db-password"
       "C ${secretsDir}/pgpass - - - - ${testSecrets}/pgpass"
       "C ${secretsDir}/pg.key - - - - ${testSecrets}/pg.key"
@@ -124,6 +128,10 @@ in
         };
         lan.address = "10.0.1.10";
         redis.passwordFile = "${secretsDir}/redis-password";
+        redis.userPasswordFiles = {
+          housify-api = "${secretsDir}/redis-password-api";
+          housify-ai = "${secretsDir}/redis-password-ai";
+        };
         postgresql.aiPasswordFile = "${secretsDir}/ai-db-password";
         postgresql.tls = {
           certificate = "${testSecrets}/pg.crt";

@@ -191,7 +191,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             MeController,
             AdminController,
             docs_assets_router(),
-            *web_routers(web_root),
+            *web_routers(web_root, settings.web_example_dir),
         ],
         state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),

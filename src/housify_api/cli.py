@@ -153,9 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen = keys.add_parser("generate", help="write a new ES512 (P-521) key pair")
     gen.add_argument("--dir", default="keys", help="directory for jwt-private.pem / jwt-public.pem (default ./keys)")
     gen.set_defaults(func=cmd_keys_generate)
+    from housify_common import redis_acl
     from housify_common.storage import cli as storage_cli
 
     storage_cli.add_parser(sub)
+    redis_acl.add_parser(sub)
     return parser
 
 

@@ -19,14 +19,18 @@ Every error body is Litestar's ``{"status_code", "detail", "extra"?}``.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from typing import Any
 
 import asyncpg
 import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from litestar.exceptions.responses import ExceptionResponseContent, create_exception_response
 from litestar.types import ExceptionHandlersMap
 
+from housify_api.error_items import enrich
 from housify_api.pagination import CursorError
 from housify_common.storage import StorageUnavailable
 
@@ -68,6 +72,28 @@ def cursor_handler(request: Request, exc: Exception) -> Response[dict[str, objec
         status_code=400,
         media_type=MediaType.JSON,
     )
+
+
+def http_exception_handler(request: Request, exc: Exception) -> Response[Any]:
+    """Litestar's answer for an ``HTTPException``, but always JSON from a route that sends binary.
+
+    Litestar writes an error in the route handler's ``media_type``: a 403 from the data export's
+    guard said ``Content-Type: application/zip`` over a JSON body (found fuzzing with an API key).
+    """
+    try:
+        media_type = str(request.route_handler.media_type)
+    except (KeyError, AttributeError):
+        media_type = MediaType.JSON
+    if media_type.startswith("text/") or "json" in media_type:
+        return create_exception_response(request, exc)
+    http = exc if isinstance(exc, HTTPException) else HTTPException()
+    return ExceptionResponseContent(
+        status_code=http.status_code,
+        detail=http.detail,
+        headers=http.headers,
+        extra=http.extra,
+        media_type=MediaType.JSON,
+    ).to_response(request)
 
 
 def nesting_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
@@ -137,7 +163,37 @@ def sqlite_operational_handler(request: Request, exc: Exception) -> Response[dic
     return _unavailable(request, "database", exc)
 
 
+def _body_structs(request: Request) -> tuple[type, ...]:
+    """The Struct types the route decodes its body into (a tagged union's members; none without a body)."""
+    try:
+        data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except AttributeError:
+        return ()
+    if data is None:
+        return ()
+    annotation = data.annotation
+    members = getattr(annotation, "struct_types", None) or getattr(annotation, "__args__", None) or (annotation,)
+    return tuple(member for member in members if isinstance(member, type))
+
+
+def invalid_input_handler(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    """400 and 422: Litestar's body, each ``extra`` item with a person's ``message`` and a ``rule``
+    (:mod:`housify_api.error_items`); a ``"<field>: <rule>"`` detail without items gets one."""
+    assert isinstance(exc, HTTPException)
+    extra = exc.extra
+    if extra is None and isinstance(exc.detail, str) and re.match(r"^[a-z_][a-z0-9_.]*: ", exc.detail):
+        field, _, rule = exc.detail.partition(": ")
+        extra = [{"key": field, "message": rule}]
+    body: dict[str, object] = {"status_code": exc.status_code, "detail": exc.detail}
+    if extra is not None:
+        body["extra"] = enrich(extra, _body_structs(request))
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    400: invalid_input_handler,  # status codes go before classes (always JSON, as http_exception_handler)
+    422: invalid_input_handler,
+    HTTPException: http_exception_handler,
     CursorError: cursor_handler,
     RecursionError: nesting_handler,
     asyncpg.UniqueViolationError: conflict_handler,

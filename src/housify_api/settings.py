@@ -127,6 +127,9 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     cors_origins: list[str] = msgspec.field(default_factory=list)
     # The built web app served at / (housify_api.system.web); empty: the checkout's web/dist if built.
     web_dir: str = ""
+    # The front page's example pair (example.json, before/after pictures) served at /example; empty:
+    # the pair the web app ships (web/public/example). An operator's own pair replaces it here.
+    web_example_dir: str = ""
 
     # Tokens (docs/authentication.md): ES512 PEMs; kid is the RFC 7638 thumbprint of the public key.
     jwt_private_key: str = ""

@@ -42,3 +42,13 @@ async def test_answers_with_tokens_or_keys_are_not_stored(client) -> None:
     assert token.status_code == 200 and "no-store" in token.headers["cache-control"]
     key = await client.post("/users/me/api-keys", json={"name": "ci"}, headers=bearer(token.json()))
     assert key.status_code == 201 and "no-store" in key.headers["cache-control"]
+
+
+async def test_an_error_from_a_binary_route_is_json(client, user) -> None:
+    """Found fuzzing with an API key: the data export's 403 said ``Content-Type: application/zip``."""
+    created = await client.post("/users/me/api-keys", json={"name": "export"}, headers=bearer(user["tokens"]))
+    refused = await client.get("/users/me/export", headers={"X-API-Key": created.json()["key"]})
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/json")
+    assert "bearer" in refused.json()["detail"]
+    exported = await client.get("/users/me/export", headers=bearer(user["tokens"]))
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"

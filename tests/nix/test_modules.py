@@ -408,10 +408,27 @@ def test_redis_socket_only_unless_on_the_lan(good) -> None:
     assert cfg["redisUnit"]["serviceConfig"]["LoadCredential"] == [
         "tls-cert:/etc/housify/redis.crt",
         "tls-key:/run/secrets/housify/redis.key",
+        "redis-user-housify-ai:/run/secrets/housify/redis-ai",
+        "redis-user-housify-api:/run/secrets/housify/redis-api",
+        "redis-admin:/run/secrets/housify/redis-password",
     ]
     assert lan["requirePassFile"] == "/run/secrets/housify/redis-password"
     assert lan["settings"]["maxmemory-policy"] == "noeviction"
     assert "tls-port" not in local["settings"]
+
+
+def test_redis_on_the_lan_has_one_acl_user_per_service(good) -> None:
+    """Issue 17: a GPU host no longer holds the one password of all of Redis. The aclfile is written
+    at start from the rules `housify-api redis-acl` renders at build time (housify_common.redis_acl)
+    and each user's password credential; the operator's password stays on the `default` user."""
+    cfg = good("lan-exposed")
+    lan = cfg["redis"]["servers"]["housify"]
+    assert lan["settings"]["aclfile"] == "/run/redis-housify/users.acl"
+    (start,) = cfg["redisUnit"]["serviceConfig"]["ExecStartPre"]
+    assert start.endswith("/bin/housify-redis-aclfile")
+    local = good("edge-with-local-ai")
+    assert "aclfile" not in local["redis"]["servers"]["housify"]["settings"]
+    assert not local["redisUnit"]["serviceConfig"].get("ExecStartPre")
 
 
 def test_other_modules_open_firewall_is_honoured_off_the_wan(good) -> None:

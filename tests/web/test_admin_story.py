@@ -63,5 +63,24 @@ def test_admin_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN
     expect(page.get_by_text(re.compile(r"^[1-9]\d* calls from"))).to_be_visible()
     for chart in ("By service (dark: succeeded)", "By day of week", "By hour of day (UTC)"):
         expect(page.get_by_role("img", name=chart)).to_be_visible()
+    # Chart labels do not run into each other (the service names are long for their bars).
+    overlaps = page.evaluate("""() => [...document.querySelectorAll('figure.chart svg')].flatMap((svg) => {
+        const boxes = [...svg.querySelectorAll('text')].map((t) => t.getBoundingClientRect());
+        return boxes.slice(1).filter((b, i) => {
+            const a = boxes[i];
+            return a.right > b.left + 0.5 && a.left < b.right - 0.5 && a.bottom > b.top + 0.5 && a.top < b.bottom - 0.5;
+        }).map(() => svg.getAttribute('aria-labelledby'));
+    })""")
+    assert not overlaps, overlaps
     screens.capture("admin")
+
+    # A change the API refuses (an admin demoting themself: 409) is put back in the table.
+    page.get_by_role("combobox", name="Status").select_option("")
+    page.get_by_label("E-mail contains").fill(ADMIN_EMAIL)
+    page.get_by_role("button", name="Filter users").click()
+    own_role = page.get_by_role("combobox", name=f"Role of {ADMIN_EMAIL}")
+    watch.expect(409)
+    own_role.select_option("user")
+    expect(page.get_by_role("alert").filter(has_text=re.compile("demote", re.I))).to_be_visible()
+    expect(own_role).to_have_value("admin")
     watch.check()

@@ -30,7 +30,14 @@ in
     domain = "housify.example.com";
     tls.acmeEmail = "ops@housify.example.com";
     lan.address = "10.0.1.10";
-    redis.passwordFile = "${secrets}/redis-password";
+    redis.passwordFile = "${secrets}/redis-password"; # the operators' (`default` user)
+    # One Redis user per service (`housify-api redis-acl` prints their rules); each service's
+    # redis-url names its user: unix://housify-api:<password>@/run/redis-housify/redis.sock,
+    # rediss://housify-ai:<password>@10.0.1.10:6379/0?ssl_ca_certs=/etc/housify/postgres-ca.pem.
+    redis.userPasswordFiles = {
+      housify-api = "${secrets}/redis-password-api";
+      housify-ai = "${secrets}/redis-password-ai";
+    };
     postgresql.aiPasswordFile = "${secrets}/postgres-housify-ai-password";
     # TLS for the AI hosts (sslmode=verify-full): a certificate for 10.0.1.10 signed by the
     # CA whose certificate the GPU hosts hold as /etc/housify/postgres-ca.pem (docs/deployment.md).

@@ -46,6 +46,10 @@ let
     services.housify-ai.storage = s3Storage;
   };
 
+  redisUsers = {
+    housify-api = "/run/secrets/housify/redis-api";
+    housify-ai = "/run/secrets/housify/redis-ai";
+  };
   redisTls = {
     certificate = "/etc/housify/redis.crt";
     certificateKey = "/run/secrets/housify/redis.key";
@@ -122,6 +126,7 @@ in
         postgresql.tls = pgTls;
         redis.tls = redisTls;
         redis.passwordFile = "/run/secrets/housify/redis-password";
+        redis.userPasswordFiles = redisUsers;
         storage.nfsExport = true;
       };
       services.housify-api.redis = {
@@ -239,6 +244,21 @@ in
         };
       };
       error = "add ?sslmode=verify-full&sslrootcert=";
+    };
+    redis-on-lan-without-acl-users = {
+      configuration = with' {
+        services.housify = {
+          lan.address = "10.0.1.10";
+          postgresql.tls = pgTls;
+          redis.tls = redisTls;
+          redis.passwordFile = "/run/secrets/housify/redis-password";
+        };
+        services.housify-api.redis = {
+          url = null;
+          urlFile = "/run/secrets/housify/redis-url";
+        };
+      };
+      error = "services.housify.redis.userPasswordFiles is required";
     };
     redis-on-lan-without-password = {
       configuration = with' { services.housify.lan.address = "10.0.1.10"; };

@@ -164,12 +164,13 @@ class ImageService:
 
     async def _drop_old_masks(self, owner: UUID) -> None:
         """Delete the owner's masks beyond the newest :data:`MASKS_KEPT` (their jobs have long read them)."""
-        old = (
+        # Sliced here, not by OFFSET: SQLite (the standalone) takes no OFFSET without a LIMIT, and piccolo refuses it.
+        masks = (
             await Image.select(Image.id, Image.storage_key, Image.thumb_key)
             .where((Image.owner == owner) & (Image.kind == ImageKind.mask.value))
             .order_by(Image.created_at, Image.id, ascending=False)
-            .offset(MASKS_KEPT)
         )
+        old = masks[MASKS_KEPT:]
         if old:
             await Image.delete().where(Image.id.is_in([row["id"] for row in old]))
             for row in old:

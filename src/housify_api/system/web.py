@@ -95,17 +95,27 @@ async def root_file(name: str, request: Request[Any, Any, Any]) -> Response[byte
     return Response((root / name).read_bytes(), media_type=ROOT_FILES[name], headers=headers)
 
 
-def web_routers(root: Path | None) -> list[Any]:
-    """Route handlers serving the app in ``root``: none without a built app."""
+def web_routers(root: Path | None, example_dir: str = "") -> list[Any]:
+    """Route handlers serving the app in ``root``: none without a built app.
+
+    ``/example`` is the front page's before/after pair (``example.json`` names the two pictures
+    and the caption): ``example_dir`` (``HOUSIFY_WEB_EXAMPLE_DIR``, the operator's own pair) when
+    set, else the one the app ships (``web/public/example``, made by ``web/scripts/make_example.py``).
+    """
     if root is None:
         return []
     handlers: list[Any] = [Router(path="/", route_handlers=[root_file])]
-    for folder in ("assets", "icons"):
-        if (root / folder).is_dir():
+    folders = {
+        "assets": root / "assets",
+        "icons": root / "icons",
+        "example": Path(example_dir) if example_dir else root / "example",
+    }
+    for folder, directory in folders.items():
+        if directory.is_dir():
             handlers.append(
                 create_static_files_router(
                     path=f"/{folder}",
-                    directories=[root / folder],
+                    directories=[directory],
                     opt=PUBLIC,
                     name=f"web-{folder}",
                     cache_control=IMMUTABLE if folder == "assets" else CacheControlHeader(public=True, max_age=86_400),

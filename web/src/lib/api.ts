@@ -61,8 +61,11 @@ export async function upload(file: Blob, title: string, filename = "photo.png", 
   form.append("file", file, filename);
   if (title) form.append("title", title);
   if (purpose !== "picture") form.append("purpose", purpose);
-  const response = await tokens.fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
-    .catch(() => { throw toApiError(0, {}); });
+  const response = await tokens
+    .fetch(new Request(new URL("/images/uploads", location.origin), { method: "POST", body: form }))
+    .catch(() => {
+      throw toApiError(0, {});
+    });
   const body: unknown = await response.json().catch(() => ({}));
   if (!response.ok) throw toApiError(response.status, body, response.headers);
   return body as Image;

@@ -13,7 +13,9 @@ describe("toApiError", () => {
     const e = toApiError(429, { detail: "your level (Free-Tier) allows 6 jobs per hour; try again in 3599 s" }, headers);
     expect(e.retryAfter).toBe(3599);
     expect(e.summary()).toBe("Too many requests: your level (Free-Tier) allows 6 jobs per hour. Try again in 60 min.");
-    expect(toApiError(503, { detail: "prompt assistant unavailable" }).summary()).toBe("Temporarily unavailable: prompt assistant unavailable");
+    expect(toApiError(503, { detail: "prompt assistant unavailable" }).summary()).toBe(
+      "Temporarily unavailable: prompt assistant unavailable",
+    );
     expect(toApiError(0, {}).summary()).toMatch(/nothing you typed was lost/);
   });
 });

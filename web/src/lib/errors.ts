@@ -75,13 +75,21 @@ function humanise(message: string, detail: string, key: string): string {
 
 function statusText(status: number): string {
   switch (status) {
-    case 0: return "network error";
-    case 401: return "please log in";
-    case 403: return "not allowed";
-    case 404: return "not found";
-    case 413: return "the file is too large";
-    case 429: return "rate limit reached";
-    case 503: return "a service is unavailable";
-    default: return `error ${status}`;
+    case 0:
+      return "network error";
+    case 401:
+      return "please log in";
+    case 403:
+      return "not allowed";
+    case 404:
+      return "not found";
+    case 413:
+      return "the file is too large";
+    case 429:
+      return "rate limit reached";
+    case 503:
+      return "a service is unavailable";
+    default:
+      return `error ${status}`;
   }
 }

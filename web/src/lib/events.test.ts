@@ -7,11 +7,22 @@ class FakeSocket implements SocketLike {
   onclose: ((ev: CloseEvent) => void) | null = null;
   onerror: ((ev: Event) => void) | null = null;
   closed = false;
-  constructor(readonly url: string, readonly protocols: string[]) {}
-  open() { this.onopen?.(new Event("open")); }
-  send(event: JobEvent) { this.onmessage?.({ data: JSON.stringify(event) } as MessageEvent); }
-  drop(code = 1006) { this.onclose?.({ code } as CloseEvent); }
-  close() { this.closed = true; }
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {}
+  open() {
+    this.onopen?.(new Event("open"));
+  }
+  send(event: Omit<JobEvent, "job_id">) {
+    this.onmessage?.({ data: JSON.stringify({ job_id: "j1", ...event }) } as MessageEvent);
+  }
+  drop(code = 1006) {
+    this.onclose?.({ code } as CloseEvent);
+  }
+  close() {
+    this.closed = true;
+  }
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -26,9 +37,15 @@ function harness(token = "tok") {
     token: async () => token,
     onEvent: (e) => events.push(e),
     onState: (s: StreamState, d?: string) => states.push(d ? `${s}:${d}` : s),
-    open: (url, protocols) => { const s = new FakeSocket(url, protocols); sockets.push(s); return s; },
+    open: (url, protocols) => {
+      const s = new FakeSocket(url, protocols);
+      sockets.push(s);
+      return s;
+    },
     backoff: [10, 20],
-    sleep: async (ms) => { delays.push(ms); },
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
   });
   return { sockets, events, states, delays, stop };
 }
@@ -48,7 +65,8 @@ describe("followJob", () => {
     first.send({ type: "queued", at: 1 });
     first.send({ type: "progress", step: 1, total: 4, at: 2 });
     first.drop(1006);
-    await tick(); await tick();
+    await tick();
+    await tick();
     expect(h.sockets).toHaveLength(2);
     expect(h.delays).toEqual([10]);
     const second = h.sockets[1]!;
@@ -68,9 +86,11 @@ describe("followJob", () => {
     const h = harness();
     await tick();
     h.sockets[0]!.drop(1006);
-    await tick(); await tick();
+    await tick();
+    await tick();
     h.sockets[1]!.drop(1011);
-    await tick(); await tick();
+    await tick();
+    await tick();
     expect(h.delays).toEqual([10, 20]);
     h.sockets[2]!.drop(4403);
     await tick();

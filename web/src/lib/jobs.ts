@@ -30,3 +30,19 @@ export function batchSiblings(job: Pick<Job, "id" | "batch">): { id: string; num
   if (ids.length < 2) return [];
   return ids.map((id, i) => ({ id, number: i + 1, current: id === job.id }));
 }
+
+const TASKS: Record<string, string> = {
+  text2img: "Create",
+  img2img: "Changed photo",
+  inpaint: "Painted area",
+  redesign: "Redesign",
+  upscale: "Enlarge",
+};
+
+/** How a job is named in lists: its title (or prompt) and what kind of job it is. */
+export function jobLabel(job: Pick<Job, "task" | "params">): string {
+  const p = job.params ?? {};
+  const title = typeof p.title === "string" && p.title ? p.title : typeof p.prompt === "string" ? p.prompt : "";
+  const kind = TASKS[job.task] ?? job.task;
+  return title ? `${kind}: ${title.length > 80 ? `${title.slice(0, 79)}…` : title}` : kind;
+}

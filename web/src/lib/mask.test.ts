@@ -39,4 +39,21 @@ describe("Mask", () => {
     const empty = new Mask(2, 1).toRgba();
     expect([...empty]).toEqual([0, 0, 0, 255, 0, 0, 0, 255]);
   });
+
+  it("inverts as an undoable step, and counts revisions for reusing an upload", () => {
+    const m = new Mask(10, 10);
+    m.begin("brush", 2, 5, 5);
+    const painted = m.coverage();
+    const rev = m.revision;
+    m.invert();
+    expect(m.coverage()).toBeCloseTo(1 - painted);
+    expect(m.data[0]).toBe(255);
+    expect(m.revision).toBeGreaterThan(rev);
+    m.begin("eraser", 1, 0, 0); // strokes after the inversion still apply on top
+    expect(m.data[0]).toBe(0);
+    m.undo();
+    expect(m.data[0]).toBe(255);
+    m.undo(); // the inversion goes
+    expect(m.coverage()).toBe(painted);
+  });
 });

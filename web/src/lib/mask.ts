@@ -7,7 +7,8 @@
 export type Tool = "brush" | "eraser";
 
 export interface Stroke {
-  tool: Tool;
+  /** "invert": swap marked and kept over the whole picture (an undoable step like a stroke). */
+  tool: Tool | "invert";
   radius: number;
   points: Array<[number, number]>;
 }
@@ -15,8 +16,13 @@ export interface Stroke {
 export class Mask {
   readonly data: Uint8Array;
   private strokes: Stroke[] = [];
+  /** Counts every change (paint, undo, clear, invert): an upload of this mask can be reused while it stays. */
+  revision = 0;
 
-  constructor(readonly width: number, readonly height: number) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
     this.data = new Uint8Array(width * height);
   }
 
@@ -35,6 +41,18 @@ export class Mask {
     const stroke: Stroke = { tool, radius, points: [[x, y]] };
     this.strokes.push(stroke);
     this.stamp(stroke, x, y);
+    this.revision++;
+  }
+
+  /** Mark what was kept and keep what was marked. */
+  invert(): void {
+    this.strokes.push({ tool: "invert", radius: 0, points: [] });
+    this.flip();
+    this.revision++;
+  }
+
+  private flip(): void {
+    for (let i = 0; i < this.data.length; i++) this.data[i] = this.data[i] ? 0 : 255;
   }
 
   /** Extend the current stroke to (x, y), filling the segment so fast moves leave no gaps. */
@@ -44,6 +62,7 @@ export class Mask {
     const last = stroke.points[stroke.points.length - 1] ?? [x, y];
     stroke.points.push([x, y]);
     this.segment(stroke, last[0], last[1], x, y);
+    this.revision++;
   }
 
   undo(): void {
@@ -70,8 +89,13 @@ export class Mask {
   }
 
   private redraw(): void {
+    this.revision++;
     this.data.fill(0);
     for (const stroke of this.strokes) {
+      if (stroke.tool === "invert") {
+        this.flip();
+        continue;
+      }
       const [first, ...rest] = stroke.points;
       if (!first) continue;
       this.stamp(stroke, first[0], first[1]);

@@ -3,7 +3,8 @@
 import { api, call, tokens, type User } from "./api";
 import { resetDrafts } from "./draft.svelte";
 
-export const session = $state<{ user: User | null; ready: boolean }>({ user: null, ready: false });
+/** `offline`: a session may exist (the hint is set) but the refresh could not reach the server. */
+export const session = $state<{ user: User | null; ready: boolean; offline: boolean }>({ user: null, ready: false, offline: false });
 
 export async function loadUser(): Promise<void> {
   if (!tokens.token) {
@@ -19,9 +20,18 @@ export async function loadUser(): Promise<void> {
 
 /** On start: restore the session from the refresh cookie when one may exist. */
 export async function restore(): Promise<void> {
-  if (tokens.maybeSignedIn) await tokens.refresh();
+  // A refresh the server refused clears the hint; one that never reached it (offline) keeps it.
+  const refreshed = tokens.maybeSignedIn ? await tokens.refresh() : true;
+  session.offline = !refreshed && tokens.maybeSignedIn;
   await loadUser();
   session.ready = true;
+}
+
+/** Back online after an offline start: restore the session then. */
+if (typeof addEventListener !== "undefined") {
+  addEventListener("online", () => {
+    if (session.offline) void restore();
+  });
 }
 
 export async function login(email: string, password: string): Promise<void> {

@@ -5,7 +5,11 @@ const BASE = "http://127.0.0.1:8000";
 
 function memory() {
   const m = new Map<string, string>();
-  return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) };
+  return {
+    getItem: (k: string) => m.get(k) ?? null,
+    setItem: (k: string, v: string) => void m.set(k, v),
+    removeItem: (k: string) => void m.delete(k),
+  };
 }
 
 /** A fake /auth/token + one protected route: tokens "t1", "t2", ... ; only the newest is accepted. */
@@ -19,7 +23,13 @@ function server() {
       calls.push(`token:${body.get("grant_type")}:${request.headers.get("x-refresh-cookie")}:${request.credentials}`);
       await new Promise((r) => setTimeout(r, 5));
       issued++;
-      return Response.json({ access_token: `t${issued}`, expires_in: 300, refresh_token: "", refresh_expires_in: 600, token_type: "Bearer" });
+      return Response.json({
+        access_token: `t${issued}`,
+        expires_in: 300,
+        refresh_token: "",
+        refresh_expires_in: 600,
+        token_type: "Bearer",
+      });
     }
     const auth = request.headers.get("authorization");
     calls.push(`${request.method} ${url.pathname} ${auth}`);
