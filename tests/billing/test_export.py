@@ -25,7 +25,8 @@ async def test_export_holds_pictures_and_records(billing_api, http, accounts: Ac
     order = await checkout(http, pia)
     key = (await as_user(http, pia, "POST", "/users/me/api-keys", json={"name": "phone"})).json()
 
-    assert (await http.get("/users/me/export", headers={"X-API-Key": key["key"]})).status_code == 403
+    refused = await http.get("/users/me/export", headers={"X-API-Key": key["key"]})
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/json"
     response = await as_user(http, pia, "GET", "/users/me/export")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     assert "attachment" in response.headers["content-disposition"]
