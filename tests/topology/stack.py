@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from housify_common import redis_acl
+
 from . import netns as nets
 from .netns import EDGE_LAN, EDGE_WAN, GPU_LAN, LAN_IF, LAN_SUBNET, WAN_IF, Netns, Network
 from .pki import TestPki, make_pki
@@ -115,6 +117,10 @@ class Topology:
     store: Store
     redis_password: str
     ai_db_password: str
+    #: Each service's own Redis ACL user (housify_common.redis_acl); ``redis_password`` is the admin's.
+    redis_passwords: dict[str, str] = field(
+        default_factory=lambda: {acl.user: secrets.token_hex(16) for acl in redis_acl.SERVICES}
+    )
     s3_access_key_id: str = field(default_factory=lambda: "housify" + secrets.token_hex(6))
     s3_secret_access_key: str = field(default_factory=lambda: secrets.token_hex(20))
     #: The signed picture URLs' secret (HOUSIFY_MEDIA_URL_SECRET; nginx's secure_link include).
@@ -391,17 +397,20 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
     finally:
         await conn.close()
 
-    # --- Redis (append-only, noeviction, password; LAN address + socket) ------
+    # --- Redis (append-only, noeviction, one ACL user per service; LAN address + socket) ------
     redis_dir = chown(base / "redis", "redis", STORAGE_GROUP, 0o750)
     chown(topo.redis_socket.parent, "redis", STORAGE_GROUP, 0o750)
     redis_conf = redis_dir / "redis.conf"
+    aclfile = redis_dir / "users.acl"
+    aclfile.write_text(redis_acl.render_aclfile("housify:", topo.redis_passwords, admin_password=topo.redis_password))
     redis_conf.write_text(
         f"bind {EDGE_LAN}\nport {REDIS_PORT}\nunixsocket {topo.redis_socket}\nunixsocketperm 770\n"
-        f'requirepass {topo.redis_password}\nappendonly yes\nsave ""\nmaxmemory-policy noeviction\n'
+        f'aclfile {aclfile}\nappendonly yes\nsave ""\nmaxmemory-policy noeviction\n'
         f"dir {redis_dir}\nprotected-mode no\n"
     )
-    redis_conf.chmod(0o640)
-    os.chown(redis_conf, 0, os.stat(redis_dir).st_gid)
+    for path in (redis_conf, aclfile):
+        path.chmod(0o640)
+        os.chown(path, 0, os.stat(redis_dir).st_gid)
     topo.services["redis"] = await Service(
         "redis",
         net.edge,
@@ -423,7 +432,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         "api",
         PICCOLO_CONF="housify_api.piccolo_conf",
         HOUSIFY_DATABASE_URL=f"postgresql:///housify?{pg_local}&user=housify",
-        HOUSIFY_REDIS_URL=f"unix://:{topo.redis_password}@{topo.redis_socket}",
+        HOUSIFY_REDIS_URL=f"unix://housify-api:{topo.redis_passwords['housify-api']}@{topo.redis_socket}",
         HOUSIFY_REDIS_PREFIX="housify:",
         **topo.storage_env(),
         HOUSIFY_DATA_DIR=str(data),
@@ -451,7 +460,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         "ai",
         PICCOLO_CONF="housify_ai.piccolo_conf",
         HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
-        HOUSIFY_REDIS_URL=f"redis://:{topo.redis_password}@{EDGE_LAN}:{REDIS_PORT}/0",
+        HOUSIFY_REDIS_URL=f"redis://housify-ai:{topo.redis_passwords['housify-ai']}@{EDGE_LAN}:{REDIS_PORT}/0",
         HOUSIFY_REDIS_PREFIX="housify:",
         **topo.storage_env(),
         HOUSIFY_DATA_DIR=str(ai_data),

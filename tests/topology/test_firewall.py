@@ -80,3 +80,20 @@ async def test_ai_api_needs_the_credential_the_api_holds(topo: Topology) -> None
         assert wrong.status_code == 401
         right = await http.get("/models", headers={"Authorization": f"Bearer {topo.ai_api_token}"})
         assert right.status_code == 200
+
+
+def test_a_gpu_host_redis_user_holds_only_the_ai_keys(topo: Topology) -> None:
+    """Issue 17: from a GPU host, the AI workers' Redis user (the one its HOUSIFY_REDIS_URL names) may not
+    read the API's token revocations nor run admin commands; the workers' own keys answer."""
+    gpu = topo.net.gpus["gpu-1"]
+    password = topo.redis_passwords["housify-ai"]
+
+    def cli(*command: str) -> str:
+        argv = ["redis-cli", "--no-auth-warning", "-h", EDGE_LAN, "-p", str(REDIS_PORT), "--user", "housify-ai"]
+        done = gpu.sh(*argv, "--pass", password, *command, check=False)
+        return (done.stdout + done.stderr).strip()
+
+    assert cli("PING") == "PONG"
+    assert "NOPERM" not in cli("HGETALL", "housify:ai:levels")
+    for refused in (("GET", "housify:revoked:jti:x"), ("FLUSHALL",), ("CONFIG", "GET", "*"), ("KEYS", "*")):
+        assert "NOPERM" in cli(*refused), refused
