@@ -34,6 +34,8 @@ let
     "package-lock.json"
     "index.html"
     "openapi.json"
+    "job-events.schema.json" # the job-events WebSocket's JSON Schema: scripts/gen_job_events.mjs
+    "scripts"
     "public"
     "src"
     "svelte.config.js"

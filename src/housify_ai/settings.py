@@ -90,7 +90,7 @@ class AISettings(msgspec.Struct, kw_only=True):
     ai_required_tasks: list[str] = msgspec.field(default_factory=lambda: ["text2img", "img2img", "inpaint"])
     #: ``HOUSIFY_AI_DEADLINES``: ``task=seconds`` items (comma-separated) overriding how long a job of that
     #: task may run before it fails with ``deadline: ...`` (defaults: each task's ``deadline`` in
-    #: housify_ai/tasks.py: 1800 s, upscale 1200 s).
+    #: housify_ai/tasks.py: 1800 s).
     ai_deadlines: list[str] = msgspec.field(default_factory=list)
     #: ``HOUSIFY_AI_WATERMARK_TEXT``: text of the visible watermark on Free-Tier outputs.
     ai_watermark_text: str = "Housify"

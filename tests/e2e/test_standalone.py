@@ -70,6 +70,7 @@ def test_standalone_and_the_example_client(tmp_path: Path) -> None:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.3)
+        _signed_urls_and_a_mask_on_sqlite(base)
         picture = tmp_path / "picture.png"
         client = subprocess.run(
             [sys.executable, str(ROOT / "examples" / "client.py"), "--base-url", base, "--out", str(picture)],
@@ -91,3 +92,38 @@ def test_standalone_and_the_example_client(tmp_path: Path) -> None:
             assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
         finally:
             proc.kill()
+
+
+def _signed_urls_and_a_mask_on_sqlite(base: str) -> None:
+    """The standalone (one process, SQLite, no nginx) checks the signed picture URLs itself, and keeps masks
+    apart from pictures (a mask upload answered 500 on SQLite: OFFSET without LIMIT)."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 200)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    email, password = "standalone-urls@example.com", "a long enough password 42"
+    assert httpx.post(base + "/auth/register", json={"email": email, "password": password}).status_code == 201
+    token = httpx.post(
+        base + "/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    uploaded = httpx.post(base + "/images/uploads", files={"file": ("p.png", png, "image/png")}, headers=auth)
+    assert uploaded.status_code == 201, uploaded.text
+    image = uploaded.json()
+    assert image["url"].startswith("/media/own/")
+    fetched = httpx.get(base + image["url"])  # no credentials: the URL is the permission
+    stored = httpx.get(base + f"/images/{image['id']}/content", headers=auth)
+    assert fetched.status_code == 200 and fetched.content == stored.content
+    assert fetched.headers["cache-control"] == "private, max-age=60"
+    assert httpx.get(base + image["url"].replace("/media/own/", "/media/pub/")).status_code == 403
+    mask = httpx.post(
+        base + "/images/uploads",
+        files={"file": ("m.png", png, "image/png")},
+        data={"purpose": "mask"},
+        headers=auth,
+    )
+    assert mask.status_code == 201, mask.text
+    assert mask.json()["kind"] == "mask"
+    listed = httpx.get(base + "/images/", headers=auth).json()["items"]
+    assert [item["id"] for item in listed] == [image["id"]]

@@ -97,3 +97,15 @@ async def test_upscale_is_pro_only_by_default_and_capped(http: httpx.AsyncClient
     wide = (await upload(http, pro, picture(1100, 120))).json()["id"]  # within the 10:1 aspect bound of uploads
     capped = await http.post("/jobs", json={"task": "upscale", "source_image_id": wide}, headers=pro.headers)
     assert capped.status_code == 422 and "scale: x4 of a 1100x120 picture gives 4400x480" in capped.json()["detail"]
+
+
+async def test_the_job_events_schema_is_published(http: httpx.AsyncClient) -> None:
+    """The WebSocket is not in the OpenAPI document; its messages' JSON Schema is served beside it."""
+    response = await http.get("/schema/job-events.json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/schema+json")
+    schema = response.json()
+    message = schema["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    assert set(message["properties"]["type"]["enum"]) == {
+        "queued", "started", "progress", "preview", "succeeded", "failed", "cancelled"
+    }  # fmt: skip
+    assert "image_id" in message["properties"] and "position" not in message["properties"]

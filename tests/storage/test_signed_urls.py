@@ -61,8 +61,9 @@ async def test_listed_urls_work_without_credentials_and_refuse_tampering(
         mine = (await upload(http, alice, picture(120, 90))).json()
         theirs = (await upload(http, bob, picture(80, 60))).json()
         listed = (await http.get("/images/", headers=alice.headers)).json()["items"][0]
-        assert listed["url"] == mine["url"] and listed["url"].startswith("/media/own/images/")
-        assert listed["urls_expire_at"] == mine["urls_expire_at"]
+        # the same URL within one 2-minute window (compared by path: a window may end between the two answers)
+        assert urlsplit(listed["url"]).path == urlsplit(mine["url"]).path
+        assert listed["url"].startswith("/media/own/images/")
 
         full = await http.get(listed["url"])  # no Authorization: the URL is the permission
         assert full.status_code == 200, full.text

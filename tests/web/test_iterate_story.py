@@ -80,6 +80,9 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     me = httpx.get(f"{standalone}/users/me", headers=auth).json()
     assert (me["first_name"], me["country"]) == ("Dora", "DE")
 
+    # Create shows the hour's count from the first visit (GET /users/me/quota), not only after a job.
+    expect(page.get_by_text("6 of 6 pictures left this hour")).to_be_visible()
+
     # The phone's header is one line, not a third of the screen.
     if viewport == "phone":
         assert page.locator("header.top").bounding_box()["height"] <= 72

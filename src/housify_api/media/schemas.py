@@ -15,6 +15,7 @@ import msgspec
 from litestar.exceptions import HTTPException
 from msgspec import Meta
 
+from housify_ai.contract import JobEvent
 from housify_ai.tasks import (
     INPUTS,
     MAX_PROMPT_CHARS,
@@ -295,6 +296,22 @@ def spec_fields(spec: TaskSpec) -> tuple[str, ...]:
 
 def _unprocessable(field: str, rule: str) -> HTTPException:
     return HTTPException(status_code=422, detail=f"{field}: {rule}", extra=[{"key": field, "message": rule}])
+
+
+class JobEventOut(JobEvent, kw_only=True):
+    """A message of the job-events WebSocket (``/jobs/{id}/events``, ``/jobs/events``): the contract's
+    :class:`~housify_ai.contract.JobEvent`, and on ``succeeded`` the new picture's ``image_id``.
+    Its JSON Schema is ``GET /schema/job-events.json`` (the WebSocket is not in the OpenAPI document)."""
+
+    image_id: UUID | None = None
+
+
+def job_events_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12, msgspec's) of :class:`JobEventOut`."""
+    schema: dict[str, Any] = msgspec.json.schema(JobEventOut)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Housify job event"
+    return schema
 
 
 class JobProgress(msgspec.Struct, kw_only=True):

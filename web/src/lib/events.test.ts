@@ -14,8 +14,8 @@ class FakeSocket implements SocketLike {
   open() {
     this.onopen?.(new Event("open"));
   }
-  send(event: JobEvent) {
-    this.onmessage?.({ data: JSON.stringify(event) } as MessageEvent);
+  send(event: Omit<JobEvent, "job_id">) {
+    this.onmessage?.({ data: JSON.stringify({ job_id: "j1", ...event }) } as MessageEvent);
   }
   drop(code = 1006) {
     this.onclose?.({ code } as CloseEvent);

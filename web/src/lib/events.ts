@@ -5,18 +5,10 @@
  * goes backwards. The access token travels as the subprotocol pair `bearer, <token>`.
  */
 
-export interface JobEvent {
-  type: "queued" | "started" | "progress" | "preview" | "succeeded" | "failed" | "cancelled" | string;
-  job_id?: string;
-  step?: number;
-  total?: number;
-  preview?: string | null;
-  message?: string;
-  at?: number;
-  seed?: number | null;
-  image_id?: string | null;
-  position?: number | null;
-}
+import type { JobEvent } from "./job-events";
+
+/** One message of the job-events WebSocket, generated from the API's JSON Schema (`npm run gen`). */
+export type { JobEvent };
 
 export type StreamState = "connecting" | "open" | "reconnecting" | "ended" | "failed";
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clipEstimate } from "./clip";
+import { limits, quotaText } from "./limits.svelte";
 import { applyRecipe, isPhotoTask, recipeRows } from "./recipe";
 import { emailProblem, jobProblems, problems, required } from "./validate";
 
@@ -101,5 +102,14 @@ describe("recall", () => {
     expect(isPhotoTask("redesign") && !isPhotoTask("text2img")).toBe(true);
     const rows = Object.fromEntries(recipeRows("text2img", params));
     expect(rows).toMatchObject({ Prompt: "a cozy loft", Seed: "42", Size: "512×384 px", Guidance: "6.5", Style: "japandi" });
+  });
+});
+
+describe("the hour's count", () => {
+  it("says how many are left and when the next one frees", () => {
+    Object.assign(limits, { limit: 6, remaining: 2, resetAt: 1_000_000 + 20 * 60_000 });
+    expect(quotaText(1_000_000)).toBe("2 of 6 pictures left this hour; the next frees in 20 min");
+    Object.assign(limits, { remaining: 6 });
+    expect(quotaText(1_000_000)).toBe("6 of 6 pictures left this hour");
   });
 });

@@ -14,7 +14,7 @@ from housify_api.auth.credentials import Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.media import events
 from housify_api.media.jobs import JobService
-from housify_api.media.schemas import JobIn, JobOut
+from housify_api.media.schemas import JobIn, JobOut, job_events_schema
 from housify_api.media.services import MediaServices
 from housify_api.pagination import DEFAULT_LIMIT, Cursor, Page
 from housify_api.plans.service import Level
@@ -99,3 +99,19 @@ class JobController(Controller):
     ) -> None:
         """The caller's queued, running and newly submitted jobs' events on one socket (``job_id`` in each)."""
         await events.serve_user(socket, media.events, authenticator)
+
+
+@get(
+    "/schema/job-events.json",
+    opt={"exclude_from_auth": True},
+    include_in_schema=False,
+    sync_to_thread=False,
+    media_type="application/schema+json",
+)
+def job_events_schema_document() -> dict[str, Any]:
+    """The JSON Schema of the job-events WebSocket's messages (``JobEventOut``); ``web/job-events.schema.json``
+    is its committed copy, from which ``web/scripts/gen_job_events.mjs`` writes the web app's ``JobEvent`` type."""
+    return _EVENTS_SCHEMA
+
+
+_EVENTS_SCHEMA = job_events_schema()
