@@ -55,6 +55,7 @@ let
     {
       HOUSIFY_REDIS_URL_FILE = cfg.redis.urlFile;
       PGPASSFILE = cfg.database.passFile;
+      HOUSIFY_AI_API_TOKEN_FILE = cfg.apiTokenFile;
     }
     // storage.secrets
   );
@@ -124,6 +125,13 @@ in
 {
   options.services.housify-ai = {
     enable = mkEnableOption "the Housify AI server (diffusers queue workers and the internal prompt API)";
+
+    apiTokenFile = hlib.mkSecretOption ''
+      `HOUSIFY_AI_API_TOKEN_FILE`: the bearer token the internal API asks of
+      its callers (everything but `/health` and `/ready`); the same file as
+      `services.housify-api.aiApiTokenFile` on the API hosts (docs/security.md).
+      Null: the internal API relies on the firewall alone.
+    '';
 
     package = mkPackageOption pkgs "housify-ai" {
       extraDescription = ''

@@ -35,6 +35,8 @@ let
     PGPASSFILE = cfg.database.passFile;
     HOUSIFY_BTCPAY_API_KEY_FILE = if cfg.btcpay.enable then cfg.btcpay.apiKeyFile else null;
     HOUSIFY_BTCPAY_WEBHOOK_SECRET_FILE = if cfg.btcpay.enable then cfg.btcpay.webhookSecretFile else null;
+    HOUSIFY_MEDIA_URL_SECRET_FILE = cfg.mediaUrlSecretFile;
+    HOUSIFY_AI_API_TOKEN_FILE = cfg.aiApiTokenFile;
   }
   // storage.secrets);
 
@@ -45,6 +47,8 @@ let
       HOUSIFY_REDIS_PREFIX = cfg.redis.prefix;
       HOUSIFY_DATA_DIR = "/var/lib/housify";
       HOUSIFY_MEDIA_ACCEL_REDIRECT_PREFIX = cfg.accelRedirectPrefix;
+      # presigned picture URLs go out through the edge's public /media/s3/ location (render-nginx.nix)
+      HOUSIFY_MEDIA_S3_URL_PREFIX = if cfg.storage.backend == "s3" then "/media/s3/" else null;
       HOUSIFY_SMTP_HOST = cfg.smtp.host;
       HOUSIFY_SMTP_PORT = cfg.smtp.port;
       HOUSIFY_SMTP_USERNAME = cfg.smtp.username;
@@ -134,6 +138,21 @@ in
     };
 
     storage = hlib.storageOptions;
+
+    aiApiTokenFile = hlib.mkSecretOption ''
+      `HOUSIFY_AI_API_TOKEN_FILE`: the bearer token the API sends to the AI
+      server's internal API (the same file as `services.housify-ai.apiTokenFile`
+      on the AI hosts; docs/security.md). Null: no token is sent.
+    '';
+
+    mediaUrlSecretFile = hlib.mkSecretOption ''
+      `HOUSIFY_MEDIA_URL_SECRET_FILE`: the secret of the signed picture URLs
+      (URL-safe characters, e.g. `openssl rand -hex 32`; docs/storage.md,
+      "Signed URLs"). Put the same file on every API host and on the edge:
+      with it, the edge's nginx checks the URLs of a directory store itself
+      (secure_link) and sends the bytes without the API. Null: the API derives
+      the secret from the JWT private key and checks the URLs itself.
+    '';
 
     accelRedirectPrefix = mkOption {
       type = types.str;

@@ -81,7 +81,21 @@ let
     aiUpstreams = cfg.aiServers;
     aiProxyListen = "127.0.0.1:${toString cfg.aiProxyPort}";
     metricsAllow = fw.internalSubnets ++ fw.managementSubnets;
+    mediaSecretInclude = if api.mediaUrlSecretFile == null then null else mediaSecretInclude;
+    mediaCachePath = if api.storage.backend == "s3" then "/var/cache/nginx/housify-media" else null;
   };
+  # nginx's copy of the signed picture URLs' secret: written at nginx's start from its credential into
+  # its runtime directory (never the Nix store), as the `map` line render-nginx.nix includes.
+  mediaSecretInclude = "/run/nginx/housify-media-secret.conf";
+  mediaSecretWriter = pkgs.writeShellScriptBin "housify-media-secret" ''
+    set -eu
+    umask 077
+    secret=$(tr -d '\n' < "$CREDENTIALS_DIRECTORY/media-url-secret")
+    case "$secret" in
+      "" | *[!A-Za-z0-9_.~-]*) echo "services.housify-api.mediaUrlSecretFile: empty or not URL-safe" >&2; exit 1 ;;
+    esac
+    printf 'map $host $housify_media_secret { default "%s"; }\n' "$secret" > ${mediaSecretInclude}
+  '';
 in
 {
   imports = [
@@ -365,10 +379,17 @@ in
     # nixpkgs' acme module: acme-<cert> puts a self-signed placeholder in place
     # (so nginx starts), acme-order-renew-<cert> orders the real one over
     # HTTP-01, which needs nginx up.
-    systemd.services.nginx = mkIf cfg.tls.acme {
-      wants = [ "acme-${cfg.domain}.service" ];
-      after = [ "acme-${cfg.domain}.service" ];
-    };
+    systemd.services.nginx = lib.mkMerge [
+      (mkIf cfg.tls.acme {
+        wants = [ "acme-${cfg.domain}.service" ];
+        after = [ "acme-${cfg.domain}.service" ];
+      })
+      (mkIf (api.mediaUrlSecretFile != null) {
+        serviceConfig.LoadCredential = [ "media-url-secret:${api.mediaUrlSecretFile}" ];
+        # before nixpkgs' own config check: the include must exist when nginx parses its config
+        serviceConfig.ExecStartPre = lib.mkBefore [ "${mediaSecretWriter}/bin/housify-media-secret" ];
+      })
+    ];
     systemd.services."acme-order-renew-${cfg.domain}" = mkIf cfg.tls.acme {
       wants = [ "nginx.service" ];
       after = [ "nginx.service" ];

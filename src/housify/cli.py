@@ -80,6 +80,8 @@ def prepare_environment(args: argparse.Namespace) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HOUSIFY_DATA_DIR", str(data_dir))
     os.environ.setdefault("HOUSIFY_STORAGE_DIR", str(data_dir / "storage"))
+    if not os.environ.get("HOUSIFY_SMTP_HOST"):  # verification and reset mails a person can read (a Maildir)
+        os.environ.setdefault("HOUSIFY_MAILBOX_DIR", str(data_dir / "mailbox"))
     from housify_common.storage import load_storage_settings, open_store
 
     log.info("image storage: %s", open_store(load_storage_settings()).url)  # a bad HOUSIFY_STORAGE_URL stops here
@@ -210,7 +212,12 @@ def _print_banner(args: argparse.Namespace, assistant: str = "ready") -> None:
         f"  SOAP          {os.environ['HOUSIFY_SOAP_WSDL_URL']}\n"
         f"  AI worker     {'off (--no-worker)' if args.no_worker else 'on, model ' + os.environ['HOUSIFY_AI_DIFFUSION_MODEL']}\n"
         f"  data          {os.environ['HOUSIFY_DATA_DIR']}\n"
-        "Walk through docs/quickstart.md; Ctrl-C stops everything.\n",
+        + (
+            f"  mailbox       {os.environ['HOUSIFY_MAILBOX_DIR']}  (verification and reset mails; `mutt -f` opens it)\n"
+            if os.environ.get("HOUSIFY_MAILBOX_DIR")
+            else ""
+        )
+        + "Walk through docs/quickstart.md; Ctrl-C stops everything.\n",
         flush=True,
     )
 

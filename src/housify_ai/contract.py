@@ -159,7 +159,7 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def parse(cls, data: Mapping[str, Any]) -> JobRequest:
         """Validate ``data`` (e.g. a request body merged with job id, user id and level) into a request
         of its task (``task`` absent: ``text2img``)."""
-        return msgspec.convert(with_default_task(data), AnyJobRequest)  # type: ignore[no-any-return]
+        return msgspec.convert(with_default_task(data), AnyJobRequest)
 
     @classmethod
     def from_flat(cls, data: Mapping[str, Any]) -> JobRequest:
@@ -347,7 +347,7 @@ def encode(value: msgspec.Struct) -> bytes:
 def decode_request(data: bytes | str) -> JobRequest:
     """A validated request of its task from JSON (``task`` absent: ``text2img``); ``msgspec.ValidationError``
     names the field."""
-    return msgspec.convert(with_default_task(msgspec.json.decode(data)), AnyJobRequest)  # type: ignore[no-any-return]
+    return msgspec.convert(with_default_task(msgspec.json.decode(data)), AnyJobRequest)
 
 
 def decode_event(data: bytes | str) -> JobEvent:

@@ -258,7 +258,7 @@ class JobQueue:
         raw = fields.get(JOB_FIELD.encode(), fields.get(JOB_FIELD))
         entry = _text(entry_id)
         try:
-            request = decode_request(raw)
+            request = decode_request(raw if raw is not None else b"")
             return Delivery(stream, level, entry, request.job_id, request, deliveries)
         except (msgspec.DecodeError, TypeError) as exc:
             return Delivery(

@@ -278,7 +278,7 @@ class TaskSpec:
 
     def parse_params(self, data: Mapping[str, Any] | msgspec.Struct) -> Any:
         """``data`` validated into :attr:`params` (defaults filled in); ``msgspec.ValidationError`` names the field."""
-        if isinstance(data, self.params):
+        if isinstance(data, msgspec.Struct):
             return msgspec.convert(msgspec.to_builtins(data), self.params)
         return msgspec.convert(dict(data), self.params)
 

@@ -2,7 +2,9 @@
 
 :meth:`Mailer.send` never blocks or fails the request that caused it: it
 schedules delivery (aiosmtplib, the configured SMTP server) as a task and logs
-a failed delivery. With no ``HOUSIFY_SMTP_HOST`` mails are not sent; a log line
+a failed delivery. With no ``HOUSIFY_SMTP_HOST`` mails are not sent: they go to
+the local Maildir ``HOUSIFY_MAILBOX_DIR`` when one is set (the embedded
+default's mailbox, Python's :class:`mailbox.Maildir`), otherwise a log line
 names recipient and subject (never the body: it holds one-time tokens).
 Other services send through the same instance (``services.mailer``).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mailbox
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -39,7 +42,13 @@ class Mailer:
     async def _deliver(self, message: EmailMessage) -> None:
         s = self._settings
         if not s.smtp_host:
-            log.info("mail not sent (HOUSIFY_SMTP_HOST unset): to=%s subject=%r", message["To"], message["Subject"])
+            if s.mailbox_dir:
+                await asyncio.to_thread(mailbox.Maildir(s.mailbox_dir, create=True).add, message)
+                log.info(
+                    "mail to %s written to the local mailbox %s: %r", message["To"], s.mailbox_dir, message["Subject"]
+                )
+            else:
+                log.info("mail not sent (HOUSIFY_SMTP_HOST unset): to=%s subject=%r", message["To"], message["Subject"])
             return
         try:
             await aiosmtplib.send(

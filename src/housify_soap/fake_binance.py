@@ -40,7 +40,7 @@ class FakeBinance:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def count(self, symbol: str) -> int:
         """How many times ``symbol`` was requested."""

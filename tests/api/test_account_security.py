@@ -170,3 +170,14 @@ async def test_mail_to_one_address_is_limited_and_reset_answers_alike(api, clien
     known = await client.post("/auth/password-reset", json={"email": email})
     unknown = await client.post("/auth/password-reset", json={"email": unique_email("ghost")})
     assert known.status_code == unknown.status_code == 202 and known.json() == unknown.json()
+
+
+async def test_an_admin_verifying_an_address_keeps_the_users_tokens(client, user, admin_tokens) -> None:
+    """Access tokens do not carry the verified flag: marking an address verified does not log anyone out."""
+    me = (await client.get("/users/me", headers=bearer(user["tokens"]))).json()
+    done = await client.patch(f"/admin/users/{me['id']}", json={"email_verified": True}, headers=bearer(admin_tokens))
+    assert done.status_code == 200 and done.json()["email_verified"] is True
+    assert (await client.get("/users/me", headers=bearer(user["tokens"]))).status_code == 200
+    demoted = await client.patch(f"/admin/users/{me['id']}", json={"services": []}, headers=bearer(admin_tokens))
+    assert demoted.status_code == 200
+    assert (await client.get("/users/me", headers=bearer(user["tokens"]))).status_code == 401  # claims changed

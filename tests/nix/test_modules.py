@@ -333,13 +333,20 @@ def test_the_modules_nginx_text_passes_nginx_t(nixpkgs_lib: Path, tmp_path: Path
         check=True,
         capture_output=True,
     )
-    for case in ("edge-with-local-ai", "s3"):
+    for case in ("edge-with-local-ai", "s3", "media-secret"):
         change = (
             f"{{ imports = [ {case_expr(nixpkgs_lib, 'good', case)} ]; services.housify = {{ http3 = false; "
             f'tls = {{ acme = false; certificate = "{tmp_path}/c.pem"; certificateKey = "{tmp_path}/k.pem"; }}; }}; '
             f'services.nginx.package = {{ type = "derivation"; name = "nginx"; version = "{nginx_version()}"; outPath = "/nix/store/00000000000000000000000000000000-nginx"; }}; }}'
         )
         text = eval_json(harness_expr(nixpkgs_lib, configuration=change)).json()["nginxText"]
+        # run-time paths of the host (nixpkgs' nginx unit has CacheDirectory=nginx; the include is written at
+        # its start from the secret) stand here in the test's folder
+        (tmp_path / "media-cache").mkdir(exist_ok=True)
+        secret = tmp_path / "media-secret.conf"
+        secret.write_text('map $host $housify_media_secret { default "s3cr3t"; }\n')
+        text = text.replace("/var/cache/nginx/housify-media", str(tmp_path / "media-cache" / case))
+        text = text.replace("/run/nginx/housify-media-secret.conf", str(secret))
         result = nginx_test(write_config(tmp_path / case, text))
         assert result.returncode == 0, result.stderr
 
@@ -571,3 +578,35 @@ def test_btcpay_store_is_off_by_default_and_passes_secrets_as_credentials(good) 
     assert not any(
         key.startswith("HOUSIFY_BTCPAY") for key in good("edge-with-local-ai")["units"]["housify-api-0"]["environment"]
     )
+
+
+def test_signed_picture_urls_are_checked_by_nginx_when_the_secret_is_set(good) -> None:
+    """With ``mediaUrlSecretFile``: the API reads it as a credential, nginx writes its ``map`` line from its own
+    credential before the config is parsed, and the directory store's signed location is rendered; without it
+    the signed URLs go to the API (no secure_link location), and an S3 store gets nginx's public-picture cache."""
+    cfg = good("media-secret")
+    api = cfg["units"]["housify-api-0"]
+    assert api["environment"]["HOUSIFY_MEDIA_URL_SECRET_FILE"] == "%d/media-url-secret"
+    assert "media-url-secret:/run/secrets/housify/media-url-secret" in api["serviceConfig"]["LoadCredential"]
+    nginx = cfg["nginxUnit"]["serviceConfig"]
+    assert nginx["LoadCredential"] == ["media-url-secret:/run/secrets/housify/media-url-secret"]
+    assert nginx["ExecStartPre"][0].endswith("/bin/housify-media-secret")
+    text = cfg["nginxText"]
+    assert "include /run/nginx/housify-media-secret.conf;" in text and "secure_link_md5" in text
+    plain = good("edge-with-local-ai")
+    assert (
+        "secure_link" not in plain["nginxText"]
+        and "HOUSIFY_MEDIA_URL_SECRET_FILE" not in (plain["units"]["housify-api-0"]["environment"])
+    )
+    s3 = good("s3")
+    assert s3["units"]["housify-api-0"]["environment"]["HOUSIFY_MEDIA_S3_URL_PREFIX"] == "/media/s3/"
+    assert "proxy_cache_path /var/cache/nginx/housify-media" in s3["nginxText"]
+
+
+def test_the_ai_api_token_reaches_both_sides_as_a_credential(good) -> None:
+    cfg = good("media-secret")
+    api, ai = cfg["units"]["housify-api-0"], cfg["units"]["housify-ai-api"]
+    for unit in (api, ai):
+        assert unit["environment"]["HOUSIFY_AI_API_TOKEN_FILE"] == "%d/ai-api-token"
+        assert "ai-api-token:/run/secrets/housify/ai-api-token" in unit["serviceConfig"]["LoadCredential"]
+    assert "HOUSIFY_AI_API_TOKEN_FILE" not in good("edge-with-local-ai")["units"]["housify-ai-api"]["environment"]

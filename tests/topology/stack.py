@@ -309,7 +309,7 @@ async def topology(
             (base / sub).chmod(0o1777)
         create_users()
         net = nets.build()
-        pki = make_pki(chown(base / "tls", "root", "root", 0o755), SERVER_NAME, [EDGE_WAN])
+        pki = make_pki(chown(base / "tls", "root", "root", 0o755), SERVER_NAME, [EDGE_WAN, EDGE_LAN])
         topo = Topology(
             base=base,
             net=net,
@@ -402,13 +402,19 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
     chown(topo.redis_socket.parent, "redis", STORAGE_GROUP, 0o750)
     redis_conf = redis_dir / "redis.conf"
     aclfile = redis_dir / "users.acl"
+    # TLS only on the LAN (as the NixOS module: tls-port, no plain TCP port); the socket stays for the edge
+    redis_cert, redis_key = redis_dir / "tls.pem", redis_dir / "tls.key"
+    shutil.copyfile(topo.pki.cert, redis_cert)
+    shutil.copyfile(topo.pki.key, redis_key)
     aclfile.write_text(redis_acl.render_aclfile("housify:", topo.redis_passwords, admin_password=topo.redis_password))
     redis_conf.write_text(
-        f"bind {EDGE_LAN}\nport {REDIS_PORT}\nunixsocket {topo.redis_socket}\nunixsocketperm 770\n"
+        f"bind {EDGE_LAN}\nport 0\ntls-port {REDIS_PORT}\ntls-cert-file {redis_cert}\ntls-key-file {redis_key}\n"
+        f'tls-auth-clients no\ntls-protocols "TLSv1.2 TLSv1.3"\n'
+        f"unixsocket {topo.redis_socket}\nunixsocketperm 770\n"
         f'aclfile {aclfile}\nappendonly yes\nsave ""\nmaxmemory-policy noeviction\n'
         f"dir {redis_dir}\nprotected-mode no\n"
     )
-    for path in (redis_conf, aclfile):
+    for path in (redis_conf, aclfile, redis_cert, redis_key):
         path.chmod(0o640)
         os.chown(path, 0, os.stat(redis_dir).st_gid)
     topo.services["redis"] = await Service(
@@ -460,7 +466,8 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         "ai",
         PICCOLO_CONF="housify_ai.piccolo_conf",
         HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
-        HOUSIFY_REDIS_URL=f"redis://housify-ai:{topo.redis_passwords['housify-ai']}@{EDGE_LAN}:{REDIS_PORT}/0",
+        HOUSIFY_REDIS_URL=f"rediss://housify-ai:{topo.redis_passwords['housify-ai']}@{EDGE_LAN}:{REDIS_PORT}/0"
+        f"?ssl_ca_certs={topo.pki.ca_cert}",
         HOUSIFY_REDIS_PREFIX="housify:",
         **topo.storage_env(),
         HOUSIFY_DATA_DIR=str(ai_data),

@@ -41,7 +41,8 @@ FAULT_COUNTS: dict[str, dict[str, Any]] = {}
 async def _users(topo: Topology, http: httpx.AsyncClient, n: int) -> list[User]:
     db = await topo.db()
     try:
-        return list(await asyncio.gather(*(sign_up(http, level="Pro-Tier", db=db) for _ in range(n))))
+        # one after another: one asyncpg connection runs one statement at a time
+        return [await sign_up(http, level="Pro-Tier", db=db) for _ in range(n)]
     finally:
         await db.close()
 

@@ -83,17 +83,18 @@ async def test_ai_api_needs_the_credential_the_api_holds(topo: Topology) -> None
 
 
 def test_a_gpu_host_redis_user_holds_only_the_ai_keys(topo: Topology) -> None:
-    """Issue 17: from a GPU host, the AI workers' Redis user (the one its HOUSIFY_REDIS_URL names) may not
+    """Issue 17: from a GPU host, over TLS, the AI workers' Redis user (the one its HOUSIFY_REDIS_URL names) may not
     read the API's token revocations nor run admin commands; the workers' own keys answer."""
     gpu = topo.net.gpus["gpu-1"]
     password = topo.redis_passwords["housify-ai"]
 
     def cli(*command: str) -> str:
         argv = ["redis-cli", "--no-auth-warning", "-h", EDGE_LAN, "-p", str(REDIS_PORT), "--user", "housify-ai"]
-        done = gpu.sh(*argv, "--pass", password, *command, check=False)
+        tls = ["--tls", "--cacert", str(topo.pki.ca_cert)]
+        done = gpu.sh(*argv, *tls, "--pass", password, *command, check=False)
         return (done.stdout + done.stderr).strip()
 
-    assert cli("PING") == "PONG"
+    assert cli("PING") == "PONG"  # over TLS, the edge's certificate checked against the test CA
     assert "NOPERM" not in cli("HGETALL", "housify:ai:levels")
     for refused in (("GET", "housify:revoked:jti:x"), ("FLUSHALL",), ("CONFIG", "GET", "*"), ("KEYS", "*")):
         assert "NOPERM" in cli(*refused), refused

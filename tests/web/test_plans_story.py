@@ -52,7 +52,9 @@ def test_plans_story(page, standalone: str, viewport: str, greenfield) -> None: 
     form.get_by_label("Pictures an hour").fill(str(limit))
     form.get_by_role("button", name="Save Pro-Tier").click()
     expect(page.get_by_role("status").filter(has_text="Pro-Tier saved.")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"edited Pro-Tier"))).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text="admin@example.com: edited Pro-Tier").first).to_be_visible(
+        timeout=15_000
+    )
     levels = {p["level"]["name"]: p["level"] for p in httpx.get(f"{standalone}/subscriptions").json()}
     assert levels["Pro-Tier"]["requests_hour"] == limit
     screens.capture("admin-levels")

@@ -76,6 +76,12 @@ in
       };
     };
     s3 = s3case;
+    # Signed picture URLs checked by nginx itself (docs/storage.md, "Signed URLs").
+    media-secret = with' {
+      services.housify-api.mediaUrlSecretFile = "/run/secrets/housify/media-url-secret";
+      services.housify-api.aiApiTokenFile = "/run/secrets/housify/ai-api-token";
+      services.housify-ai.apiTokenFile = "/run/secrets/housify/ai-api-token";
+    };
     # An AI-only host whose storage is the edge's NFS export.
     gpu-nfs = {
       services.housify-ai = {

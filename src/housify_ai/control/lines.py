@@ -40,7 +40,11 @@ class LineDetector:
         if found is None:
             return []
         shortest = self.min_length * max(grey.shape)
-        return [tuple(map(float, s)) for s in found.reshape(-1, 4) if math.hypot(s[2] - s[0], s[3] - s[1]) >= shortest]
+        return [
+            (float(s[0]), float(s[1]), float(s[2]), float(s[3]))
+            for s in found.reshape(-1, 4)
+            if math.hypot(s[2] - s[0], s[3] - s[1]) >= shortest
+        ]
 
     def detect(self, image: Image.Image) -> ControlMap:
         import cv2

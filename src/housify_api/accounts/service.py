@@ -163,7 +163,8 @@ class AccountService:
         return Page(items=[user_out(row) for row in rows], total=total, limit=limit, offset=offset)
 
     async def admin_update(self, user_id: UUID, data: AdminUserPatch) -> UserOut:
-        """Apply an admin's changes. Tokens of the user are refreshed to new claims; deactivation ends sessions.
+        """Apply an admin's changes. Tokens of the user are refreshed to new claims (not for ``email_verified``, which no
+        token carries); deactivation ends sessions.
 
         ``subscription_level`` is not applied here: the admin route makes it a grant (housify_api.billing.admin)."""
         await get_user_row(user_id)
@@ -181,5 +182,6 @@ class AccountService:
         await User.update(changes).where(User.id == user_id)
         if data.is_active is False:
             await self.auth.revoke_user_sessions(user_id, reason="disabled")
-        await self.revocations.revoke_user_tokens(user_id)
+        if set(changes) - {User.updated_at, User.email_verified}:  # access tokens carry none of these two
+            await self.revocations.revoke_user_tokens(user_id)
         return await self.me(user_id)
