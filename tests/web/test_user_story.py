@@ -83,7 +83,9 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_role("link", name="Account")).to_be_visible()
     assert "housify_refresh" not in page.evaluate("document.cookie")
     cookie = next(c for c in page.context.cookies() if c["name"] == "housify_refresh")
-    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/auth/token"
+    assert (
+        cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/auth/token"
+    )
 
     # Create: the assistant, advanced settings, generate, watch, result.
     page.goto("/#/create")
@@ -97,7 +99,8 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     page.get_by_label("Title").fill("nordic bedroom")
     screens.capture("create")
     page.get_by_role("button", name="Generate").click()
-    expect(page.get_by_role("heading", name="Drawing your picture")).to_be_visible()
+    # the progress screen, unless the tiny model was done before it drew (a quiet machine)
+    expect(page.get_by_role("heading", name=re.compile("Drawing your picture|nordic bedroom"))).to_be_visible()
     expect(page.get_by_role("heading", name="nordic bedroom")).to_be_visible(timeout=90_000)
     expect(page.get_by_role("link", name="Download")).to_be_visible()
     screens.capture("result")
@@ -117,7 +120,9 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_role("link", name="Open this picture")).to_be_visible(timeout=90_000)
     screens.capture("variations")
     batch.get_by_role("link", name="Picture 2 of 2").click()
-    expect(page.get_by_role("navigation", name="Pictures of this batch").get_by_role("link", name="Picture 2 of 2")).to_have_attribute("aria-current", "page")
+    expect(
+        page.get_by_role("navigation", name="Pictures of this batch").get_by_role("link", name="Picture 2 of 2")
+    ).to_have_attribute("aria-current", "page")
     page.get_by_role("link", name="Open this picture").click(timeout=90_000)
     expect(page.get_by_role("heading", name="two bedrooms")).to_be_visible()
     page.get_by_role("link", name="Create", exact=True).click()
@@ -148,7 +153,9 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
 
     # Change my photo: upload, paint the area, undo, preview, generate; before/after slider.
     page.get_by_role("link", name="Change my photo").first.click()
-    page.get_by_label("Upload a photo").set_input_files({"name": "room.png", "mimeType": "image/png", "buffer": photo_png()})
+    page.get_by_label("Upload a photo").set_input_files(
+        {"name": "room.png", "mimeType": "image/png", "buffer": photo_png()}
+    )
     expect(page.get_by_text("96×64 px, stored privately")).to_be_visible()
 
     # Redesign: keep the room's structure, new room type and style; the result shows what was kept.
@@ -166,7 +173,9 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_role("img", name=re.compile("structure kept from your photo"))).to_be_visible()
     screens.capture("redesign-result")
     page.get_by_role("link", name="Change my photo").first.click()
-    page.get_by_label("Upload a photo").set_input_files({"name": "room.png", "mimeType": "image/png", "buffer": photo_png()})
+    page.get_by_label("Upload a photo").set_input_files(
+        {"name": "room.png", "mimeType": "image/png", "buffer": photo_png()}
+    )
     expect(page.get_by_text("96×64 px, stored privately")).to_be_visible()
     page.get_by_label("Title").fill("")
     page.get_by_label("Only the area I paint").check()
@@ -262,7 +271,9 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     admin = httpx.post(f"{standalone}/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()
     admin_auth = {"Authorization": f"Bearer {admin['access_token']}"}
     ben_row = httpx.get(f"{standalone}/admin/users", params={"email": ben}, headers=admin_auth).json()["items"][0]
-    verified = httpx.patch(f"{standalone}/admin/users/{ben_row['id']}", json={"email_verified": True}, headers=admin_auth)
+    verified = httpx.patch(
+        f"{standalone}/admin/users/{ben_row['id']}", json={"email_verified": True}, headers=admin_auth
+    )
     assert verified.status_code == 200, verified.text
     watch.expect(401)  # the outdated access token: answered by one refresh and a retry
     page.goto(public_url)
@@ -272,15 +283,22 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     screens.capture("rate")
 
     # Over the hourly limit (Free-Tier: 6 jobs), Generate says when to retry.
-    ben_token = httpx.post(f"{standalone}/auth/token", data={"username": ben, "password": PASSWORD}).json()["access_token"]
+    ben_token = httpx.post(f"{standalone}/auth/token", data={"username": ben, "password": PASSWORD}).json()[
+        "access_token"
+    ]
     for _ in range(6):
-        httpx.post(f"{standalone}/jobs", headers={"Authorization": f"Bearer {ben_token}"},
-                   json={"prompt": "a hall", "width": 64, "height": 64, "steps": 1})
+        httpx.post(
+            f"{standalone}/jobs",
+            headers={"Authorization": f"Bearer {ben_token}"},
+            json={"prompt": "a hall", "width": 64, "height": 64, "steps": 1},
+        )
     page.get_by_role("link", name="Create", exact=True).click()
     page.get_by_label("Describe a room or facade").fill("a bright hall")
     watch.expect(429)
     page.get_by_role("button", name="Generate").click()
-    expect(page.get_by_role("alert").filter(has_text=re.compile(r"Too many requests.*Try again in \d+"))).to_be_visible()
+    expect(
+        page.get_by_role("alert").filter(has_text=re.compile(r"Too many requests.*Try again in \d+"))
+    ).to_be_visible()
     expect(page.get_by_label("Describe a room or facade")).to_have_value("a bright hall")
     screens.capture("rate-limited")
     page.get_by_role("link", name="Account").click()
