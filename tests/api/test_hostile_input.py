@@ -18,7 +18,10 @@ async def test_deeply_nested_json_is_a_400_not_a_500_with_a_traceback(client, pa
     with caplog.at_level(logging.ERROR):
         response = await client.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
-    assert "nested" in response.json()["detail"]
+    # Python 3.11/3.12 hit the recursion limit ("nested too deeply"); 3.13's decoder gets through and the
+    # body then fails validation: a clear 400 either way, never a 500 with a traceback
+    detail = response.json()["detail"]
+    assert "nested" in detail or detail.startswith("Validation failed"), detail
     assert "Traceback" not in caplog.text
     deep_list = "[" * 5000 + "]" * 5000
     listed = await client.post(path, content=deep_list, headers={"content-type": "application/json"})
