@@ -3,8 +3,9 @@
 * 200 text2img jobs from 20 users while the worker on ``gpu-1`` is SIGKILLed
   every few seconds and restarted: every accepted job ends exactly once, no
   picture is recorded twice, none is lost;
-* one API instance SIGKILLed mid-load: only requests in flight on it fail,
-  nginx routes the rest;
+* one API instance SIGKILLed mid-load: only requests in flight on it fail
+  (and a PATCH nginx wrote to a pooled connection of the dead instance in
+  the moment after the kill, which nginx never resends), nginx routes the rest;
 * Redis restarted, then PostgreSQL restarted, during load: 503 while down,
   recovery without restarting any Housify process, no accepted job lost.
 
@@ -20,7 +21,7 @@ import os
 import signal
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -110,28 +111,43 @@ async def test_worker_sigkilled_every_few_seconds(topo: Topology) -> None:
     assert result.statuses["succeeded"] >= 0.9 * len(submitted.accepted), result.summary()
 
 
+#: Seconds after an API instance's SIGKILL during which nginx may still pick one of its pooled
+#: (keepalive) upstream connections before it reads that connection's close: a PATCH or POST
+#: written there fails with 502, because nginx does not pass a non-idempotent request that was
+#: already sent to the next server (https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream).
+STALE_POOL_WINDOW = 1.0
+NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+
+
+class Call(NamedTuple):
+    start: float
+    end: float
+    outcome: str
+    method: str
+
+
 class Timeline:
-    """Each request's start, end and outcome (status code or exception name), for in-flight accounting."""
+    """Each request's start, end, outcome (status code or exception name) and method, for in-flight accounting."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[float, float, str]] = []
+        self.records: list[Call] = []
 
-    async def call(self, coro: Any) -> str:
+    async def call(self, coro: Any, method: str = "GET") -> str:
         start = time.monotonic()
         try:
             response = await coro
             outcome = str(response.status_code)
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
-        self.records.append((start, time.monotonic(), outcome))
+        self.records.append(Call(start, time.monotonic(), outcome, method))
         return outcome
 
     def between(self, t0: float, t1: float) -> Counter[str]:
         """Outcomes of the requests that started in [t0, t1)."""
-        return Counter(o for s, _, o in self.records if t0 <= s < t1)
+        return Counter(c.outcome for c in self.records if t0 <= c.start < t1)
 
     def in_flight(self, at: float) -> int:
-        return sum(1 for s, e, _ in self.records if s <= at <= e)
+        return sum(1 for c in self.records if c.start <= at <= c.end)
 
 
 def _ok(outcome: str) -> bool:
@@ -159,7 +175,8 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
                     await timeline.call(http.get("/users/me", headers=user.headers))
                 else:
                     await timeline.call(
-                        http.patch("/users/me", json={"full_name": f"Load {n}-{i}"}, headers=user.headers)
+                        http.patch("/users/me", json={"full_name": f"Load {n}-{i}"}, headers=user.headers),
+                        "PATCH",
                     )
 
         async def chaos() -> float:
@@ -175,25 +192,33 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
         after_restart = Counter(
             [await timeline.call(http.get("/users/me", headers=users[0].headers)) for _ in range(20)]
         )
-    failures = [(s, e, o) for s, e, o in timeline.records if not _ok(o)]
+    failures = [c for c in timeline.records if not _ok(c.outcome)]
     # nginx saw the dead instance (refused connections, upstream closed) and passed the requests on.
     nginx_saw = nginx_log.read_text().count("127.0.0.1:8101") - log_before
-    failed_in_flight = sum(1 for s, e, _ in failures if s <= killed_at <= e)
+    failed_in_flight = [c for c in failures if c.start <= killed_at <= c.end]
+    stale_pool = [
+        c
+        for c in failures
+        if c.method in NON_IDEMPOTENT and c.outcome == "502" and 0 < c.start - killed_at <= STALE_POOL_WINDOW
+    ]
     counts = {
         "requests": len(timeline.records),
         "failed": len(failures),
-        "failed_in_flight_at_kill": failed_in_flight,
+        "failed_in_flight_at_kill": len(failed_in_flight),
+        "failed_on_stale_pooled_connection": len(stale_pool),
         "in_flight_at_kill": in_flight,
-        "outcomes": dict(Counter(o for *_, o in timeline.records)),
+        "outcomes": dict(Counter(c.outcome for c in timeline.records)),
         "after_restart": dict(after_restart),
         "nginx_error_log_lines_on_dead_upstream": nginx_saw,
     }
     FAULT_COUNTS["api_instance_kill"] = counts
     print(f"\nAPI instance SIGKILL run: {counts}")
     assert len(timeline.records) > 100 and nginx_saw > 0, counts
-    assert failed_in_flight == len(failures), f"requests failed that were not in flight at the kill: {failures}"
-    assert len(failures) <= in_flight, counts
-    assert sum(1 for s, _, o in timeline.records if s > killed_at and _ok(o)) > 50, "nginx did not route the rest"
+    unexplained = [c for c in failures if c not in failed_in_flight and c not in stale_pool]
+    assert not unexplained, f"requests failed that were not in flight at the kill: {unexplained} (killed at {killed_at})"
+    assert len(failed_in_flight) <= in_flight, counts
+    ok_after = sum(1 for c in timeline.records if c.start > killed_at and _ok(c.outcome))
+    assert ok_after > 50, "nginx did not route the rest"
     assert after_restart == Counter({"200": 20}), after_restart
 
 
@@ -259,7 +284,7 @@ async def test_redis_and_postgresql_restarted_under_load(topo: Topology) -> None
     }
     FAULT_COUNTS["redis_postgresql_restart"] = counts
     print(f"\nRedis + PostgreSQL restart run: {counts}\n  audit: {result.summary()}")
-    every = Counter(o for *_, o in timeline.records) + submitted.refused
+    every = Counter(c.outcome for c in timeline.records) + submitted.refused
     assert "500" not in every, every
     for name in ("redis", "postgresql"):
         assert phases[name].get("503", 0) > 0, f"no 503 while {name} was down: {phases[name]}"
