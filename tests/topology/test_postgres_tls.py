@@ -97,7 +97,9 @@ def test_clear_text_from_a_gpu_host_is_refused(topo: Topology) -> None:
 
 def test_verify_full_refuses_another_ca_and_another_name(topo: Topology) -> None:
     # another CA with a certificate for the very same names: only the signer differs
-    other = make_pki(topo.base / "tls-other-ca", SERVER_NAME, [EDGE_WAN, EDGE_LAN])
+    directory = topo.base / "tls-other-ca"
+    directory.mkdir(exist_ok=True)
+    other = make_pki(directory, SERVER_NAME, [EDGE_WAN, EDGE_LAN])
     wrong_ca, verify_ca = _probe(
         topo.net.gpus["gpu-1"],
         topo.ai_database_url(rootcert=other.ca_cert),
