@@ -275,6 +275,17 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     page.get_by_role("button", name="Mail me a code").click()
     expect(page.get_by_text("a reset mail is on its way")).to_be_visible()
     screens.capture("reset")
+    # The standalone keeps its mails on a page of its own (this computer only): the reset mail is there.
+    page.goto("/dev/mailbox")
+    reset_mail = page.get_by_role("article").filter(has_text=ann).filter(has_text="Reset your Housify password")
+    for _ in range(40):  # written by a background task right after the answer
+        if reset_mail.count():
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(page.get_by_role("heading", name="Local mailbox")).to_be_visible()
+    expect(reset_mail).to_be_visible()
+    screens.capture("mailbox")
     page.goto("/#/")
     ben = f"ben-{secrets.token_hex(3)}@example.com"
     sign_up(page, ben)
