@@ -214,7 +214,8 @@ def _print_banner(args: argparse.Namespace, assistant: str = "ready") -> None:
         f"  AI worker     {'off (--no-worker)' if args.no_worker else 'on, model ' + os.environ['HOUSIFY_AI_DIFFUSION_MODEL']}\n"
         f"  data          {os.environ['HOUSIFY_DATA_DIR']}\n"
         + (
-            f"  mailbox       {os.environ['HOUSIFY_MAILBOX_DIR']}  (verification and reset mails; `mutt -f` opens it)\n"
+            f"  mailbox       {base}/dev/mailbox  (verification and reset mails, this computer only;\n"
+            f"                the Maildir {os.environ['HOUSIFY_MAILBOX_DIR']}: `mutt -f` opens it)\n"
             if os.environ.get("HOUSIFY_MAILBOX_DIR")
             else ""
         )
