@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("housify.standalone")
@@ -123,12 +124,12 @@ def _client_host(host: str) -> str:
 class _Server:
     """uvicorn without its own signal handling: the standalone loop stops every server at once."""
 
-    def __init__(self, app: object, host: str, port: int, name: str) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], host: str, port: int, name: str) -> None:
         import uvicorn
 
         class Quiet(uvicorn.Server):
             @contextlib.contextmanager
-            def capture_signals(self):  # noqa: ANN202 - signals are handled once for all servers
+            def capture_signals(self) -> Iterator[None]:  # signals are handled once for all servers
                 yield
 
         self.name = name
@@ -213,7 +214,8 @@ def _print_banner(args: argparse.Namespace, assistant: str = "ready") -> None:
         f"  AI worker     {'off (--no-worker)' if args.no_worker else 'on, model ' + os.environ['HOUSIFY_AI_DIFFUSION_MODEL']}\n"
         f"  data          {os.environ['HOUSIFY_DATA_DIR']}\n"
         + (
-            f"  mailbox       {os.environ['HOUSIFY_MAILBOX_DIR']}  (verification and reset mails; `mutt -f` opens it)\n"
+            f"  mailbox       {base}/dev/mailbox  (verification and reset mails, this computer only;\n"
+            f"                the Maildir {os.environ['HOUSIFY_MAILBOX_DIR']}: `mutt -f` opens it)\n"
             if os.environ.get("HOUSIFY_MAILBOX_DIR")
             else ""
         )

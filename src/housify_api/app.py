@@ -45,6 +45,7 @@ from housify_api.system import edge
 from housify_api.system.controller import health, ready, root
 from housify_api.system.docs import docs_assets_router, openapi_config
 from housify_api.system.error_docs import DocumentedErrors
+from housify_api.system.mailbox_page import mailbox_routes
 from housify_api.system.struct_schema import ClosedStructSchemaPlugin, JobInSchemaPlugin
 from housify_api.system.web import web_dir, web_routers
 from housify_api.tables import User
@@ -192,6 +193,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             AdminController,
             docs_assets_router(),
             *web_routers(web_root, settings.web_example_dir),
+            *mailbox_routes(settings),
         ],
         state=State({"services": services, "web_dir": web_root}),
         dependencies=providers(),

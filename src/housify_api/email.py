@@ -7,6 +7,8 @@ the local Maildir ``HOUSIFY_MAILBOX_DIR`` when one is set (the embedded
 default's mailbox, Python's :class:`mailbox.Maildir`), otherwise a log line
 names recipient and subject (never the body: it holds one-time tokens).
 Other services send through the same instance (``services.mailer``).
+:func:`latest_mails` reads that Maildir back for the standalone's mailbox page
+(``housify_api.system.mailbox_page``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,72 @@ from __future__ import annotations
 import asyncio
 import logging
 import mailbox
-from email.message import EmailMessage
+import re
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from pathlib import Path
 
 import aiosmtplib
+import msgspec
 
 from housify_api.settings import ApiSettings
 
 log = logging.getLogger("housify_api.email")
+
+
+#: A link in a mail's text: ``http(s)://`` up to whitespace or a quote (the bodies Housify writes).
+LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+class LocalMail(msgspec.Struct, kw_only=True, frozen=True):
+    """One mail of the local Maildir: when it was written (UTC), recipient, subject, the text and its links."""
+
+    delivered_at: datetime
+    to: str
+    subject: str
+    body: str
+    links: list[str]
+
+
+def latest_mails(directory: str, limit: int = 20) -> list[LocalMail]:
+    """The newest ``limit`` mails of the Maildir ``directory``, newest first; ``[]`` when it does not exist yet.
+
+    Blocking (file reads): call it in a thread from async code.
+    """
+    if not directory or not Path(directory, "cur").is_dir():
+        return []
+    box = mailbox.Maildir(directory, create=False)
+    messages = sorted((box.get_message(key) for key in box.iterkeys()), key=lambda m: m.get_date(), reverse=True)
+    out = []
+    for message in messages[:limit]:
+        body = _plain_text(message)
+        out.append(
+            LocalMail(
+                delivered_at=datetime.fromtimestamp(message.get_date(), UTC),
+                to=_header(message, "To"),
+                subject=_header(message, "Subject"),
+                body=body,
+                links=LINK.findall(body),
+            )
+        )
+    return out
+
+
+def _header(message: Message, name: str) -> str:
+    """A header as text (RFC 2047 encoded words decoded)."""
+    value = message.get(name)
+    return str(make_header(decode_header(value))) if value else ""
+
+
+def _plain_text(message: Message) -> str:
+    """The first ``text/plain`` part, decoded by its charset (the mails Housify writes are one such part)."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and not part.is_multipart():
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                return raw.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return ""
 
 
 class Mailer:

@@ -177,8 +177,9 @@ class ApiSettings(CommonSettings, kw_only=True, frozen=True):
     smtp_timeout_seconds: float = 10.0
     #: ``HOUSIFY_MAILBOX_DIR``: with no SMTP host, mails are written to this Maildir instead of dropped, so a
     #: person running the embedded default can read verification and reset mails (``housify standalone`` sets
-    #: ``<data dir>/mailbox``; open it with any mail reader, e.g. ``mutt -f DIR``). Empty: mails are dropped
-    #: with a log line naming recipient and subject only (production never logs a link).
+    #: ``<data dir>/mailbox``; ``GET /dev/mailbox`` lists it to this machine's browser, or open it with any mail
+    #: reader, e.g. ``mutt -f DIR``). Empty: mails are dropped with a log line naming recipient and subject only
+    #: (production never logs a link).
     mailbox_dir: str = ""
 
     # Superuser bootstrapped at start-up when both are set.

@@ -195,3 +195,50 @@ async def test_control_image_belongs_to_its_job_and_the_recipe_gives_the_setting
     seen = (await http.get(f"/images/{job['image_id']}", headers=other.headers)).json()
     assert seen["recipe"] is None and seen["job_id"] is None
     assert (await http.get(f"/images/{uuid.uuid4()}", headers=owner.headers)).status_code == 404
+
+
+async def test_an_inpaint_pictures_recipe_names_its_mask_for_recall(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer
+) -> None:
+    """Issue 18: "Use these settings" on an inpainted picture brings its painted area back (the web app reads
+    ``recipe.mask_image_id`` and the mask's file); the mask stays its owner's alone."""
+    owner, other = await accounts.user(), await accounts.user()
+    photo = (await upload(http, owner, picture(96, 64))).json()
+    white_left = Image.new("L", (96, 64), 0)
+    white_left.paste(255, (0, 0, 48, 64))
+    mask = (await upload_mask(http, owner, encode_png(white_left))).json()
+    body = {
+        "task": "inpaint",
+        "prompt": "a green wall",
+        "source_image_id": photo["id"],
+        "mask_image_id": mask["id"],
+        "width": 96,
+        "height": 64,
+        "steps": 2,
+        "strength": 0.7,
+        "seed": 77,
+    }
+    submitted = await http.post("/jobs", json=body, headers=owner.headers)
+    assert submitted.status_code == 202, submitted.text
+    await _finish(media_server, submitted.json()["id"], control=False, seed=77, model="tiny-sd")
+    job = await _image_of(http, owner, submitted.json()["id"])
+    recipe = (await http.get(f"/images/{job['image_id']}", headers=owner.headers)).json()["recipe"]
+    assert (recipe["task"], recipe["source_image_id"], recipe["mask_image_id"]) == ("inpaint", photo["id"], mask["id"])
+    assert recipe["params"]["strength"] == 0.7 and recipe["seed"] == 77
+
+    # The mask is read back as it was painted: white (repaint) on the left half, black elsewhere.
+    stored = (await http.get(f"/images/{recipe['mask_image_id']}", headers=owner.headers)).json()
+    assert (stored["kind"], stored["width"], stored["height"]) == ("mask", 96, 64)
+    file = await http.get(stored["url"])
+    assert file.status_code == 200
+    from io import BytesIO
+
+    pixels = Image.open(BytesIO(file.content)).convert("L")
+    assert (pixels.getpixel((5, 32)), pixels.getpixel((90, 32))) == (255, 0)
+    assert (await http.get(f"/images/{mask['id']}", headers=other.headers)).status_code == 404
+
+    # The recipe with its mask is a valid POST /jobs body again (the recalled mask is reused as it is).
+    again = {k: v for k, v in recipe.items() if k not in ("job_id", "params", "model", "control_image_id")}
+    redo = await http.post("/jobs", json={**again, **recipe["params"]}, headers=owner.headers)
+    assert redo.status_code == 202, redo.text
+    assert redo.json()["params"]["mask_image_id"] == mask["id"]

@@ -68,3 +68,46 @@ async def test_a_task_no_live_worker_runs_is_refused_by_name_and_listed_off(
         assert (await http.post("/jobs", json=job, headers=pro.headers)).status_code == 202
     finally:
         await client.delete(streams(media_server).workers())
+
+
+def levels_of(body: dict) -> dict[str, list[str]]:
+    return {t["name"]: t["levels"] for t in body["tasks"]}
+
+
+async def test_tasks_say_which_levels_include_each_before_a_job_is_refused(
+    http: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    """Issue 18: the web app marks "Enlarge — Pro" from ``GET /tasks`` before any 403 (the level switch)."""
+    admin, free = await accounts.user(role="admin"), await accounts.user()
+    pic = (await upload(http, free, picture(64, 48))).json()["id"]
+    job = {"task": "upscale", "source_image_id": pic, "scale": 2}
+
+    # The declaration: upscale is Pro-Tier's; text2img every level's. Cheapest level first.
+    levels = levels_of((await http.get("/tasks")).json())  # public: no credentials
+    assert levels["upscale"] == ["Pro-Tier"]
+    assert levels["text2img"][:2] == ["Free-Tier", "Pro-Tier"]
+    refused = await http.post("/jobs", json=job, headers=free.headers)
+    assert refused.status_code == 403 and "does not include 'upscale'" in refused.json()["detail"]
+
+    # An admin's choice per level shows at once on this instance (and within 10 s on the others).
+    on = await http.put("/admin/levels/Free-Tier/tasks/upscale", json={"allowed": True}, headers=admin.headers)
+    assert on.status_code == 200, on.text
+    try:
+        assert levels_of((await http.get("/tasks")).json())["upscale"] == ["Free-Tier", "Pro-Tier"]
+        assert (await http.post("/jobs", json=job, headers=free.headers)).status_code == 202
+        off = await http.put("/admin/levels/Pro-Tier/tasks/upscale", json={"allowed": False}, headers=admin.headers)
+        assert off.status_code == 200, off.text
+        assert levels_of((await http.get("/tasks")).json())["upscale"] == ["Free-Tier"]
+    finally:
+        for level, allowed in (("Free-Tier", False), ("Pro-Tier", True)):
+            back = await http.put(
+                f"/admin/levels/{level}/tasks/upscale", json={"allowed": allowed}, headers=admin.headers
+            )
+            assert back.status_code == 200, back.text
+    assert levels_of((await http.get("/tasks")).json())["upscale"] == ["Pro-Tier"]
+
+    # The OpenAPI document publishes the field (the web app's typed client is generated from it).
+    schema = (await http.get("/schema/openapi.json")).json()
+    task_out = schema["components"]["schemas"]["TaskOut"]
+    assert "levels" in task_out["required"]
+    assert task_out["properties"]["levels"] == {"items": {"type": "string"}, "type": "array"}

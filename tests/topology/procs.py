@@ -242,6 +242,17 @@ class Service:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def pids(self) -> list[int]:
+        """The running process and all its descendants (nginx's workers, the exec'd interpreter ...)."""
+
+        def tree(pid: int) -> list[int]:
+            found = [pid]
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                found += tree(int(child))
+            return found
+
+        return tree(self.proc.pid) if self.running else []  # type: ignore[union-attr]
+
     def send(self, sig: int) -> None:
         if self.running:
             with contextlib.suppress(ProcessLookupError):

@@ -11,9 +11,11 @@ system user (see :mod:`procs`).
 Dedicated PostgreSQL and Redis servers run *inside* ``edge`` (the machine's
 own servers live in the root namespace, where a forward would make them look
 like LAN services while they listen on loopback). They listen on the LAN
-address only plus a Unix socket for the local services, as the edge module
-sets them: local connections use peer authentication mapped to roles, the AI
-hosts a SCRAM password over the LAN.
+address (PostgreSQL on loopback too) plus a Unix socket for the local
+services, as the edge module sets them: local connections use peer
+authentication mapped to roles; the AI hosts come over the LAN with TLS only,
+verifying the server's certificate (test CA) and name, and a SCRAM password
+(PostgreSQL, ``sslmode=verify-full``) or their own ACL user (Redis).
 
 The image storage directory is one path that all namespaces see, as an NFS
 export with equal user and group ids is for the GPU hosts in production.
@@ -154,6 +156,15 @@ class Topology:
     def admin_database_url(self, db: str = "housify") -> str:
         """The test's own view of a database (Unix socket, as ``postgres``): filesystem sockets cross namespaces."""
         return f"postgresql://postgres@/{db}?host={self.pg_socket_dir}"
+
+    def ai_database_url(self, host: str = EDGE_LAN, sslmode: str = "verify-full", rootcert: Path | None = None) -> str:
+        """The AI hosts' ``HOUSIFY_DATABASE_URL`` (as nixos/hosts/gpu sets it): TLS to the edge's LAN
+        address, its certificate checked against ``rootcert`` (default: the test CA) and the address
+        dialled. asyncpg reads ``sslmode`` and ``sslrootcert`` from the DSN as libpq does."""
+        return (
+            f"postgresql://housify_ai:{self.ai_db_password}@{host}:{PG_PORT}/housify_ai"
+            f"?sslmode={sslmode}&sslrootcert={rootcert or self.pki.ca_cert}"
+        )
 
     def admin_redis_url(self) -> str:
         return f"unix://:{self.redis_password}@{self.redis_socket}"
@@ -362,20 +373,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         "postgres",
         "postgres",
     )
-    (pgdata / "pg_hba.conf").write_text(
-        "# local services: peer authentication, system user -> role (identMap of the edge module)\n"
-        "local all postgres trust\n"  # the test harness's own checks, over the socket only
-        "local sameuser all peer map=housify\n"
-        f"host housify_ai housify_ai {LAN_SUBNET} scram-sha-256\n"
-    )
-    (pgdata / "pg_ident.conf").write_text(
-        f"housify {api.name} housify\nhousify {ai.name} housify_ai\nhousify {soap.name} housify_soap\n"
-    )
-    with (pgdata / "postgresql.conf").open("a") as conf:
-        conf.write(
-            f"\nlisten_addresses = '{EDGE_LAN}'\nport = {PG_PORT}\nunix_socket_directories = '{topo.pg_socket_dir}'\n"
-            "password_encryption = 'scram-sha-256'\nfsync = off\nmax_connections = 200\n"
-        )
+    _configure_postgresql(topo, pgdata)
     pg = Service(
         "postgresql",
         net.edge,
@@ -465,7 +463,7 @@ async def _start(topo: Topology, workers_per_gpu: int) -> None:
         base,
         "ai",
         PICCOLO_CONF="housify_ai.piccolo_conf",
-        HOUSIFY_DATABASE_URL=f"postgresql://housify_ai:{topo.ai_db_password}@{EDGE_LAN}:{PG_PORT}/housify_ai",
+        HOUSIFY_DATABASE_URL=topo.ai_database_url(),
         HOUSIFY_REDIS_URL=f"rediss://housify-ai:{topo.redis_passwords['housify-ai']}@{EDGE_LAN}:{REDIS_PORT}/0"
         f"?ssl_ca_certs={topo.pki.ca_cert}",
         HOUSIFY_REDIS_PREFIX="housify:",
@@ -670,6 +668,44 @@ async def _start_s3(topo: Topology, logs: Path) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"cannot create bucket {S3_BUCKET}: {out.stdout[-1000:]} {out.stderr[-1000:]}")
         await asyncio.sleep(0.5)
+
+
+def _configure_postgresql(topo: Topology, pgdata: Path) -> None:
+    """Authentication, TLS and listening of the topology's PostgreSQL, as the edge module sets them.
+
+    The edge's own services use the socket with peer authentication mapped to
+    roles; the AI hosts reach the LAN address over TLS only (``hostssl``: a
+    clear-text LAN client matches no line and is refused) with a SCRAM
+    password, and check the server's certificate (``sslmode=verify-full``
+    against the test CA, whose server certificate names the LAN address).
+    ``log_connections`` (with the client address, ``%r``) records for every
+    session whether it is TLS (``test_postgres_tls``).
+    """
+    api, ai, soap = ACCOUNTS["api"], ACCOUNTS["ai"], ACCOUNTS["soap"]
+    (pgdata / "pg_hba.conf").write_text(
+        "# local services: peer authentication, system user -> role (identMap of the edge module)\n"
+        "local all postgres trust\n"  # the test harness's own checks, over the socket only
+        "local sameuser all peer map=housify\n"
+        "# the AI hosts: TLS only (no plain `host` line)\n"
+        f"hostssl housify_ai housify_ai {LAN_SUBNET} scram-sha-256\n"
+    )
+    (pgdata / "pg_ident.conf").write_text(
+        f"housify {api.name} housify\nhousify {ai.name} housify_ai\nhousify {soap.name} housify_soap\n"
+    )
+    # PostgreSQL refuses a key readable by others than its owner (or root with group postgres)
+    cert, key = pgdata / "server.crt", pgdata / "server.key"
+    for source, target in ((topo.pki.cert, cert), (topo.pki.key, key)):
+        shutil.copyfile(source, target)
+        shutil.chown(target, "postgres", "postgres")
+        target.chmod(0o600)
+    with (pgdata / "postgresql.conf").open("a") as conf:
+        conf.write(
+            f"\nlisten_addresses = 'localhost,{EDGE_LAN}'\nport = {PG_PORT}\n"
+            f"unix_socket_directories = '{topo.pg_socket_dir}'\n"
+            "password_encryption = 'scram-sha-256'\nfsync = off\nmax_connections = 200\n"
+            f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nssl_min_protocol_version = 'TLSv1.2'\n"
+            "log_connections = on\nlog_line_prefix = '%m [%p] %r '\n"
+        )
 
 
 def _tcp(ns: Netns, host: str, port: int):  # noqa: ANN202

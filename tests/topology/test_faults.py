@@ -215,7 +215,9 @@ async def test_api_instance_killed_mid_load(topo: Topology) -> None:
     print(f"\nAPI instance SIGKILL run: {counts}")
     assert len(timeline.records) > 100 and nginx_saw > 0, counts
     unexplained = [c for c in failures if c not in failed_in_flight and c not in stale_pool]
-    assert not unexplained, f"requests failed that were not in flight at the kill: {unexplained} (killed at {killed_at})"
+    assert not unexplained, (
+        f"requests failed that were not in flight at the kill: {unexplained} (killed at {killed_at})"
+    )
     assert len(failed_in_flight) <= in_flight, counts
     ok_after = sum(1 for c in timeline.records if c.start > killed_at and _ok(c.outcome))
     assert ok_after > 50, "nginx did not route the rest"

@@ -147,7 +147,7 @@ def test_each_service_runs_as_its_own_user(topo: Topology, role: str) -> None:
     services = [s for n, s in topo.services.items() if n.startswith(names)]
     assert services
     for svc in services:
-        pids = _descendants(svc.proc.pid)
+        pids = svc.pids()
         users = {_status(pid)["Uid"].split()[0] for pid in pids}
         expected = {str(pwd.getpwnam(account.name).pw_uid)}
         if role == "nginx":  # the master stays root (ports 80/443), its workers drop to the nginx account
@@ -169,10 +169,3 @@ def _status(pid: int) -> dict[str, str]:
         name, _, value = line.partition(":")
         fields[name] = value.strip()
     return fields
-
-
-def _descendants(pid: int) -> list[int]:
-    children = [pid]
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        children += _descendants(int(child))
-    return children

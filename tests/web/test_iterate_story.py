@@ -183,7 +183,7 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     assert {path for path, _ in opened} == {"/jobs/events"}, opened  # never a socket per job, on any screen
     # Since Generate: the job screen's stream, carried on to My jobs (it lingers 5 s) for both jobs. (A
     # socket that a reload earlier in the story tore down is not reported closed, so count these only.)
-    assert [(path, closed) for path, closed in opened[before:]] in ([("/jobs/events", False)], []), (before, opened)
+    assert opened[before:] in ([("/jobs/events", False)], []), (before, opened)
     assert [closed for _, closed in opened].count(False) >= 1, opened
     cancels.first.click()
     expect(cancels).to_have_count(1, timeout=60_000)  # at the worker's next step
@@ -231,6 +231,17 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     # One upload of the photo, however often the user looked away.
     uploads = httpx.get(f"{standalone}/images", params={"kind": "upload", "limit": 100}, headers=auth).json()["items"]
     assert [i["title"] for i in uploads].count("room") == 1, uploads
+    # Recall of a painted-area change brings its photo, settings and the painted area back.
+    page.get_by_role("region", name="Recipe").get_by_role("button", name="Use these settings").click()
+    expect(
+        page.get_by_role("status").filter(has_text="The picture's photo, painted area and settings are set")
+    ).to_be_visible()
+    expect(page.get_by_label("Only the area I paint")).to_be_checked()
+    expect(coverage).to_have_text(re.compile(rf"^{painted}%"))
+    expect(page.get_by_label("Describe the change")).to_have_value("a green wall")
+    screens.capture("photo-recalled")
+    page.go_back()
+    expect(page.get_by_role("heading", name="green wall")).to_be_visible()
     # "Create another" on a photo result goes back to the photo, which is still there.
     page.get_by_role("link", name="Create another").click()
     expect(page.get_by_role("heading", name="Change my photo")).to_be_visible()

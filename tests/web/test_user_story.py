@@ -104,11 +104,15 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_role("heading", name="nordic bedroom")).to_be_visible(timeout=90_000)
     expect(page.get_by_role("link", name="Download")).to_be_visible()
     screens.capture("result")
-    # Enlarging is a Pro-Tier task: a Free-Tier user sees the API's refusal next to the buttons.
-    watch.expect(403)
-    page.get_by_role("button", name="Enlarge ×2").click()
-    expect(page.get_by_role("alert").filter(has_text=re.compile("upscale", re.I))).to_be_visible()
-    screens.capture("enlarge-refused")
+    # Enlarging is a Pro-Tier task: a Free-Tier user sees it marked with the plan that has it, off,
+    # with the reason and a link to Plans, before any request (GET /tasks names each task's levels).
+    enlarge = page.get_by_role("group", name="Enlarge — Pro")
+    expect(enlarge).to_be_visible()
+    for scale in ("×2", "×4"):
+        expect(enlarge.get_by_role("button", name=f"Enlarge {scale}")).to_be_disabled()
+    expect(page.get_by_text("Enlarge is in the Pro-Tier plan; you are on Free-Tier.")).to_be_visible()
+    expect(page.get_by_role("link", name="See the plans")).to_have_attribute("href", "#/plans")
+    screens.capture("enlarge-pro")
 
     # Variations: two pictures of one idea; the progress screen links both.
     page.get_by_role("link", name="Create", exact=True).click()
@@ -239,7 +243,15 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_text(re.compile(r"You are on Pro-Tier until \d{4}-\d\d-\d\d"))).to_be_visible(timeout=15_000)
     expect(page.get_by_role("region", name="Orders table").get_by_text("settled")).to_be_visible()
     assert greenfield.violations == []
+    pro = page.get_by_role("region", name="Pro-Tier")
+    expect(pro.get_by_role("listitem").filter(has_text="Includes:")).to_contain_text("Enlarge")
     screens.capture("plans")
+    # On Pro-Tier the mark is gone and Enlarge is on.
+    page.goto(public_url)
+    expect(
+        page.get_by_role("group", name="Enlarge", exact=True).get_by_role("button", name="Enlarge ×2")
+    ).to_be_enabled()
+    expect(page.get_by_role("link", name="See the plans")).to_have_count(0)
 
     # Account: profile, API key shown once, usage; verify and reset screens.
     page.get_by_role("link", name="Account").click()
@@ -263,6 +275,17 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     page.get_by_role("button", name="Mail me a code").click()
     expect(page.get_by_text("a reset mail is on its way")).to_be_visible()
     screens.capture("reset")
+    # The standalone keeps its mails on a page of its own (this computer only): the reset mail is there.
+    page.goto("/dev/mailbox")
+    reset_mail = page.get_by_role("article").filter(has_text=ann).filter(has_text="Reset your Housify password")
+    for _ in range(40):  # written by a background task right after the answer
+        if reset_mail.count():
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(page.get_by_role("heading", name="Local mailbox")).to_be_visible()
+    expect(reset_mail).to_be_visible()
+    screens.capture("mailbox")
     page.goto("/#/")
     ben = f"ben-{secrets.token_hex(3)}@example.com"
     sign_up(page, ben)

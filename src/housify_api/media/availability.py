@@ -17,17 +17,28 @@ from litestar.exceptions import ServiceUnavailableException
 from redis.exceptions import RedisError
 
 from housify_ai.availability import TaskAvailability, availability, refusal
+from housify_api.media.catalog.access import levels_by_task
 from housify_api.media.queue import Queue
+from housify_api.plans import LevelService
 from housify_api.system.error_docs import documented
 
 log = logging.getLogger("housify.media")
 
 
+class TaskOut(TaskAvailability, kw_only=True):
+    """One task now (:class:`~housify_ai.availability.TaskAvailability`) and the subscription levels that
+    include it (``levels``, cheapest first: an admin's choice per level, else the task's declaration, e.g.
+    ``upscale``: ``["Pro-Tier"]``); a job of a task the caller's level lacks is refused with 403."""
+
+    levels: list[str]
+
+
 class TasksOut(msgspec.Struct, kw_only=True):
-    """``workers``: live AI workers; ``tasks``: each task, ``available`` (a job of it is accepted now) or not and why."""
+    """``workers``: live AI workers; ``tasks``: each task, ``available`` (a job of it is accepted now) or not and
+    why, and which levels include it."""
 
     workers: int
-    tasks: list[TaskAvailability]
+    tasks: list[TaskOut]
 
 
 async def _live_statuses(queue: Queue) -> list[dict]:
@@ -57,12 +68,22 @@ async def ensure_offered(queue: Queue, task: str) -> None:
     tags=["jobs"],
     raises=[documented(503, "Redis unavailable")],
 )
-async def list_tasks(queue: NamedDependency[Queue]) -> TasksOut:
-    """Which tasks the server runs now (public): clients turn off what is not ``available``.
+async def list_tasks(queue: NamedDependency[Queue], levels: NamedDependency[LevelService]) -> TasksOut:
+    """Which tasks the server runs now and which subscription levels include each (public): clients turn off
+    what is not ``available``, and mark a task the user's level is not in ``levels`` with the plan that has it.
 
     ``state``: ``offered`` (a live worker runs it), ``not_offered`` (live workers exist, none runs it:
     ``POST /jobs`` answers 503; ``reason`` says why, as the workers report it) or ``no_workers``
-    (no worker is alive: jobs are accepted and wait queued).
+    (no worker is alive: jobs are accepted and wait queued). ``levels``: the level names that include the
+    task, cheapest first (``GET /subscriptions`` has their prices); ``POST /jobs`` answers 403
+    ``task: your level (...) does not include '<task>'`` for the others.
     """
     workers = await _live_statuses(queue)
-    return TasksOut(workers=len(workers), tasks=availability(workers))
+    included = await levels_by_task([level.name for level in await levels.list()])
+    return TasksOut(
+        workers=len(workers),
+        tasks=[
+            TaskOut(**msgspec.structs.asdict(task), levels=included.get(task.name, []))
+            for task in availability(workers)
+        ],
+    )

@@ -57,3 +57,44 @@ describe("Mask", () => {
     expect(m.coverage()).toBe(painted);
   });
 });
+
+describe("Mask.fromRgba: a stored mask recalled", () => {
+  const png = (w: number, h: number, white: (x: number, y: number) => boolean) => {
+    const rgba = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = white(x, y) ? 250 : 3; // PNG resampling leaves near-white and near-black
+        rgba.set([v, v, v, 255], (y * w + x) * 4);
+      }
+    return rgba;
+  };
+
+  it("marks white as repaint and keeps the rest; strokes undo back to it, Clear empties it", () => {
+    const m = Mask.fromRgba(
+      8,
+      4,
+      png(8, 4, (x) => x < 4),
+    );
+    expect(m.coverage()).toBe(0.5);
+    expect(m.data[0]).toBe(255);
+    expect(m.data[7]).toBe(0);
+    expect(m.canUndo).toBe(false);
+    expect(m.canClear).toBe(true);
+    const before = m.revision;
+    m.begin("brush", 1, 6.5, 1.5);
+    expect(m.coverage()).toBeGreaterThan(0.5);
+    expect(m.revision).toBeGreaterThan(before);
+    m.undo();
+    expect(m.coverage()).toBe(0.5); // back to the recalled mask, not to nothing
+    m.invert();
+    expect(m.data[0]).toBe(0);
+    expect(m.data[7]).toBe(255);
+    m.clear();
+    expect(m.coverage()).toBe(0);
+    expect(m.canClear).toBe(false);
+  });
+
+  it("refuses pixels of another size", () => {
+    expect(() => Mask.fromRgba(8, 4, new Uint8ClampedArray(8 * 3 * 4))).toThrow(RangeError);
+  });
+});

@@ -16,6 +16,8 @@ export interface Stroke {
 export class Mask {
   readonly data: Uint8Array;
   private strokes: Stroke[] = [];
+  /** What the strokes are painted over: a recalled mask (undo goes back to it, clear empties it too), or none. */
+  private base: Uint8Array | null = null;
   /** Counts every change (paint, undo, clear, invert): an upload of this mask can be reused while it stays. */
   revision = 0;
 
@@ -26,8 +28,25 @@ export class Mask {
     this.data = new Uint8Array(width * height);
   }
 
+  /**
+   * A stored mask back as a Mask (recall of an inpaint's settings): RGBA pixels of width x height,
+   * repaint where the red channel is at least 128 (the API's rule: white = repaint). Nothing to undo.
+   */
+  static fromRgba(width: number, height: number, rgba: ArrayLike<number>): Mask {
+    if (rgba.length !== width * height * 4) throw new RangeError(`expected ${width * height * 4} RGBA values, got ${rgba.length}`);
+    const mask = new Mask(width, height);
+    for (let i = 0; i < mask.data.length; i++) mask.data[i] = (rgba[i * 4] ?? 0) >= 128 ? 255 : 0;
+    mask.base = mask.data.slice();
+    return mask;
+  }
+
   get canUndo(): boolean {
     return this.strokes.length > 0;
+  }
+
+  /** Whether Clear changes anything: strokes to drop or a recalled mask to empty. */
+  get canClear(): boolean {
+    return this.strokes.length > 0 || (this.base?.some((v) => v !== 0) ?? false);
   }
 
   /** Fraction of pixels marked for repainting (0..1). */
@@ -72,6 +91,7 @@ export class Mask {
 
   clear(): void {
     this.strokes = [];
+    this.base = null;
     this.redraw();
   }
 
@@ -90,7 +110,8 @@ export class Mask {
 
   private redraw(): void {
     this.revision++;
-    this.data.fill(0);
+    if (this.base) this.data.set(this.base);
+    else this.data.fill(0);
     for (const stroke of this.strokes) {
       if (stroke.tool === "invert") {
         this.flip();

@@ -60,6 +60,13 @@ async def set_level_task(level: str, task: str, allowed: bool) -> dict[str, bool
     return await level_tasks(level)
 
 
+async def levels_by_task(levels: list[str]) -> dict[str, list[str]]:
+    """Task name -> the ones of ``levels`` that include it, in the order given (``GET /tasks``: clients mark
+    a task the user's level lacks, e.g. "Enlarge — Pro", before any job is refused with 403)."""
+    included = [await level_tasks(level) for level in levels]
+    return {name: [level for level, tasks in zip(levels, included, strict=True) if tasks[name]] for name in REGISTRY}
+
+
 def forget_cached_level_tasks() -> None:
     _cache.clear()
 
