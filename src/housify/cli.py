@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("housify.standalone")
@@ -123,12 +124,12 @@ def _client_host(host: str) -> str:
 class _Server:
     """uvicorn without its own signal handling: the standalone loop stops every server at once."""
 
-    def __init__(self, app: object, host: str, port: int, name: str) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], host: str, port: int, name: str) -> None:
         import uvicorn
 
         class Quiet(uvicorn.Server):
             @contextlib.contextmanager
-            def capture_signals(self):  # noqa: ANN202 - signals are handled once for all servers
+            def capture_signals(self) -> Iterator[None]:  # signals are handled once for all servers
                 yield
 
         self.name = name

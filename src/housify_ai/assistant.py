@@ -30,12 +30,16 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_ai.errors import ModelLoadError
 from housify_ai.prompt_vocabulary import AVOID, BASE_NEGATIVE, DETAILS, TIPS
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +142,22 @@ class PromptAssistant:
         system = SYSTEM_PROMPT
         if len(self.llama.tokenize(f"{system}\n{user}".encode())) + self.max_tokens + 64 > self.context:
             system = SHORT_SYSTEM_PROMPT  # 64: the chat template's own tokens
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        messages: list[ChatCompletionRequestMessage] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
         for attempt_temperature in (temperature, 0.0):
             with self._lock:
                 try:
-                    reply = self.llama.create_chat_completion(
-                        messages=messages,
-                        grammar=self.grammar,
-                        temperature=attempt_temperature,
-                        max_tokens=self.max_tokens,
+                    # Not streamed, so one response; llama-cpp-python's return type also covers the stream's iterator.
+                    reply = cast(
+                        "CreateChatCompletionResponse",
+                        self.llama.create_chat_completion(
+                            messages=messages,
+                            grammar=self.grammar,
+                            temperature=attempt_temperature,
+                            max_tokens=self.max_tokens,
+                        ),
                     )
                 except ValueError as exc:  # e.g. the prompt exceeds the context window
                     raise AssistantUnavailable(f"the language model cannot take this request: {exc}") from exc

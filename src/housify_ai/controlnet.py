@@ -19,10 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from housify_ai.errors import ModelLoadError
+
+if TYPE_CHECKING:  # the defining modules: diffusers' package-level names are typed as placeholders
+    from diffusers.models.controlnets.controlnet import ControlNetModel
+    from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
 SETTINGS: dict[str, str] = {
     "lines": "HOUSIFY_AI_CONTROLNET_LINES",
@@ -32,12 +38,12 @@ SETTINGS: dict[str, str] = {
 """Map type -> the setting naming its ControlNet folder."""
 
 
-def _fits(controlnet, unet) -> str | None:  # noqa: ANN001 - diffusers models
+def _fits(controlnet: ControlNetModel, unet: UNet2DConditionModel) -> str | None:
     """Why ``controlnet`` cannot steer ``unet``, or None when it can."""
     for key in ("cross_attention_dim", "block_out_channels", "addition_embed_type"):
         mine, theirs = controlnet.config.get(key), unet.config.get(key)
         if key == "block_out_channels":
-            mine, theirs = tuple(mine), tuple(theirs)
+            mine, theirs = tuple(mine or ()), tuple(theirs or ())
         if mine != theirs:
             return f"{key} {mine} does not match the diffusion model's {theirs} (a ControlNet for another base model?)"
     return None
@@ -46,16 +52,18 @@ def _fits(controlnet, unet) -> str | None:  # noqa: ANN001 - diffusers models
 class ControlNetBank:
     """The ControlNets of one worker, by map type; built once, shared by every job."""
 
-    def __init__(self, folders: Mapping[str, Path], unet, device: torch.device, dtype: torch.dtype) -> None:  # noqa: ANN001
+    def __init__(
+        self, folders: Mapping[str, Path], unet: UNet2DConditionModel, device: torch.device, dtype: torch.dtype
+    ) -> None:
         """Load each folder of ``folders`` (map type -> ControlNet folder).
 
         Raises:
             ModelLoadError: naming the setting, for a missing folder, one that
                 does not load, or a ControlNet that does not fit ``unet``.
         """
-        from diffusers import ControlNetModel
+        from diffusers.models.controlnets.controlnet import ControlNetModel
 
-        self.models: dict[str, object] = {}
+        self.models: dict[str, ControlNetModel] = {}
         self.paths = {name: Path(folder) for name, folder in folders.items()}
         for name, folder in self.paths.items():
             setting = SETTINGS[name]
@@ -73,7 +81,7 @@ class ControlNetBank:
     def names(self) -> tuple[str, ...]:
         return tuple(self.models)
 
-    def model_for(self, names: Sequence[str]):  # noqa: ANN201 - ControlNetModel | MultiControlNetModel
+    def model_for(self, names: Sequence[str]) -> ControlNetModel | MultiControlNetModel:
         """The ControlNet of one map type, or a ``MultiControlNetModel`` over several (order kept)."""
         from diffusers.models.controlnets import MultiControlNetModel
 

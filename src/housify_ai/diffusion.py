@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from PIL import Image
@@ -31,7 +32,53 @@ from housify_ai.outputs import RunStats
 from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras, parse_loras
 from housify_ai.settings import AISettings
 
+if TYPE_CHECKING:
+    from diffusers.models.controlnets.controlnet import ControlNetModel
+    from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+
 log = logging.getLogger(__name__)
+
+
+# diffusers' package-level names (``diffusers.AutoPipelineForText2Image``, ...) are typed as its
+# placeholder classes and ``from_pretrained`` / ``from_pipe`` return untyped objects, so the parts of
+# a pipeline this module uses are declared here.
+class PipelineOutput(Protocol):
+    """A pipeline call's result with ``output_type="pil"``."""
+
+    images: list[Image.Image]
+
+
+class Pipeline(Protocol):
+    """A diffusers pipeline of one task (text2img, img2img, inpaint; with or without ControlNet)."""
+
+    def __call__(self, **kwargs: Any) -> PipelineOutput: ...
+
+    def set_progress_bar_config(self, **kwargs: Any) -> None: ...
+
+
+class BasePipeline(Pipeline, Protocol):
+    """The loaded base pipeline whose modules every task's pipeline shares (``from_pipe``)."""
+
+    unet: UNet2DConditionModel
+    scheduler: Any
+    components: dict[str, Any]
+
+    def to(self, device: torch.device) -> BasePipeline: ...
+
+    def enable_lora(self) -> None: ...
+
+    def disable_lora(self) -> None: ...
+
+    def set_adapters(self, adapter_names: list[str], adapter_weights: list[float]) -> None: ...
+
+
+class DenoisingState(Protocol):
+    """The pipeline as its ``callback_on_step_end`` sees it."""
+
+    num_timesteps: int
+    _interrupt: bool
+
 
 # Step callback: (step 1..n, n, latents) -> True to stop the job.
 StepCallback = Callable[[int, int, torch.Tensor], bool]
@@ -79,8 +126,8 @@ def latents_preview(latents: torch.Tensor, family: str = "sd") -> Image.Image:
         rgb = torch.einsum("chw,cr->hwr", sample, _LATENT_RGB_SDXL) + _LATENT_BIAS_SDXL
     else:
         rgb = torch.einsum("chw,cr->hwr", sample, _LATENT_RGB)
-    rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-    return Image.fromarray(rgb, "RGB")
+    pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    return Image.fromarray(pixels, "RGB")
 
 
 class DiffusionEngine:
@@ -103,6 +150,7 @@ class DiffusionEngine:
         self.model_path = Path(model_path)
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
+        pipe: BasePipeline
         pipe, self.info = load_base_pipeline(self.model_path, self.dtype, config)
         self.loras = {lora.name: lora for lora in loras or []}
         load_loras(pipe, list(self.loras.values()))
@@ -137,7 +185,7 @@ class DiffusionEngine:
             "parameter_bytes": self.parameter_bytes,
         }
 
-    def pipeline_for(self, task: str, controlnet=None):  # noqa: ANN001, ANN201 - diffusers objects
+    def pipeline_for(self, task: str, controlnet: ControlNetModel | MultiControlNetModel | None = None) -> Pipeline:
         """A fresh pipeline object for ``task`` over the shared modules, with its own scheduler.
 
         With ``controlnet`` (a ``ControlNetModel`` or ``MultiControlNetModel``)
@@ -159,7 +207,7 @@ class DiffusionEngine:
         scheduler = type(self.base.scheduler).from_config(self.base.scheduler.config)
         extra = {"controlnet": controlnet} if controlnet is not None else {}
         with self._load_lock:
-            pipe = cls.from_pipe(self.base, scheduler=scheduler, **extra)
+            pipe: Pipeline = cls.from_pipe(self.base, scheduler=scheduler, **extra)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -213,8 +261,13 @@ class DiffusionEngine:
         return image, stats
 
     def generate(
-        self, pipe, args: dict[str, object], seed: int, on_step: StepCallback, lora: tuple[str, float] | None = None
-    ) -> tuple[Image.Image, RunStats]:  # noqa: ANN001 - a diffusers pipeline
+        self,
+        pipe: Pipeline,
+        args: dict[str, object],
+        seed: int,
+        on_step: StepCallback,
+        lora: tuple[str, float] | None = None,
+    ) -> tuple[Image.Image, RunStats]:
         """Call ``pipe(**args)`` with the seeded generator, the step callback and ``lora`` (adapter name, weight).
 
         ``on_step`` is called after every denoising step; when it returns True
@@ -231,7 +284,7 @@ class DiffusionEngine:
             )
         stopped = False
 
-        def callback(p, step_index: int, _timestep, kwargs: dict) -> dict:
+        def callback(p: DenoisingState, step_index: int, _timestep: object, kwargs: dict[str, Any]) -> dict[str, Any]:
             nonlocal stopped
             if on_step(step_index + 1, p.num_timesteps, kwargs["latents"]):
                 stopped = True

@@ -15,12 +15,13 @@ PREVIEW_SIDE = 128
 
 def _layout(
     size: tuple[int, int], text: str
-) -> tuple[ImageFont.FreeTypeFont, tuple[int, int, int, int], tuple[int, int]]:
+) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, tuple[int, int, int, int], tuple[int, int]]:
     """Font, band rectangle and text origin of the watermark on an image of ``size``."""
     width, height = size
     font_size = max(10, height // 20)
     font = ImageFont.load_default(size=font_size)
-    left, top, right, bottom = font.getbbox(text)
+    # Whole pixels: FreeType's box is in pixels at stroke width 0 (Pillow types it float for strokes).
+    left, top, right, bottom = (int(edge) for edge in font.getbbox(text))
     pad = max(2, font_size // 4)
     box_w, box_h = right - left + 2 * pad, bottom - top + 2 * pad
     x0, y0 = max(0, width - box_w - pad), max(0, height - box_h - pad)
@@ -64,7 +65,7 @@ def open_image(data: bytes, size: tuple[int, int] | None, mode: str = "RGB") -> 
         ValueError: when the bytes are not an image Pillow can read.
     """
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:  # PIL.UnidentifiedImageError, truncated files, ...
         raise ValueError(f"not a readable image: {exc}") from exc

@@ -34,7 +34,7 @@ TINY_MLSD_DIR = "tiny-mlsd"
 def build_tiny_controlnet(folder: Path, seed: int = 0) -> Path:
     """Write a tiny random ControlNet for the tiny SD UNet (cross-attention 32, blocks (32, 64)) to ``folder``."""
     import torch
-    from diffusers import ControlNetModel
+    from diffusers.models.controlnets.controlnet import ControlNetModel
 
     torch.manual_seed(seed)
     controlnet = ControlNetModel(
@@ -49,12 +49,14 @@ def build_tiny_controlnet(folder: Path, seed: int = 0) -> Path:
     def non_zero(module: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.normal_(module.weight)
-            module.bias.data.zero_()
+            if module.bias is not None:
+                module.bias.data.zero_()
 
     def responsive(module: torch.nn.Module) -> None:  # He init: the map's lines survive the 8x downsampling
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight)
-            module.bias.data.zero_()
+            if module.bias is not None:
+                module.bias.data.zero_()
 
     controlnet.controlnet_down_blocks.apply(non_zero)
     controlnet.controlnet_mid_block.apply(non_zero)
@@ -97,7 +99,6 @@ def build_tiny_segformer(folder: Path) -> Path:
 
     torch.manual_seed(0)
     config = SegformerConfig(
-        image_size=64,
         num_channels=3,
         num_encoder_blocks=4,
         depths=[1, 1, 1, 1],
@@ -108,7 +109,6 @@ def build_tiny_segformer(folder: Path) -> Path:
         num_attention_heads=[1, 1, 2, 2],
         mlp_ratios=[4, 4, 4, 4],
         decoder_hidden_size=16,
-        num_labels=len(ADE20K_LABELS),
         id2label=dict(enumerate(ADE20K_LABELS)),
         label2id={label: i for i, label in enumerate(ADE20K_LABELS)},
     )
@@ -191,7 +191,7 @@ def build_tiny_sdxl(folder: Path) -> Path:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from housify_ai.tiny_models import write_clip_tokenizer
+    from housify_ai.tiny_models import save_pretrained, write_clip_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab_size = write_clip_tokenizer(folder / "tokenizer")
@@ -255,5 +255,5 @@ def build_tiny_sdxl(folder: Path) -> Path:
         unet=unet,
         scheduler=scheduler,
     )
-    pipe.save_pretrained(str(folder), safe_serialization=True)
+    save_pretrained(pipe, folder)
     return folder

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol, cast
 
 TINY_SD_DIR = "tiny-sd"
 TINY_GGUF_FILE = "tiny-llama.gguf"
@@ -23,6 +24,21 @@ _CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+class _Saveable(Protocol):
+    def save_pretrained(self, save_directory: str, *, safe_serialization: bool = ...) -> None: ...
+
+
+def save_pretrained(pipeline: object, folder: Path) -> None:
+    """Write a diffusers pipeline built here to ``folder`` as safetensors (``save_pretrained``).
+
+    The cast is the library boundary: diffusers' package-level names (``diffusers.StableDiffusionPipeline``)
+    are typed as its import placeholders, which lack ``save_pretrained``, and the defining classes'
+    constructors are annotated narrower than they accept (a scheduler enum for a scheduler, no ``None``
+    for the optional safety checker), so the pipelines are built through the package-level names.
+    """
+    cast(_Saveable, pipeline).save_pretrained(str(folder), safe_serialization=True)
 
 
 def build_tiny_models(directory: Path) -> tuple[Path, Path]:
@@ -155,7 +171,7 @@ def build_tiny_diffusion(folder: Path) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(str(folder), safe_serialization=True)
+    save_pretrained(pipe, folder)
     return folder
 
 

@@ -29,7 +29,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -40,6 +40,7 @@ from housify_ai.errors import JobCancelled, ModelLoadError, TaskUnavailable
 from housify_ai.queue import Delivery, JobQueue
 from housify_ai.settings import AISettings
 from housify_ai.tasks import deadlines
+from housify_common.redis import RedisClient, redis_from_url
 from housify_common.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,25 @@ class JobContext:
 
 JobHandler = Callable[[JobContext], Awaitable[JobResult]]
 
+
+class TaskHandler(Protocol):
+    """A loaded task handler (``TaskSpec.handler``'s factory made it): runs jobs, describes its models."""
+
+    async def __call__(self, ctx: JobContext) -> JobResult: ...
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What ``GET /models`` and the heartbeat show of the models it loaded."""
+        ...
+
+
+class _Attempt(TypedDict):
+    """The :class:`JobResult` fields every outcome of one delivery shares."""
+
+    job_id: str
+    started_at: float
+    attempts: int
+
+
 #: Seconds past its deadline a handler that reports no steps gets before it is cancelled.
 DEADLINE_GRACE_SECONDS = 5.0
 
@@ -98,12 +118,10 @@ class Worker:
         settings: AISettings,
         handler: JobHandler,
         *,
-        client: Any = None,
-        describe: Callable[[], list[dict]] | None = None,
+        client: RedisClient | None = None,
+        describe: Callable[[], list[dict[str, Any]]] | None = None,
         report: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        from housify_common.redis import redis_from_url
-
         self.settings = settings
         self.handler = handler
         self.client = client if client is not None else redis_from_url(settings.redis_url)
@@ -181,7 +199,7 @@ class Worker:
         """Run one claimed job to its end and publish the outcome."""
         now = time.time()
         request = delivery.request
-        base = {"job_id": delivery.job_id, "started_at": now, "attempts": delivery.deliveries}
+        base = _Attempt(job_id=delivery.job_id, started_at=now, attempts=delivery.deliveries)
         if request is None:
             return await self._end(delivery, JobResult(status="failed", error=delivery.error, finished_at=now, **base))
         if delivery.deliveries > self.settings.ai_retry_limit:
@@ -277,7 +295,7 @@ class TaskDispatcher:
     ``HOUSIFY_AI_REQUIRED_TASKS``: then the worker does not start.
     """
 
-    def __init__(self, handlers: dict[str, Any], unavailable: dict[str, str] | None = None) -> None:
+    def __init__(self, handlers: dict[str, TaskHandler], unavailable: dict[str, str] | None = None) -> None:
         self.handlers = handlers
         self.unavailable = dict(unavailable or {})
 
@@ -292,9 +310,9 @@ class TaskDispatcher:
         from housify_ai.tasks import REGISTRY, get_task, load_handler
 
         required = set(settings.ai_required_tasks)  # known task names (checked by the settings)
-        made: dict[str, Any] = {}
+        made: dict[str, TaskHandler] = {}
         failed: dict[str, str] = {}
-        handlers: dict[str, Any] = {}
+        handlers: dict[str, TaskHandler] = {}
         unavailable: dict[str, str] = {}
         for name in tasks or tuple(REGISTRY):
             spec = get_task(name)
@@ -323,8 +341,8 @@ class TaskDispatcher:
         """What the worker's heartbeat reports (:mod:`housify_ai.availability`): the tasks it runs and why not the others."""
         return {"tasks": list(self.handlers), "unavailable": dict(self.unavailable)}
 
-    def describe(self) -> list[dict]:
-        seen: dict[int, Any] = {id(h): h for h in self.handlers.values()}
+    def describe(self) -> list[dict[str, Any]]:
+        seen: dict[int, TaskHandler] = {id(h): h for h in self.handlers.values()}
         return [model for handler in seen.values() for model in handler.describe()]
 
     async def __call__(self, ctx: JobContext) -> JobResult:
@@ -344,7 +362,7 @@ def _why(exc: BaseException) -> str:
 
 
 async def run_worker(
-    settings: AISettings, stop: asyncio.Event, *, client: Any = None, ready: asyncio.Event | None = None
+    settings: AISettings, stop: asyncio.Event, *, client: RedisClient | None = None, ready: asyncio.Event | None = None
 ) -> None:
     """Load the registered tasks' handlers (those that can load) and serve jobs until ``stop`` is set.
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import redis.asyncio as aioredis
 
 if TYPE_CHECKING:
     import fakeredis
+
+RedisClient: TypeAlias = aioredis.Redis
+"""The asyncio Redis client every service is handed (:func:`redis_from_url`); the in-process
+stand-in (``fakeredis.FakeAsyncRedis``) is a subclass of it."""
 
 #: How often a blocking stream read on the in-process stand-in looks for new entries.
 FAKE_BLOCK_POLL_SECONDS = 0.05
@@ -74,10 +78,10 @@ def _blocking_fake_class() -> type[fakeredis.FakeAsyncRedis]:
     return BlockingFakeAsyncRedis
 
 
-def redis_from_url(url: str | None, *, decode_responses: bool = False) -> aioredis.Redis:
+def redis_from_url(url: str | None, *, decode_responses: bool = False) -> RedisClient:
     """An asyncio Redis client; the in-process fakeredis server when ``url`` is empty."""
     if not url:
-        client: aioredis.Redis = _blocking_fake_class()(server=_fake_server(), decode_responses=decode_responses)
+        client: RedisClient = _blocking_fake_class()(server=_fake_server(), decode_responses=decode_responses)
         return client
     return aioredis.Redis.from_url(url, decode_responses=decode_responses, health_check_interval=30)
 

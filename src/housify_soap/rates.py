@@ -141,8 +141,8 @@ def age_seconds(fetched_at: datetime) -> int:
     return max(0, int((_utcnow() - fetched_at).total_seconds()))
 
 
-def check_symbol(value: str, field: str) -> str:
-    """Return ``value`` if it matches :data:`SYMBOL_PATTERN`; raises :class:`InvalidSymbol` naming ``field``."""
+def check_symbol(value: object, field: str) -> str:
+    """Return ``value`` if it is a string matching :data:`SYMBOL_PATTERN`; raises :class:`InvalidSymbol` naming ``field``."""
     if not isinstance(value, str) or not SYMBOL_PATTERN.fullmatch(value):  # match() let "BTCUSDT\n" through
         raise InvalidSymbol(f"{field} must match ^[A-Z0-9]{{2,20}}$ (e.g. BTCUSDT), got {str(value)[:40]!r}")
     return value

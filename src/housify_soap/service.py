@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
+from typing import Protocol
 
 import spyne.const
 from spyne import Application, Array, Boolean, ComplexModel, DateTime, Fault, Integer, ServiceBase, Unicode, rpc
@@ -21,7 +23,17 @@ from spyne import Decimal as XsDecimal
 from spyne.protocol.soap import Soap11
 
 from housify_soap.binance import UnknownSymbol
-from housify_soap.rates import Conversion, InvalidAmount, InvalidSymbol, Rate, RateService, RateUnavailable, age_seconds
+from housify_soap.rates import (
+    Conversion,
+    InvalidAmount,
+    InvalidSymbol,
+    Rate,
+    RateService,
+    RateUnavailable,
+    age_seconds,
+    check_amount,
+    check_symbol,
+)
 
 log = logging.getLogger(__name__)
 # spyne logs every Fault with a full traceback; a client's bad symbol is not our error and
@@ -67,7 +79,7 @@ class FiniteDecimal(XsDecimal):
     __namespace__ = "http://www.w3.org/2001/XMLSchema"
 
     @staticmethod
-    def validate_native(cls, value):  # noqa: N805 - spyne's signature
+    def validate_native(cls: type, value: Decimal | None) -> bool:  # noqa: N805 - spyne's signature
         return value is None or (value.is_finite() and XsDecimal.validate_native(cls, value))
 
 
@@ -96,6 +108,13 @@ class ConversionResponse(ComplexModel):
         ("AgeSeconds", Integer(min_occurs=1)),
         ("Stale", Boolean(min_occurs=1)),
     ]
+
+
+class CallContext(Protocol):
+    """spyne's ``MethodContext`` as the operations use it: ``udc`` is the :class:`RateService`
+    (:func:`build_application` attaches it)."""
+
+    udc: RateService
 
 
 @contextmanager
@@ -135,22 +154,29 @@ class CryptoRateService(ServiceBase):
     """Live cryptocurrency prices from Binance. ``ctx.udc`` is the :class:`RateService`."""
 
     @rpc(Unicode, _returns=CryptoRateResponse)
-    def GetCryptoRate(ctx, symbol):  # noqa: N802,N805 - SOAP operation names; spyne passes ctx
+    def GetCryptoRate(ctx: CallContext, symbol: str | None) -> CryptoRateResponse:  # noqa: N802,N805 - SOAP operation names; spyne passes ctx
         """Latest price of a Binance symbol such as BTCUSDT."""
         with _as_faults():
-            return _rate_response(ctx.udc.rate_blocking(symbol))
+            return _rate_response(ctx.udc.rate_blocking(check_symbol(symbol, "symbol")))
 
     @rpc(_returns=Array(CryptoRateResponse))
-    def GetAllCryptoRates(ctx):  # noqa: N802,N805
+    def GetAllCryptoRates(ctx: CallContext) -> list[CryptoRateResponse]:  # noqa: N802,N805
         """Newest stored price of every symbol fetched so far."""
         with _as_faults():
             return [_rate_response(rate) for rate in ctx.udc.latest_all_blocking()]
 
     @rpc(FiniteDecimal, Unicode, Unicode, _returns=ConversionResponse)
-    def ConvertAmount(ctx, amount, fromAsset, toAsset):  # noqa: N802,N803,N805
+    def ConvertAmount(  # noqa: N802,N805
+        ctx: CallContext,
+        amount: Decimal | None,
+        fromAsset: str | None,  # noqa: N803 - the SOAP parameter's name
+        toAsset: str | None,  # noqa: N803
+    ) -> ConversionResponse:
         """Convert amount of fromAsset into toAsset by the direct Binance pair or its inverse."""
         with _as_faults():
-            return _conversion_response(ctx.udc.convert_blocking(amount, fromAsset, toAsset))
+            value = check_amount(amount)  # the order RateService.convert checks them in
+            from_asset, to_asset = check_symbol(fromAsset, "fromAsset"), check_symbol(toAsset, "toAsset")
+            return _conversion_response(ctx.udc.convert_blocking(value, from_asset, to_asset))
 
 
 def build_application(rates: RateService) -> Application:
@@ -163,7 +189,7 @@ def build_application(rates: RateService) -> Application:
         out_protocol=Soap11(),
     )
 
-    def _attach(ctx) -> None:
+    def _attach(ctx: CallContext) -> None:
         ctx.udc = rates
 
     app.event_manager.add_listener("method_call", _attach)

@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from a2wsgi.wsgi import build_environ
+from a2wsgi.wsgi_typing import Environ
 
 from housify_soap.guard import Receive, Scope, Send
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+WSGIApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
 class BufferedWSGI:
@@ -62,7 +63,7 @@ class BufferedWSGI:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _run(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def _run(self, environ: Environ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         response: dict[str, Any] = {}
 
         def start_response(

@@ -9,16 +9,23 @@ and stretched to 0..255, near = bright: what ControlNet's depth models
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from housify_ai.control import ControlMap
 from housify_ai.errors import ModelLoadError
 
+if TYPE_CHECKING:
+    import torch
+    from transformers import BaseImageProcessor, PreTrainedModel
+
 SETTING = "HOUSIFY_AI_DEPTH_MODEL"
 
 
-def load_transformers_vision(folder: Path, auto_model: str, setting: str, device: str):  # noqa: ANN201 - (processor, model)
+def load_transformers_vision(
+    folder: Path, auto_model: str, setting: str, device: str
+) -> tuple[BaseImageProcessor, PreTrainedModel]:
     """An image processor and a model of class ``transformers.<auto_model>`` from a local folder, in eval mode.
 
     Raises:
@@ -48,7 +55,7 @@ class DepthDetector:
             self.folder, "AutoModelForDepthEstimation", SETTING, device
         )
 
-    def depth(self, image: Image.Image):  # noqa: ANN201 - torch.Tensor
+    def depth(self, image: Image.Image) -> torch.Tensor:
         """Relative inverse depth, float32 ``(height, width)`` at the image's size."""
         import torch
 

@@ -16,6 +16,7 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import Protocol
 
 from PIL import Image
 
@@ -26,7 +27,29 @@ WEIGHTS_FILE = "mlsd_large_512_fp32.pth"
 SETTING = "HOUSIFY_AI_MLSD_MODEL"
 
 
-def mlsd_detector_class() -> type:
+class MLSDModel(Protocol):
+    """What this module uses of a loaded ``MLSDdetector`` (controlnet_aux ships no type information)."""
+
+    def to(self, device: str) -> object: ...
+
+    def __call__(
+        self,
+        input_image: Image.Image,
+        thr_v: float,
+        thr_d: float,
+        detect_resolution: int,
+        image_resolution: int,
+        output_type: str,
+    ) -> Image.Image: ...
+
+
+class MLSDLoader(Protocol):
+    """controlnet_aux's ``MLSDdetector`` class: loads the weights file ``filename`` from a folder."""
+
+    def from_pretrained(self, pretrained_model_or_path: str, filename: str) -> MLSDModel: ...
+
+
+def mlsd_detector_class() -> MLSDLoader:
     """controlnet_aux's ``MLSDdetector``; ``ModelLoadError`` when controlnet-aux is not installed."""
     try:
         from controlnet_aux.mlsd import MLSDdetector

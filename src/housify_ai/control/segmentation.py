@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -21,6 +22,10 @@ from housify_ai.control import ControlMap
 from housify_ai.control.ade20k import ADE20K_PALETTE, ALIASES, DEFAULT_KEEP
 from housify_ai.control.depth import load_transformers_vision
 from housify_ai.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 SETTING = "HOUSIFY_AI_SEGMENTATION_MODEL"
 KEEP_SETTING = "HOUSIFY_AI_SEGMENTATION_KEEP"
@@ -63,11 +68,14 @@ class SegmentationDetector:
         self.processor, self.model = load_transformers_vision(
             self.folder, "AutoModelForSemanticSegmentation", SETTING, device
         )
-        self.id2label = {int(i): str(v) for i, v in self.model.config.id2label.items()}
+        labels = self.model.config.id2label
+        if labels is None:
+            raise ModelLoadError(f"{SETTING}={self.folder}: the model names no classes (config.json has no id2label)")
+        self.id2label = {int(i): str(v) for i, v in labels.items()}
         self.keep = tuple(keep)
         self.keep_ids = keep_ids(self.keep, self.id2label)
 
-    def labels(self, image: Image.Image):  # noqa: ANN201 - numpy array
+    def labels(self, image: Image.Image) -> npt.NDArray[np.int64]:
         """Class id of every pixel, int64 ``(height, width)``."""
         import torch
 
