@@ -52,6 +52,7 @@ from housify_ai.tasks import (  # noqa: F401 - the limits are part of the protoc
     MAX_STEPS,
     MIN_SIDE,
     FieldSpec,
+    TaggedByTask,
     TaskSpec,
     get_task,
     tagged_structs,
@@ -95,7 +96,7 @@ Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description=
 StorageKey = Annotated[str, Meta(pattern=_STORAGE_KEY_PATTERN, max_length=255)]
 
 
-class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class JobRequest(msgspec.Struct, TaggedByTask, kw_only=True, forbid_unknown_fields=True):
     """One job of a registered task (:mod:`housify_ai.tasks`): the fields every task shares.
 
     Each task has its own subclass (:data:`REQUESTS`, generated from the registry) tagged with
@@ -131,15 +132,6 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     level: Annotated[str, Meta(pattern=_LEVEL_PATTERN)] = DEFAULT_LEVEL
     enqueued_at: float = 0.0
     """Unix seconds; set by :func:`enqueue_job` (dispatch latency is measured from it)."""
-
-    @property
-    def task(self) -> str:
-        """The task's name: this Struct's tag."""
-        return str(type(self).__struct_config__.tag)
-
-    @property
-    def spec(self) -> TaskSpec:
-        return get_task(self.task)
 
     def __post_init__(self) -> None:
         spec = self.spec
