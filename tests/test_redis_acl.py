@@ -132,9 +132,11 @@ async def test_api_user_runs_the_auth_paths(api: aioredis.Redis) -> None:
 
 async def test_api_and_worker_run_a_job_each_as_its_own_user(api: aioredis.Redis, ai: aioredis.Redis) -> None:
     from housify_ai.contract import (
-        JobEvent,
         JobResult,
+        ProgressEvent,
+        StartedEvent,
         StreamKeys,
+        SucceededEvent,
         decode_request,
         enqueue_job,
         publish_levels,
@@ -172,11 +174,13 @@ async def test_api_and_worker_run_a_job_each_as_its_own_user(api: aioredis.Redis
     await worker.setup()
     delivery = await worker.claim()
     assert delivery is not None and delivery.job_id == job_id
-    await worker.begin(job_id, JobEvent(job_id=job_id, type="started", at=time.time()))
-    assert not await worker.emit_and_check_cancel(job_id, [JobEvent(job_id=job_id, type="progress", at=time.time())])
+    await worker.begin(job_id, StartedEvent(job_id=job_id, at=time.time()))
+    assert not await worker.emit_and_check_cancel(
+        job_id, [ProgressEvent(job_id=job_id, step=1, total=2, at=time.time())]
+    )
     await worker.heartbeat()
     done = JobResult(job_id=job_id, status="succeeded", finished_at=time.time())
-    assert await worker.finish(delivery, done, JobEvent(job_id=job_id, type="succeeded", at=time.time()))
+    assert await worker.finish(delivery, done, SucceededEvent(job_id=job_id, at=time.time()))
     await ai.hset(streams.workers(), "worker-1", b"{}")
     await worker.prune_consumers(idle_ms=0)
     await ai.hdel(streams.workers(), "worker-1")

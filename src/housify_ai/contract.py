@@ -8,9 +8,10 @@ needed to speak the protocol is here:
   as JSON to the job stream of the user's subscription level
   (:meth:`StreamKeys.jobs`), read by the workers' consumer group
   :data:`WORKER_GROUP`.
-* :class:`JobEvent` — progress of one job, appended to its own bounded,
-  expiring event stream (:meth:`StreamKeys.events`) so a WebSocket client that
-  connects late replays what it missed.
+* :class:`JobEvent` — progress of one job, a tagged union on ``type`` (one Struct
+  per event type, :data:`AnyJobEvent`), appended to its own bounded, expiring
+  event stream (:meth:`StreamKeys.events`) so a WebSocket client that connects
+  late replays what it missed.
 * :class:`JobResult` — the outcome, appended to :meth:`StreamKeys.results`
   exactly once per job id (the worker publishes it in a transaction guarded by
   :meth:`StreamKeys.result`); the API reads it with consumer group
@@ -35,9 +36,10 @@ A ``msgspec.ValidationError`` names the field, e.g.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast, get_args
 
 import msgspec
 from msgspec import Meta
@@ -85,6 +87,8 @@ DEFAULT_LEVELS: dict[str, float] = {"Free-Tier": 2.5, "Pro-Tier": 5.0}
 """Level name -> ``its`` (the default subscription levels); used when the levels hash is empty."""
 
 DEFAULT_LEVEL = "Free-Tier"
+
+log = logging.getLogger(__name__)
 
 _ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _LEVEL_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$"
@@ -187,27 +191,121 @@ else:
 """The tagged union of every task's request (``task`` picks the member)."""
 
 
-class JobEvent(msgspec.Struct, kw_only=True):
-    """One step in a job's life, in order: ``queued``, ``started``, ``progress``
-    (``step`` of ``total``) interleaved with ``preview``, then one of
-    ``succeeded`` / ``failed`` / ``cancelled``.
+class JobEvent(msgspec.Struct, kw_only=True, tag_field="type"):
+    """One step in a job's life, in order: ``queued``, ``started``, ``progress`` (``step`` of ``total``)
+    interleaved with ``preview``, then one of ``succeeded`` / ``failed`` / ``cancelled``.
 
-    ``preview`` is a small WebP (at most 128 px) as base64 text, on ``preview``
-    events every few steps. ``at`` is Unix seconds. ``image_key`` and ``seed``
-    are set on ``succeeded``; ``message`` carries the reason on ``failed``.
+    The fields every event has; each type is its own subclass (:data:`EVENTS`) carrying only its own
+    fields, and :data:`AnyJobEvent` is their msgspec tagged union on ``type``. ``at`` is Unix seconds.
+
+    Wire format (JSON): an object with ``type`` and the member's fields, the names and values of
+    protocol 2's one flat Struct; a member writes only its own fields (a ``progress`` event has no
+    ``preview: null``). Unknown fields are ignored, so this union reads events written by the flat
+    Struct (every field present), and the flat Struct reads these (its defaults fill the rest): no
+    protocol bump (:data:`PROTOCOL_VERSION` stays 2), and workers and API instances of either build
+    share the event streams during a rolling deploy. An unknown ``type`` does not decode
+    (``msgspec.ValidationError`` at ``$.type``); readers skip such an entry with a log line
+    (:func:`read_events`).
     """
 
     v: int = PROTOCOL_VERSION
     job_id: str
-    type: EventType
-    step: int = 0
-    total: int = 0
-    preview: str | None = None
-    message: str = ""
     at: float = 0.0
+
+    @property
+    def type(self) -> EventType:
+        """The event's type: this Struct's tag."""
+        return cast("EventType", type(self).__struct_config__.tag)
+
+    @property
+    def terminal(self) -> bool:
+        """True for the job's last event (``succeeded``, ``failed``, ``cancelled``)."""
+        return isinstance(self, EndEvent)
+
+
+class QueuedEvent(JobEvent, kw_only=True, tag="queued"):
+    """The job is in its level's job stream; ``total``: the steps it will report."""
+
+    total: int = 0
+
+
+class StartedEvent(JobEvent, kw_only=True, tag="started"):
+    """A worker began the job (``attempt``: its delivery count, 1 on the first), with ``seed``."""
+
+    total: int = 0
     seed: int | None = None
-    image_key: str | None = None
     attempt: int = 0
+
+
+class StepEvent(JobEvent, kw_only=True):
+    """What ``progress`` and ``preview`` share: ``step`` of ``total`` on ``attempt``."""
+
+    step: int
+    total: int
+    attempt: int = 0
+
+
+class ProgressEvent(StepEvent, kw_only=True, tag="progress"):
+    """``step`` of ``total`` denoising steps done."""
+
+
+class PreviewEvent(StepEvent, kw_only=True, tag="preview"):
+    """A look at the picture at ``step``: ``preview`` is a small WebP (at most 128 px) as base64 text."""
+
+    preview: str
+
+
+class EndEvent(JobEvent, kw_only=True):
+    """What the terminal events share: the ``seed`` used (when the job started) and the ``attempt``."""
+
+    seed: int | None = None
+    attempt: int = 0
+
+
+class SucceededEvent(EndEvent, kw_only=True, tag="succeeded"):
+    """The picture is stored: ``image_key`` (PNG) in the image storage."""
+
+    image_key: str | None = None
+
+
+class FailedEvent(EndEvent, kw_only=True, tag="failed"):
+    """``message`` says why (``deadline: ...`` and ``expired: ...`` for the time bounds)."""
+
+    message: str = ""
+
+
+class CancelledEvent(EndEvent, kw_only=True, tag="cancelled"):
+    """The job stopped on its owner's request; ``message`` says when (e.g. before it started)."""
+
+    message: str = ""
+
+
+AnyJobEvent = Union[  # noqa: UP007 - spelled as the union it is
+    QueuedEvent, StartedEvent, ProgressEvent, PreviewEvent, SucceededEvent, FailedEvent, CancelledEvent
+]
+"""The tagged union of every event type (``type`` picks the member)."""
+
+EVENTS: dict[str, type[JobEvent]] = {str(cls.__struct_config__.tag): cls for cls in get_args(AnyJobEvent)}
+"""Event type -> its Struct, in the order of a job's life."""
+
+
+def end_event(
+    job_id: str,
+    status: Status,
+    *,
+    message: str = "",
+    at: float = 0.0,
+    seed: int | None = None,
+    image_key: str | None = None,
+    attempt: int = 0,
+) -> EndEvent:
+    """The terminal event of a job that ended with ``status`` (``message``: why it failed or was cancelled)."""
+    common: dict[str, Any] = {"job_id": job_id, "at": at, "seed": seed, "attempt": attempt}
+    if status == "succeeded":
+        return SucceededEvent(image_key=image_key, **common)
+    if status == "failed":
+        return FailedEvent(message=message, **common)
+    return CancelledEvent(message=message, **common)
 
 
 class StoredImage(msgspec.Struct, kw_only=True):
@@ -332,7 +430,7 @@ EVENTS_TTL_SECONDS = 24 * 3600
 CANCEL_TTL_SECONDS = 24 * 3600
 
 _encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(JobEvent)
+_event_decoder = msgspec.json.Decoder(AnyJobEvent)
 _result_decoder = msgspec.json.Decoder(JobResult)
 
 
@@ -348,6 +446,7 @@ def decode_request(data: bytes | str) -> JobRequest:
 
 
 def decode_event(data: bytes | str) -> JobEvent:
+    """The event of its ``type``; ``msgspec.ValidationError`` for an unknown type (at ``$.type``) or a bad field."""
     return _event_decoder.decode(data)
 
 
@@ -360,8 +459,18 @@ def _field(fields: Mapping[Any, Any], name: str) -> Any:
 
 
 def event_from_entry(fields: Mapping[Any, Any]) -> JobEvent:
-    """The :class:`JobEvent` of an event-stream entry (bytes or str keys)."""
+    """The :class:`JobEvent` of an event-stream entry (bytes or str keys); raises as :func:`decode_event`."""
     return decode_event(_field(fields, EVENT_FIELD))
+
+
+def known_event(entry_id: str, fields: Mapping[Any, Any]) -> JobEvent | None:
+    """:func:`event_from_entry`, or ``None`` with a warning naming the entry for an event this build cannot
+    read (a type a newer build added, a bad field): readers skip it and go on with the job's next event."""
+    try:
+        return event_from_entry(fields)
+    except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
+        log.warning("job events: skipped entry %s that this build cannot read: %s", entry_id, exc)
+        return None
 
 
 def result_from_entry(fields: Mapping[Any, Any]) -> JobResult:
@@ -428,7 +537,7 @@ async def enqueue_job(client: RedisClient, keys: StreamKeys, request: JobRequest
     """
     now = time.time()
     request = decode_request(encode(msgspec.structs.replace(request, enqueued_at=now)))
-    event = JobEvent(job_id=request.job_id, type="queued", at=now, total=request.total_steps())
+    event = QueuedEvent(job_id=request.job_id, at=now, total=request.total_steps())
     async with client.pipeline(transaction=True) as pipe:
         pipe.xadd(keys.jobs(request.level), {JOB_FIELD: encode(request)})
         pipe.xadd(keys.events(request.job_id), {EVENT_FIELD: encode(event)}, maxlen=EVENTS_MAXLEN, approximate=True)
@@ -445,13 +554,17 @@ async def request_cancel(client: RedisClient, keys: StreamKeys, job_id: str) -> 
 async def read_events(
     client: RedisClient, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None
 ) -> list[tuple[str, JobEvent]]:
-    """Events of ``job_id`` after entry id ``after`` (``"0-0"``: from the start), as ``(entry id, event)``.
+    """Events of ``job_id`` after entry id ``after`` (``"0-0"``: from the start), as ``(entry id, event)``;
+    one this build cannot read is left out (:func:`known_event`).
 
     With ``block_ms`` waits up to that long for new ones (XREAD BLOCK).
     """
     reply = stream_reply(await client.xread({keys.events(job_id): after}, block=block_ms))
     out: list[tuple[str, JobEvent]] = []
     for _stream, entries in reply or []:
-        for entry_id, fields in entries:
-            out.append((entry_id.decode() if isinstance(entry_id, bytes) else entry_id, event_from_entry(fields)))
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            event = known_event(entry_id, fields)
+            if event is not None:
+                out.append((entry_id, event))
     return out

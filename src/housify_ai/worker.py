@@ -35,7 +35,17 @@ import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from housify_ai.contract import MAX_SEED, JobEvent, JobRequest, JobResult, StreamKeys
+from housify_ai.contract import (
+    MAX_SEED,
+    JobEvent,
+    JobRequest,
+    JobResult,
+    PreviewEvent,
+    ProgressEvent,
+    StartedEvent,
+    StreamKeys,
+    end_event,
+)
 from housify_ai.errors import JobCancelled, ModelLoadError, TaskUnavailable
 from housify_ai.queue import Delivery, JobQueue
 from housify_ai.settings import AISettings
@@ -71,12 +81,10 @@ class JobContext:
         or is past its deadline (the handler then stops as for a cancellation)."""
         now = time.time()
         job_id = self.request.job_id
-        events = [JobEvent(job_id=job_id, type="progress", step=step, total=total, at=now, attempt=self.attempt)]
+        events: list[JobEvent] = [ProgressEvent(job_id=job_id, step=step, total=total, at=now, attempt=self.attempt)]
         if preview is not None:
             events.append(
-                JobEvent(
-                    job_id=job_id, type="preview", step=step, total=total, preview=preview, at=now, attempt=self.attempt
-                )
+                PreviewEvent(job_id=job_id, step=step, total=total, preview=preview, at=now, attempt=self.attempt)
             )
         return await self.queue.emit_and_check_cancel(job_id, events) or self.past_deadline()
 
@@ -209,9 +217,8 @@ class Worker:
             )
             return await self._end(delivery, JobResult(status="failed", error=reason, finished_at=now, **base))
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        started = JobEvent(
+        started = StartedEvent(
             job_id=request.job_id,
-            type="started",
             total=request.total_steps(),
             seed=seed,
             at=now,
@@ -271,9 +278,9 @@ class Worker:
         return await self._end(delivery, result)
 
     async def _end(self, delivery: Delivery, result: JobResult) -> JobResult:
-        event = JobEvent(
-            job_id=result.job_id,
-            type=result.status,
+        event = end_event(
+            result.job_id,
+            result.status,
             message=result.error,
             at=result.finished_at or time.time(),
             seed=result.seed,

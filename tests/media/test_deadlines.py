@@ -11,7 +11,7 @@ import time
 import httpx
 
 from apikit import Accounts
-from housify_ai.contract import EVENT_FIELD, JobEvent, JobResult, encode, read_events
+from housify_ai.contract import EVENT_FIELD, JobResult, StartedEvent, encode, read_events
 from housify_api.media.deadlines import expire_queued, uncount
 from housify_api.media.tables import Job
 from testkit import AsgiServer
@@ -34,7 +34,7 @@ async def test_a_job_queued_too_long_expires_and_is_uncounted(
     queue = media_server.app.state.services.media.queue
     user = await accounts.user()
     waiting, running = [(await http.post("/jobs", json=SMALL, headers=user.headers)).json()["id"] for _ in range(2)]
-    started = JobEvent(job_id=running, type="started", total=2, at=time.time())
+    started = StartedEvent(job_id=running, total=2, at=time.time())
     await queue.client.xadd(queue.streams.events(running), {EVENT_FIELD: encode(started)})
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     await Job.update({Job.created_at: long_ago}).where(Job.id.is_in([waiting, running]))

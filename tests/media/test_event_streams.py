@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from apikit import Accounts
-from housify_ai.contract import EVENT_FIELD, JobEvent, encode
+from housify_ai.contract import EVENT_FIELD, CancelledEvent, ProgressEvent, StartedEvent, encode
 from testkit import AsgiServer
 
 PROMPT = {"prompt": "a bright scandinavian living room, oak floor", "width": 64, "height": 64, "steps": 4}
@@ -63,9 +65,7 @@ async def test_event_sockets_never_starve_the_request_path(
 
         # A live event reaches all eight sockets of one job from the one reader.
         client, keys = media_server.app.state.services.redis, media_server.app.state.services.media.queue.streams
-        await client.xadd(
-            keys.events(jobs[0]), {EVENT_FIELD: encode(JobEvent(job_id=jobs[0], type="started", total=4))}
-        )
+        await client.xadd(keys.events(jobs[0]), {EVENT_FIELD: encode(StartedEvent(job_id=jobs[0], total=4))})
         live = await asyncio.gather(*(asyncio.wait_for(ws.recv(), 10) for ws in sockets[:8]))
         assert {json.loads(m)["type"] for m in live} == {"started"}
 
@@ -103,7 +103,7 @@ async def test_one_stream_per_user_follows_every_job(
         second = (await http.post("/jobs", json=PROMPT, headers=user.headers)).json()["id"]
         event = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert (event["job_id"], event["type"]) == (second, "queued")
-        await client.xadd(keys.events(first), {EVENT_FIELD: encode(JobEvent(job_id=first, type="cancelled"))})
+        await client.xadd(keys.events(first), {EVENT_FIELD: encode(CancelledEvent(job_id=first))})
         event = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert (event["job_id"], event["type"]) == (first, "cancelled")
         cancelled = await http.delete(f"/jobs/{second}", headers=user.headers)
@@ -114,3 +114,35 @@ async def test_one_stream_per_user_follows_every_job(
         with contextlib.suppress(ConnectionClosed):
             await anonymous.recv()
         assert anonymous.close_code == 4401
+
+
+async def test_an_event_of_an_unknown_type_is_skipped_with_a_log_line(
+    http: httpx.AsyncClient, accounts: Accounts, media_server: AsgiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20: a type this build does not know (a newer worker's, mid-deploy) is not sent and does not end
+    the stream; the next event arrives with only its own fields, and ``GET /jobs/{id}`` reads past it."""
+    user = await accounts.user()
+    job = (await http.post("/jobs", json=PROMPT, headers=user.headers)).json()["id"]
+    client, keys = media_server.app.state.services.redis, media_server.app.state.services.media.queue.streams
+    async with connect(f"{media_server.ws_url}/jobs/{job}/events", subprotocols=["bearer", user.token]) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "queued"
+        with caplog.at_level(logging.WARNING, logger="housify_ai.contract"):
+            await client.xadd(keys.events(job), {EVENT_FIELD: encode(StartedEvent(job_id=job, total=4, attempt=1))})
+            await client.xadd(keys.events(job), {EVENT_FIELD: b'{"v":2,"job_id":"%s","type":"paused"}' % job.encode()})
+            await client.xadd(keys.events(job), {EVENT_FIELD: encode(ProgressEvent(job_id=job, step=1, total=4))})
+            started = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            progress = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert started["type"] == "started" and set(progress) == {
+                "v",
+                "type",
+                "job_id",
+                "at",
+                "step",
+                "total",
+                "attempt",
+            }
+            assert (progress["type"], progress["step"]) == ("progress", 1)
+            await client.xadd(keys.events(job), {EVENT_FIELD: b'{"v":2,"job_id":"%s","type":"paused"}' % job.encode()})
+            shown = (await http.get(f"/jobs/{job}", headers=user.headers)).json()
+        assert (shown["status"], shown["progress"]) == ("running", {"step": 1, "total": 4})
+        assert "cannot read" in caplog.text and "'paused'" in caplog.text

@@ -18,7 +18,16 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from apikit import Accounts, picture, upload
-from housify_ai.contract import EVENT_FIELD, RESULT_FIELD, JobEvent, JobResult, StreamKeys, encode
+from housify_ai.contract import (
+    EVENT_FIELD,
+    RESULT_FIELD,
+    JobResult,
+    ProgressEvent,
+    StartedEvent,
+    StreamKeys,
+    SucceededEvent,
+    encode,
+)
 from housify_common.imaging import encode_png, make_thumbnail
 from testkit import AsgiServer
 
@@ -145,12 +154,10 @@ async def _play_worker(server: AsgiServer, job_id: str, *, steps: int = 3) -> Jo
     client, keys = server.app.state.services.redis, streams(server)
     store = server.app.state.services.media.store
     started = time.time()
-    await client.xadd(
-        keys.events(job_id), {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="started", total=steps, at=started))}
-    )
+    await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(StartedEvent(job_id=job_id, total=steps, at=started))})
     for step in range(1, steps + 1):
         await asyncio.sleep(0.05)
-        event = JobEvent(job_id=job_id, type="progress", step=step, total=steps, at=time.time())
+        event = ProgressEvent(job_id=job_id, step=step, total=steps, at=time.time())
         await client.xadd(keys.events(job_id), {EVENT_FIELD: encode(event)})
     from PIL import Image
 
@@ -172,7 +179,7 @@ async def _play_worker(server: AsgiServer, job_id: str, *, steps: int = 3) -> Jo
     await client.xadd(keys.results(), {RESULT_FIELD: encode(result)})
     await client.xadd(
         keys.events(job_id),
-        {EVENT_FIELD: encode(JobEvent(job_id=job_id, type="succeeded", image_key=result.image_key, seed=7))},
+        {EVENT_FIELD: encode(SucceededEvent(job_id=job_id, image_key=result.image_key, seed=7))},
     )
     return result
 
@@ -317,8 +324,8 @@ async def test_running_job_reports_progress(
     job = (await submit(http, user)).json()
     client, keys = media_server.app.state.services.redis, streams(media_server)
     for event in (
-        JobEvent(job_id=job["id"], type="started", total=4),
-        JobEvent(job_id=job["id"], type="progress", step=2, total=4),
+        StartedEvent(job_id=job["id"], total=4),
+        ProgressEvent(job_id=job["id"], step=2, total=4),
     ):
         await client.xadd(keys.events(job["id"]), {EVENT_FIELD: encode(event)})
     read = (await http.get(f"/jobs/{job['id']}", headers=user.headers)).json()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from urllib.parse import urlsplit
 
 import httpx
 from playwright.sync_api import expect
@@ -48,6 +49,8 @@ def paint(page, x0: float, y0: float, x1: float, y1: float) -> None:  # noqa: AN
 def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: ANN001, PLR0915
     page, watch, screens = page
     dora = f"dora-{secrets.token_hex(3)}@example.com"
+    sockets = []  # every WebSocket the page opens
+    page.on("websocket", lambda ws: sockets.append(ws))
 
     # The first screen shows what Housify does: an example before/after (the shipped Real-ESRGAN pair).
     page.goto("/")
@@ -155,7 +158,10 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     page.get_by_role("button", name="Side by side").click()
     expect(page.get_by_role("img", name="a cozy attic bedroom")).to_have_count(2)
 
-    # The queue screen: a slow job with live progress and Cancel; finished ones link to their pictures.
+    # The queue screen: two slow jobs with live progress and Cancel, followed on the user's ONE event
+    # stream (issue 18: one /jobs/events socket per user, not one per job; the job screen shares it);
+    # finished ones link to their pictures.
+    before = len(sockets)
     page.get_by_role("link", name="Create", exact=True).click()
     page.get_by_text("Advanced: size, steps, seed").click()
     page.get_by_label("Width (px)").fill("512")
@@ -163,15 +169,27 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     page.get_by_label("Steps").fill("40")
     page.get_by_label("Seed").fill("")
     page.get_by_label("Title").fill("slow attic")
+    page.get_by_role("combobox", name="Pictures").select_option("2")
     page.get_by_role("button", name="Generate").click()
     expect(page.get_by_role("heading", name="Drawing your picture")).to_be_visible()
     page.get_by_role("link", name="My jobs", exact=True).click()
     expect(page.get_by_role("heading", name="My jobs")).to_be_visible()
-    expect(page.get_by_role("status").filter(has_text=re.compile(r"Step \d+ of 40"))).to_be_visible(timeout=60_000)
+    waiting = page.get_by_role("region", name="Waiting and drawing")
+    cancels = waiting.get_by_role("button", name="Cancel Create: slow attic")
+    expect(cancels).to_have_count(2)
+    expect(waiting.get_by_role("status").filter(has_text=re.compile(r"Step \d+ of 40"))).to_be_visible(timeout=60_000)
     screens.capture("queue")
-    page.get_by_role("button", name="Cancel Create: slow attic").click()
+    opened = [(urlsplit(ws.url).path, ws.is_closed()) for ws in sockets]
+    assert {path for path, _ in opened} == {"/jobs/events"}, opened  # never a socket per job, on any screen
+    # Since Generate: the job screen's stream, carried on to My jobs (it lingers 5 s) for both jobs. (A
+    # socket that a reload earlier in the story tore down is not reported closed, so count these only.)
+    assert opened[before:] in ([("/jobs/events", False)], []), (before, opened)
+    assert [closed for _, closed in opened].count(False) >= 1, opened
+    cancels.first.click()
+    expect(cancels).to_have_count(1, timeout=60_000)  # at the worker's next step
+    cancels.first.click()
     finished = page.get_by_role("region", name="Finished")
-    expect(finished.get_by_text("Cancelled")).to_be_visible(timeout=60_000)  # at the worker's next step
+    expect(finished.get_by_text("Cancelled")).to_have_count(2, timeout=60_000)
     finished.get_by_role("link", name="Create: a cozy attic bedroom").first.click()
     expect(page.get_by_role("heading", name="a cozy attic bedroom")).to_be_visible()
 

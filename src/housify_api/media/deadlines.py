@@ -31,7 +31,7 @@ from housify_ai.contract import (
     EVENTS_MAXLEN,
     EVENTS_TTL_SECONDS,
     RESULT_FIELD,
-    JobEvent,
+    FailedEvent,
     JobResult,
     encode,
 )
@@ -94,7 +94,7 @@ async def expire_queued(queue: Queue, queued_for: float, *, now: float | None = 
     for row in rows:
         job_id = str(row["id"])
         result = JobResult(job_id=job_id, status="failed", error=message, finished_at=now, expired="queue")
-        event = JobEvent(job_id=job_id, type="failed", message=message, at=now)
+        event = FailedEvent(job_id=job_id, message=message, at=now)
         keys = [queue.streams.result(job_id), queue.streams.results(), queue.streams.events(job_id)]
         args: list[Any] = [
             encode(result),

@@ -18,9 +18,13 @@ because a refused handshake reaches the client as a bare HTTP 403:
 1013   the server's event streams are full (``HOUSIFY_MEDIA_EVENT_SOCKETS_MAX``); try again later
 =====  =====================================================
 
-Each message is one ``JobEvent`` of ``housify_ai.contract`` as JSON; the
+Each message is one event of ``housify_ai.contract``'s tagged union on ``type``
+as JSON (``housify_api.media.schemas.JobEventOut``, JSON Schema at
+``GET /schema/job-events.json``): each type carries only its own fields. The
 ``succeeded`` event is sent once the result is recorded, with the new
-picture's ``image_id`` added, so a client can fetch it at once. On the
+picture's ``image_id`` added, so a client can fetch it at once. An entry of a
+type this build does not know (written by a newer worker during a rolling
+deploy) is not sent: the reader skips it with a warning naming the entry. On the
 per-user stream every event carries its ``job_id``; it starts with the events
 of the caller's queued and running jobs and follows each job submitted later,
 until the client leaves.
@@ -57,11 +61,12 @@ from litestar import WebSocket
 from litestar.exceptions import HTTPException, WebSocketDisconnect
 from redis.exceptions import RedisError
 
-from housify_ai.contract import TERMINAL_EVENTS, JobEvent, StreamKeys, event_from_entry
+from housify_ai.contract import JobEvent, Status, StreamKeys, SucceededEvent, end_event, known_event
 from housify_api.auth import credentials
 from housify_api.auth.credentials import WEBSOCKET_SUBPROTOCOL, Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.media.consumer import RESULT_IMAGE_NS
+from housify_api.media.schemas import SucceededEventOut
 from housify_api.media.tables import FINAL_STATUSES, Job
 
 log = logging.getLogger("housify.media.events")
@@ -274,7 +279,9 @@ class EventHub:
                 entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
                 if job_id in self._cursor:
                     self._cursor[job_id] = entry_id
-                self._deliver(job_id, entry_id, event_from_entry(fields))
+                event = known_event(entry_id, fields)  # a type of a newer build: skipped with a log line
+                if event is not None:
+                    self._deliver(job_id, entry_id, event)
 
     def _deliver(self, job_id: str, entry_id: str, event: JobEvent) -> None:
         for sub in list(self._jobs.get(job_id, ())):
@@ -291,7 +298,7 @@ class EventHub:
                     sub.queue.get_nowait()
                 sub.queue.put_nowait(None)
                 continue
-            if event.type in TERMINAL_EVENTS:
+            if event.terminal:
                 sub.ended.add(job_id)
                 self._unfollow(sub, job_id)
 
@@ -324,7 +331,7 @@ class EventHub:
             job_id = str(row["id"])
             for sub in list(self._jobs.get(job_id, ())):
                 # finished without (or after the expiry of) its event stream: say how it ended
-                sub.push(JobEvent(job_id=job_id, type=cast("Any", row["status"]), message=row["error"] or ""))
+                sub.push(end_event(job_id, cast("Status", row["status"]), message=row["error"] or ""))
                 sub.ended.add(job_id)
                 self._unfollow(sub, job_id)
 
@@ -399,7 +406,7 @@ async def _stream(socket: WebSocket, hub: EventHub, user: AuthUser, job_id: UUID
                     await socket.close(code=1011, reason="event stream unavailable; try GET /jobs/{id}")
                 return
             await socket.send_text(await _message(event))
-            if job_id is not None and event.type in TERMINAL_EVENTS:
+            if job_id is not None and event.terminal:
                 await socket.close(code=1000, reason=f"job {event.type}")
                 return
     except WebSocketDisconnect:
@@ -436,10 +443,11 @@ async def _until_disconnect(socket: WebSocket, gone: asyncio.Event) -> None:
 
 
 async def _message(event: JobEvent) -> str:
-    body = msgspec.to_builtins(event)
-    if event.type == "succeeded":
-        body["image_id"] = str(await _recorded_image(UUID(event.job_id)))
-    return msgspec.json.encode(body).decode()
+    """The event's JSON (``schemas.JobEventOut``): ``succeeded`` gains the recorded picture's ``image_id``."""
+    if isinstance(event, SucceededEvent):
+        fields = msgspec.structs.asdict(event)
+        event = SucceededEventOut(**fields, image_id=await _recorded_image(UUID(event.job_id)))
+    return msgspec.json.encode(event).decode()
 
 
 async def _recorded_image(job_id: UUID) -> uuid.UUID | None:

@@ -28,7 +28,7 @@ from litestar.exceptions import (
 )
 from redis.exceptions import RedisError
 
-from housify_ai.contract import TERMINAL_EVENTS, JobRequest, enqueue_job, request_cancel
+from housify_ai.contract import JobRequest, QueuedEvent, StartedEvent, StepEvent, enqueue_job, request_cancel
 from housify_ai.tasks import MAX_SEED, TaskSpec
 from housify_api.auth.identity import AuthUser
 from housify_api.media import calls, presenters, quota, ratelimit
@@ -263,10 +263,11 @@ class JobService:
         if live and out.status not in FINAL_STATUSES:
             try:
                 event = await self.queue.latest_event(out.id)
-                if event is not None and event.type in ("started", "progress", "preview"):
+                if isinstance(event, (StartedEvent, StepEvent)):
                     out.status = JobStatus.running.value
-                    out.progress = JobProgress(step=event.step, total=event.total)
-                elif event is not None and event.type in TERMINAL_EVENTS:
+                    step = event.step if isinstance(event, StepEvent) else 0  # started: none done yet
+                    out.progress = JobProgress(step=step, total=event.total)
+                elif event is not None and event.terminal:
                     out.detail = f"{event.type}; recording the result"
                 elif await self.queue.workers_online() == 0:
                     out.detail = "no AI worker is running; the job stays queued and starts when one is"
@@ -312,7 +313,7 @@ class JobService:
             event = await self.queue.latest_event(job_id)
         except RedisError as exc:
             raise ServiceUnavailableException("job queue unavailable (Redis); the job was not cancelled") from exc
-        if event is None or event.type == "queued":
+        if event is None or isinstance(event, QueuedEvent):
             now = dt.datetime.now(dt.UTC)
             updated = (
                 await Job.update(

@@ -18,12 +18,14 @@ from uuid import UUID
 import msgspec
 from redis.asyncio import Redis
 
-from housify_ai.contract import JobEvent, StreamKeys, event_from_entry
+from housify_ai.contract import JobEvent, StreamKeys, known_event
 from housify_common.redis import RedisKeys
 
 #: A worker whose heartbeat is older than this counts as gone (the AI workers
 #: refresh ``ai:workers`` every few seconds while idle or busy).
 WORKER_STALE_SECONDS = 60.0
+#: Newest entries of a job's event stream searched for one this build can read.
+LATEST_EVENTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,11 @@ class Queue:
         return len(await self.live_workers())
 
     async def latest_event(self, job_id: UUID) -> JobEvent | None:
-        """The newest event of a job (``None`` when its stream is gone or empty)."""
-        entries = await self.client.xrevrange(self.streams.events(str(job_id)), count=1)
-        return event_from_entry(entries[0][1] or {}) if entries else None
+        """The newest event of a job that this build can read (``None`` when its stream is gone or empty);
+        an unknown one (a newer build's type) is skipped with a log line (``contract.known_event``)."""
+        entries = await self.client.xrevrange(self.streams.events(str(job_id)), count=LATEST_EVENTS)
+        for entry_id, fields in entries or []:
+            event = known_event(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), fields or {})
+            if event is not None:
+                return event
+        return None

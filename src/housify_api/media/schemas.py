@@ -15,7 +15,7 @@ import msgspec
 from litestar.exceptions import HTTPException
 from msgspec import Meta
 
-from housify_ai.contract import JobEvent
+from housify_ai.contract import EVENTS, JobEvent, SucceededEvent
 from housify_ai.tasks import (
     INPUTS,
     MAX_PROMPT_CHARS,
@@ -290,19 +290,36 @@ def _unprocessable(field: str, rule: str) -> HTTPException:
     return HTTPException(status_code=422, detail=f"{field}: {rule}", extra=[{"key": field, "message": rule}])
 
 
-class JobEventOut(JobEvent, kw_only=True):
-    """A message of the job-events WebSocket (``/jobs/{id}/events``, ``/jobs/events``): the contract's
-    :class:`~housify_ai.contract.JobEvent`, and on ``succeeded`` the new picture's ``image_id``.
-    Its JSON Schema is ``GET /schema/job-events.json`` (the WebSocket is not in the OpenAPI document)."""
+class SucceededEventOut(SucceededEvent, kw_only=True, tag="succeeded"):
+    """The job-events WebSocket's ``succeeded``: the contract's, with the new picture's ``image_id``
+    (``GET /images/{id}``), sent once the result is recorded."""
 
     image_id: UUID | None = None
 
 
+#: A message of the job-events WebSocket (``/jobs/{id}/events``, ``/jobs/events``): the contract's event
+#: union (:data:`housify_ai.contract.AnyJobEvent`, tagged ``type``) with :class:`SucceededEventOut` for
+#: ``succeeded``. Its JSON Schema is ``GET /schema/job-events.json`` (the WebSocket is not in the OpenAPI
+#: document).
+if TYPE_CHECKING:
+    JobEventOut = JobEvent
+else:
+    JobEventOut = Union[tuple({**EVENTS, "succeeded": SucceededEventOut}.values())]  # noqa: UP007 - from a tuple
+
+
 def job_events_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12, msgspec's) of :class:`JobEventOut`."""
+    """The JSON Schema (draft 2020-12, msgspec's) of :data:`JobEventOut`: ``oneOf`` the event types' objects
+    with a ``discriminator`` on ``type`` (OpenAPI 3.1's keyword, which JSON Schema tools ignore; ``type`` is
+    also each member's one-value ``enum``, so the members exclude each other)."""
     schema: dict[str, Any] = msgspec.json.schema(JobEventOut)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Housify job event"
+    members = schema.pop("anyOf")  # msgspec's word for a union; a tagged one's members never overlap
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Housify job event",
+        "description": "One message of the job-events WebSocket; `type` picks the member.",
+        "oneOf": members,
+        **schema,
+    }
     return schema
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 PUBLIC = {"exclude_from_auth": True, "offline": True}
@@ -84,7 +85,7 @@ def index_response(root: Path) -> Response[bytes]:
 
 
 @get("/{name:str}", opt=PUBLIC, include_in_schema=False, name="web-root-file")
-async def root_file(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+async def root_file(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
     """One of :data:`ROOT_FILES` from the built app; 404 for anything else."""
     root: Path | None = request.app.state.get("web_dir")
     if root is None or name not in ROOT_FILES or not (root / name).is_file():

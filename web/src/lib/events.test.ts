@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { followJob, type JobEvent, type SocketLike, type StreamState } from "./events";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { isTerminal, parseEvent, UserJobStream, type JobEvent, type JobsListener, type SocketLike } from "./events";
+
+type Sent = { [K in JobEvent["type"]]: Omit<Extract<JobEvent, { type: K }>, "job_id" | "v"> & { job_id?: string } }[JobEvent["type"]];
 
 class FakeSocket implements SocketLike {
   onopen: ((ev: Event) => void) | null = null;
@@ -14,8 +16,11 @@ class FakeSocket implements SocketLike {
   open() {
     this.onopen?.(new Event("open"));
   }
-  send(event: Omit<JobEvent, "job_id">) {
-    this.onmessage?.({ data: JSON.stringify({ job_id: "j1", ...event }) } as MessageEvent);
+  send(event: Sent) {
+    this.raw(JSON.stringify({ job_id: "j1", v: 2, ...event }));
+  }
+  raw(data: string) {
+    this.onmessage?.({ data } as MessageEvent);
   }
   drop(code = 1006) {
     this.onclose?.({ code } as CloseEvent);
@@ -27,84 +32,125 @@ class FakeSocket implements SocketLike {
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-function harness(token = "tok") {
+function fakeConnection() {
   const sockets: FakeSocket[] = [];
-  const events: JobEvent[] = [];
-  const states: string[] = [];
   const delays: number[] = [];
-  const stop = followJob({
-    url: "ws://127.0.0.1/jobs/j1/events",
-    token: async () => token,
-    onEvent: (e) => events.push(e),
-    onState: (s: StreamState, d?: string) => states.push(d ? `${s}:${d}` : s),
-    open: (url, protocols) => {
-      const s = new FakeSocket(url, protocols);
-      sockets.push(s);
-      return s;
+  return {
+    sockets,
+    delays,
+    connection: {
+      token: async () => "tok",
+      open: (url: string, protocols: string[]) => {
+        const s = new FakeSocket(url, protocols);
+        sockets.push(s);
+        return s;
+      },
+      backoff: [10, 20],
+      sleep: async (ms: number) => {
+        delays.push(ms);
+      },
     },
-    backoff: [10, 20],
-    sleep: async (ms) => {
-      delays.push(ms);
-    },
-  });
-  return { sockets, events, states, delays, stop };
+  };
 }
 
-describe("followJob", () => {
-  it("sends the token as the bearer subprotocol pair", async () => {
-    const h = harness();
-    await tick();
-    expect(h.sockets[0]!.protocols).toEqual(["bearer", "tok"]);
+describe("parseEvent", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("narrows a known message by its type", () => {
+    const event = parseEvent(JSON.stringify({ type: "progress", job_id: "j", v: 2, at: 1, step: 3, total: 8, attempt: 1 }));
+    expect(event?.type).toBe("progress");
+    if (event?.type === "progress") expect(event.step / (event.total ?? 1)).toBe(3 / 8);
+    expect(isTerminal("cancelled") && !isTerminal("preview") && !isTerminal("running")).toBe(true);
   });
 
-  it("reconnects after a drop and skips the replayed events", async () => {
-    const h = harness();
+  it("ignores an unknown type (a newer server) with a console warning, and what is not an event", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    expect(parseEvent(JSON.stringify({ type: "paused", job_id: "j" }))).toBeNull();
+    expect(warn).toHaveBeenCalledWith("job events: ignored a message that is not a known event; its type:", "paused");
+    expect(parseEvent("not json")).toBeNull();
+    expect(parseEvent(JSON.stringify({ type: "queued" }))).toBeNull(); // no job_id
+  });
+});
+
+describe("UserJobStream", () => {
+  function listener(log: string[], name: string): JobsListener {
+    return {
+      onEvent: (e) => log.push(`${name} ${e.job_id} ${e.type}${"step" in e ? e.step : ""}`),
+      onOpen: (reconnected) => log.push(`${name} open${reconnected ? " again" : ""}`),
+    };
+  }
+
+  it("shares one socket between listeners, told of the stream already open", async () => {
+    const f = fakeConnection();
+    const stream = new UserJobStream({ url: "ws://127.0.0.1/jobs/events", ...f.connection }, 50);
+    const log: string[] = [];
+    const leaveQueue = stream.subscribe(listener(log, "queue"));
     await tick();
-    const first = h.sockets[0]!;
+    f.sockets[0]!.open();
+    f.sockets[0]!.send({ type: "queued", job_id: "a", at: 1, total: 4 });
+    const leaveJob = stream.subscribe(listener(log, "job"));
+    f.sockets[0]!.send({ type: "started", job_id: "b", at: 2, total: 4, attempt: 1 });
+    expect(f.sockets).toHaveLength(1);
+    expect(f.sockets[0]!.url).toBe("ws://127.0.0.1/jobs/events");
+    expect(log).toEqual(["queue open", "queue a queued", "job open", "queue b started", "job b started"]);
+    leaveQueue();
+    leaveJob();
+    expect(f.sockets[0]!.closed).toBe(false); // lingers for the next screen
+    const back = stream.subscribe(listener(log, "back"));
+    await new Promise((r) => setTimeout(r, 80));
+    expect(f.sockets[0]!.closed).toBe(false);
+    expect(f.sockets).toHaveLength(1);
+    back();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(f.sockets[0]!.closed).toBe(true);
+  });
+
+  it("reconnects with backoff, says so (re-list), and skips the replayed events", async () => {
+    const f = fakeConnection();
+    const stream = new UserJobStream({ url: "ws://127.0.0.1/jobs/events", ...f.connection });
+    const log: string[] = [];
+    stream.subscribe(listener(log, "q"));
+    await tick();
+    const first = f.sockets[0]!;
     first.open();
-    first.send({ type: "queued", at: 1 });
-    first.send({ type: "progress", step: 1, total: 4, at: 2 });
+    first.send({ type: "queued", job_id: "a", at: 1, total: 4 });
+    first.send({ type: "progress", job_id: "a", at: 2, step: 1, total: 4, attempt: 1 });
+    first.send({ type: "queued", job_id: "b", at: 3, total: 4 });
     first.drop(1006);
     await tick();
     await tick();
-    expect(h.sockets).toHaveLength(2);
-    expect(h.delays).toEqual([10]);
-    const second = h.sockets[1]!;
-    second.open();
-    // The server replays everything from the start, then goes on.
-    second.send({ type: "queued", at: 1 });
-    second.send({ type: "progress", step: 1, total: 4, at: 2 });
-    second.send({ type: "progress", step: 2, total: 4, at: 3 });
-    second.send({ type: "succeeded", at: 4, image_id: "img" });
-    second.drop(1000);
-    expect(h.events.map((e) => `${e.type}${e.step ?? ""}`)).toEqual(["queued", "progress1", "progress2", "succeeded"]);
-    expect(h.states).toContain("reconnecting");
-    expect(h.states.at(-1)).toBe("ended");
+    const second = f.sockets[1]!;
+    second.drop(1011);
+    await tick();
+    await tick();
+    expect(f.delays).toEqual([10, 20]);
+    const third = f.sockets[2]!;
+    third.open();
+    // Replayed from the start: job a (b ended while the socket was down, so the server skips it).
+    third.send({ type: "queued", job_id: "a", at: 1, total: 4 });
+    third.send({ type: "progress", job_id: "a", at: 2, step: 1, total: 4, attempt: 1 });
+    third.send({ type: "progress", job_id: "a", at: 5, step: 2, total: 4, attempt: 1 });
+    third.send({ type: "succeeded", job_id: "a", at: 6, image_id: "img", seed: 1, attempt: 1 });
+    third.send({ type: "succeeded", job_id: "a", at: 6, image_id: "img", seed: 1, attempt: 1 });
+    expect(log).toEqual(["q open", "q a queued", "q a progress1", "q b queued", "q open again", "q a progress2", "q a succeeded"]);
+    expect(f.sockets).toHaveLength(3);
   });
 
-  it("backs off longer on repeated drops and gives up on a refusal", async () => {
-    const h = harness();
+  it("gives up on a refusal and tries afresh for the next listener; closes on sign-out", async () => {
+    const f = fakeConnection();
+    const stream = new UserJobStream({ url: "ws://127.0.0.1/jobs/events", ...f.connection });
+    const states: string[] = [];
+    const leave = stream.subscribe({ onEvent: () => {}, onState: (s, d) => states.push(d ? `${s}:${d}` : s) });
     await tick();
-    h.sockets[0]!.drop(1006);
+    f.sockets[0]!.drop(4429);
     await tick();
+    expect(states).toEqual(["connecting", "failed:too many live views open; close another tab"]);
+    leave();
+    stream.subscribe({ onEvent: () => {} });
     await tick();
-    h.sockets[1]!.drop(1011);
-    await tick();
-    await tick();
-    expect(h.delays).toEqual([10, 20]);
-    h.sockets[2]!.drop(4403);
-    await tick();
-    expect(h.sockets).toHaveLength(3);
-    expect(h.states.at(-1)).toBe("failed:this job is not yours");
-  });
-
-  it("stops when the page leaves", async () => {
-    const h = harness();
-    await tick();
-    h.stop();
-    expect(h.sockets[0]!.closed).toBe(true);
-    h.sockets[0]!.drop(1006);
-    await tick();
-    expect(h.sockets).toHaveLength(1);
+    expect(f.sockets).toHaveLength(2);
+    f.sockets[1]!.open();
+    stream.close();
+    expect(f.sockets[1]!.closed).toBe(true);
   });
 });
