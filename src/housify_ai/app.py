@@ -45,6 +45,7 @@ from housify_ai.assistant import AssistantUnavailable, PromptAssistant
 from housify_ai.availability import TaskAvailability, availability, live
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse, StreamKeys
 from housify_ai.settings import AISettings
+from housify_common.redis import RedisClient, redis_from_url
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,9 @@ def health() -> dict[str, str]:
 
 @get("/models", operation_id="listModels")
 async def list_models(
-    assistant: NamedDependency[PromptAssistant], settings: NamedDependency[AISettings], redis: NamedDependency[Any]
+    assistant: NamedDependency[PromptAssistant],
+    settings: NamedDependency[AISettings],
+    redis: NamedDependency[RedisClient],
 ) -> ModelsResponse:
     workers: list[dict[str, Any]] = []
     state = "ok"
@@ -183,7 +186,11 @@ def _token_guard(token: str) -> Any:
 
 
 def create_app(
-    settings: AISettings, *, assistant: PromptAssistant | None = None, redis: Any = None, warm: bool | None = None
+    settings: AISettings,
+    *,
+    assistant: PromptAssistant | None = None,
+    redis: RedisClient | None = None,
+    warm: bool | None = None,
 ) -> Litestar:
     """The internal API; loads the GGUF model now unless ``assistant`` is given, and warms it up in the
     background when the app starts (``warm``: already warm, default when ``assistant`` is given).
@@ -192,8 +199,6 @@ def create_app(
     Raises:
         housify_ai.errors.ModelLoadError: the LLM file is missing or unreadable.
     """
-    from housify_common.redis import redis_from_url
-
     given = assistant is not None
     assistant = assistant or PromptAssistant(
         settings.llm_model_path,

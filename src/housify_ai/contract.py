@@ -24,8 +24,8 @@ needed to speak the protocol is here:
   Free-Tier (2.5) job while both have a backlog.
 
 Stream entries carry one field: ``job``, ``event`` or ``result``, holding the
-Struct's JSON (:func:`encode`). Helpers taking a ``client`` accept any
-redis-py asyncio client (``redis.asyncio.Redis`` or ``fakeredis``).
+Struct's JSON (:func:`encode`). Helpers taking a ``client`` take a redis-py
+asyncio client (:data:`housify_common.redis.RedisClient`; ``fakeredis``'s is one).
 
 Validation: msgspec checks ``Meta`` constraints when *decoding or converting*,
 not in ``__init__``; build requests from untrusted data with
@@ -54,12 +54,18 @@ from housify_ai.tasks import (  # noqa: F401 - the limits are part of the protoc
     MAX_STEPS,
     MIN_SIDE,
     FieldSpec,
+    TaggedByTask,
     TaskSpec,
     get_task,
     tagged_structs,
     task_names,
     with_default_task,
 )
+
+if TYPE_CHECKING:  # for annotations only: at run time the contract imports no redis
+    from redis.typing import XReadGroupResponse, XReadResponse
+
+    from housify_common.redis import RedisClient
 
 PROTOCOL_VERSION = 2
 """Value of ``v`` in every Struct; bumped only for incompatible changes (2: task parameters in ``params``)."""
@@ -94,7 +100,7 @@ Side = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE, multiple_of=8, description=
 StorageKey = Annotated[str, Meta(pattern=_STORAGE_KEY_PATTERN, max_length=255)]
 
 
-class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class JobRequest(msgspec.Struct, TaggedByTask, kw_only=True, forbid_unknown_fields=True):
     """One job of a registered task (:mod:`housify_ai.tasks`): the fields every task shares.
 
     Each task has its own subclass (:data:`REQUESTS`, generated from the registry) tagged with
@@ -130,15 +136,6 @@ class JobRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     level: Annotated[str, Meta(pattern=_LEVEL_PATTERN)] = DEFAULT_LEVEL
     enqueued_at: float = 0.0
     """Unix seconds; set by :func:`enqueue_job` (dispatch latency is measured from it)."""
-
-    @property
-    def task(self) -> str:
-        """The task's name: this Struct's tag."""
-        return str(type(self).__struct_config__.tag)
-
-    @property
-    def spec(self) -> TaskSpec:
-        return get_task(self.task)
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -486,7 +483,20 @@ def request_from_entry(fields: Mapping[Any, Any]) -> JobRequest:
     return decode_request(_field(fields, JOB_FIELD))
 
 
-async def ensure_groups(client: Any, keys: StreamKeys, levels: Mapping[str, float] | None = None) -> None:
+def stream_reply(reply: XReadResponse | XReadGroupResponse | None) -> list[list[Any]]:
+    """An ``XREAD`` / ``XREADGROUP`` reply as RESP2 gives it: ``[[stream, [(entry id, fields), ...]], ...]``,
+    ``[]`` for none (a block that ran out). Housify's clients speak RESP2, redis-py's default; redis-py
+    types the reply for RESP3 too (a dict by stream), which no client here asks for.
+
+    Raises:
+        TypeError: a RESP3 reply (a client made with ``protocol=3``).
+    """
+    if isinstance(reply, dict):
+        raise TypeError("a RESP3 stream reply: Housify's Redis clients speak RESP2 (redis-py's default protocol)")
+    return reply or []
+
+
+async def ensure_groups(client: RedisClient, keys: StreamKeys, levels: Mapping[str, float] | None = None) -> None:
     """Create the worker group on each level's job stream and the API group on the results stream.
 
     Idempotent (an existing group is kept). Groups start at ``0`` so jobs
@@ -497,7 +507,7 @@ async def ensure_groups(client: Any, keys: StreamKeys, levels: Mapping[str, floa
     await _create_group(client, keys.results(), RESULTS_GROUP)
 
 
-async def _create_group(client: Any, stream: str, group: str) -> None:
+async def _create_group(client: RedisClient, stream: str, group: str) -> None:
     try:
         await client.xgroup_create(stream, group, id="0", mkstream=True)
     except Exception as exc:  # redis.ResponseError; not imported here
@@ -505,21 +515,21 @@ async def _create_group(client: Any, stream: str, group: str) -> None:
             raise
 
 
-async def publish_levels(client: Any, keys: StreamKeys, levels: Mapping[str, float]) -> None:
+async def publish_levels(client: RedisClient, keys: StreamKeys, levels: Mapping[str, float]) -> None:
     """Write the level -> ``its`` registry (the API calls this at start-up and when an admin edits a level)."""
     if levels:
         await client.hset(keys.levels(), mapping={name: repr(float(its)) for name, its in levels.items()})
         await ensure_groups(client, keys, levels)
 
 
-async def read_levels(client: Any, keys: StreamKeys) -> dict[str, float]:
+async def read_levels(client: RedisClient, keys: StreamKeys) -> dict[str, float]:
     """The level registry, or :data:`DEFAULT_LEVELS` while it is empty."""
     raw = await client.hgetall(keys.levels())
     levels = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
     return levels or dict(DEFAULT_LEVELS)
 
 
-async def enqueue_job(client: Any, keys: StreamKeys, request: JobRequest) -> str:
+async def enqueue_job(client: RedisClient, keys: StreamKeys, request: JobRequest) -> str:
     """Append ``request`` to its level's job stream and a ``queued`` event to its event stream.
 
     Returns the job stream entry id. The request is re-validated first, so a
@@ -536,20 +546,20 @@ async def enqueue_job(client: Any, keys: StreamKeys, request: JobRequest) -> str
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
-async def request_cancel(client: Any, keys: StreamKeys, job_id: str) -> None:
+async def request_cancel(client: RedisClient, keys: StreamKeys, job_id: str) -> None:
     """Flag ``job_id`` for cancellation: a queued job is dropped when claimed, a running one stops at its next step."""
     await client.set(keys.cancel(job_id), b"1", ex=CANCEL_TTL_SECONDS)
 
 
 async def read_events(
-    client: Any, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None
+    client: RedisClient, keys: StreamKeys, job_id: str, after: str = "0-0", block_ms: int | None = None
 ) -> list[tuple[str, JobEvent]]:
     """Events of ``job_id`` after entry id ``after`` (``"0-0"``: from the start), as ``(entry id, event)``;
     one this build cannot read is left out (:func:`known_event`).
 
     With ``block_ms`` waits up to that long for new ones (XREAD BLOCK).
     """
-    reply = await client.xread({keys.events(job_id): after}, block=block_ms)
+    reply = stream_reply(await client.xread({keys.events(job_id): after}, block=block_ms))
     out: list[tuple[str, JobEvent]] = []
     for _stream, entries in reply or []:
         for raw_id, fields in entries:

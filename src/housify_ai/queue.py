@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, KeyT, StreamIdT
 
 from housify_ai.contract import (
     EVENT_FIELD,
@@ -47,7 +48,9 @@ from housify_ai.contract import (
     encode,
     ensure_groups,
     read_levels,
+    stream_reply,
 )
+from housify_common.redis import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class JobQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         keys: StreamKeys,
         consumer: str,
         *,
@@ -207,7 +210,7 @@ class JobQueue:
                 if fields is None:  # deleted while pending (trimmed)
                     continue
                 pending = await self.client.xpending_range(stream, WORKER_GROUP, min=entry_id, max=entry_id, count=1)
-                deliveries = pending[0]["times_delivered"] if pending else 2
+                deliveries = int(pending[0]["times_delivered"]) if pending else 2
                 log.warning(
                     "took over job entry %s of %s after the visibility timeout (delivery %d)",
                     _text(entry_id),
@@ -232,7 +235,9 @@ class JobQueue:
         empty: list[str] = []
         for level in self._order():
             stream = self.keys.jobs(level)
-            reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, {stream: ">"}, count=self.batch)
+            reply = stream_reply(
+                await self.client.xreadgroup(WORKER_GROUP, self.consumer, {stream: ">"}, count=self.batch)
+            )
             if reply and reply[0][1]:
                 for entry_id, fields in reply[0][1]:
                     self._served(level, empty)
@@ -242,11 +247,13 @@ class JobQueue:
         return None
 
     async def _read_blocking(self) -> Delivery | None:
-        streams = {self.keys.jobs(level): ">" for level in self._order()}
+        streams: dict[KeyT, StreamIdT] = {self.keys.jobs(level): ">" for level in self._order()}
         # the in-process stand-in blocks like Redis too (housify_common.redis)
-        reply = await self.client.xreadgroup(WORKER_GROUP, self.consumer, streams, count=1, block=self.block_ms)
+        reply = stream_reply(
+            await self.client.xreadgroup(WORKER_GROUP, self.consumer, streams, count=1, block=self.block_ms)
+        )
         by_stream = {self.keys.jobs(level): level for level in self.levels}
-        for stream, entries in reply or []:
+        for stream, entries in reply:
             stream = _text(stream)
             for entry_id, fields in entries:
                 # Several streams may answer at once; the extra entries are held (and heartbeated) until served.
@@ -286,7 +293,7 @@ class JobQueue:
         """
         late = time.monotonic() - self._beat_at > self.visibility_ms / 1000
         self._beat_at = time.monotonic()
-        by_stream: dict[str, list[str]] = {}
+        by_stream: dict[str, list[StreamIdT]] = {}
         for delivery in list(self._held.values()):
             if late and not await self._still_ours(delivery):
                 log.warning("job %s was taken over by another worker during a stall", delivery.job_id)
@@ -338,7 +345,7 @@ class JobQueue:
             self.keys.events(delivery.job_id),
             delivery.stream,
         ]
-        args = [
+        args: list[EncodableT] = [
             encode(result),
             encode(event),
             RESULT_KEY_TTL_SECONDS,

@@ -46,7 +46,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -407,6 +407,27 @@ def load_handler(spec: TaskSpec) -> Any:
 
 #: A field of a generated Struct: ``(name, type, default)`` or ``(name, type)`` (required), as ``msgspec.defstruct``.
 FieldSpec = tuple[str, Any] | tuple[str, Any, Any]
+
+
+class TaggedByTask:
+    """The task of a Struct :func:`tagged_structs` made: mixed into its ``base``
+    (``class JobRequest(msgspec.Struct, TaggedByTask, ...)``), so the queue's requests and the API's
+    ``POST /jobs`` bodies name their task the same way. ``__slots__`` is empty, as msgspec requires of a
+    mixin (no fields, no instance state)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:  # what msgspec.Struct gives the class this is mixed into
+        __struct_config__: ClassVar[msgspec.structs.StructConfig]
+
+    @property
+    def task(self) -> str:
+        """The task's name: this Struct's tag (:data:`TAG_FIELD`)."""
+        return str(type(self).__struct_config__.tag)
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's declaration (:data:`REGISTRY`)."""
+        return get_task(self.task)
 
 
 def tagged_structs(

@@ -21,7 +21,6 @@ from typing import Any
 
 from litestar.datastructures import State
 from litestar.di import Provide
-from redis.asyncio import Redis
 
 from housify_api.accounts.api_keys import ApiKeyService
 from housify_api.accounts.service import AccountService
@@ -40,7 +39,7 @@ from housify_api.media import ratings
 from housify_api.media.services import MediaServices, build_media_services
 from housify_api.plans.service import LevelService, PlanService
 from housify_api.settings import ApiSettings
-from housify_common.redis import RedisKeys, redis_from_url
+from housify_common.redis import RedisClient, RedisKeys, redis_from_url
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,7 +48,7 @@ class Services:
 
     settings: ApiSettings
     #: bytes responses; closed by the app's lifespan.
-    redis: Redis
+    redis: RedisClient
     redis_keys: RedisKeys
     mailer: Mailer
     keyring: KeyRing

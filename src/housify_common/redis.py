@@ -11,8 +11,9 @@ clean up after itself.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 RedisClient: TypeAlias = aioredis.Redis
 """The asyncio Redis client every service is handed (:func:`redis_from_url`); the in-process
 stand-in (``fakeredis.FakeAsyncRedis``) is a subclass of it."""
+
+_Reply = TypeVar("_Reply")
 
 #: How often a blocking stream read on the in-process stand-in looks for new entries.
 FAKE_BLOCK_POLL_SECONDS = 0.05
@@ -45,7 +48,7 @@ def _blocking_fake_class() -> type[fakeredis.FakeAsyncRedis]:
     """
     import fakeredis
 
-    async def _patient(read: Any, block: int | None) -> Any:
+    async def _patient(read: Callable[[], Awaitable[_Reply]], block: int | None) -> _Reply:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (block or 0) / 1000
         while True:

@@ -81,3 +81,13 @@ def test_prompt_assist_accepts_the_earlier_room_field():
 
     request = msgspec.convert({"idea": "cosy", "room": "bedroom"}, PromptAssistRequest)
     assert (request.room_type, request.room) == ("bedroom", None)
+
+
+def test_stream_replies_are_read_as_resp2_and_a_resp3_reply_is_refused():
+    from housify_ai.contract import stream_reply
+
+    entries = [[b"housify:ai:events:j1", [(b"1-0", {b"event": b"{}"})]]]
+    assert stream_reply(entries) is entries
+    assert stream_reply(None) == [] and stream_reply([]) == []  # a blocking read that ran out
+    with pytest.raises(TypeError, match="RESP3"):  # a protocol=3 client: a dict by stream
+        stream_reply({b"housify:ai:events:j1": [(b"1-0", {b"event": b"{}"})]})

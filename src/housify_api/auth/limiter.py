@@ -30,9 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.exceptions import TooManyRequestsException
-from redis.asyncio import Redis
 
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ class LoginLimiter:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keys: RedisKeys,
         *,
         max_account: int,

@@ -24,13 +24,11 @@ import asyncio
 import time
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 
 class Revocations:
-    def __init__(self, redis: Redis, keys: RedisKeys, access_ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, keys: RedisKeys, access_ttl_seconds: int) -> None:
         self._redis, self._keys, self._ttl = redis, keys, access_ttl_seconds
         # Key prefixes of the per-request check, built once (``keys.key("revoked", kind, "")``).
         self._jti_prefix, self._sid_prefix, self._user_prefix = (

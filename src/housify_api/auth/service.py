@@ -34,7 +34,6 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
-from redis.asyncio import Redis
 
 from housify_api.accounts.profile import check_profile, full_name_of
 from housify_api.accounts.schemas import UserOut, user_out
@@ -51,7 +50,7 @@ from housify_api.media import ratelimit
 from housify_api.schemas import normalise_email
 from housify_api.settings import ApiSettings
 from housify_api.tables import ApiKey, Session, User
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 log = logging.getLogger("housify_api.auth")
 
@@ -77,7 +76,7 @@ class AuthService:
     limiter: LoginLimiter
     mailer: Mailer
     revocations: Revocations
-    redis: Redis
+    redis: RedisClient
     keys: RedisKeys
 
     # registration ------------------------------------------------------------------

@@ -36,7 +36,7 @@ from housify_api.media import ratelimit
 from housify_api.media.catalog import presets
 from housify_api.plans.service import Level
 from housify_api.usage import record_service_call
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 log = logging.getLogger("housify.media.assist")
 
@@ -57,7 +57,14 @@ class AssistGate:
     """
 
     def __init__(
-        self, redis: object, keys: RedisKeys, *, concurrency: int, queue: int, wait_seconds: float, calls_per_job: int
+        self,
+        redis: RedisClient,
+        keys: RedisKeys,
+        *,
+        concurrency: int,
+        queue: int,
+        wait_seconds: float,
+        calls_per_job: int,
     ) -> None:
         self._redis, self._keys = redis, keys
         self._slots = asyncio.Semaphore(concurrency)

@@ -52,7 +52,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 import msgspec
@@ -60,14 +60,16 @@ import redis.asyncio as aioredis
 from litestar import WebSocket
 from litestar.exceptions import HTTPException, WebSocketDisconnect
 from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
 
-from housify_ai.contract import JobEvent, Status, StreamKeys, SucceededEvent, end_event, known_event
+from housify_ai.contract import JobEvent, Status, StreamKeys, SucceededEvent, end_event, known_event, stream_reply
 from housify_api.auth import credentials
 from housify_api.auth.credentials import WEBSOCKET_SUBPROTOCOL, Authenticator
 from housify_api.auth.identity import AuthUser
 from housify_api.media.consumer import RESULT_IMAGE_NS
 from housify_api.media.schemas import SucceededEventOut
 from housify_api.media.tables import FINAL_STATUSES, Job
+from housify_common.redis import RedisClient
 
 log = logging.getLogger("housify.media.events")
 
@@ -133,7 +135,7 @@ class EventHub:
         total: sockets this process holds at most.
     """
 
-    def __init__(self, client: Any, streams: StreamKeys, *, per_user: int, total: int) -> None:
+    def __init__(self, client: RedisClient, streams: StreamKeys, *, per_user: int, total: int) -> None:
         self.client = client
         self.streams = streams
         self.per_user = per_user
@@ -251,7 +253,7 @@ class EventHub:
                 await asyncio.sleep(min(5.0, 0.2 * failures))
 
     async def _read(self, block: int | None) -> None:
-        keys = {self.streams.events(job_id): self._cursor[job_id] for job_id in self._jobs}
+        keys: dict[KeyT, StreamIdT] = {self.streams.events(job_id): self._cursor[job_id] for job_id in self._jobs}
         if block is not None:
             keys[self._wake_key] = self._wake_cursor
         if not keys:
@@ -263,11 +265,11 @@ class EventHub:
             done, _ = await asyncio.wait({waiter, changed}, return_when=asyncio.FIRST_COMPLETED)
             if waiter not in done:  # a new stream while blocked: wake the read (it returns the wake entry)
                 await self._wake()
-            reply = await waiter
+            reply = stream_reply(await waiter)
         finally:
             changed.cancel()
         prefix = self.streams.events("")
-        for raw_key, entries in reply or []:
+        for raw_key, entries in reply:
             key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
             if key == self._wake_key:
                 if entries:
@@ -340,7 +342,7 @@ def _aware(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC)
 
 
-def build_event_hub(redis_url: str, client: Any, streams: StreamKeys, *, per_user: int, total: int) -> EventHub:
+def build_event_hub(redis_url: str, client: RedisClient, streams: StreamKeys, *, per_user: int, total: int) -> EventHub:
     """The hub on a Redis client of its own (``redis_url``; the shared stand-in ``client`` when embedded)."""
     if redis_url:
         pool = aioredis.BlockingConnectionPool.from_url(

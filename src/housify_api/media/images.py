@@ -20,7 +20,6 @@ import msgspec
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import File, Stream
-from redis.asyncio import Redis
 
 from housify_api.auth.identity import AuthUser
 from housify_api.media import quota
@@ -34,7 +33,7 @@ from housify_api.media.uploads import UploadRejected
 from housify_api.pagination import Page, after, clamp_limit, decode_cursor
 from housify_api.plans.service import Level
 from housify_api.settings import MediaSettings
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 from housify_common.storage import ImageStore, StorageUnavailable
 from housify_common.storage.signing import cache_control
 
@@ -94,7 +93,7 @@ class ImageService:
     store: ImageStore
     settings: MediaSettings
     decoder: Decoder
-    redis: Redis
+    redis: RedisClient
     keys: RedisKeys
 
     def upload_slot(self, user: AuthUser) -> contextlib.AbstractAsyncContextManager[None]:

@@ -16,10 +16,9 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from redis.asyncio import Redis
 
 from housify_ai.contract import JobEvent, StreamKeys, known_event
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 #: A worker whose heartbeat is older than this counts as gone (the AI workers
 #: refresh ``ai:workers`` every few seconds while idle or busy).
@@ -32,7 +31,7 @@ LATEST_EVENTS = 8
 class Queue:
     """The Redis side of jobs: the client, the contract's stream keys and Housify's key namer."""
 
-    client: Redis
+    client: RedisClient
     streams: StreamKeys
     keys: RedisKeys
 

@@ -27,7 +27,8 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+
+from housify_common.redis import RedisClient
 
 WINDOW_SECONDS = 3600
 
@@ -88,7 +89,7 @@ def clock(unix: float) -> str:
 
 
 async def take(
-    client: Any,
+    client: RedisClient,
     key: str,
     limit: int,
     *,
@@ -128,7 +129,7 @@ async def take(
     )
 
 
-async def give_back(client: Any, key: str, members: list[str] | None = None) -> None:
+async def give_back(client: RedisClient, key: str, members: list[str] | None = None) -> None:
     """Uncount ``members`` (jobs that could not be queued after all); without them, the newest request."""
     if members:
         await client.zrem(key, *members)
@@ -136,7 +137,7 @@ async def give_back(client: Any, key: str, members: list[str] | None = None) -> 
         await client.zpopmax(key)
 
 
-async def release(client: Any, key: str, member: str) -> bool:
+async def release(client: RedisClient, key: str, member: str) -> bool:
     """Uncount one job by its id (it was ended by a time bound); True when it was counted."""
     return bool(await client.zrem(key, member))
 
@@ -152,7 +153,9 @@ class Usage:
     next_free_in: int | None
 
 
-async def peek(client: Any, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None) -> Usage:
+async def peek(
+    client: RedisClient, key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None = None
+) -> Usage:
     """The count under ``key`` without taking anything."""
     now = time.time() if now is None else now
     async with client.pipeline(transaction=False) as pipe:

@@ -23,6 +23,7 @@ from housify_ai.tasks import (
     REGISTRY,
     TAG_FIELD,
     FieldSpec,
+    TaggedByTask,
     TaskSpec,
     get_task,
     tagged_structs,
@@ -122,7 +123,7 @@ IMAGE_FIELDS: dict[str, str] = {need: f"{need}_image_id" for need in INPUTS}
 PARAM_NAMES: frozenset[str] = frozenset(name for spec in REGISTRY.values() for name in spec.param_names())
 
 
-class JobBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class JobBody(msgspec.Struct, TaggedByTask, kw_only=True, forbid_unknown_fields=True):
     """What every ``POST /jobs`` body has; each task's body (:data:`JOB_BODIES`) adds its inputs and
     parameters. ``room_type`` and ``style`` add a preset's prompt fragments; ``count`` (1-4) asks for
     variations, each counted against the hourly limit."""
@@ -139,15 +140,6 @@ class JobBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = 1
     title: Title = ""
     public: bool = False
-
-    @property
-    def task(self) -> str:
-        """The task's name: this body's tag."""
-        return str(type(self).__struct_config__.tag)
-
-    @property
-    def spec(self) -> TaskSpec:
-        return get_task(self.task)
 
     def text(self) -> tuple[str, str]:
         """``(prompt, negative_prompt)``; empty for a task that takes no prompt."""

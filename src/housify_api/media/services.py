@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from housify_ai.contract import StreamKeys
 from housify_api.media import picture_urls
@@ -31,7 +30,7 @@ from housify_api.media.images import ImageService
 from housify_api.media.jobs import JobService
 from housify_api.media.queue import Queue
 from housify_api.settings import ApiSettings, MediaSettings
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 from housify_common.storage import ImageStore
 from housify_common.storage.signing import MediaUrls
 
@@ -86,7 +85,7 @@ def _url_secret(settings: ApiSettings) -> str:
     return secrets.token_urlsafe(32)
 
 
-def build_media_services(settings: ApiSettings, redis: Redis, keys: RedisKeys) -> MediaServices:
+def build_media_services(settings: ApiSettings, redis: RedisClient, keys: RedisKeys) -> MediaServices:
     """The media collaborators for ``settings``, on the app's Redis client and key prefix."""
     media = settings.media
     queue = Queue(client=redis, streams=StreamKeys(keys.prefix), keys=keys)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import UUID
 
 from litestar.exceptions import HTTPException
 
 from housify_api.media import ratelimit
 from housify_api.settings import MediaSettings
-from housify_common.redis import RedisKeys
+from housify_common.redis import RedisClient, RedisKeys
 
 IN_FLIGHT_TTL_SECONDS = 300
 #: What the client is told to wait when its other uploads are still in flight.
@@ -31,7 +30,9 @@ IN_FLIGHT_RETRY_SECONDS = 5
 
 
 @contextlib.asynccontextmanager
-async def upload_slot(client: Any, keys: RedisKeys, user_id: UUID, settings: MediaSettings) -> AsyncIterator[None]:
+async def upload_slot(
+    client: RedisClient, keys: RedisKeys, user_id: UUID, settings: MediaSettings
+) -> AsyncIterator[None]:
     """Hold one of the user's upload slots for the body of the ``async with``.
 
     Raises:

@@ -11,11 +11,11 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from piccolo.querystring import QueryString
-from redis.asyncio import Redis
 
 from housify_api.schemas import Message, Output
 from housify_api.system.web import index_response, wants_html
 from housify_api.tables import User
+from housify_common.redis import RedisClient
 
 log = logging.getLogger("housify_api.system")
 PUBLIC = {"exclude_from_auth": True}
@@ -70,7 +70,7 @@ async def _check(name: str, probe: Awaitable[object]) -> str:
         503: ResponseSpec(Readiness, description="a dependency did not answer; the failing check holds the error")
     },
 )
-async def ready(redis: NamedDependency[Redis]) -> Response[Readiness]:
+async def ready(redis: NamedDependency[RedisClient]) -> Response[Readiness]:
     """Readiness: 200 when the database and Redis answer within 2 s each, else 503 with which failed."""
     database_check, redis_check = await asyncio.gather(
         _check("database", User._meta.db.run_querystring(_select_one())),
