@@ -29,48 +29,14 @@ from PIL import Image
 from housify_ai.contract import JobRequest
 from housify_ai.errors import GpuOutOfMemory, JobCancelled, ModelLoadError
 from housify_ai.outputs import RunStats
-from housify_ai.pipelines import LoraSpec, load_base_pipeline, load_loras, parse_loras
+from housify_ai.pipelines import LoraSpec, Pipeline, load_base_pipeline, load_loras, parse_loras
 from housify_ai.settings import AISettings
 
 if TYPE_CHECKING:
     from diffusers.models.controlnets.controlnet import ControlNetModel
     from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
-    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
 log = logging.getLogger(__name__)
-
-
-# diffusers' package-level names (``diffusers.AutoPipelineForText2Image``, ...) are typed as its
-# placeholder classes and ``from_pretrained`` / ``from_pipe`` return untyped objects, so the parts of
-# a pipeline this module uses are declared here.
-class PipelineOutput(Protocol):
-    """A pipeline call's result with ``output_type="pil"``."""
-
-    images: list[Image.Image]
-
-
-class Pipeline(Protocol):
-    """A diffusers pipeline of one task (text2img, img2img, inpaint; with or without ControlNet)."""
-
-    def __call__(self, **kwargs: Any) -> PipelineOutput: ...
-
-    def set_progress_bar_config(self, **kwargs: Any) -> None: ...
-
-
-class BasePipeline(Pipeline, Protocol):
-    """The loaded base pipeline whose modules every task's pipeline shares (``from_pipe``)."""
-
-    unet: UNet2DConditionModel
-    scheduler: Any
-    components: dict[str, Any]
-
-    def to(self, device: torch.device) -> BasePipeline: ...
-
-    def enable_lora(self) -> None: ...
-
-    def disable_lora(self) -> None: ...
-
-    def set_adapters(self, adapter_names: list[str], adapter_weights: list[float]) -> None: ...
 
 
 class DenoisingState(Protocol):
@@ -150,7 +116,6 @@ class DiffusionEngine:
         self.model_path = Path(model_path)
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        pipe: BasePipeline
         pipe, self.info = load_base_pipeline(self.model_path, self.dtype, config)
         self.loras = {lora.name: lora for lora in loras or []}
         load_loras(pipe, list(self.loras.values()))

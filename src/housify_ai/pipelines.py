@@ -20,15 +20,55 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from housify_ai.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from PIL import Image
 
 MODEL_SETTING = "HOUSIFY_AI_DIFFUSION_MODEL"
 CONFIG_SETTING = "HOUSIFY_AI_DIFFUSION_CONFIG"
 LORA_SETTING = "HOUSIFY_AI_LORAS"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 ALL_TASKS = ("text2img", "img2img", "inpaint")
+
+
+# diffusers' package-level names (``diffusers.StableDiffusionPipeline``, ...) are typed as its import
+# placeholders, and ``from_pretrained`` / ``from_single_file`` / ``from_pipe`` return untyped objects,
+# so the parts of a pipeline Housify uses are declared here.
+class PipelineOutput(Protocol):
+    """A pipeline call's result with ``output_type="pil"``."""
+
+    images: list[Image.Image]
+
+
+class Pipeline(Protocol):
+    """A diffusers pipeline of one task (text2img, img2img, inpaint; with or without ControlNet)."""
+
+    def __call__(self, **kwargs: Any) -> PipelineOutput: ...
+
+    def set_progress_bar_config(self, **kwargs: Any) -> None: ...
+
+
+class BasePipeline(Pipeline, Protocol):
+    """The loaded base pipeline (:func:`load_base_pipeline`) whose modules every task's pipeline shares."""
+
+    unet: UNet2DConditionModel
+    scheduler: Any
+    components: dict[str, Any]
+
+    def to(self, device: torch.device) -> BasePipeline: ...
+
+    def load_lora_weights(self, folder: str, *, weight_name: str, adapter_name: str) -> None: ...
+
+    def enable_lora(self) -> None: ...
+
+    def disable_lora(self) -> None: ...
+
+    def set_adapters(self, adapter_names: list[str], adapter_weights: list[float]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +124,7 @@ def _base_class(info: ModelInfo) -> Any:
     return diffusers.StableDiffusionXLPipeline if info.family == "sdxl" else diffusers.StableDiffusionPipeline
 
 
-def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tuple[Any, ModelInfo]:
+def load_base_pipeline(path: Path, dtype: torch.dtype, config: Path | None = None) -> tuple[BasePipeline, ModelInfo]:
     """The base pipeline of ``path`` (folder or single file) in ``dtype``, on the CPU, and its :class:`ModelInfo`.
 
     Raises:
@@ -108,7 +148,9 @@ def load_base_pipeline(path: Path, dtype: Any, config: Path | None = None) -> tu
                 else diffusers.StableDiffusionInpaintPipeline
             )
         try:
-            pipe = cls.from_single_file(str(path), config=str(config), torch_dtype=dtype, local_files_only=True)
+            pipe: BasePipeline = cls.from_single_file(
+                str(path), config=str(config), torch_dtype=dtype, local_files_only=True
+            )
         except Exception as exc:
             raise ModelLoadError(
                 f"{MODEL_SETTING}={path}: cannot load the checkpoint with config {config}: {exc}"
@@ -162,7 +204,7 @@ def parse_loras(entries: list[str]) -> list[LoraSpec]:
     return specs
 
 
-def load_loras(pipe: Any, loras: list[LoraSpec]) -> None:
+def load_loras(pipe: BasePipeline, loras: list[LoraSpec]) -> None:
     """Load each adapter into ``pipe`` (disabled until a job picks it).
 
     Raises:
