@@ -190,6 +190,11 @@ def test_iterate_story(page, standalone: str, viewport: str) -> None:  # noqa: A
     cancels.first.click()
     finished = page.get_by_role("region", name="Finished")
     expect(finished.get_by_text("Cancelled")).to_have_count(2, timeout=60_000)
+    # A job submitted elsewhere (another tab, a script) appears: the stream follows the user's new jobs.
+    body = {"prompt": "a porch at dusk", "title": "from elsewhere", "width": 64, "height": 64, "steps": 2}
+    assert httpx.post(f"{standalone}/jobs", json=body, headers=auth).status_code == 202
+    expect(page.get_by_text("Create: from elsewhere")).to_be_visible(timeout=30_000)
+    expect(finished.get_by_role("link", name="Create: from elsewhere")).to_be_visible(timeout=60_000)  # drawn
     finished.get_by_role("link", name="Create: a cozy attic bedroom").first.click()
     expect(page.get_by_role("heading", name="a cozy attic bedroom")).to_be_visible()
 
