@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isTerminal, parseEvent, UserJobStream, type JobEvent, type JobsListener, type SocketLike } from "./events";
+import { isTerminal, parseEvent, UserJobStream, type JobEventOf, type JobEventType, type JobsListener, type SocketLike } from "./events";
 
-type Sent = { [K in JobEvent["type"]]: Omit<Extract<JobEvent, { type: K }>, "job_id" | "v"> & { job_id?: string } }[JobEvent["type"]];
+/** What a test sends: one event type's own fields (the generated types), job id and version filled in. */
+type Sent = { [K in JobEventType]: Omit<JobEventOf[K], "job_id" | "v"> & { job_id?: string } }[JobEventType];
 
 class FakeSocket implements SocketLike {
   onopen: ((ev: Event) => void) | null = null;
