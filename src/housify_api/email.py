@@ -162,11 +162,15 @@ class Mailer:
         )
 
     def password_reset(self, to: str, token: str) -> None:
+        """The reset mail: a link to the web app's reset screen with the token in the URL's fragment
+        (browsers send no fragment to a server or in ``Referer``, RFC 9110 §10.1.3), and the API call."""
+        link = f"{self._settings.public_url.rstrip('/')}/#/reset?token={token}"
         self.send(
             to,
             "Reset your Housify password",
-            "Someone asked to reset the password of this account. If it was you, POST\n"
-            f'/auth/password-reset/confirm with {{"token": "{token}", "new_password": "..."}}.\n'
+            "Someone asked to reset the password of this account. If it was you, choose a new one at:\n\n"
+            f"{link}\n\n"
+            f'or POST /auth/password-reset/confirm with {{"token": "{token}", "new_password": "..."}}.\n'
             f"The token expires in {self._settings.password_reset_ttl_seconds // 60} minutes. "
             "If it was not you, ignore this mail.\n",
         )

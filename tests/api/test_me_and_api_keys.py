@@ -136,6 +136,8 @@ async def test_password_reset(client, smtp_server):
     mails = await smtp_server.wait_for(email, count=3)  # verification, login notice, reset
     reset = next(m for m in mails if m["Subject"] == "Reset your Housify password")
     token = _token_from(reset)
+    # A person opens the web app's reset screen from the mail; the token rides in the fragment.
+    assert f"/#/reset?token={token}\r\n" in reset.get_payload(decode=True).decode()
     weak = await client.post("/auth/password-reset/confirm", json={"token": token, "new_password": "password123"})
     assert weak.status_code == 400 and "new_password" in weak.json()["detail"]
     done = await client.post(

@@ -286,6 +286,14 @@ def test_user_story(page, standalone: str, viewport: str, greenfield) -> None:  
     expect(page.get_by_role("heading", name="Local mailbox")).to_be_visible()
     expect(reset_mail).to_be_visible()
     screens.capture("mailbox")
+    # The mail's link opens the reset screen with the code filled in; a new password, then log in with it.
+    reset_mail.locator('a[href*="/#/reset?token="]').click()
+    expect(page.get_by_label("Code from the e-mail")).not_to_have_value("")
+    page.get_by_label("New password").fill("a-fresh-start-2026")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_text("Password changed. Log in with the new one.")).to_be_visible()
+    screens.capture("reset-done")
+    assert httpx.post(f"{standalone}/auth/token", data={"username": ann, "password": "a-fresh-start-2026"}).is_success
     page.goto("/#/")
     ben = f"ben-{secrets.token_hex(3)}@example.com"
     sign_up(page, ben)
