@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -36,7 +37,7 @@ import msgspec
 
 from housify_ai.contract import PromptAssistRequest, PromptAssistResponse
 from housify_ai.errors import ModelLoadError
-from housify_ai.prompt_vocabulary import AVOID, BASE_NEGATIVE, DETAILS, TIPS
+from housify_ai.prompt_vocabulary import AVOID, BASE_NEGATIVE, DETAIL_LIMITS, DETAILS, KIND_OF, TIPS
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
@@ -57,8 +58,8 @@ RESPONSE_SCHEMA: dict = {
 
 SHORT_SYSTEM_PROMPT = """You help people describe pictures of homes for an image model.
 The user's words and the room type and style they chose are kept as they are.
-Choose up to five details that fit their idea and add to it (light, materials,
-palette, plants, camera), up to three things to avoid, and one tip for the user.
+Choose up to five details that fit their idea and add to it (one light, materials,
+one palette, plants, camera), up to three things to avoid, and one tip for the user.
 Answer only with a JSON object with the keys details, avoid and tip."""
 
 #: :data:`SHORT_SYSTEM_PROMPT` with the lists to choose from; a model whose context cannot hold it
@@ -246,7 +247,8 @@ def compose(request: PromptAssistRequest, choice: ModelChoice) -> PromptAssistRe
     """The answer: :func:`user_words` first, then the model's details that pass the checks.
 
     A detail is dropped when it is not in :mod:`housify_ai.prompt_vocabulary` (the grammar allows nothing
-    else; this holds should it ever change), repeats an earlier pick, or adds no word the prompt lacks.
+    else; this holds should it ever change), repeats an earlier pick, adds no word the prompt lacks, or
+    would pass its kind's limit (:data:`~housify_ai.prompt_vocabulary.DETAIL_LIMITS`: one light, one palette).
     The negative prompt is :data:`BASE_NEGATIVE` plus the model's picks, less any item that shares a word
     with the user's idea, room type or style: "people at dinner" keeps people out of it, and a chosen
     style or the user's own words never land there.
@@ -254,11 +256,19 @@ def compose(request: PromptAssistRequest, choice: ModelChoice) -> PromptAssistRe
     words = user_words(request)
     seen = content_words(words)
     added: list[str] = []
+    per_kind: Counter[str] = Counter()
     for detail in choice.details:
         fresh = content_words(detail) - seen
-        if detail in DETAILS and detail not in added and fresh:
+        kind = KIND_OF.get(detail, "")
+        if (
+            detail in DETAILS
+            and detail not in added
+            and fresh
+            and per_kind[kind] < DETAIL_LIMITS.get(kind, len(DETAILS))
+        ):
             added.append(detail)
             seen |= fresh
+            per_kind[kind] += 1
     wanted = content_words(" ".join(filter(None, (request.idea, request.room_type, request.style))))
     negative: list[str] = []
     for item in (*BASE_NEGATIVE, *(a for a in choice.avoid if a in AVOID)):

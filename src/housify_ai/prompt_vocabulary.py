@@ -18,73 +18,91 @@ come first so a long list of details is what gets cut, never the wish).
 
 from __future__ import annotations
 
-#: Details the model may add after the user's words (``"details"`` in its answer).
-DETAILS: tuple[str, ...] = (
-    # light
-    "soft natural light",
-    "warm evening light",
-    "bright daylight",
-    "morning sunlight through the windows",
-    "warm ambient lighting",
-    "recessed ceiling lights",
-    "pendant lights",
-    "floor lamp",
-    "candlelight",
-    # materials
-    "light oak floor",
-    "dark walnut floor",
-    "polished concrete floor",
-    "herringbone parquet",
-    "marble counters",
-    "natural stone",
-    "exposed brick wall",
-    "white plaster walls",
-    "wood panelling",
-    "linen textiles",
-    "wool rug",
-    "velvet sofa",
-    "leather armchair",
-    "rattan furniture",
-    "brass fixtures",
-    "matte black fixtures",
-    "ceramic tiles",
-    "patterned floor tiles",
-    "glass partition",
-    # palette
-    "warm neutral palette",
-    "muted earth tones",
-    "white and beige palette",
-    "soft pastel colors",
-    "deep green accents",
-    "navy blue accents",
-    "black and white contrast",
-    # plants and objects
-    "indoor plants",
-    "large potted plant",
-    "bookshelves",
-    "artwork on the walls",
-    "fireplace",
-    "large windows",
-    "floor-to-ceiling windows",
-    "high ceiling",
-    "open plan layout",
-    "built-in storage",
-    # exterior
-    "landscaped garden",
-    "stone path",
-    "wooden deck",
-    "clear blue sky",
-    "dusk with lit windows",
-    # camera and quality
-    "wide-angle interior photo",
-    "eye-level view",
-    "architectural photography",
-    "symmetrical composition",
-    "realistic photo",
-    "high detail",
-    "sharp focus",
-    "magazine quality",
-)
+#: Details the model may add after the user's words (``"details"`` in its answer), by kind.
+DETAIL_KINDS: dict[str, tuple[str, ...]] = {
+    "light": (
+        "soft natural light",
+        "warm evening light",
+        "bright daylight",
+        "morning sunlight through the windows",
+        "warm ambient lighting",
+        "recessed ceiling lights",
+        "pendant lights",
+        "floor lamp",
+        "candlelight",
+    ),
+    "materials": (
+        "light oak floor",
+        "dark walnut floor",
+        "polished concrete floor",
+        "herringbone parquet",
+        "marble counters",
+        "natural stone",
+        "exposed brick wall",
+        "white plaster walls",
+        "wood panelling",
+        "linen textiles",
+        "wool rug",
+        "velvet sofa",
+        "leather armchair",
+        "rattan furniture",
+        "brass fixtures",
+        "matte black fixtures",
+        "ceramic tiles",
+        "patterned floor tiles",
+        "glass partition",
+    ),
+    "palette": (
+        "warm neutral palette",
+        "muted earth tones",
+        "white and beige palette",
+        "soft pastel colors",
+        "deep green accents",
+        "navy blue accents",
+        "black and white contrast",
+    ),
+    "objects": (
+        "indoor plants",
+        "large potted plant",
+        "bookshelves",
+        "artwork on the walls",
+        "fireplace",
+        "large windows",
+        "floor-to-ceiling windows",
+        "high ceiling",
+        "open plan layout",
+        "built-in storage",
+    ),
+    "exterior": (
+        "landscaped garden",
+        "stone path",
+        "wooden deck",
+        "clear blue sky",
+        "dusk with lit windows",
+    ),
+    "camera": (
+        "wide-angle interior photo",
+        "eye-level view",
+        "architectural photography",
+        "symmetrical composition",
+        "realistic photo",
+        "high detail",
+        "sharp focus",
+        "magazine quality",
+    ),
+}
+
+#: At most this many details of a kind are added (a kind not named here: no limit but the
+#: answer's five). Two light sources in one prompt contradict each other ("soft natural light,
+#: warm evening light") and two palettes blur both; materials and objects combine.
+DETAIL_LIMITS: dict[str, int] = {"light": 1, "palette": 1, "camera": 2}
+
+#: Every detail, in :data:`DETAIL_KINDS`' order (the grammar's enum).
+DETAILS: tuple[str, ...] = tuple(detail for details in DETAIL_KINDS.values() for detail in details)
+
+#: A detail's kind (``"pendant lights"`` -> ``"light"``).
+KIND_OF: dict[str, str] = {detail: kind for kind, details in DETAIL_KINDS.items() for detail in details}
+
 
 #: What the model may add to the negative prompt (``"avoid"``), besides :data:`BASE_NEGATIVE`.
 AVOID: tuple[str, ...] = (

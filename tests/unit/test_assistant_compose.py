@@ -6,7 +6,7 @@ import pytest
 
 from housify_ai.assistant import ModelChoice, compose, user_words
 from housify_ai.contract import PromptAssistRequest
-from housify_ai.prompt_vocabulary import BASE_NEGATIVE, DETAILS, TIPS
+from housify_ai.prompt_vocabulary import BASE_NEGATIVE, DETAIL_KINDS, DETAIL_LIMITS, DETAILS, KIND_OF, TIPS
 
 
 def ask(idea: str, room: str | None = None, style: str | None = None) -> PromptAssistRequest:
@@ -41,6 +41,20 @@ def test_unlisted_repeated_or_empty_details_are_dropped(details, kept):
     assert answer.added == kept
     assert answer.prompt.startswith("bedroom with indoor plants")
     assert "Namun" not in answer.prompt
+
+
+def test_one_light_and_one_palette_at_most():
+    """Two light sources contradict each other ("soft natural light, warm evening light"): the second is
+    dropped, as is a second palette; materials combine, and the kinds' limits count only kept details."""
+    picks = ["soft natural light", "warm evening light", "light oak floor", "wool rug", "muted earth tones"]
+    answer = compose(ask("a calm bedroom"), ModelChoice(details=[*picks, "navy blue accents"]))
+    assert answer.added == ["soft natural light", "light oak floor", "wool rug", "muted earth tones"]
+    # A light that says nothing new does not use up the kind: the next one is kept.
+    assert compose(ask("soft natural light"), ModelChoice(details=picks[:2])).added == ["warm evening light"]
+
+
+def test_every_detail_has_a_kind_and_every_limit_a_known_kind():
+    assert set(KIND_OF) == set(DETAILS) and set(DETAIL_LIMITS) <= set(DETAIL_KINDS)
 
 
 def test_the_negative_prompt_never_holds_the_users_words_or_presets():
