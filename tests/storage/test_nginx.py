@@ -83,54 +83,37 @@ async def test_private_s3_picture_through_nginx(
     tls: dict[str, Path],  # noqa: F811 - the fixture imported above
 ) -> None:
     storage: StorageSettings = s3_settings(seaweedfs, "nginx")
-    https_port = free_port()
-    async with api(tmp_path, storage, accel_prefix="/_media_s3/") as (server, direct, accounts):
-        proc = start_nginx(tls, tmp_path, f"127.0.0.1:{server.port}", seaweedfs.endpoint_url, https_port)
-        try:
-            context = ssl.create_default_context(cafile=str(tls["cert"]))
-            async with httpx.AsyncClient(
-                base_url=f"https://127.0.0.1:{https_port}", verify=context, timeout=30
-            ) as edge:
-                deadline = time.monotonic() + 10
-                while True:
-                    try:
-                        await edge.get("/health")
-                        break
-                    except httpx.TransportError:
-                        assert proc.poll() is None and time.monotonic() < deadline, (
-                            proc.stderr.read() if proc.stderr else ""
-                        )
-                        await asyncio.sleep(0.05)
-                owner, other = await accounts.user(), await accounts.user()
-                created = await edge.post(
-                    "/images/uploads", files={"file": ("r.png", picture(120, 90), "image/png")}, headers=owner.headers
-                )
-                assert created.status_code == 201, created.text
-                image = created.json()
-                from housify_api.media.tables import Image
+    async with (
+        api(tmp_path, storage, accel_prefix="/_media_s3/") as (server, direct, accounts),
+        edge_client(tls, tmp_path, server.port, seaweedfs.endpoint_url) as edge,
+    ):
+        owner, other = await accounts.user(), await accounts.user()
+        created = await edge.post(
+            "/images/uploads", files={"file": ("r.png", picture(120, 90), "image/png")}, headers=owner.headers
+        )
+        assert created.status_code == 201, created.text
+        image = created.json()
+        from housify_api.media.tables import Image
 
-                row = await Image.select().where(Image.id == image["id"]).first()
-                stored = await server.app.state.services.media.store.get(row["storage_key"])
+        row = await Image.select().where(Image.id == image["id"]).first()
+        stored = await server.app.state.services.media.store.get(row["storage_key"])
 
-                through = await edge.get(content(image), headers=owner.headers)
-                assert through.status_code == 200, through.text
-                assert through.content == stored and through.headers["content-type"] == "image/png"
-                assert through.headers["cache-control"] == "private, max-age=60"  # the API's, not the bucket's
-                assert "x-accel-redirect" not in through.headers
-                thumb = await edge.get(content(image, thumb=True), headers=owner.headers)
-                assert thumb.status_code == 200 and thumb.content == await server.app.state.services.media.store.get(
-                    row["thumb_key"]
-                )
+        through = await edge.get(content(image), headers=owner.headers)
+        assert through.status_code == 200, through.text
+        assert through.content == stored and through.headers["content-type"] == "image/png"
+        assert through.headers["cache-control"] == "private, max-age=60"  # the API's, not the bucket's
+        assert "x-accel-redirect" not in through.headers
+        thumb = await edge.get(content(image, thumb=True), headers=owner.headers)
+        assert thumb.status_code == 200 and thumb.content == await server.app.state.services.media.store.get(
+            row["thumb_key"]
+        )
 
-                # the API refuses, nginx never asks the bucket
-                assert (await edge.get(content(image), headers=other.headers)).status_code == 404
-                assert (await edge.get(content(image))).status_code == 404
-                # the internal location is not reachable from outside, even with a valid signature
-                target = (await direct.get(content(image), headers=owner.headers)).headers["x-accel-redirect"]
-                assert (await edge.get(target)).status_code == 404
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        # the API refuses, nginx never asks the bucket
+        assert (await edge.get(content(image), headers=other.headers)).status_code == 404
+        assert (await edge.get(content(image))).status_code == 404
+        # the internal location is not reachable from outside, even with a valid signature
+        target = (await direct.get(content(image), headers=owner.headers)).headers["x-accel-redirect"]
+        assert (await edge.get(target)).status_code == 404
 
 
 SECRET = "media-url-secret-of-the-nginx-tests_0123456789"
