@@ -67,6 +67,8 @@ WISHES: tuple[tuple[str, str | None, str | None], ...] = (
 )
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+#: The judge's own stopwords, not imported from the assistant: the bench measures older revisions too
+#: (their ``src`` first on PYTHONPATH), and a judge must not share the rules of what it judges.
 _STOP = frozenset(
     [
         "a",
