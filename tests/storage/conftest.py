@@ -77,3 +77,15 @@ def down_store(request: pytest.FixtureRequest, tmp_path: Path) -> ImageStore:
         secret_access_key="y",
         timeout_seconds=2,
     )
+
+
+@pytest.fixture(params=["directory", "s3"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which store a test runs against: each test that asks for it runs once per store."""
+    return request.param
+
+
+@pytest.fixture
+def weed(kind: str, request: pytest.FixtureRequest) -> SeaweedFS | None:
+    """The S3 server (SeaweedFS) for ``kind == "s3"``, else None (the directory store needs none)."""
+    return request.getfixturevalue("seaweedfs") if kind == "s3" else None

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import msgspec
-import pytest
 
 from apikit import Accounts, picture, upload
 from housify_api.settings import MediaSettings, load_api_settings
@@ -69,16 +68,6 @@ def storage_for(kind: str, tmp: Path, server: SeaweedFS | None) -> StorageSettin
         return StorageSettings(storage_url=(tmp / "storage").as_uri())
     assert server is not None
     return s3_settings(server, f"api{free_port()}")
-
-
-@pytest.fixture(params=["directory", "s3"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def weed(kind: str, request: pytest.FixtureRequest) -> SeaweedFS | None:
-    return request.getfixturevalue("seaweedfs") if kind == "s3" else None
 
 
 async def test_upload_then_content_is_the_stored_bytes(

@@ -22,16 +22,6 @@ from .seaweedfs import SeaweedFS
 from .test_api import api, content, storage_for
 
 
-@pytest.fixture(params=["directory", "s3"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def weed(kind: str, request: pytest.FixtureRequest) -> SeaweedFS | None:
-    return request.getfixturevalue("seaweedfs") if kind == "s3" else None
-
-
 def with_query(url: str, **changes: str) -> str:
     split = urlsplit(url)
     return split.path + "?" + urlencode({**dict(parse_qsl(split.query)), **changes})
